@@ -1,0 +1,123 @@
+"""rnnbench's command line. It only dispatches; each command imports what it needs when it runs,
+so `rnnbench --help` and `rnnbench list` start without torch, pandas or matplotlib."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from rnnbench.config import config_dir, hydra_error_message
+from rnnbench.errors import AbortJob, UserError
+
+USAGE = """\
+usage: rnnbench COMMAND [ARGS...]
+
+Train recurrent architectures on long-dependency tasks and compare them with numbers.
+
+commands:
+  train [OVERRIDES...]     one run, or a sweep with -m (Hydra: model=lstm dataset=copy seed=0,1,2 ...;
+                           also --cfg job, --help, hydra/launcher=...)
+  report PATH... [--out DIR]
+                           comparison tables (Markdown to stdout; CSV, Markdown, HTML, PNG in DIR)
+                           of the run records under PATH
+  list                     models, datasets, optimizers, experiments and their options
+  demo [OVERRIDES...]      rnn vs lstm vs gru on the adding problem (a few minutes), then the report
+
+examples:
+  rnnbench train model=gru dataset=adding dataset.seq_len=200 seed=1
+  rnnbench train -m model=rnn,lstm,gru dataset=copy seed=0,1,2
+  rnnbench report outputs/
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return 0
+    if argv[0] == "--version":
+        from rnnbench import __version__
+
+        print(f"rnnbench {__version__}")
+        return 0
+    commands = {"train": train, "report": report, "list": list_options, "demo": demo}
+    command, args = argv[0], argv[1:]
+    try:
+        if command not in commands:
+            raise UserError(f"unknown command '{command}'; choose from: {', '.join(commands)}")
+        return commands[command](args)
+    except (UserError, AbortJob) as exc:
+        print(f"rnnbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rnnbench: interrupted", file=sys.stderr)
+        return 130
+
+
+def _train_job(cfg):
+    """Hydra's task function (module level, so launchers can pickle it)."""
+    from rnnbench.train import run_job
+
+    return run_job(cfg)
+
+
+def train(args: list[str]) -> int:
+    """Hand the arguments to Hydra. Hydra is told to re-raise errors (HYDRA_FULL_ERROR) so that
+    they are printed here as one line instead of Hydra's multi-line report."""
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    import hydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    argv0 = sys.argv
+    sys.argv = ["rnnbench train", *args]
+    try:
+        hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")(_train_job)()
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise UserError(hydra_error_message(exc)) from None
+    finally:
+        sys.argv = argv0
+    outcomes = sys.modules["rnnbench.train"].OUTCOMES if "rnnbench.train" in sys.modules else []
+    failed = [o for o in outcomes if o["status"] != "completed"]
+    if failed:
+        print(f"rnnbench: {len(failed)} of {len(outcomes)} runs failed:", file=sys.stderr)
+        for outcome in failed:
+            print(f"  {outcome['dir']}: {outcome['reason']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def report(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="rnnbench report", description="Compare the runs recorded under PATH(s).")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="run folders or folders containing them")
+    parser.add_argument("--out", type=Path, help="where to write report.{md,csv,html} and plots "
+                                                 "(default: PATH/report for the first PATH)")
+    options = parser.parse_args(args)
+    from rnnbench.report import write_report
+
+    print(write_report([Path(p) for p in options.paths], options.out))
+    return 0
+
+
+def list_options(args: list[str]) -> int:
+    if args:
+        raise UserError(f"'rnnbench list' takes no arguments, got: {' '.join(args)}")
+    from rnnbench.listing import describe_options
+
+    print(describe_options(), end="")
+    return 0
+
+
+def demo(args: list[str]) -> int:
+    """conf/experiment/demo.yaml as a sweep into outputs/demo/<time>, then its report."""
+    sweep_dir = Path("outputs") / "demo" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    code = train(["experiment=demo", f"hydra.sweep.dir={sweep_dir}", *args])
+    if code == 0:
+        report([str(sweep_dir)])
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

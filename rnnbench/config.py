@@ -1,0 +1,69 @@
+"""Where the configs live, building objects from them, and Hydra's errors as one line.
+
+Configs are the top-level ``conf/`` folder of the repository. A wheel ships it inside the package
+as ``rnnbench/conf`` (see pyproject.toml); an editable install or a checkout reads it in place.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rnnbench.errors import ConfigError, UserError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+GROUPS = ("model", "dataset", "optimizer", "trainer", "experiment")
+
+
+def config_dir() -> Path:
+    for candidate in (PACKAGE_DIR / "conf", PACKAGE_DIR.parent / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return candidate
+    raise UserError(f"rnnbench's configs are missing: no train.yaml in {PACKAGE_DIR / 'conf'} "
+                    f"or {PACKAGE_DIR.parent / 'conf'}; reinstall rnnbench")
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group: its YAML file names."""
+    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+
+
+def instantiate(group: str, node: Any, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate, with a failure caused by the config turned into a one-line
+    `UserError` naming the config key (``model.hidden_size must be …``)."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate as hydra_instantiate
+
+    try:
+        return hydra_instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ConfigError):
+            raise cause.prefixed(group) from None
+        if isinstance(cause, UserError):
+            raise UserError(f"{group}: {cause}") from None
+        if isinstance(cause, TypeError) and "argument" in str(cause):
+            raise UserError(f"{group}: {cause}") from None
+        if cause is None:  # e.g. a _target_ that cannot be imported
+            raise UserError(f"{group}: {one_line(str(exc))}") from None
+        raise
+
+
+def one_line(text: str) -> str:
+    """A multi-line message (Hydra's, say) as one line."""
+    lines = (line.strip() for line in text.splitlines())
+    return " ".join(line for line in lines if line and not line.startswith("Set the environment variable"))
+
+
+def hydra_error_message(exc: BaseException) -> str:
+    """One line for an error Hydra raised while composing the config."""
+    from hydra.errors import MissingConfigException
+
+    options = getattr(exc, "options", None)
+    missing = getattr(exc, "missing_cfg_file", None) or ""
+    if isinstance(exc, MissingConfigException) and options and "/" in missing:
+        group, _, name = missing.rpartition("/")
+        return f"unknown {group} '{name}'; choose from: {', '.join(sorted(options))}"
+    text = str(exc)
+    if exc.__cause__ is not None and str(exc.__cause__) not in text:
+        text += " " + str(exc.__cause__)
+    return one_line(text)

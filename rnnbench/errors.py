@@ -1,0 +1,81 @@
+"""User-facing errors and the argument checks that raise them.
+
+Anything a user can get wrong (a config value, a path, a file) raises `UserError`; the CLI prints
+its message as one line and exits non-zero. Anything else is a bug and keeps its traceback.
+Constructors check their own arguments with the helpers below, so every model, task and trainer
+validates the same way whether it is built from YAML or from Python.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+
+class UserError(Exception):
+    """A problem the user can fix; its message is printed as one line."""
+
+
+class ConfigError(UserError):
+    """A bad config value. `key` is relative to the object that checked it (e.g. ``seq_len``);
+    `prefix` adds where that object sits in the config (e.g. ``dataset``)."""
+
+    def __init__(self, key: str, problem: str, value: Any = None, show_value: bool = True):
+        self.key, self.problem, self.value, self.show_value = key, problem, value, show_value
+        super().__init__(self._text(key))
+
+    def _text(self, key: str) -> str:
+        got = f", got {self.value!r}" if self.show_value else ""
+        return f"{key} {self.problem}{got}"
+
+    def prefixed(self, prefix: str) -> "ConfigError":
+        return ConfigError(f"{prefix}.{self.key}", self.problem, self.value, self.show_value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_int(key: str, value: Any, low: int | None = None, high: int | None = None) -> int:
+    """An integer in [low, high] (either bound optional)."""
+    if not _is_int(value) or (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(key, "must be an integer" + _range_text(low, high), value)
+    return value
+
+
+def check_float(key: str, value: Any, low: float | None = None, high: float | None = None,
+                low_open: bool = False) -> float:
+    """A finite real number in [low, high]; `low_open` makes the lower bound strict (> low)."""
+    ok = (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        raise ConfigError(key, "must be a number" + _range_text(low, high, low_open), value)
+    return float(value)
+
+
+def check_choice(key: str, value: Any, allowed: Iterable[Any]) -> Any:
+    allowed = list(allowed)
+    if value not in allowed:
+        raise ConfigError(key, "must be one of " + ", ".join(map(str, allowed)), value)
+    return value
+
+
+def _range_text(low: float | None, high: float | None, low_open: bool = False) -> str:
+    if low is not None and high is not None:
+        return f" in {'(' if low_open else '['}{low}, {high}]"
+    if low is not None:
+        return f" {'>' if low_open else '≥'} {low}"
+    if high is not None:
+        return f" ≤ {high}"
+    return ""
+
+
+class AbortJob(BaseException):
+    """Carries a `UserError` out of a Hydra job. Hydra catches `Exception` around a job and adds
+    its own report; a BaseException passes straight through to the CLI, which prints one line."""
+
+    def __init__(self, error: UserError):
+        super().__init__(str(error))
+        self.error = error

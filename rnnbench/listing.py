@@ -1,0 +1,47 @@
+"""`rnnbench list`: every option of every config group, read from the YAML files (no torch).
+
+Each option's description is the first comment line of its YAML file; its key options are the
+scalar keys a user would override (``model.hidden_size=256``)."""
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+
+from rnnbench.config import config_dir, group_options
+
+TITLES = {"model": "models", "dataset": "datasets", "optimizer": "optimizers",
+          "trainer": "trainer settings", "experiment": "experiments"}
+HIDDEN_KEYS = {"_target_", "_partial_", "name", "defaults", "hydra"}
+
+
+def describe_options() -> str:
+    lines = []
+    for group, title in TITLES.items():
+        lines.append(f"{title} ({group}=NAME; override options as {group}.KEY=VALUE):")
+        for name in group_options(group):
+            path = config_dir() / group / f"{name}.yaml"
+            lines.append(f"  {name:<10} {_description(path.read_text(encoding='utf-8'))}")
+            options = _scalar_options(OmegaConf.load(path))
+            if options and group != "experiment":
+                lines.append(" " * 13 + " ".join(f"{k}={v}" for k, v in options.items()))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _description(text: str) -> str:
+    for line in text.splitlines():
+        if line.startswith("#") and not line.startswith("# @package"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+def _scalar_options(node: DictConfig, prefix: str = "") -> dict[str, str]:
+    out = {}
+    for key in node:
+        if key in HIDDEN_KEYS:
+            continue
+        value = node._get_node(key)
+        if isinstance(value, DictConfig):
+            out.update(_scalar_options(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value._value() if hasattr(value, "_value") else value
+    return out

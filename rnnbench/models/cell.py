@@ -1,0 +1,66 @@
+"""The cell interface: one time step of a recurrence, and the gate layout shared by RNN/LSTM/GRU.
+
+A cell is an ``nn.Module`` built as ``Cell(input_size, hidden_size, **options)`` that maps
+    forward(xp_t, state) -> (h_t, state)      xp_t (B, P), h_t (B, hidden_size)
+where ``xp_t`` is step t of ``project_input(x)``: everything that does not depend on the state is
+computed for all T steps in one call before the time loop (one big matmul instead of T small ones).
+``initial_state(batch_size, like)`` gives the state at t = 0. A cell that has a fused torch.nn
+equivalent returns it from the classmethod ``fused``; `Recurrent` then uses it for ``impl=auto``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnbench.errors import check_int
+
+
+class Cell(nn.Module):
+    """Base class with the defaults of the interface: identity input projection, zero state,
+    no fused kernel."""
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.input_size = check_int("input_size", input_size, 1)
+        self.hidden_size = check_int("hidden_size", hidden_size, 1)
+
+    def project_input(self, x: Tensor) -> Tensor:  # (B, T, I) -> (B, T, P)
+        return x
+
+    def initial_state(self, batch_size: int, like: Tensor) -> Any:
+        return like.new_zeros(batch_size, self.hidden_size)
+
+    @classmethod
+    def fused(cls, input_size: int, hidden_size: int, num_layers: int, dropout: float,
+              **options: Any) -> nn.Module | None:
+        """A torch.nn module computing the same stack of cells over (B, T, I), or None."""
+        return None
+
+
+class GateCell(Cell):
+    """Cells in torch's parameter layout: G gate blocks of size H stacked in
+    W_ih (G·H, I), W_hh (G·H, H) and two biases b_ih, b_hh (G·H), initialised U(−1/√H, 1/√H).
+    The same names and shapes as ``torch.nn.RNN/LSTM/GRU`` layer weights, so weights copy across."""
+
+    num_gates: int
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__(input_size, hidden_size)
+        gh = self.num_gates * hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(gh, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(gh, hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(gh))
+        self.bias_hh = nn.Parameter(torch.empty(gh))
+        bound = 1.0 / math.sqrt(hidden_size)
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+
+    def project_input(self, x: Tensor) -> Tensor:  # (B, T, I) -> (B, T, G·H)
+        return F.linear(x, self.weight_ih, self.bias_ih)
+
+    def project_hidden(self, h: Tensor) -> Tensor:  # (B, H) -> (B, G·H)
+        return F.linear(h, self.weight_hh, self.bias_hh)

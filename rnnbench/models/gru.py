@@ -1,0 +1,32 @@
+"""GRU cell (Cho et al. 2014), in torch's form and gate order r, z, n:
+
+    r = σ(W_ir x_t + b_ir + W_hr h_{t−1} + b_hr)
+    z = σ(W_iz x_t + b_iz + W_hz h_{t−1} + b_hz)
+    n = tanh(W_in x_t + b_in + r ⊙ (W_hn h_{t−1} + b_hn))
+    h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
+
+Parameters per layer: 3H(I + H) + 6H.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from rnnbench.models.cell import GateCell
+
+
+class GRUCell(GateCell):
+    num_gates = 3
+
+    def forward(self, xp_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+        xr, xz, xn = xp_t.chunk(3, dim=-1)
+        hr, hz, hn = self.project_hidden(h).chunk(3, dim=-1)
+        r = torch.sigmoid(xr + hr)
+        z = torch.sigmoid(xz + hz)
+        n = torch.tanh(xn + r * hn)
+        h = (1 - z) * n + z * h
+        return h, h
+
+    @classmethod
+    def fused(cls, input_size, hidden_size, num_layers, dropout):
+        return nn.GRU(input_size, hidden_size, num_layers, dropout=dropout, batch_first=True)

@@ -1,0 +1,272 @@
+"""The trainer: build task, model and optimizer from the config, train, evaluate, record.
+
+`train(cfg, run_dir)` is the whole pipeline for one run and returns its summary (the dict written
+to summary.json). `run_job(cfg)` is what Hydra calls for each run of `rnnbench train`: it finds the
+run folder, keeps a failing run from stopping a sweep, and returns the validation value of the
+task's primary metric (what an Optuna sweeper would minimise).
+
+Speed figures in the record: `tokens_per_s` counts the time steps fed to the model
+(batch × sequence length per step) over `train_s`, the time spent in training steps (batch fetch,
+forward, backward, optimizer), which excludes evaluation and set-up. `wall_s` is everything.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import platform
+import resource
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+
+from rnnbench.config import instantiate
+from rnnbench.data.task import SequenceTask, Split
+from rnnbench.errors import AbortJob, ConfigError, UserError, check_choice, check_float, check_int
+from rnnbench.record import RunRecord, flatten
+
+log = logging.getLogger("rnnbench")
+
+
+@dataclass
+class TrainerSettings:
+    """conf/trainer/*.yaml, checked on construction."""
+
+    max_steps: int = 2000
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float | None = 1.0
+    eval_every: int = 200
+    eval_batch_size: int = 1000
+    early_stop: bool = False
+    device: str = "auto"
+    threads: int | None = None
+    progress: bool | None = None
+    checkpoint: bool = True
+
+    def __post_init__(self):
+        check_int("max_steps", self.max_steps, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check_float("lr", self.lr, 0.0, low_open=True)
+        check_float("weight_decay", self.weight_decay, 0.0)
+        if self.grad_clip is not None:
+            check_float("grad_clip", self.grad_clip, 0.0, low_open=True)
+        check_int("eval_every", self.eval_every, 1)
+        check_int("eval_batch_size", self.eval_batch_size, 1)
+        check_choice("early_stop", self.early_stop, (True, False))
+        if self.threads is not None:
+            check_int("threads", self.threads, 1, 1024)
+        check_choice("progress", self.progress, (None, True, False))
+        check_choice("checkpoint", self.checkpoint, (True, False))
+        self.device = resolve_device(self.device)
+
+    def describe(self) -> dict:
+        return {"device": self.device, "threads": torch.get_num_threads()}
+
+
+def resolve_device(device: str) -> str:
+    if not isinstance(device, str) or not (device in ("auto", "cpu") or device.startswith("cuda")):
+        raise ConfigError("device", "must be auto, cpu, cuda or cuda:N", device)
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device", "asks for CUDA but no CUDA device is available; use cpu or auto", device)
+    return device
+
+
+def train_batches(data: Split, batch_size: int, seed: int) -> Iterator[tuple[Tensor, Tensor]]:
+    """Endless shuffled batches of equal size (a new permutation each epoch; the remainder of an
+    epoch that does not fill a batch is dropped)."""
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(len(data), generator=generator).to(data.x.device)
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            index = order[start:start + batch_size]
+            yield data.x[index], data.y[index]
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, task: SequenceTask, data: Split, batch_size: int) -> dict[str, float]:
+    """Every metric of the task over a whole split (batch means weighted by batch size)."""
+    was_training = model.training
+    model.eval()
+    totals: dict[str, float] = defaultdict(float)
+    for start in range(0, len(data), batch_size):
+        x, y = data.x[start:start + batch_size], data.y[start:start + batch_size]
+        pred, _ = model(x)
+        for name, value in task.score(pred, y).items():
+            totals[name] += value * len(x)
+    model.train(was_training)
+    return {name: total / len(data) for name, total in totals.items()}
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict:
+    """Train one config and write its record into run_dir. Returns the summary.
+
+    A non-finite loss or gradient norm stops the run with status "failed" (returned, not raised).
+    Config errors raise `UserError` before anything is written.
+    """
+    started = time.perf_counter()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    settings: TrainerSettings = instantiate("trainer", cfg.trainer)
+    seed = check_int("seed", cfg.seed, 0)
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+    task: SequenceTask = instantiate("dataset", cfg.dataset)
+    splits = {name: Split(s.x.to(settings.device), s.y.to(settings.device))
+              for name, s in task.splits().items()}
+    if len(splits["train"]) < settings.batch_size:
+        raise ConfigError("trainer.batch_size", f"must not exceed the training set size "
+                          f"({len(splits['train'])}); lower it or raise dataset.n_train", settings.batch_size)
+    torch.manual_seed(seed)
+    model = instantiate("model", cfg.model, input_spec=task.input, output_size=task.output_size,
+                        per_step=task.per_step).to(settings.device)
+    optimizer = instantiate("optimizer", cfg.optimizer)(model.parameters())
+
+    record = RunRecord(run_dir)
+    record.write_config(OmegaConf.to_yaml(cfg, resolve=True))
+    model_info, task_info = model.describe(), task.describe()
+    baseline = task.baseline("test")
+    primary = task.primary_metric
+    summary = {
+        "status": "running", "reason": None,
+        "model": model_info["name"], "dataset": task.name, "seed": seed,
+        "params": model_info["params"], "core_params": model_info["core_params"],
+        "model_info": model_info, "task": task_info, "optimizer": type(optimizer).__name__,
+        "hparams": flatten(OmegaConf.to_container(cfg, resolve=True)),
+        "baseline": baseline, "baseline_name": task.baseline_name,
+        "final": {}, "final_val": {}, "best": {}, "best_step": None,
+        "steps": 0, "steps_to_target": None, "seconds_to_target": None,
+        "tokens_per_s": None, "wall_s": None, "train_s": None, "data_s": None, "eval_s": None,
+        **settings.describe(), "torch": torch.__version__, "python": platform.python_version(),
+        "started_at": started_at, "finished_at": None,
+    }
+    record.write_summary(summary)
+    log.info("%s on %s (T=%d), seed %d: %d parameters (%d in the core), %s, %s",
+             summary["model"], task.name, task.seq_len, seed, summary["params"],
+             summary["core_params"], model_info.get("impl", ""), settings.device)
+
+    tokens_per_step = settings.batch_size * task.sample_len
+    batches = train_batches(splits["train"], settings.batch_size, seed)
+    train_s = data_s = eval_s = 0.0
+    window_loss, window_grad, window_n = 0.0, 0.0, 0
+    failure = None
+    step = 0
+    from tqdm.auto import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    bar = tqdm(total=settings.max_steps, desc=f"{summary['model']}/{task.name}/s{seed}", leave=False,
+               disable=None if settings.progress is None else not settings.progress, file=sys.stderr)
+    with logging_redirect_tqdm(), bar:
+        model.train()
+        while step < settings.max_steps:
+            t0 = time.perf_counter()
+            x, y = next(batches)
+            t1 = time.perf_counter()
+            pred, _ = model(x)
+            loss = task.loss(pred, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(
+                model.parameters(), settings.grad_clip if settings.grad_clip is not None else math.inf).item()
+            loss_value = loss.item()
+            if not math.isfinite(loss_value) or not math.isfinite(grad_norm):
+                what = "loss" if not math.isfinite(loss_value) else "gradient norm"
+                failure = f"diverged: {what} became {loss_value if what == 'loss' else grad_norm} at step {step + 1}"
+                break
+            optimizer.step()
+            step += 1
+            t2 = time.perf_counter()
+            data_s += t1 - t0
+            train_s += t2 - t0
+            window_loss, window_grad, window_n = window_loss + loss_value, window_grad + grad_norm, window_n + 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
+
+            if step % settings.eval_every == 0 or step == settings.max_steps:
+                t3 = time.perf_counter()
+                val = evaluate(model, task, splits["val"], settings.eval_batch_size)
+                eval_s += time.perf_counter() - t3
+                row = {"step": step, "train_loss": window_loss / window_n, "grad_norm": window_grad / window_n,
+                       **{f"val_{k}": v for k, v in val.items()},
+                       "tokens_per_s": step * tokens_per_step / train_s, "wall_s": time.perf_counter() - started}
+                window_loss, window_grad, window_n = 0.0, 0.0, 0
+                record.log_eval(row)
+                for name, value in val.items():
+                    if task.is_better(name, value, summary["best"].get(name)):
+                        summary["best"][name] = value
+                        if name == primary:
+                            summary["best_step"] = step
+                summary["final_val"] = val
+                log.info("step %6d  train loss %.4f  val %s %.4f  (baseline %.4f)  %.0f tok/s",
+                         step, row["train_loss"], primary, val[primary], baseline[primary], row["tokens_per_s"])
+                if summary["steps_to_target"] is None and task.is_solved(val[primary]):
+                    summary["steps_to_target"], summary["seconds_to_target"] = step, train_s
+                    if settings.early_stop:
+                        log.info("solved (val %s %s %g): stopping early", primary,
+                                 "≤" if task.metrics[primary] == "min" else "≥", task.solved_at)
+                        break
+
+    summary.update(steps=step, train_s=train_s, data_s=data_s, eval_s=eval_s,
+                   tokens_per_s=step * tokens_per_step / train_s if train_s > 0 else None)
+    if failure is None:
+        summary["final"] = evaluate(model, task, splits["test"], settings.eval_batch_size)
+        summary["status"] = "completed"
+        if settings.checkpoint:
+            record.save_checkpoint({"format": "rnnbench.checkpoint/1", "step": step,
+                                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                    "config": OmegaConf.to_container(cfg, resolve=True)})
+        log.info("test %s", "  ".join(f"{k} {v:.4f} (baseline {baseline[k]:.4f})"
+                                      for k, v in summary["final"].items()))
+    else:
+        summary.update(status="failed", reason=failure)
+        log.error("%s", failure)
+    summary.update(wall_s=time.perf_counter() - started,
+                   finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   max_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    record.write_summary(summary)
+    return summary
+
+
+# Outcomes of the runs of this process (the CLI reads them after a sweep to set its exit code).
+OUTCOMES: list[dict] = []
+
+
+def run_job(cfg: DictConfig) -> float:
+    """Hydra's task function for `rnnbench train`.
+
+    A single run lets an error propagate (the CLI prints a `UserError` as one line). In a sweep,
+    any error is recorded as a failed run (summary.json with its reason) and the sweep goes on.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        summary = train(cfg, run_dir)
+    except Exception as exc:
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            if isinstance(exc, UserError):
+                raise AbortJob(exc) from None  # the CLI prints it as one line
+            raise  # a bug: Hydra shows the traceback
+        reason = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, UserError):
+            log.error("error: %s", reason)
+        else:
+            log.exception("run failed: %s", reason)
+        RunRecord(run_dir).write_summary({"status": "failed", "reason": reason,
+                                          "model": cfg.model.get("name"), "dataset": cfg.dataset.get("name"),
+                                          "seed": cfg.get("seed")})
+        OUTCOMES.append({"status": "failed", "reason": reason, "dir": str(run_dir)})
+        return math.nan
+    OUTCOMES.append({"status": summary["status"], "reason": summary["reason"], "dir": str(run_dir)})
+    return summary["final_val"].get(summary["task"]["primary_metric"], math.nan)
