@@ -134,7 +134,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     record = RunRecord(run_dir)
     record.write_config(OmegaConf.to_yaml(cfg, resolve=True))
     model_info, task_info = model.describe(), task.describe()
-    baseline = task.baseline("test")
+    baseline, baseline_val = task.baseline("test"), task.baseline("val")
     primary = task.primary_metric
     summary = {
         "status": "running", "reason": None,
@@ -142,7 +142,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         "params": model_info["params"], "core_params": model_info["core_params"],
         "model_info": model_info, "task": task_info, "optimizer": type(optimizer).__name__,
         "hparams": flatten(OmegaConf.to_container(cfg, resolve=True)),
-        "baseline": baseline, "baseline_name": task.baseline_name,
+        "baseline": baseline, "baseline_val": baseline_val, "baseline_name": task.baseline_name,
         "final": {}, "final_val": {}, "best": {}, "best_step": None,
         "steps": 0, "steps_to_target": None, "seconds_to_target": None,
         "tokens_per_s": None, "wall_s": None, "train_s": None, "data_s": None, "eval_s": None,
@@ -207,7 +207,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                             summary["best_step"] = step
                 summary["final_val"] = val
                 log.info("step %6d  train loss %.4f  val %s %.4f  (baseline %.4f)  %.0f tok/s",
-                         step, row["train_loss"], primary, val[primary], baseline[primary], row["tokens_per_s"])
+                         step, row["train_loss"], primary, val[primary], baseline_val[primary], row["tokens_per_s"])
                 if summary["steps_to_target"] is None and task.is_solved(val[primary]):
                     summary["steps_to_target"], summary["seconds_to_target"] = step, train_s
                     if settings.early_stop:

@@ -6,6 +6,7 @@ has one. Both compute the same function with the same parameter layout (tested t
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Any, Callable
 
@@ -31,7 +32,8 @@ class Recurrent(nn.Module):
         cell_class, options = _unpartial(cell)
         fused = None
         if impl != "reference" and hasattr(cell_class, "fused"):
-            fused = cell_class.fused(input_size, hidden_size, num_layers, dropout, **options)
+            with _cell_options():
+                fused = cell_class.fused(input_size, hidden_size, num_layers, dropout, **options)
         if impl == "fused" and fused is None:
             raise ConfigError("impl", f"is 'fused' but {cell_class.__name__} has no fused kernel; "
                               "use impl=reference or impl=auto", show_value=False)
@@ -40,8 +42,9 @@ class Recurrent(nn.Module):
         if fused is not None:
             self.fused = fused
         else:
-            self.layers = nn.ModuleList(
-                cell(input_size if k == 0 else hidden_size, hidden_size) for k in range(num_layers))
+            with _cell_options():
+                self.layers = nn.ModuleList(
+                    cell(input_size if k == 0 else hidden_size, hidden_size) for k in range(num_layers))
             self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
@@ -67,6 +70,15 @@ def run_cell(cell: nn.Module, x: Tensor, state: Any = None) -> tuple[Tensor, Any
         h, state = cell(xp_t, state)
         outputs.append(h)
     return torch.stack(outputs, dim=1), state
+
+
+@contextlib.contextmanager
+def _cell_options():
+    """A bad cell option is reported under its config key, ``cell.<option>``."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise exc.prefixed("cell") from None
 
 
 def _unpartial(cell: Callable[..., nn.Module]) -> tuple[type, dict]:

@@ -1,0 +1,103 @@
+"""Find run records under some paths and load them into pandas: one row per run, one row per
+evaluation. A record that cannot be trusted (unreadable, unknown format, still `running`, missing
+keys) is skipped with a one-line reason; failed runs are kept, with their reasons."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from rnnbench.errors import UserError
+from rnnbench.record import FORMAT, METRICS, SUMMARY, SUMMARY_KEYS
+
+HPARAM = "hp."  # prefix of the flattened config columns in the runs table
+
+
+@dataclass
+class Runs:
+    runs: pd.DataFrame  # one row per run: identity, sizes, speed, final.*, best.*, baseline(_val).*, hp.*
+    curves: pd.DataFrame  # one row per evaluation: dir, step, train_loss, val_<metric>, …
+    skipped: list[str] = field(default_factory=list)  # "<dir>: <reason>"
+
+
+def find_records(paths: list[Path]) -> list[Path]:
+    """Folders that hold a summary.json, at or below each path."""
+    for path in paths:
+        if not path.exists():
+            raise UserError(f"report path '{path}' does not exist")
+    found = {summary.parent for path in paths for summary in path.rglob(SUMMARY)}
+    if not found:
+        raise UserError(f"no run records ({SUMMARY}) under {', '.join(map(str, paths))}; "
+                        "make some with 'rnnbench train'")
+    return sorted(found)
+
+
+def load_runs(paths: list[Path]) -> Runs:
+    rows, curves, skipped = [], [], []
+    for run_dir in find_records(paths):
+        summary = _read_summary(run_dir)
+        if isinstance(summary, str):
+            skipped.append(f"{run_dir}: {summary}")
+            continue
+        rows.append(_run_row(run_dir, summary))
+        evals, bad_lines = _read_metrics(run_dir)
+        if bad_lines:
+            skipped.append(f"{run_dir}/{METRICS}: {bad_lines} unreadable line(s) ignored")
+        curves.extend({"dir": str(run_dir), **row} for row in evals)
+    return Runs(pd.DataFrame(rows), pd.DataFrame(curves), skipped)
+
+
+def _read_summary(run_dir: Path) -> dict | str:
+    """The summary, or why it is skipped."""
+    try:
+        summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"{SUMMARY} is unreadable ({type(exc).__name__}); skipped"
+    if not isinstance(summary, dict) or summary.get("format") != FORMAT:
+        return f"not an rnnbench run record (format {summary.get('format') if isinstance(summary, dict) else '?'!r}, expected {FORMAT!r}); skipped"
+    status = summary.get("status")
+    if status == "running":
+        return "incomplete (status 'running': killed, or still training); skipped"
+    if status == "failed":
+        return summary if {"model", "dataset", "reason"} <= summary.keys() else "failed run without model/dataset/reason; skipped"
+    if status != "completed":
+        return f"unknown status {status!r}; skipped"
+    missing = [k for k in SUMMARY_KEYS if k not in summary]
+    if missing:
+        return f"missing {', '.join(missing)}; skipped"
+    return summary
+
+
+def _run_row(run_dir: Path, s: dict) -> dict:
+    task = s.get("task") or {}
+    row = {"dir": str(run_dir), "status": s["status"], "reason": s.get("reason"),
+           "dataset": s.get("dataset"), "model": s.get("model"), "seed": s.get("seed"),
+           "params": s.get("params"), "core_params": s.get("core_params"),
+           "tokens_per_s": s.get("tokens_per_s"), "wall_s": s.get("wall_s"), "steps": s.get("steps"),
+           "steps_to_target": s.get("steps_to_target"), "seconds_to_target": s.get("seconds_to_target"),
+           "baseline_name": s.get("baseline_name"), "primary_metric": task.get("primary_metric"),
+           "solved_at": task.get("solved_at"), "metric_directions": task.get("metrics")}
+    for part in ("final", "best", "baseline", "baseline_val"):
+        row.update({f"{part}.{k}": v for k, v in (s.get(part) or {}).items()})
+    row.update({HPARAM + k: v for k, v in (s.get("hparams") or {}).items()})
+    return row
+
+
+def _read_metrics(run_dir: Path) -> tuple[list[dict], int]:
+    path = run_dir / METRICS
+    if not path.is_file():
+        return [], 0
+    rows, bad = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            bad += 1
+            continue
+        if isinstance(row, dict) and "step" in row:
+            rows.append(row)
+        else:
+            bad += 1
+    return rows, bad

@@ -1,0 +1,120 @@
+"""Comparison tables: runs grouped by dataset × model × every knob that was varied, each metric as
+mean ± sample std over the seeds of a group, beside the task's baseline measured on the same
+split.
+
+Which knobs split groups is read from the records, not configured: a config key (``hp.*``) whose
+value differs between runs of one dataset becomes a grouping column (``dataset.seq_len`` in a T
+sweep, ``model.hidden_size`` when models were sized differently), so no table averages runs that
+were not run alike. Seeds never split groups; labels and ``_target_`` keys only split runs of the
+same model name (a user cell swapped into ``model=lstm``).
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+
+from rnnbench.report.collect import HPARAM
+
+NEVER_GROUPED = {"seed", "dataset.seed", "output_root", "trainer.progress", "trainer.checkpoint"}
+LABEL_SUFFIXES = (".name", "._target_", "._partial_")
+ARROWS = {"min": "↓", "max": "↑"}
+
+
+def grouping_keys(runs: pd.DataFrame) -> list[str]:
+    """Config keys (without the hp. prefix) that vary between the runs of one dataset."""
+    keys: list[str] = []
+    chosen: list[pd.Series] = []
+    for column in sorted(c for c in runs.columns if c.startswith(HPARAM)):
+        key = column[len(HPARAM):]
+        if key in NEVER_GROUPED:
+            continue
+        values = runs[column].map(_hashable)
+        if key.endswith(LABEL_SUFFIXES):
+            varies = values.groupby(runs["model"]).nunique().max() > 1
+        else:
+            varies = values.dropna().nunique() > 1
+        if varies and not any(values.equals(other) for other in chosen):  # trainer.lr ≡ optimizer.lr
+            keys.append(key)
+            chosen.append(values)
+    return keys
+
+
+def summarize(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+    """Runs of one dataset → one numeric row per group. Returns (table, grouping keys, metric
+    directions)."""
+    keys = grouping_keys(runs)
+    completed = runs[runs["status"] == "completed"]
+    directions = next((d for d in completed["metric_directions"] if isinstance(d, dict)), {}) if len(completed) else {}
+    frame = runs.assign(**{k: runs[HPARAM + k].map(_hashable) for k in keys})
+    rows = []
+    for group, members in frame.groupby(["model", *keys], dropna=False, sort=True):
+        done = members[members["status"] == "completed"]
+        row = dict(zip(["model", *keys], group))
+        row.update(n=len(done), failed=len(members) - len(done),
+                   params=_first(done["params"]), core_params=_first(done["core_params"]),
+                   tokens_per_s=done["tokens_per_s"].mean(), wall_s=done["wall_s"].mean(),
+                   solved=int(done["steps_to_target"].notna().sum()),
+                   steps_to_target=done["steps_to_target"].mean())
+        for metric in directions:
+            values = done.get(f"final.{metric}", pd.Series(dtype=float)).astype(float)
+            row[f"{metric}_mean"] = values.mean()
+            row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
+            row[f"baseline_{metric}"] = done.get(f"baseline.{metric}", pd.Series(dtype=float)).astype(float).mean()
+        rows.append(row)
+    return pd.DataFrame(rows), keys, directions
+
+
+def display_table(table: pd.DataFrame, keys: list[str], directions: dict[str, str],
+                  baseline_name: str, solved_at: float | None, primary: str | None) -> pd.DataFrame:
+    """The numeric summary formatted for reading (strings), one column per metric."""
+    out = pd.DataFrame({"model": table["model"]})
+    for key in keys:
+        out[key] = table[key].map(_text)
+    out["params"] = table["params"].map(_count)
+    out["core params"] = table["core_params"].map(_count)
+    out["train tokens/s"] = table["tokens_per_s"].map(_count)
+    for metric, direction in directions.items():
+        out[f"test {metric} {ARROWS[direction]}"] = [
+            _mean_std(m, s) for m, s in zip(table[f"{metric}_mean"], table[f"{metric}_std"])]
+        out[f"baseline {metric} ({baseline_name})"] = table[f"baseline_{metric}"].map(_number)
+    if solved_at is not None and primary:
+        op = "≤" if directions.get(primary) == "min" else "≥"
+        out[f"solved (val {primary} {op} {solved_at:g}) @ step"] = [
+            f"{s}/{n}" + (f" @ {st:.0f}" if s else "") for s, n, st in
+            zip(table["solved"], table["n"], table["steps_to_target"])]
+    out["seeds"] = table["n"]
+    out["failed"] = table["failed"]
+    return out
+
+
+def _hashable(value):
+    return json.dumps(value, sort_keys=True) if isinstance(value, (list, dict)) else value
+
+
+def _first(series: pd.Series):
+    series = series.dropna()
+    return series.iloc[0] if len(series) else math.nan
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _text(value) -> str:
+    return "—" if _is_missing(value) else str(value)
+
+
+def _count(value) -> str:
+    return "—" if _is_missing(value) else f"{value:,.0f}"
+
+
+def _number(value) -> str:
+    return "—" if _is_missing(value) else f"{value:.4g}"
+
+
+def _mean_std(mean, std) -> str:
+    if _is_missing(mean):
+        return "—"
+    return f"{mean:.4g}" if _is_missing(std) else f"{mean:.4g} ± {std:.2g}"

@@ -1,0 +1,102 @@
+"""The trainer in-process: the record it leaves, repeatability, divergence, config errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from rnnbench.data.adding import AddingTask
+from rnnbench.errors import UserError
+from rnnbench.record import CHECKPOINT, CONFIG, METRICS, SUMMARY, SUMMARY_KEYS
+from rnnbench.train import train
+from tests.conftest import compose_config
+
+
+def test_train_writes_a_complete_record(tmp_path):
+    cfg = compose_config("model=lstm", "dataset=copy")
+    summary = train(cfg, tmp_path)
+    for name in (CONFIG, METRICS, SUMMARY, CHECKPOINT):
+        assert (tmp_path / name).is_file(), name
+    on_disk = json.loads((tmp_path / SUMMARY).read_text())
+    assert set(SUMMARY_KEYS) <= on_disk.keys()
+    assert on_disk["status"] == "completed" and on_disk["reason"] is None
+    assert (on_disk["model"], on_disk["dataset"], on_disk["seed"]) == ("lstm", "copy", 0)
+    assert on_disk["params"] == summary["params"] > on_disk["core_params"] > 0
+    assert on_disk["tokens_per_s"] > 0 and on_disk["wall_s"] > 0 and on_disk["steps"] == 6
+    assert set(on_disk["final"]) == set(on_disk["best"]) == set(on_disk["baseline"]) == {"ce", "recall_acc"}
+    assert on_disk["hparams"]["trainer.lr"] == 0.001 and on_disk["hparams"]["dataset.seq_len"] == 12
+    rows = [json.loads(line) for line in (tmp_path / METRICS).read_text().splitlines()]
+    assert [r["step"] for r in rows] == [3, 6]
+    assert {"train_loss", "grad_norm", "val_ce", "val_recall_acc", "tokens_per_s", "wall_s"} <= rows[0].keys()
+    checkpoint = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    assert checkpoint["step"] == 6 and "model" in checkpoint and "optimizer" in checkpoint
+    assert not list(tmp_path.glob(".*.tmp")), "no temporary files left behind"
+
+
+def test_same_seed_same_losses_bit_for_bit(tmp_path):
+    runs = []
+    for name in ("a", "b", "c"):
+        seed = "seed=1" if name != "c" else "seed=2"
+        train(compose_config("model=gru", seed), tmp_path / name)
+        rows = [json.loads(line) for line in (tmp_path / name / METRICS).read_text().splitlines()]
+        runs.append([(r["train_loss"], r["val_mse"]) for r in rows])
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def test_the_model_learns_on_the_adding_task(tmp_path):
+    """A small GRU beats the predict-1.0 baseline well within a few hundred steps."""
+    cfg = compose_config("model=gru", "dataset.seq_len=10", "dataset.n_train=4000", "model.hidden_size=32",
+                         "trainer.max_steps=400", "trainer.eval_every=100", "trainer.lr=0.01", "trainer.batch_size=64")
+    summary = train(cfg, tmp_path)
+    assert summary["final"]["mse"] < 0.25 * summary["baseline"]["mse"]
+
+
+def test_early_stop_when_solved(tmp_path):
+    cfg = compose_config("dataset.solved_at=10.0", "trainer.early_stop=true", "trainer.max_steps=50")
+    summary = train(cfg, tmp_path)
+    assert summary["steps"] == summary["steps_to_target"] == 3 and summary["status"] == "completed"
+
+
+def test_a_diverging_run_is_recorded_as_failed(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    loss = AddingTask.loss
+
+    def exploding_loss(self, pred, y):
+        calls["n"] += 1
+        return loss(self, pred, y) * (float("nan") if calls["n"] >= 4 else 1.0)
+
+    monkeypatch.setattr(AddingTask, "loss", exploding_loss)
+    summary = train(compose_config(), tmp_path)
+    on_disk = json.loads((tmp_path / SUMMARY).read_text())
+    assert on_disk["status"] == "failed" == summary["status"]
+    assert on_disk["reason"] == "diverged: loss became nan at step 4"
+    assert on_disk["final"] == {} and on_disk["steps"] == 3
+    assert not (tmp_path / CHECKPOINT).exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("trainer.lr=0", "trainer.lr must be a number > 0.0, got 0"),
+    ("trainer.lr=-1e-3", "trainer.lr must be a number > 0.0, got -0.001"),
+    ("trainer.batch_size=0", "trainer.batch_size must be an integer ≥ 1, got 0"),
+    ("trainer.batch_size=1000", "trainer.batch_size must not exceed the training set size (128)"),
+    ("trainer.max_steps=ten", "trainer.max_steps must be an integer ≥ 1, got 'ten'"),
+    ("trainer.grad_clip=0", "trainer.grad_clip must be a number > 0.0, got 0"),
+    ("trainer.device=tpu", "trainer.device must be auto, cpu, cuda or cuda:N, got 'tpu'"),
+    ("dataset.seq_len=0", "dataset.seq_len must be an integer in [1, 100000], got 0"),
+    ("dataset.seq_len=abc", "dataset.seq_len must be an integer in [1, 100000], got 'abc'"),
+    ("model.hidden_size=0", "model.hidden_size must be an integer ≥ 1, got 0"),
+    ("model.dropout=1.5", "model.dropout must be a number in [0.0, 1.0], got 1.5"),
+    ("model.impl=cuda", "model.impl must be one of auto, fused, reference, got 'cuda'"),
+    ("model.readout=first", "model.readout must be one of auto, last, mean, got 'first'"),
+    ("model.cell.nonlinearity=sigmoid", "model.cell.nonlinearity must be one of tanh, relu, got 'sigmoid'"),
+    ("seed=-1", "seed must be an integer ≥ 0, got -1"),
+])
+def test_bad_values_raise_a_user_error_naming_the_key(tmp_path, override, message):
+    cfg = compose_config("model=rnn", override)
+    with pytest.raises(UserError) as info:
+        train(cfg, tmp_path)
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / SUMMARY).exists(), "nothing a report could mistake for a result"
