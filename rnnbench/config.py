@@ -5,6 +5,7 @@ as ``rnnbench/conf`` (see pyproject.toml); an editable install or a checkout rea
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,19 @@ def instantiate(group: str, node: Any, **kwargs: Any) -> Any:
             raise UserError(f"{group}: {cause}") from None
         if isinstance(cause, TypeError) and "argument" in str(cause):
             raise UserError(f"{group}: {cause}") from None
-        if cause is None:  # e.g. a _target_ that cannot be imported
-            raise UserError(f"{group}: {one_line(str(exc))}") from None
+        located = re.search(r"Error locating target '([^']+)'", str(exc))
+        if located:
+            key = re.search(r"full_key: (\S+)", str(exc))
+            where = key.group(1) if key else group
+            raise UserError(f"{where}._target_ '{located.group(1)}' cannot be imported ({_root_cause(exc)}); "
+                            "give a dotted path to a class in an importable module") from None
         raise
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return str(exc)
 
 
 def one_line(text: str) -> str:

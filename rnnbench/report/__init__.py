@@ -60,8 +60,8 @@ def _setting(members: pd.DataFrame, keys: list[str]) -> str:
 
 def _counts(runs: Runs) -> str:
     status = runs.runs["status"].value_counts() if len(runs.runs) else {}
-    return (f"{len(runs.runs)} runs: {status.get('completed', 0)} completed, {status.get('failed', 0)} failed, "
-            f"{len(runs.skipped)} skipped")
+    return (f"{len(runs.runs)} runs ({status.get('completed', 0)} completed, {status.get('failed', 0)} failed); "
+            f"{len(runs.skipped)} records skipped")
 
 
 def _markdown(runs: Runs, paths: list[Path], sections, images) -> str:
@@ -72,8 +72,9 @@ def _markdown(runs: Runs, paths: list[Path], sections, images) -> str:
     failed = runs.runs[runs.runs["status"] == "failed"] if len(runs.runs) else []
     if len(failed):
         lines += ["Failed runs:", *[f"- {r.dir}: {r.reason}" for r in failed.itertuples()], ""]
-    if runs.skipped:
-        lines += ["Skipped:", *[f"- {s}" for s in runs.skipped], ""]
+    for title, notes in (("Skipped", runs.skipped), ("Warnings", runs.warnings)):
+        if notes:
+            lines += [f"{title}:", *[f"- {note}" for note in notes], ""]
     return "\n".join(lines)
 
 
@@ -90,7 +91,7 @@ def _html(runs: Runs, sections, images) -> str:
         parts.append(f"<h3>{html.escape(image.stem)}</h3><img src='data:image/png;base64,{data}'>")
     for title, items in (("Failed runs", [f"{r.dir}: {r.reason}" for r in runs.runs.itertuples()
                                           if r.status == "failed"] if len(runs.runs) else []),
-                         ("Skipped", runs.skipped)):
+                         ("Skipped", runs.skipped), ("Warnings", runs.warnings)):
         if items:
             parts.append(f"<h2>{title}</h2><ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
     return "\n".join(parts) + "\n"

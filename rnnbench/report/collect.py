@@ -19,7 +19,8 @@ HPARAM = "hp."  # prefix of the flattened config columns in the runs table
 class Runs:
     runs: pd.DataFrame  # one row per run: identity, sizes, speed, final.*, best.*, baseline(_val).*, hp.*
     curves: pd.DataFrame  # one row per evaluation: dir, step, train_loss, val_<metric>, …
-    skipped: list[str] = field(default_factory=list)  # "<dir>: <reason>"
+    skipped: list[str] = field(default_factory=list)  # records not loaded: "<dir>: <reason>"
+    warnings: list[str] = field(default_factory=list)  # records loaded with a defect
 
 
 def find_records(paths: list[Path]) -> list[Path]:
@@ -35,7 +36,7 @@ def find_records(paths: list[Path]) -> list[Path]:
 
 
 def load_runs(paths: list[Path]) -> Runs:
-    rows, curves, skipped = [], [], []
+    rows, curves, skipped, warnings = [], [], [], []
     for run_dir in find_records(paths):
         summary = _read_summary(run_dir)
         if isinstance(summary, str):
@@ -44,9 +45,9 @@ def load_runs(paths: list[Path]) -> Runs:
         rows.append(_run_row(run_dir, summary))
         evals, bad_lines = _read_metrics(run_dir)
         if bad_lines:
-            skipped.append(f"{run_dir}/{METRICS}: {bad_lines} unreadable line(s) ignored")
+            warnings.append(f"{run_dir}/{METRICS}: {bad_lines} unreadable line(s) ignored")
         curves.extend({"dir": str(run_dir), **row} for row in evals)
-    return Runs(pd.DataFrame(rows), pd.DataFrame(curves), skipped)
+    return Runs(pd.DataFrame(rows), pd.DataFrame(curves), skipped, warnings)
 
 
 def _read_summary(run_dir: Path) -> dict | str:

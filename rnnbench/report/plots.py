@@ -30,8 +30,7 @@ def plot_learning_curves(runs: pd.DataFrame, curves: pd.DataFrame, keys: list[st
         (line,) = ax.plot(stats.index, stats["mean"], label=f"{label} (n={seeds})")
         if seeds > 1:
             ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.2, lw=0)
-    baselines = runs.get(f"baseline_val.{metric}", pd.Series(dtype=float))  # same split as the curves
-    for value in sorted(baselines.dropna().round(4).unique()):
+    for value in _baselines(runs, keys, metric):
         ax.axhline(value, color="0.4", ls="--", lw=1)
     ax.plot([], [], color="0.4", ls="--", lw=1, label=f"baseline ({baseline_name})")
     values = data[column].dropna()
@@ -44,6 +43,17 @@ def plot_learning_curves(runs: pd.DataFrame, curves: pd.DataFrame, keys: list[st
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _baselines(runs: pd.DataFrame, keys: list[str], metric: str) -> list[float]:
+    """The validation baseline (the curves' split), averaged over seeds: one value per setting of
+    the varied dataset knobs (the copy task's baseline depends on T), else one."""
+    column = f"baseline_val.{metric}"
+    if column not in runs:
+        return []
+    by = [HPARAM + k for k in keys if k.startswith("dataset.")]
+    values = runs.groupby(by)[column].mean() if by else runs[column].agg(["mean"])
+    return [v for v in values if pd.notna(v)]
 
 
 def _label(run: pd.Series, keys: list[str]) -> str:

@@ -115,6 +115,9 @@ def _number(value) -> str:
 
 
 def _mean_std(mean, std) -> str:
+    """4 significant digits, in e-notation below 1e-3, the std in the mean's notation."""
     if _is_missing(mean):
         return "—"
-    return f"{mean:.4g}" if _is_missing(std) else f"{mean:.4g} ± {std:.2g}"
+    spec = ".3e" if mean != 0 and abs(mean) < 1e-3 else ".4g"
+    text = format(mean, spec)
+    return text if _is_missing(std) else f"{text} ± {format(std, '.1e' if spec == '.3e' else '.2g')}"

@@ -1,0 +1,80 @@
+"""The command line as a user runs it: subprocesses in a temporary folder."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import TINY, run_cli
+
+
+def test_help_and_list_need_no_heavy_imports(tmp_path):
+    out = run_cli("--help", cwd=tmp_path)
+    assert out.returncode == 0 and "rnnbench train" in out.stdout
+    out = run_cli("list", cwd=tmp_path)
+    assert out.returncode == 0
+    for name in ("rnn", "lstm", "gru", "adding", "copy", "adam", "seq_len=100", "hidden_size=128"):
+        assert name in out.stdout
+    probe = "import sys, rnnbench.cli as c; c.main(['list']); print(sorted({'torch','pandas','matplotlib'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    assert result.stdout.strip().endswith("[]"), result.stdout[-200:]
+
+
+def test_train_then_report(tmp_path):
+    out = run_cli("train", "model=gru", "dataset=adding", "seed=1", *TINY, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (run_dir,) = (tmp_path / "outputs" / "runs").iterdir()
+    assert run_dir.name.endswith("_gru_adding_s1")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["seed"] == 1
+    assert {"config.yaml", "metrics.jsonl", "checkpoint.pt", "train.log"} <= {p.name for p in run_dir.iterdir()}
+    out = run_cli("report", "outputs", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "| gru " in out.stdout and (tmp_path / "outputs" / "report" / "report.csv").is_file()
+
+
+def test_multirun_sweep_with_a_failing_job_goes_on(tmp_path):
+    """seq_len=1 is invalid for the adding task: that job is recorded as failed, the rest run,
+    and the exit code says something failed."""
+    out = run_cli("train", "-m", "model=rnn,lstm", "dataset.seq_len=1,12", *[o for o in TINY if "seq_len" not in o],
+                  "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert out.returncode == 1
+    assert "2 of 4 runs failed" in out.stderr and "dataset.seq_len must be ≥ 2" in out.stderr
+    assert "Traceback" not in out.stderr
+    statuses = sorted(json.loads(p.read_text())["status"] for p in (tmp_path / "sweep").rglob("summary.json"))
+    assert statuses == ["completed", "completed", "failed", "failed"]
+    report = run_cli("report", "sweep", cwd=tmp_path)
+    assert report.returncode == 0 and "Failed runs:" in report.stdout
+
+
+def test_hydra_flags_keep_working(tmp_path):
+    out = run_cli("train", "--cfg", "job", "model=lstm", "trainer.lr=0.01", cwd=tmp_path)
+    assert out.returncode == 0 and "lstm" in out.stdout and "lr: 0.01" in out.stdout
+    out = run_cli("train", "--help", cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.startswith("rnnbench train")
+    assert "model: gru, lstm, rnn" in out.stdout and "dataset: adding, copy" in out.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "model=transformerz"], "unknown model 'transformerz'; choose from: gru, lstm, rnn"),
+    (["train", "dataset=mnist9"], "unknown dataset 'mnist9'; choose from: adding, copy"),
+    (["train", "dataset.seq_len=0"], "dataset.seq_len must be an integer in [1, 100000], got 0"),
+    (["train", "dataset.seq_len=abc"], "dataset.seq_len must be an integer in [1, 100000], got 'abc'"),
+    (["train", "trainer.lr=0"], "trainer.lr must be a number > 0.0, got 0"),
+    (["train", "trainer.batch_size=0"], "trainer.batch_size must be an integer ≥ 1, got 0"),
+    (["train", "trainer.lrr=0.1"], "Could not override 'trainer.lrr'"),
+    (["train", "model.cell._target_=nowhere.Cell"], "model.cell._target_ 'nowhere.Cell' cannot be imported (No module named 'nowhere')"),
+    (["report", "no/such/dir"], "report path 'no/such/dir' does not exist"),
+    (["report", "."], "no run records (summary.json) under ."),
+    (["fly"], "unknown command 'fly'; choose from: train, report, list, demo"),
+    (["list", "extra"], "'rnnbench list' takes no arguments"),
+])
+def test_bad_input_gives_one_clear_line(tmp_path, args, message):
+    out = run_cli(*args, cwd=tmp_path)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("rnnbench: error: ") and message in lines[0], lines[0]
