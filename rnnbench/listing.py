@@ -16,15 +16,23 @@ HIDDEN_KEYS = {"_target_", "_partial_", "name", "defaults", "hydra"}
 def describe_options() -> str:
     lines = []
     for group, title in TITLES.items():
-        lines.append(f"{title} ({group}=NAME; override options as {group}.KEY=VALUE):")
+        how = f"{group}=NAME" if group == "experiment" else f"{group}=NAME, then {group}.KEY=VALUE"
+        lines.append(f"{title} ({how}):")
         for name in group_options(group):
             path = config_dir() / group / f"{name}.yaml"
             lines.append(f"  {name:<10} {_description(path.read_text(encoding='utf-8'))}")
             options = _scalar_options(OmegaConf.load(path))
             if options and group != "experiment":
-                lines.append(" " * 13 + " ".join(f"{k}={v}" for k, v in options.items()))
+                lines.append(" " * 13 + " ".join(f"{k}={_yaml(v)}" for k, v in options.items()))
         lines.append("")
     return "\n".join(lines)
+
+
+def _yaml(value) -> str:
+    """A value as it is typed on the command line (null, true, 0.001)."""
+    if value is None:
+        return "null"
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _description(text: str) -> str:

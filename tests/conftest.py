@@ -28,8 +28,8 @@ def cfg_factory():
     return compose_config
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path, timeout: float = 300, **env_vars: str) -> subprocess.CompletedProcess:
     """`rnnbench ARGS` in a subprocess (the installed console script's module), as a user runs it."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_vars}
     return subprocess.run([sys.executable, "-m", "rnnbench", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)

@@ -56,7 +56,8 @@ def summarize(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, st
                    params=_first(done["params"]), core_params=_first(done["core_params"]),
                    tokens_per_s=done["tokens_per_s"].mean(), wall_s=done["wall_s"].mean(),
                    solved=int(done["steps_to_target"].notna().sum()),
-                   steps_to_target=done["steps_to_target"].mean())
+                   steps_to_target=done["steps_to_target"].mean(),
+                   seconds_to_target=done["seconds_to_target"].mean())
         for metric in directions:
             values = done.get(f"final.{metric}", pd.Series(dtype=float)).astype(float)
             row[f"{metric}_mean"] = values.mean()
@@ -81,9 +82,9 @@ def display_table(table: pd.DataFrame, keys: list[str], directions: dict[str, st
         out[f"baseline {metric} ({baseline_name})"] = table[f"baseline_{metric}"].map(_number)
     if solved_at is not None and primary:
         op = "≤" if directions.get(primary) == "min" else "≥"
-        out[f"solved (val {primary} {op} {solved_at:g}) @ step"] = [
-            f"{s}/{n}" + (f" @ {st:.0f}" if s else "") for s, n, st in
-            zip(table["solved"], table["n"], table["steps_to_target"])]
+        out[f"solved (val {primary} {op} {solved_at:g})"] = [
+            f"{s}/{n}" + (f" @ {st:.0f} steps, {sec:.0f} s" if s else "") for s, n, st, sec in
+            zip(table["solved"], table["n"], table["steps_to_target"], table["seconds_to_target"])]
     out["seeds"] = table["n"]
     out["failed"] = table["failed"]
     return out
