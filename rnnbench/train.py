@@ -128,7 +128,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                           f"({len(splits['train'])}); lower it or raise dataset.n_train", settings.batch_size)
     torch.manual_seed(seed)
     model = instantiate("model", cfg.model, input_spec=task.input, output_size=task.output_size,
-                        per_step=task.per_step).to(settings.device)
+                        per_step=task.per_step, causal=task.causal).to(settings.device)
     optimizer = instantiate("optimizer", cfg.optimizer)(model.parameters())
 
     record = RunRecord(run_dir)

@@ -19,22 +19,37 @@ CELLS = {
 }
 
 
-def fused_and_reference(cell, num_layers, input_size=5, hidden_size=7):
+def fused_and_reference(cell, num_layers, bidirectional=False, input_size=5, hidden_size=7):
     torch.manual_seed(0)
-    fused = Recurrent(cell, input_size, hidden_size, num_layers, impl="fused").double()
-    reference = Recurrent(cell, input_size, hidden_size, num_layers, impl="reference").double()
-    with torch.no_grad():  # copy the fused weights into the reference cells (same names and shapes)
-        for k, layer in enumerate(reference.layers):
-            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                getattr(layer, name).copy_(getattr(fused.fused, f"{name}_l{k}"))
+    fused = Recurrent(input_size, cell, hidden_size, num_layers, impl="fused", bidirectional=bidirectional).double()
+    reference = Recurrent(input_size, cell, hidden_size, num_layers, impl="reference",
+                          bidirectional=bidirectional).double()
+    copy_fused_weights(fused, reference)
     return fused, reference
 
 
+def paired_parameters(fused, reference):
+    """(reference cell parameter, fused parameter) pairs: the names differ only by the layer suffix."""
+    stacks = [("", reference.layers)] + ([("_reverse", reference.layers_reverse)] if reference.bidirectional else [])
+    for suffix, layers in stacks:
+        for k, layer in enumerate(layers):
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                yield getattr(layer, name), getattr(fused.fused, f"{name}_l{k}{suffix}")
+
+
+def copy_fused_weights(fused, reference):
+    with torch.no_grad():
+        for ours, theirs in paired_parameters(fused, reference):
+            ours.copy_(theirs)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("name", CELLS)
-def test_reference_cell_equals_fused_kernel(name, num_layers):
-    fused, reference = fused_and_reference(CELLS[name], num_layers)
+def test_reference_cell_equals_fused_kernel(name, num_layers, bidirectional):
+    fused, reference = fused_and_reference(CELLS[name], num_layers, bidirectional)
     assert fused.impl == "fused" and reference.impl == "reference"
+    assert fused.output_size == reference.output_size == 7 * (2 if bidirectional else 1)
     x = torch.randn(3, 11, 5, dtype=torch.float64)
     x_fused, x_ref = x.clone().requires_grad_(), x.clone().requires_grad_()
     y_fused, _ = fused(x_fused)
@@ -44,10 +59,8 @@ def test_reference_cell_equals_fused_kernel(name, num_layers):
     (y_fused * weights).sum().backward()
     (y_ref * weights).sum().backward()
     torch.testing.assert_close(x_ref.grad, x_fused.grad, rtol=1e-6, atol=1e-6)
-    for k, layer in enumerate(reference.layers):
-        for param in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            torch.testing.assert_close(getattr(layer, param).grad, getattr(fused.fused, f"{param}_l{k}").grad,
-                                       rtol=1e-6, atol=1e-6)
+    for ours, theirs in paired_parameters(fused, reference):
+        torch.testing.assert_close(ours.grad, theirs.grad, rtol=1e-6, atol=1e-6)
 
 
 def test_reference_cell_matches_in_float32_too():
@@ -62,14 +75,14 @@ def test_reference_cell_matches_in_float32_too():
 def test_parameter_count_matches_closed_form(name, gates, impl):
     """Per layer G·H(I + H) + 2·G·H (torch's two biases); later layers have I = H."""
     I, H, L = 6, 10, 3
-    core = Recurrent(CELLS[name], I, H, L, impl=impl)
+    core = Recurrent(I, CELLS[name], H, L, impl=impl)
     expected = gates * H * (I + H) + 2 * gates * H + (L - 1) * (gates * H * (H + H) + 2 * gates * H)
     assert sum(p.numel() for p in core.parameters()) == expected
 
 
 def test_lstm_has_four_thirds_the_parameters_of_gru():
-    lstm = sum(p.numel() for p in Recurrent(CELLS["lstm"], 8, 32).parameters())
-    gru = sum(p.numel() for p in Recurrent(CELLS["gru"], 8, 32).parameters())
+    lstm = sum(p.numel() for p in Recurrent(8, CELLS["lstm"], 32).parameters())
+    gru = sum(p.numel() for p in Recurrent(8, CELLS["gru"], 32).parameters())
     assert lstm * 3 == gru * 4
 
 

@@ -23,7 +23,7 @@ def test_every_model_learns_a_step_on_every_dataset(model, dataset, impl):
     cfg = compose_config(f"model={model}", f"dataset={dataset}", f"model.impl={impl}")
     task = instantiate("dataset", cfg.dataset)
     net = instantiate("model", cfg.model, input_spec=task.input, output_size=task.output_size,
-                      per_step=task.per_step)
+                      per_step=task.per_step, causal=task.causal)
     optimizer = instantiate("optimizer", cfg.optimizer)(net.parameters())
     settings = instantiate("trainer", cfg.trainer)
     assert settings.device == "cpu"

@@ -10,6 +10,8 @@ nats per position) and `recall_acc`, the per-symbol accuracy on the last K posit
 Baseline: the best memoryless strategy — blanks with certainty, then uniform over the 8 symbols —
 scores ce = K·ln 8 / (T + 2K) and recall_acc ≈ 1/8.
 
+Causal: a bidirectional core is refused (the task measures memory of the past).
+
 x: (N, T+2K) long, y: (N, T+2K) long.
 """
 from __future__ import annotations
@@ -30,6 +32,7 @@ class CopyMemoryTask(SequenceTask):
     metrics = {"ce": "min", "recall_acc": "max"}
     baseline_name = "memoryless"
     per_step = True
+    causal = True  # the recall is of the past; a model must not read the sequence backwards
     input = InputSpec("tokens", 10)
     output_size = 10
 

@@ -48,6 +48,7 @@ class SequenceTask:
     metrics: ClassVar[dict[str, str]]
     baseline_name: ClassVar[str]
     per_step: ClassVar[bool]  # one output per time step (True) or per sequence (False)
+    causal: ClassVar[bool] = False  # the output at step t may only use inputs up to t (no bidirectional core)
 
     def __init__(self, seq_len: int, n_train: int, n_val: int, n_test: int, seed: int,
                  solved_at: float | None = None, name: str | None = None, max_seq_len: int = 100_000):

@@ -36,7 +36,7 @@ class Cell(nn.Module):
 
     @classmethod
     def fused(cls, input_size: int, hidden_size: int, num_layers: int, dropout: float,
-              **options: Any) -> nn.Module | None:
+              bidirectional: bool = False, **options: Any) -> nn.Module | None:
         """A torch.nn module computing the same stack of cells over (B, T, I), or None."""
         return None
 

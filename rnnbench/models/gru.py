@@ -28,5 +28,6 @@ class GRUCell(GateCell):
         return h, h
 
     @classmethod
-    def fused(cls, input_size, hidden_size, num_layers, dropout):
-        return nn.GRU(input_size, hidden_size, num_layers, dropout=dropout, batch_first=True)
+    def fused(cls, input_size, hidden_size, num_layers, dropout, bidirectional=False):
+        return nn.GRU(input_size, hidden_size, num_layers, dropout=dropout, bidirectional=bidirectional,
+                       batch_first=True)

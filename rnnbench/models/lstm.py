@@ -30,5 +30,6 @@ class LSTMCell(GateCell):
         return h, (h, c)
 
     @classmethod
-    def fused(cls, input_size, hidden_size, num_layers, dropout):
-        return nn.LSTM(input_size, hidden_size, num_layers, dropout=dropout, batch_first=True)
+    def fused(cls, input_size, hidden_size, num_layers, dropout, bidirectional=False):
+        return nn.LSTM(input_size, hidden_size, num_layers, dropout=dropout, bidirectional=bidirectional,
+                       batch_first=True)

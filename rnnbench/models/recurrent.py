@@ -1,8 +1,10 @@
-"""A stack of recurrent layers over whole sequences, and the model that wraps one.
+"""A stack of recurrent layers over whole sequences: the core of every cell-based model.
 
-`Recurrent` runs either the cell's fused torch.nn kernel (``impl=fused``) or the readable cell
-looped over time in Python (``impl=reference``); ``impl=auto`` takes the fused kernel when the cell
-has one. Both compute the same function with the same parameter layout (tested to ~1e-6).
+`Recurrent` runs a cell over time in one of three ways, all the same function (tested to ~1e-6):
+    fused      the cell's torch.nn counterpart (cuDNN/oneDNN kernels), same parameter layout
+    scan       for cells with an input-only diagonal recurrence (`ScanCell`): all steps at once
+    reference  the readable cell looped over time in Python
+``impl=auto`` takes the first of these the cell supports.
 """
 from __future__ import annotations
 
@@ -14,38 +16,52 @@ import torch
 from torch import Tensor, nn
 
 from rnnbench.errors import ConfigError, check_choice, check_float, check_int
-from rnnbench.models.sequence_model import SequenceModel
+from rnnbench.models.scan import ScanCell, run_scan
 
-IMPLS = ("auto", "fused", "reference")
+IMPLS = ("auto", "fused", "scan", "reference")
 
 
 class Recurrent(nn.Module):
-    """(B, T, I) → (B, T, H). Dropout is applied between layers, not after the last (as torch)."""
+    """(B, T, I) → (B, T, H), or (B, T, 2H) when bidirectional: [forward ; backward] at each step,
+    the backward direction reading the sequence from the end (as torch.nn). Dropout is applied
+    between layers, not after the last (as torch.nn)."""
 
-    def __init__(self, cell: Callable[..., nn.Module], input_size: int, hidden_size: int,
-                 num_layers: int = 1, dropout: float = 0.0, impl: str = "auto"):
+    def __init__(self, input_size: int, cell: Callable[..., nn.Module], hidden_size: int = 128,
+                 num_layers: int = 1, dropout: float = 0.0, impl: str = "auto", bidirectional: bool = False):
         super().__init__()
         hidden_size = check_int("hidden_size", hidden_size, 1)
         num_layers = check_int("num_layers", num_layers, 1)
         dropout = check_float("dropout", dropout, 0.0, 1.0)
         check_choice("impl", impl, IMPLS)
+        self.bidirectional = check_choice("bidirectional", bidirectional, (False, True))
         cell_class, options = _unpartial(cell)
         fused = None
         if impl != "reference" and hasattr(cell_class, "fused"):
             with _cell_options():
-                fused = cell_class.fused(input_size, hidden_size, num_layers, dropout, **options)
+                fused = cell_class.fused(input_size, hidden_size, num_layers, dropout, bidirectional, **options)
         if impl == "fused" and fused is None:
             raise ConfigError("impl", f"is 'fused' but {cell_class.__name__} has no fused kernel; "
                               "use impl=reference or impl=auto", show_value=False)
-        self.impl = "fused" if fused is not None else "reference"
-        self.output_size = hidden_size
+        can_scan = isinstance(cell_class, type) and issubclass(cell_class, ScanCell)
+        if impl == "scan" and not can_scan:
+            raise ConfigError("impl", f"is 'scan' but {cell_class.__name__} is not a ScanCell (its recurrence "
+                              "depends on h); use impl=reference or impl=auto", show_value=False)
+        if fused is not None:
+            self.impl = "fused"
+        else:
+            self.impl = "scan" if can_scan and impl in ("auto", "scan") else "reference"
+        self.run = run_scan if self.impl == "scan" else run_cell
+        directions = 2 if bidirectional else 1
+        self.output_size = directions * hidden_size
         if fused is not None:
             self.fused = fused
-        else:
-            with _cell_options():
-                self.layers = nn.ModuleList(
-                    cell(input_size if k == 0 else hidden_size, hidden_size) for k in range(num_layers))
-            self.dropout = nn.Dropout(dropout)
+            return
+        sizes = [input_size] + [self.output_size] * (num_layers - 1)
+        with _cell_options():
+            self.layers = nn.ModuleList(cell(size, hidden_size) for size in sizes)
+            if bidirectional:
+                self.layers_reverse = nn.ModuleList(cell(size, hidden_size) for size in sizes)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         if self.impl == "fused":
@@ -55,8 +71,15 @@ class Recurrent(nn.Module):
         for k, cell in enumerate(self.layers):
             if k > 0:
                 x = self.dropout(x)
-            x, layer_state = run_cell(cell, x, states[k])
-            new_states.append(layer_state)
+            if self.bidirectional:
+                forward_state, reverse_state = states[k] or (None, None)
+                y, forward_state = self.run(cell, x, forward_state)
+                y_reverse, reverse_state = self.run(self.layers_reverse[k], x.flip(1), reverse_state)
+                x = torch.cat([y, y_reverse.flip(1)], dim=-1)
+                new_states.append((forward_state, reverse_state))
+            else:
+                x, layer_state = self.run(cell, x, states[k])
+                new_states.append(layer_state)
         return x, new_states
 
 
@@ -85,16 +108,3 @@ def _unpartial(cell: Callable[..., nn.Module]) -> tuple[type, dict]:
     if isinstance(cell, functools.partial):
         return cell.func, dict(cell.keywords)
     return cell, {}
-
-
-class RecurrentModel(SequenceModel):
-    """`SequenceModel` whose core is a `Recurrent` stack of `cell`."""
-
-    def __init__(self, cell: Callable[..., nn.Module], hidden_size: int = 128, num_layers: int = 1,
-                 dropout: float = 0.0, impl: str = "auto", **wrapper: Any):
-        core = functools.partial(Recurrent, cell, hidden_size=hidden_size, num_layers=num_layers,
-                                 dropout=dropout, impl=impl)
-        super().__init__(core, **wrapper)
-
-    def describe(self) -> dict:
-        return {**super().describe(), "impl": self.core.impl}

@@ -26,7 +26,7 @@ class RNNCell(GateCell):
         return h, h
 
     @classmethod
-    def fused(cls, input_size, hidden_size, num_layers, dropout, nonlinearity="tanh"):
+    def fused(cls, input_size, hidden_size, num_layers, dropout, bidirectional=False, nonlinearity="tanh"):
         check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
         return nn.RNN(input_size, hidden_size, num_layers, nonlinearity=nonlinearity,
-                      dropout=dropout, batch_first=True)
+                      dropout=dropout, bidirectional=bidirectional, batch_first=True)

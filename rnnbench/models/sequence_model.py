@@ -1,14 +1,15 @@
 """The wrapper every model shares: input encoding → core → readout → linear head.
 
-    x (B, T, I) real        → as is                       (B, T, I)
-    x (B, T)   tokens       → embedding                   (B, T, E)
-    core                    → (B, T, D), state
-    readout  per_step       → (B, T, D)   (tasks with a target per step; the only choice there)
-             last           → (B, D) = y[:, −1]
-             mean           → (B, D) = mean_t y[:, t]
-    head     Linear(D, O)   → (B, O) or (B, T, O)
+    x (B, T, I) real     → as is                         (B, T, I)
+    x (B, T)   tokens    → embedding                     (B, T, E)
+    core                 → (B, T, D), state               any module with .output_size = D,
+                                                          forward(x, state) -> (y, state)
+    readout              → (B, T, D) per step or (B, D)   (readout.py)
+    head  Linear(D, O)   → (B, T, O) or (B, O)
 
-``readout=auto`` picks per_step or last from the task.
+``readout=auto`` reads out every step for tasks with a target per step and the last step
+otherwise. A bidirectional core is refused on a causal task (one whose output at step t may only
+depend on inputs up to t).
 """
 from __future__ import annotations
 
@@ -18,41 +19,44 @@ from torch import Tensor, nn
 
 from rnnbench.data.task import InputSpec
 from rnnbench.errors import ConfigError, check_choice, check_int
-
-READOUTS = ("auto", "last", "mean")
+from rnnbench.models.readout import SEQUENCE_READOUTS, Readout
 
 
 class SequenceModel(nn.Module):
-    def __init__(self, core: Callable[[int], nn.Module], input_spec: InputSpec, output_size: int,
-                 per_step: bool, readout: str = "auto", embedding_dim: int = 32, name: str = "model"):
+    def __init__(self, core: Callable[..., nn.Module], input_spec: InputSpec, output_size: int,
+                 per_step: bool, causal: bool = False, readout: str = "auto", embedding_dim: int = 32,
+                 name: str = "model", **core_options: Any):
+        """`core(input_size, **core_options)` builds the core; every other key of a model config
+        (hidden_size, num_layers, cell, …) is a core option."""
         super().__init__()
         self.name = name
-        check_choice("readout", readout, READOUTS)
+        check_choice("readout", readout, ("auto", *SEQUENCE_READOUTS))
         if per_step and readout != "auto":
             raise ConfigError("readout", "must be 'auto' for a task with a target at every step "
                                          "(the model reads out every step)", readout)
-        self.readout = "per_step" if per_step else ("last" if readout == "auto" else readout)
         if input_spec.kind == "tokens":
             self.embedding = nn.Embedding(input_spec.size, check_int("embedding_dim", embedding_dim, 1))
             core_input = embedding_dim
         else:
             self.embedding = None
             core_input = input_spec.size
-        self.core = core(core_input)
+        self.core = core(core_input, **core_options)
+        bidirectional = getattr(self.core, "bidirectional", False)
+        if bidirectional and causal:
+            raise ConfigError("bidirectional", "must be false for this task: its output at each step may "
+                                               "only depend on the inputs so far", True)
+        kind = "per_step" if per_step else ("last" if readout == "auto" else readout)
+        self.readout = Readout(kind, self.core.output_size, bidirectional)
         self.head = nn.Linear(self.core.output_size, output_size)
 
     def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         if self.embedding is not None:
             x = self.embedding(x)  # (B, T) -> (B, T, E)
         y, state = self.core(x, state)  # (B, T, D)
-        if self.readout == "last":
-            y = y[:, -1]
-        elif self.readout == "mean":
-            y = y.mean(dim=1)
-        return self.head(y), state
+        return self.head(self.readout(y)), state
 
     def describe(self) -> dict:
         """Identity and size for the run record; `core_params` counts the recurrent core only."""
-        return {"name": self.name, "readout": self.readout,
+        return {"name": self.name, "readout": self.readout.kind, "impl": getattr(self.core, "impl", None),
                 "params": sum(p.numel() for p in self.parameters()),
                 "core_params": sum(p.numel() for p in self.core.parameters())}
