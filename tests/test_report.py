@@ -113,3 +113,17 @@ def test_report_over_real_runs(tmp_path):
     assert list(table.index) == ["gru", "rnn"] and (table["n"] == 2).all()
     assert table.loc["gru", "params"] == 3 * 8 * (2 + 8) + 6 * 8 + 8 + 1  # core + head
     assert "## adding (T=12)" in markdown
+
+
+def test_model_keys_split_runs_of_one_model_only(tmp_path):
+    """Models differ in their own keys by definition: that is no reason for a column. The same
+    model run at two sizes is."""
+    root = tmp_path / "runs"
+    fake_run(root, "0", "gru", 0, 0.01, hidden=64)
+    fake_run(root, "1", "lstm", 0, 0.02, hidden=128)
+    write_report([root], tmp_path / "a")
+    assert "model.hidden_size" not in pd.read_csv(tmp_path / "a" / "report.csv").columns
+    fake_run(root, "2", "lstm", 1, 0.03, hidden=32)
+    write_report([root], tmp_path / "b")
+    table = pd.read_csv(tmp_path / "b" / "report.csv")
+    assert "model.hidden_size" in table.columns and len(table) == 3

@@ -32,7 +32,7 @@ def write_report(paths: list[Path], out: Path | None = None) -> str:
         solved_at = members["solved_at"].dropna()
         shown = display_table(table, keys, directions, str(first["baseline_name"]),
                               solved_at.iloc[0] if len(solved_at) else None, primary)
-        sections.append((dataset, _setting(members, keys), shown))
+        sections.append((dataset, _setting(members, keys), shown, 1 + len(keys)))
         csv_parts.append(table.assign(dataset=dataset))
         if primary:
             image = plot_learning_curves(members, runs.curves, keys, primary, str(first["baseline_name"]),
@@ -67,8 +67,10 @@ def _counts(runs: Runs) -> str:
 def _markdown(runs: Runs, paths: list[Path], sections, images) -> str:
     lines = ["# rnnbench report", "", f"{_counts(runs)} — from {', '.join(map(str, paths))}.",
              "Test metrics are mean ± sample std over seeds; the baseline is measured on the same test data.", ""]
-    for dataset, setting, shown in sections:
-        lines += [f"## {dataset}{setting}", "", shown.to_markdown(index=False), ""]
+    for dataset, setting, shown, labels in sections:
+        align = ["left"] * labels + ["right"] * (shown.shape[1] - labels)  # labels left, numbers right
+        lines += [f"## {dataset}{setting}", "",
+                  shown.to_markdown(index=False, disable_numparse=True, colalign=align), ""]
     failed = runs.runs[runs.runs["status"] == "failed"] if len(runs.runs) else []
     if len(failed):
         lines += ["Failed runs:", *[f"- {r.dir}: {r.reason}" for r in failed.itertuples()], ""]
@@ -84,7 +86,7 @@ def _html(runs: Runs, sections, images) -> str:
              "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style>",
              f"<h1>rnnbench report</h1><p>{html.escape(_counts(runs))}. Test metrics: mean ± sample std over seeds.</p>"]
-    for dataset, setting, shown in sections:
+    for dataset, setting, shown, _ in sections:
         parts += [f"<h2>{html.escape(dataset + setting)}</h2>", shown.to_html(index=False)]
     for image in images:
         data = base64.b64encode(image.read_bytes()).decode("ascii")

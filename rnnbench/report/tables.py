@@ -2,11 +2,14 @@
 mean ± sample std over the seeds of a group, beside the task's baseline measured on the same
 split.
 
-Which knobs split groups is read from the records, not configured: a config key (``hp.*``) whose
-value differs between runs of one dataset becomes a grouping column (``dataset.seq_len`` in a T
-sweep, ``model.hidden_size`` when models were sized differently), so no table averages runs that
-were not run alike. Seeds never split groups; labels and ``_target_`` keys only split runs of the
-same model name (a user cell swapped into ``model=lstm``).
+Which knobs split groups is read from the records, not configured, so no table averages runs that
+were not run alike:
+  - a key outside ``model.`` (the task, the trainer, the optimizer) that differs between runs of
+    one dataset becomes a grouping column (``dataset.seq_len`` in a T sweep, ``trainer.lr``);
+  - a ``model.`` key splits only runs of the same model name (``model.hidden_size=64,128`` with
+    ``model=lstm``, or a user cell swapped into ``model=lstm``): across models the keys differ by
+    definition, and the params column shows their size.
+Seeds never split groups.
 """
 from __future__ import annotations
 
@@ -18,7 +21,6 @@ import pandas as pd
 from rnnbench.report.collect import HPARAM
 
 NEVER_GROUPED = {"seed", "dataset.seed", "output_root", "trainer.progress", "trainer.checkpoint"}
-LABEL_SUFFIXES = (".name", "._target_", "._partial_")
 ARROWS = {"min": "↓", "max": "↑"}
 
 
@@ -31,7 +33,7 @@ def grouping_keys(runs: pd.DataFrame) -> list[str]:
         if key in NEVER_GROUPED:
             continue
         values = runs[column].map(_hashable)
-        if key.endswith(LABEL_SUFFIXES):
+        if key.startswith("model."):
             varies = values.groupby(runs["model"]).nunique().max() > 1
         else:
             varies = values.dropna().nunique() > 1
@@ -104,7 +106,9 @@ def _is_missing(value) -> bool:
 
 
 def _text(value) -> str:
-    return "—" if _is_missing(value) else str(value)
+    if _is_missing(value):
+        return "—"
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _count(value) -> str:
