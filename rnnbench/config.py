@@ -12,7 +12,6 @@ from typing import Any
 from rnnbench.errors import ConfigError, UserError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-GROUPS = ("model", "dataset", "optimizer", "trainer", "experiment")
 
 
 def config_dir() -> Path:

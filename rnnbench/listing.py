@@ -18,12 +18,14 @@ def describe_options() -> str:
     for group, title in TITLES.items():
         how = f"{group}=NAME" if group == "experiment" else f"{group}=NAME, then {group}.KEY=VALUE"
         lines.append(f"{title} ({how}):")
-        for name in group_options(group):
+        names = group_options(group)
+        width = max(map(len, names), default=0)
+        for name in names:
             path = config_dir() / group / f"{name}.yaml"
-            lines.append(f"  {name:<10} {_description(path.read_text(encoding='utf-8'))}")
+            lines.append(f"  {name:<{width}}  {_description(path.read_text(encoding='utf-8'))}")
             options = _scalar_options(OmegaConf.load(path))
             if options and group != "experiment":
-                lines.append(" " * 13 + " ".join(f"{k}={_yaml(v)}" for k, v in options.items()))
+                lines.append(" " * (width + 4) + " ".join(f"{k}={_yaml(v)}" for k, v in options.items()))
         lines.append("")
     return "\n".join(lines)
 

@@ -21,7 +21,6 @@ from typing import Any, Callable
 
 FORMAT = "rnnbench.run/1"
 CONFIG, METRICS, SUMMARY, CHECKPOINT = "config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt"
-STATUSES = ("running", "completed", "failed")
 # What summary.json always holds (the reporter relies on these).
 SUMMARY_KEYS = ("format", "status", "reason", "model", "dataset", "seed", "params", "tokens_per_s",
                 "wall_s", "final", "best", "baseline")

@@ -26,11 +26,13 @@ from typing import Iterator
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
+from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from rnnbench.config import instantiate
 from rnnbench.data.task import SequenceTask, Split
 from rnnbench.errors import AbortJob, ConfigError, UserError, check_choice, check_float, check_int
-from rnnbench.record import RunRecord, flatten
+from rnnbench.record import SUMMARY, RunRecord, flatten
 
 log = logging.getLogger("rnnbench")
 
@@ -112,7 +114,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     """Train one config and write its record into run_dir. Returns the summary.
 
     A non-finite loss or gradient norm stops the run with status "failed" (returned, not raised).
-    Config errors raise `UserError` before anything is written.
+    Config errors found while building raise `UserError` before anything is written; an exception
+    during training is recorded (status "failed" with the reason) and re-raised.
     """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -160,61 +163,62 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     window_loss, window_grad, window_n = 0.0, 0.0, 0
     failure = None
     step = 0
-    from tqdm.auto import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
+    try:
+        bar = tqdm(total=settings.max_steps, desc=f"{summary['model']}/{task.name}/s{seed}", leave=False,
+                   disable=None if settings.progress is None else not settings.progress, file=sys.stderr)
+        with logging_redirect_tqdm(), bar:
+            model.train()
+            while step < settings.max_steps:
+                t0 = time.perf_counter()
+                x, y = next(batches)
+                t1 = time.perf_counter()
+                pred, _ = model(x)
+                loss = task.loss(pred, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(
+                    model.parameters(), settings.grad_clip if settings.grad_clip is not None else math.inf).item()
+                loss_value = loss.item()
+                if not math.isfinite(loss_value) or not math.isfinite(grad_norm):
+                    what = "loss" if not math.isfinite(loss_value) else "gradient norm"
+                    failure = f"diverged: {what} became {loss_value if what == 'loss' else grad_norm} at step {step + 1}"
+                    break
+                optimizer.step()
+                step += 1
+                t2 = time.perf_counter()
+                data_s += t1 - t0
+                train_s += t2 - t0
+                window_loss, window_grad, window_n = window_loss + loss_value, window_grad + grad_norm, window_n + 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
 
-    bar = tqdm(total=settings.max_steps, desc=f"{summary['model']}/{task.name}/s{seed}", leave=False,
-               disable=None if settings.progress is None else not settings.progress, file=sys.stderr)
-    with logging_redirect_tqdm(), bar:
-        model.train()
-        while step < settings.max_steps:
-            t0 = time.perf_counter()
-            x, y = next(batches)
-            t1 = time.perf_counter()
-            pred, _ = model(x)
-            loss = task.loss(pred, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(
-                model.parameters(), settings.grad_clip if settings.grad_clip is not None else math.inf).item()
-            loss_value = loss.item()
-            if not math.isfinite(loss_value) or not math.isfinite(grad_norm):
-                what = "loss" if not math.isfinite(loss_value) else "gradient norm"
-                failure = f"diverged: {what} became {loss_value if what == 'loss' else grad_norm} at step {step + 1}"
-                break
-            optimizer.step()
-            step += 1
-            t2 = time.perf_counter()
-            data_s += t1 - t0
-            train_s += t2 - t0
-            window_loss, window_grad, window_n = window_loss + loss_value, window_grad + grad_norm, window_n + 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
-
-            if step % settings.eval_every == 0 or step == settings.max_steps:
-                t3 = time.perf_counter()
-                val = evaluate(model, task, splits["val"], settings.eval_batch_size)
-                eval_s += time.perf_counter() - t3
-                row = {"step": step, "train_loss": window_loss / window_n, "grad_norm": window_grad / window_n,
-                       **{f"val_{k}": v for k, v in val.items()},
-                       "tokens_per_s": step * tokens_per_step / train_s, "wall_s": time.perf_counter() - started}
-                window_loss, window_grad, window_n = 0.0, 0.0, 0
-                record.log_eval(row)
-                for name, value in val.items():
-                    if task.is_better(name, value, summary["best"].get(name)):
-                        summary["best"][name] = value
-                        if name == primary:
-                            summary["best_step"] = step
-                summary["final_val"] = val
-                log.info("step %6d  train loss %.4f  val %s %.4f  (baseline %.4f)  %.0f tok/s",
-                         step, row["train_loss"], primary, val[primary], baseline_val[primary], row["tokens_per_s"])
-                if summary["steps_to_target"] is None and task.is_solved(val[primary]):
-                    summary["steps_to_target"], summary["seconds_to_target"] = step, train_s
-                    if settings.early_stop:
-                        log.info("solved (val %s %s %g): stopping early", primary,
-                                 "≤" if task.metrics[primary] == "min" else "≥", task.solved_at)
-                        break
-
+                if step % settings.eval_every == 0 or step == settings.max_steps:
+                    t3 = time.perf_counter()
+                    val = evaluate(model, task, splits["val"], settings.eval_batch_size)
+                    eval_s += time.perf_counter() - t3
+                    row = {"step": step, "train_loss": window_loss / window_n, "grad_norm": window_grad / window_n,
+                           **{f"val_{k}": v for k, v in val.items()},
+                           "tokens_per_s": step * tokens_per_step / train_s, "wall_s": time.perf_counter() - started}
+                    window_loss, window_grad, window_n = 0.0, 0.0, 0
+                    record.log_eval(row)
+                    for name, value in val.items():
+                        if task.is_better(name, value, summary["best"].get(name)):
+                            summary["best"][name] = value
+                            if name == primary:
+                                summary["best_step"] = step
+                    summary["final_val"] = val
+                    log.info("step %6d  train loss %.4f  val %s %.4f  (baseline %.4f)  %.0f tok/s",
+                             step, row["train_loss"], primary, val[primary], baseline_val[primary], row["tokens_per_s"])
+                    if summary["steps_to_target"] is None and task.is_solved(val[primary]):
+                        summary["steps_to_target"], summary["seconds_to_target"] = step, train_s
+                        if settings.early_stop:
+                            log.info("solved (val %s %s %g): stopping early", primary,
+                                     "≤" if task.metrics[primary] == "min" else "≥", task.solved_at)
+                            break
+    except Exception as exc:
+        summary.update(status="failed", reason=failure_reason(exc), steps=step, wall_s=time.perf_counter() - started)
+        record.write_summary(summary)
+        raise
     summary.update(steps=step, train_s=train_s, data_s=data_s, eval_s=eval_s,
                    tokens_per_s=step * tokens_per_step / train_s if train_s > 0 else None)
     if failure is None:
@@ -234,6 +238,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                    max_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     record.write_summary(summary)
     return summary
+
+
+def failure_reason(exc: Exception) -> str:
+    """A user error's message as it is; anything else with its type."""
+    return str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
 
 
 # Outcomes of the runs of this process (the CLI reads them after a sweep to set its exit code).
@@ -258,14 +267,14 @@ def run_job(cfg: DictConfig) -> float:
             if isinstance(exc, UserError):
                 raise AbortJob(exc) from None  # the CLI prints it as one line
             raise  # a bug: Hydra shows the traceback
-        reason = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        reason = failure_reason(exc)
         if isinstance(exc, UserError):
             log.error("error: %s", reason)
         else:
             log.exception("run failed: %s", reason)
-        RunRecord(run_dir).write_summary({"status": "failed", "reason": reason,
-                                          "model": cfg.model.get("name"), "dataset": cfg.dataset.get("name"),
-                                          "seed": cfg.get("seed")})
+        if not (run_dir / SUMMARY).exists():  # failed before train() started its record
+            RunRecord(run_dir).write_summary({"status": "failed", "reason": reason, "model": cfg.model.get("name"),
+                                              "dataset": cfg.dataset.get("name"), "seed": cfg.get("seed")})
         OUTCOMES.append({"status": "failed", "reason": reason, "dir": str(run_dir)})
         return math.nan
     OUTCOMES.append({"status": summary["status"], "reason": summary["reason"], "dir": str(run_dir)})

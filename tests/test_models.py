@@ -214,7 +214,7 @@ def test_parallel_hybrid_fusion(fusion):
 
 # --- non-recurrent baselines are causal -------------------------------------------------------------
 
-@pytest.mark.parametrize("make", [lambda: CausalTransformer(I, 8, num_heads=2),
+@pytest.mark.parametrize("make", [lambda: CausalTransformer(I, 8, num_heads=2, positions="learned"),
                                   lambda: CausalTransformer(I, 8, num_heads=2, positions="sinusoidal"),
                                   lambda: TCN(I, 8, num_levels=3, kernel_size=3)])
 def test_baselines_never_look_ahead(make):
@@ -244,7 +244,7 @@ def test_tcn_receptive_field():
 
 def test_learned_positions_have_a_length_limit():
     with pytest.raises(ConfigError, match="max_len must be at least the sequence length 9"):
-        CausalTransformer(I, 8, num_heads=2, max_len=8)(torch.randn(1, 9, I))
+        CausalTransformer(I, 8, num_heads=2, positions="learned", max_len=8)(torch.randn(1, 9, I))
 
 
 def test_sinusoid_table():

@@ -100,3 +100,11 @@ def test_bad_values_raise_a_user_error_naming_the_key(tmp_path, override, messag
     assert str(info.value).startswith(message)
     assert "\n" not in str(info.value)
     assert not (tmp_path / SUMMARY).exists(), "nothing a report could mistake for a result"
+
+
+def test_an_error_during_training_is_recorded_then_raised(tmp_path):
+    cfg = compose_config("model=transformer", "model.positions=learned", "model.max_len=8")  # T = 12
+    with pytest.raises(UserError, match="model.max_len|max_len must be at least the sequence length 12"):
+        train(cfg, tmp_path)
+    on_disk = json.loads((tmp_path / SUMMARY).read_text())
+    assert on_disk["status"] == "failed" and "max_len must be at least the sequence length 12" in on_disk["reason"]

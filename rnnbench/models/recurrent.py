@@ -36,7 +36,7 @@ class Recurrent(nn.Module):
         self.bidirectional = check_choice("bidirectional", bidirectional, (False, True))
         cell_class, options = _unpartial(cell)
         fused = None
-        if impl != "reference" and hasattr(cell_class, "fused"):
+        if impl in ("auto", "fused") and hasattr(cell_class, "fused"):
             with _cell_options():
                 fused = cell_class.fused(input_size, hidden_size, num_layers, dropout, bidirectional, **options)
         if impl == "fused" and fused is None:
@@ -46,10 +46,7 @@ class Recurrent(nn.Module):
         if impl == "scan" and not can_scan:
             raise ConfigError("impl", f"is 'scan' but {cell_class.__name__} is not a ScanCell (its recurrence "
                               "depends on h); use impl=reference or impl=auto", show_value=False)
-        if fused is not None:
-            self.impl = "fused"
-        else:
-            self.impl = "scan" if can_scan and impl in ("auto", "scan") else "reference"
+        self.impl = "fused" if fused is not None else ("scan" if can_scan and impl != "reference" else "reference")
         self.run = run_scan if self.impl == "scan" else run_cell
         directions = 2 if bidirectional else 1
         self.output_size = directions * hidden_size

@@ -21,9 +21,10 @@ class CausalConv(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int):
         super().__init__()
         self.left = (kernel_size - 1) * dilation
-        conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation)
-        nn.init.normal_(conv.weight, 0.0, 0.01)  # as in the TCN reference code
-        self.conv = weight_norm(conv)
+        # torch's default init. (The TCN reference code draws N(0, 0.01) into `weight` *after*
+        # weight_norm, where the next forward pass recomputes it from g and v: a no-op. Drawing it
+        # before would shrink g and stall training.)
+        self.conv = weight_norm(nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation))
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C, T) -> (B, C', T)
         return self.conv(F.pad(x, (self.left, 0)))
@@ -35,7 +36,10 @@ class TemporalBlock(nn.Module):
         self.conv1 = CausalConv(in_channels, channels, kernel_size, dilation)
         self.conv2 = CausalConv(channels, channels, kernel_size, dilation)
         self.dropout = nn.Dropout(dropout)
-        self.residual = nn.Conv1d(in_channels, channels, 1) if in_channels != channels else nn.Identity()
+        self.residual = nn.Identity()
+        if in_channels != channels:
+            self.residual = nn.Conv1d(in_channels, channels, 1)
+            nn.init.normal_(self.residual.weight, 0.0, 0.01)  # as in the TCN reference code
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C, T)
         u = self.dropout(F.relu(self.conv1(x)))

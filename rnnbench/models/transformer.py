@@ -19,7 +19,7 @@ from rnnbench.errors import ConfigError, check_choice, check_float, check_int
 
 class CausalTransformer(nn.Module):
     def __init__(self, input_size: int, hidden_size: int = 128, num_layers: int = 2, num_heads: int = 4,
-                 ff_mult: int = 4, dropout: float = 0.0, positions: str = "learned", max_len: int = 4096):
+                 ff_mult: int = 4, dropout: float = 0.0, positions: str = "sinusoidal", max_len: int = 4096):
         super().__init__()
         check_int("hidden_size", hidden_size, 1)
         check_int("num_layers", num_layers, 1)

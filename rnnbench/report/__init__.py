@@ -27,7 +27,8 @@ def write_report(paths: list[Path], out: Path | None = None) -> str:
     sections, csv_parts, images = [], [], []
     for dataset, members in runs.runs.groupby("dataset", sort=True):
         table, keys, directions = summarize(members)
-        first = members.iloc[0]
+        done = members[members["status"] == "completed"]
+        first = (done if len(done) else members).iloc[0]  # a failed run's record may lack the task's details
         primary = first["primary_metric"] if isinstance(first["primary_metric"], str) else next(iter(directions), None)
         solved_at = members["solved_at"].dropna()
         shown = display_table(table, keys, directions, str(first["baseline_name"]),
