@@ -18,8 +18,7 @@ from torch import Tensor, nn
 
 from rnnbench.errors import check_choice, check_float
 from rnnbench.models.cell import Cell
-
-NONLINEARITIES = {"relu": torch.relu, "tanh": torch.tanh}
+from rnnbench.models.rnn import NONLINEARITIES
 
 
 class IndRNNCell(Cell):

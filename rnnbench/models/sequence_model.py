@@ -56,7 +56,8 @@ class SequenceModel(nn.Module):
         return self.head(self.readout(y)), state
 
     def describe(self) -> dict:
-        """Identity and size for the run record; `core_params` counts the recurrent core only."""
+        """Identity and size for the run record; `core_params` counts the core only (no embedding,
+        readout or head)."""
         return {"name": self.name, "readout": self.readout.kind, "impl": getattr(self.core, "impl", None),
                 "params": sum(p.numel() for p in self.parameters()),
                 "core_params": sum(p.numel() for p in self.core.parameters())}
