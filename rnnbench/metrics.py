@@ -1,8 +1,13 @@
-"""Metrics shared by tasks. Each returns a Python float, the mean over the batch."""
+"""Metrics shared by tasks. Each returns a Python float, the mean over the batch.
+
+Integer targets equal to -100 (`rnnbench.data.task.IGNORE`, torch's ignore_index) are not scored.
+"""
 from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import Tensor
+
+IGNORE = -100
 
 
 def mse(pred: Tensor, y: Tensor) -> float:
@@ -10,10 +15,11 @@ def mse(pred: Tensor, y: Tensor) -> float:
 
 
 def cross_entropy(logits: Tensor, y: Tensor) -> float:
-    """Mean cross-entropy in nats; logits (..., C), integer targets (...)."""
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)).item()
+    """Mean cross-entropy in nats over scored positions; logits (..., C), integer targets (...)."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=IGNORE).item()
 
 
 def accuracy(logits: Tensor, y: Tensor) -> float:
-    """Fraction of positions where the arg-max class is the target."""
-    return (logits.argmax(-1) == y).float().mean().item()
+    """Fraction of scored positions where the arg-max class is the target."""
+    scored = y != IGNORE
+    return (logits.argmax(-1) == y)[scored].float().mean().item()

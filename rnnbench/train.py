@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -84,30 +84,63 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def train_batches(data: Split, batch_size: int, seed: int) -> Iterator[tuple[Tensor, Tensor]]:
-    """Endless shuffled batches of equal size (a new permutation each epoch; the remainder of an
-    epoch that does not fill a batch is dropped)."""
+def train_batches(task: SequenceTask, data: Split, batch_size: int, seed: int) -> Iterator[tuple[Tensor, Tensor, bool]]:
+    """Endless batches (x, y, fresh). `fresh` says the recurrent state starts anew.
+
+    Ordinary tasks: shuffled batches of equal size, a new permutation each epoch, the remainder
+    that does not fill a batch dropped; every batch is fresh.
+    Stateful tasks (truncated BPTT): the N windows of the split, in order, are cut into
+    `batch_size` contiguous streams of N // batch_size windows; batch j holds window j of every
+    stream, so row b of batch j+1 continues row b of batch j. Fresh at the start of each epoch.
+    """
+    if task.stateful:
+        length = len(data) // batch_size
+        while True:
+            for j in range(length):
+                index = torch.arange(batch_size, device=data.x.device) * length + j
+                yield data.x[index], data.y[index], j == 0
     generator = torch.Generator().manual_seed(seed)
     while True:
         order = torch.randperm(len(data), generator=generator).to(data.x.device)
         for start in range(0, len(order) - batch_size + 1, batch_size):
             index = order[start:start + batch_size]
-            yield data.x[index], data.y[index]
+            yield data.x[index], data.y[index], True
+
+
+def detach_state(state: Any) -> Any:
+    """The recurrent state cut from the graph of the batch that produced it (truncated BPTT)."""
+    if isinstance(state, Tensor):
+        return state.detach()
+    if isinstance(state, (tuple, list)):
+        return type(state)(detach_state(s) for s in state)
+    return state
 
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, task: SequenceTask, data: Split, batch_size: int) -> dict[str, float]:
-    """Every metric of the task over a whole split (batch means weighted by batch size)."""
+    """Every metric of the task over a whole split (batch means weighted by batch size).
+
+    A stateful task's split is `task.eval_streams` contiguous streams of equal length (the task
+    cuts it so); they are read in order with the state carried, as in training."""
     was_training = model.training
     model.eval()
     totals: dict[str, float] = defaultdict(float)
-    for start in range(0, len(data), batch_size):
-        x, y = data.x[start:start + batch_size], data.y[start:start + batch_size]
-        pred, _ = model(x)
+    if task.stateful:
+        streams = task.eval_streams
+        length = len(data) // streams
+        batches = (torch.arange(streams, device=data.x.device) * length + j for j in range(length))
+    else:
+        batch_size = min(batch_size, task.rows_per_chunk(data))
+        batches = (slice(start, start + batch_size) for start in range(0, len(data), batch_size))
+    state = None
+    for index in batches:
+        x, y = data.x[index], data.y[index]
+        pred, state = model(x, state if task.stateful else None)
         for name, value in task.score(pred, y).items():
             totals[name] += value * len(x)
     model.train(was_training)
-    return {name: total / len(data) for name, total in totals.items()}
+    count = streams * length if task.stateful else len(data)
+    return task.finish_scores({name: total / count for name, total in totals.items()})
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict:
@@ -127,8 +160,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     splits = {name: Split(s.x.to(settings.device), s.y.to(settings.device))
               for name, s in task.splits().items()}
     if len(splits["train"]) < settings.batch_size:
+        unit = "windows" if task.stateful else "samples"
         raise ConfigError("trainer.batch_size", f"must not exceed the training set size "
-                          f"({len(splits['train'])}); lower it or raise dataset.n_train", settings.batch_size)
+                          f"({len(splits['train'])} {unit}); lower it or use more training data", settings.batch_size)
     torch.manual_seed(seed)
     model = instantiate("model", cfg.model, input_spec=task.input, output_size=task.output_size,
                         per_step=task.per_step, causal=task.causal).to(settings.device)
@@ -137,7 +171,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     record = RunRecord(run_dir)
     record.write_config(OmegaConf.to_yaml(cfg, resolve=True))
     model_info, task_info = model.describe(), task.describe()
-    baseline, baseline_val = task.baseline("test"), task.baseline("val")
+    baselines, baseline_val = task.baselines("test"), task.baseline("val")
+    baseline = baselines[task.baseline_name]
     primary = task.primary_metric
     summary = {
         "status": "running", "reason": None,
@@ -146,6 +181,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         "model_info": model_info, "task": task_info, "optimizer": type(optimizer).__name__,
         "hparams": flatten(OmegaConf.to_container(cfg, resolve=True)),
         "baseline": baseline, "baseline_val": baseline_val, "baseline_name": task.baseline_name,
+        "baselines": baselines, "analysis": {},
         "final": {}, "final_val": {}, "best": {}, "best_step": None,
         "steps": 0, "steps_to_target": None, "seconds_to_target": None,
         "tokens_per_s": None, "wall_s": None, "train_s": None, "data_s": None, "eval_s": None,
@@ -158,7 +194,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
              summary["core_params"], model_info.get("impl", ""), settings.device)
 
     tokens_per_step = settings.batch_size * task.sample_len
-    batches = train_batches(splits["train"], settings.batch_size, seed)
+    batches = train_batches(task, splits["train"], settings.batch_size, seed)
+    state = None
     train_s = data_s = eval_s = 0.0
     window_loss, window_grad, window_n = 0.0, 0.0, 0
     failure = None
@@ -170,9 +207,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             model.train()
             while step < settings.max_steps:
                 t0 = time.perf_counter()
-                x, y = next(batches)
+                x, y, fresh = next(batches)
                 t1 = time.perf_counter()
-                pred, _ = model(x)
+                pred, state = model(x, None if fresh else detach_state(state))
                 loss = task.loss(pred, y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -223,6 +260,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                    tokens_per_s=step * tokens_per_step / train_s if train_s > 0 else None)
     if failure is None:
         summary["final"] = evaluate(model, task, splits["test"], settings.eval_batch_size)
+        model.eval()
+        with torch.no_grad():
+            summary["analysis"] = task.examine(model, run_dir)
         summary["status"] = "completed"
         if settings.checkpoint:
             record.save_checkpoint({"format": "rnnbench.checkpoint/1", "step": step,

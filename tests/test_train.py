@@ -80,7 +80,7 @@ def test_a_diverging_run_is_recorded_as_failed(tmp_path, monkeypatch):
     ("trainer.lr=0", "trainer.lr must be a number > 0.0, got 0"),
     ("trainer.lr=-1e-3", "trainer.lr must be a number > 0.0, got -0.001"),
     ("trainer.batch_size=0", "trainer.batch_size must be an integer ≥ 1, got 0"),
-    ("trainer.batch_size=1000", "trainer.batch_size must not exceed the training set size (128)"),
+    ("trainer.batch_size=1000", "trainer.batch_size must not exceed the training set size (128 samples)"),
     ("trainer.max_steps=ten", "trainer.max_steps must be an integer ≥ 1, got 'ten'"),
     ("trainer.grad_clip=0", "trainer.grad_clip must be a number > 0.0, got 0"),
     ("trainer.device=tpu", "trainer.device must be auto, cpu, cuda or cuda:N, got 'tpu'"),

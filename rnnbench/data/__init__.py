@@ -1,5 +1,5 @@
-"""Tasks: each generates its splits as tensors in bulk from a seed and knows its loss, metrics and
-trivial baseline. One file per task; the base class is in `task.py`."""
-from rnnbench.data.task import InputSpec, SequenceTask, Split
+"""Tasks: each builds its splits as tensors (generated from a seed or loaded from `datasets/`) and
+knows its loss, metrics and baselines. One file per task; the base classes are in `task.py`."""
+from rnnbench.data.task import IGNORE, InputSpec, SequenceTask, Split, SyntheticTask
 
-__all__ = ["InputSpec", "SequenceTask", "Split"]
+__all__ = ["IGNORE", "InputSpec", "SequenceTask", "Split", "SyntheticTask"]

@@ -15,11 +15,11 @@ import torch
 from torch import Tensor
 
 from rnnbench import metrics
-from rnnbench.data.task import InputSpec, SequenceTask
+from rnnbench.data.task import InputSpec, SyntheticTask
 from rnnbench.errors import ConfigError
 
 
-class AddingTask(SequenceTask):
+class AddingTask(SyntheticTask):
     name = "adding"
     metrics = {"mse": "min"}
     baseline_name = "predict 1.0"

@@ -20,14 +20,14 @@ import torch
 from torch import Tensor
 
 from rnnbench import metrics
-from rnnbench.data.task import InputSpec, SequenceTask
+from rnnbench.data.task import InputSpec, SyntheticTask
 from rnnbench.errors import check_int
 
 BLANK, MARKER, N_SYMBOLS = 0, 9, 8
 NEG = -1e4  # logit for "impossible" in the baseline predictor (finite, so CE stays finite)
 
 
-class CopyMemoryTask(SequenceTask):
+class CopyMemoryTask(SyntheticTask):
     name = "copy"
     metrics = {"ce": "min", "recall_acc": "max"}
     baseline_name = "memoryless"

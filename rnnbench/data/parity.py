@@ -12,10 +12,10 @@ import torch
 from torch import Tensor
 
 from rnnbench import metrics
-from rnnbench.data.task import InputSpec, SequenceTask
+from rnnbench.data.task import InputSpec, SyntheticTask
 
 
-class ParityTask(SequenceTask):
+class ParityTask(SyntheticTask):
     name = "parity"
     metrics = {"ce": "min", "acc": "max"}
     baseline_name = "class frequencies"

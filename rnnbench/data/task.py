@@ -8,13 +8,15 @@ is measured, not quoted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from rnnbench.errors import check_float, check_int
+from rnnbench.metrics import IGNORE  # noqa: F401  (re-exported: a per-step target that is not scored)
 
 SPLITS = ("train", "val", "test")
 
@@ -38,10 +40,14 @@ class Split:
 
 
 class SequenceTask:
-    """Base class. Subclasses set the class attributes and implement the four methods below.
+    """Base class. Subclasses set the class attributes and implement the methods that raise
+    NotImplementedError; `SyntheticTask` below implements `make_splits` for generated tasks.
 
     `metrics` maps metric name → "min" or "max" (which direction is better); the first one is the
     task's primary metric (what early stopping, "best" and `solved_at` refer to).
+
+    Per-step targets may hold `IGNORE` (-100) at positions that are not scored (padding, steps
+    whose next symbol is not determined); losses and metrics skip them.
     """
 
     name: ClassVar[str]
@@ -49,15 +55,13 @@ class SequenceTask:
     baseline_name: ClassVar[str]
     per_step: ClassVar[bool]  # one output per time step (True) or per sequence (False)
     causal: ClassVar[bool] = False  # the output at step t may only use inputs up to t (no bidirectional core)
+    # Consecutive batches continue each other (truncated BPTT over a long stream): the trainer
+    # carries the recurrent state from one batch to the next and evaluates streams in order.
+    stateful: bool = False
 
-    def __init__(self, seq_len: int, n_train: int, n_val: int, n_test: int, seed: int,
-                 solved_at: float | None = None, name: str | None = None, max_seq_len: int = 100_000):
+    def __init__(self, seed: int, solved_at: float | None = None, name: str | None = None):
         if name is not None:
             self.name = name  # the config's label; defaults to the class's
-        self.seq_len = check_int("seq_len", seq_len, 1, max_seq_len)
-        self.n_train = check_int("n_train", n_train, 1)
-        self.n_val = check_int("n_val", n_val, 1)
-        self.n_test = check_int("n_test", n_test, 1)
         self.seed = check_int("seed", seed, 0)
         self.solved_at = None if solved_at is None else check_float("solved_at", solved_at)
         self._splits: dict[str, Split] | None = None
@@ -65,9 +69,10 @@ class SequenceTask:
     # --- what a subclass provides -------------------------------------------------------------
     input: InputSpec
     output_size: int
+    seq_len: int  # the task's length knob (T), as logged and recorded
 
-    def generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """n fresh samples (x, y), vectorised over n."""
+    def make_splits(self) -> dict[str, Split]:
+        """Train/val/test, built once (then cached by `splits()`)."""
         raise NotImplementedError
 
     def loss(self, pred: Tensor, y: Tensor) -> Tensor:
@@ -81,6 +86,21 @@ class SequenceTask:
     def trivial_prediction(self, x: Tensor) -> Tensor:
         """The baseline predictor's output for inputs x, in the same form as a model's output."""
         raise NotImplementedError
+
+    def finish_scores(self, means: dict[str, float]) -> dict[str, float]:
+        """Metrics that are not means over samples, from the means of `score`'s values (e.g.
+        perplexity = exp(mean cross-entropy)). Applied after averaging over a whole split."""
+        return means
+
+    def other_baselines(self) -> dict[str, Callable[[Tensor], Tensor]]:
+        """Further reference predictors beside the trivial one (name → predictor), scored the
+        same way; e.g. a linear autoregression for a price series."""
+        return {}
+
+    def examine(self, model: torch.nn.Module, run_dir: Path) -> dict:
+        """After training: anything the task adds to the record (generated text, accuracy per
+        length, plots saved in run_dir). Returns JSON-able values for summary["analysis"]."""
+        return {}
 
     # --- shared ---------------------------------------------------------------------------------
     @property
@@ -103,34 +123,78 @@ class SequenceTask:
         return value <= self.solved_at if self.metrics[self.primary_metric] == "min" else value >= self.solved_at
 
     def splits(self) -> dict[str, Split]:
-        """Train/val/test, generated once from `seed`. Each split has its own RNG stream; a val or
-        test sample identical to an earlier split's sample is dropped, so splits never overlap."""
         if self._splits is None:
-            sizes = {"train": self.n_train, "val": self.n_val, "test": self.n_test}
-            seen: set[bytes] = set()
-            self._splits = {}
-            for index, split in enumerate(SPLITS):
-                generator = torch.Generator().manual_seed(_split_seed(self.seed, index))
-                x, y = self.generate(sizes[split], generator)
-                keys = _row_keys(x)
-                keep = [k not in seen for k in keys]
-                if not all(keep):
-                    mask = torch.tensor(keep)
-                    x, y = x[mask], y[mask]
-                seen.update(keys)
-                self._splits[split] = Split(x, y)
+            self._splits = self.make_splits()
         return self._splits
 
     def baseline(self, split: str = "test") -> dict[str, float]:
-        data = self.splits()[split]
-        return self.score(self.trivial_prediction(data.x), data.y)
+        return self.score_predictor(self.trivial_prediction, self.splits()[split])
+
+    def baselines(self, split: str = "test") -> dict[str, dict[str, float]]:
+        """The trivial baseline and every other reference predictor, scored on `split`."""
+        predictors = {self.baseline_name: self.trivial_prediction, **self.other_baselines()}
+        return {name: self.score_predictor(predict, self.splits()[split]) for name, predict in predictors.items()}
+
+    def rows_per_chunk(self, data: Split) -> int:
+        """Rows of `data` whose outputs hold about 16 M numbers (a word vocabulary makes them big)."""
+        per_row = data.x[0].numel() * (self.output_size if self.per_step else 1)
+        return max(1, (1 << 24) // max(1, per_row))
+
+    def score_predictor(self, predict: Callable[[Tensor], Tensor], data: Split) -> dict[str, float]:
+        """Every metric of `predict` over a split, scored in chunks of `rows_per_chunk` rows."""
+        rows = self.rows_per_chunk(data)
+        totals: dict[str, float] = {}
+        for start in range(0, len(data), rows):
+            x, y = data.x[start:start + rows], data.y[start:start + rows]
+            for name, value in self.score(predict(x), y).items():
+                totals[name] = totals.get(name, 0.0) + value * len(x)
+        return self.finish_scores({name: total / len(data) for name, total in totals.items()})
 
     def describe(self) -> dict:
         """The task's identity for the run record."""
         return {"name": self.name, "seq_len": self.seq_len, "sample_len": self.sample_len,
                 "metrics": dict(self.metrics), "primary_metric": self.primary_metric,
-                "baseline_name": self.baseline_name, "solved_at": self.solved_at,
+                "baseline_name": self.baseline_name, "solved_at": self.solved_at, "stateful": self.stateful,
                 "sizes": {k: len(v) for k, v in self.splits().items()}}
+
+
+class SyntheticTask(SequenceTask):
+    """A task generated from a seed: `generate(n, generator)` makes n samples at once.
+
+    Each split has its own RNG stream; a val or test sample identical to an earlier split's
+    sample is dropped, so splits never overlap."""
+
+    def __init__(self, seq_len: int, n_train: int, n_val: int, n_test: int, seed: int,
+                 solved_at: float | None = None, name: str | None = None, max_seq_len: int = 100_000):
+        super().__init__(seed, solved_at, name)
+        self.seq_len = check_int("seq_len", seq_len, 1, max_seq_len)
+        self.n_train = check_int("n_train", n_train, 1)
+        self.n_val = check_int("n_val", n_val, 1)
+        self.n_test = check_int("n_test", n_test, 1)
+
+    def generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """n fresh samples (x, y), vectorised over n."""
+        raise NotImplementedError
+
+    def make_splits(self) -> dict[str, Split]:
+        sizes = {"train": self.n_train, "val": self.n_val, "test": self.n_test}
+        seen: set[bytes] = set()
+        splits = {}
+        for index, split in enumerate(SPLITS):
+            x, y = self.generate(sizes[split], split_generator(self.seed, index))
+            keys = _row_keys(x)
+            keep = [k not in seen for k in keys]
+            if not all(keep):
+                mask = torch.tensor(keep)
+                x, y = x[mask], y[mask]
+            seen.update(keys)
+            splits[split] = Split(x, y)
+        return splits
+
+
+def split_generator(seed: int, split_index: int) -> torch.Generator:
+    """An independent torch RNG stream for split `split_index` of a task seeded with `seed`."""
+    return torch.Generator().manual_seed(_split_seed(seed, split_index))
 
 
 def _split_seed(seed: int, split_index: int) -> int:
