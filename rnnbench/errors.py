@@ -62,6 +62,15 @@ def check_choice(key: str, value: Any, allowed: Iterable[Any]) -> Any:
     return value
 
 
+def check_fractions(key: str, value: Any, count: int) -> tuple[float, ...]:
+    """`count` fractions in (0, 1) that sum to 1 (a train/val/test split)."""
+    values = tuple(value) if isinstance(value, Iterable) and not isinstance(value, (str, bytes)) else ()
+    if len(values) != count or not all((_is_int(v) or isinstance(v, float)) and 0 < v < 1 for v in values) \
+            or abs(sum(values) - 1) > 1e-6:
+        raise ConfigError(key, f"must be {count} fractions in (0, 1) that sum to 1, e.g. [0.8, 0.1, 0.1]", value)
+    return tuple(float(v) for v in values)
+
+
 def _range_text(low: float | None, high: float | None, low_open: bool = False) -> str:
     if low is not None and high is not None:
         return f" in {'(' if low_open else '['}{low}, {high}]"

@@ -39,7 +39,7 @@ from rnnbench import metrics
 from rnnbench.data.download import RemoteFile, fetch
 from rnnbench.data.files import bundled, read_text, user_file
 from rnnbench.data.task import SPLITS, InputSpec, SequenceTask, Split
-from rnnbench.errors import ConfigError, UserError, check_choice, check_float, check_int
+from rnnbench.errors import ConfigError, UserError, check_choice, check_float, check_fractions, check_int
 
 UNK, EOS = "<unk>", "<eos>"
 TINYSHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
@@ -94,7 +94,7 @@ class TextTask(SequenceTask):
         self.seq_len = check_int("seq_len", seq_len, 2, 100_000)
         self.stateful = check_choice("carry_state", carry_state, (True, False))
         self.eval_streams = check_int("eval_streams", eval_streams, 1)
-        self.fractions = _check_split(split)
+        self.fractions = check_fractions("split", split, 3)
         self.sample_tokens = check_int("sample_tokens", sample_tokens, 0, 100_000)
         self.temperature = check_float("temperature", temperature, 0.0, low_open=True)
         self.data_dir = data_dir
@@ -210,12 +210,3 @@ def generate(model: torch.nn.Module, prompt: Tensor, steps: int, temperature: fl
             context = torch.cat([context, token], dim=1)[:, -window:]
             pred, _ = model(context, None)
     return out
-
-
-def _check_split(split) -> tuple[float, float, float]:
-    values = tuple(split) if not isinstance(split, (str, bytes)) and hasattr(split, "__iter__") else ()
-    ok = len(values) == 3 and all(isinstance(v, (int, float)) and 0 < v < 1 for v in values) \
-        and abs(sum(values) - 1) < 1e-6
-    if not ok:
-        raise ConfigError("split", "must be three fractions in (0, 1) for train, val, test that sum to 1", split)
-    return values

@@ -1,0 +1,284 @@
+"""Price series from a CSV (default: the shipped S&P 500 daily OHLCV, 1999–2018): predict the
+target column `horizon` rows ahead from a window of `seq_len` rows.
+
+    x: (N, T, F) float — the `columns` over rows t−T+1 … t
+    y: (N, 3) float    — [model target, price at t, price at t+h]
+
+What is predicted (``predict``):
+    price       the price at t+h                      (inputs: the columns' levels)
+    log_return  log(p_{t+h} / p_t)                    (inputs: the columns' log returns)
+    direction   up (p_{t+h} > p_t) or not, a class    (inputs: the columns' log returns)
+Inputs and a real-valued target are z-scored with means and deviations of the **training rows
+only**. Price and return predictions are scored on the original scale, as prices (a predicted
+return r̂ means p̂ = p_t·exp(r̂)): `mse`, `mae`, `mape` (%), and `dir_acc` (how often
+"p̂ > p_t" agrees with "p_{t+h} > p_t"; a predicted no-change counts as "not up").
+Direction is scored by `ce` and `acc`.
+
+No look-ahead: rows are sorted by date and cut chronologically into train/val/test
+(``split`` fractions); features, returns and windows are built inside each part, so no window
+straddles a boundary and nothing from a later row reaches an earlier sample (tested).
+Missing values (``missing``): ffill carries the last observation forward (never backward; a
+leading gap is dropped), drop removes the row, error refuses the file.
+
+Baselines, on the same windows: persistence (p̂_{t+h} = p_t, i.e. zero return) and a linear
+autoregression (least squares on the training windows, same inputs as the models); for
+direction the training class frequencies, the last move (P(up | last move up/down), counted on
+training) and a linear probability model. Beating persistence on a daily index is hard; that is the
+honest finding this task usually reports.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rnnbench.data.files import bundled, user_file
+from rnnbench.data.task import SPLITS, InputSpec, SequenceTask, Split
+from rnnbench.errors import ConfigError, UserError, check_choice, check_fractions, check_int
+
+SP500_SHA256 = "1c4d0aeed8db9284de8ad71e4063c97f645ad6dd13507f8e305338e96c396ba7"
+PREDICT = ("price", "log_return", "direction")
+
+
+class StockTask(SequenceTask):
+    name = "stock"
+    per_step = False
+
+    def __init__(self, path: str = "sp500", date_column: str = "Date", columns=("Close",), target: str = "Close",
+                 predict: str = "log_return", seq_len: int = 30, horizon: int = 1, split=(0.7, 0.15, 0.15),
+                 missing: str = "ffill", data_dir: str = "datasets", seed: int = 0,
+                 solved_at: float | None = None, name: str | None = None):
+        super().__init__(seed, solved_at, name)
+        self.predict = check_choice("predict", predict, PREDICT)
+        self.seq_len = check_int("seq_len", seq_len, 1, 10_000)
+        self.horizon = check_int("horizon", horizon, 1, 10_000)
+        self.missing = check_choice("missing", missing, ("ffill", "drop", "error"))
+        if isinstance(columns, str) or not all(isinstance(c, str) for c in columns) or not len(columns):
+            raise ConfigError("columns", "must be a non-empty list of column names, e.g. [Close, Volume]", columns)
+        self.columns = list(columns)
+        if target not in self.columns:
+            raise ConfigError("target", f"must be one of dataset.columns {self.columns} (the models and the "
+                                        "baselines see the series they predict)", target)
+        self.target, self.date_column = target, date_column
+        self.fractions = check_fractions("split", split, 3)
+        self.path = bundled("sp500.csv", SP500_SHA256, data_dir) if path == "sp500" else user_file(path, "dataset.path")
+        self.frame, self.filled = self._load()
+        self.input = InputSpec("real", len(self.columns))
+        if self.predict == "direction":
+            self.output_size, self.baseline_name = 2, "class frequencies"
+            self.metrics = {"ce": "min", "acc": "max"}
+        else:
+            self.output_size, self.baseline_name = 1, "persistence"
+            self.metrics = {"mse": "min", "mae": "min", "mape": "min", "dir_acc": "max"}
+
+    # --- loading ------------------------------------------------------------------------------
+    def _load(self):
+        import pandas as pd
+
+        try:
+            frame = pd.read_csv(self.path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise UserError(f"dataset.path: {self.path} is not a readable CSV ({str(exc).splitlines()[0]})") from None
+        needed = [self.date_column, *dict.fromkeys([*self.columns, self.target])]
+        absent = [c for c in needed if c not in frame.columns]
+        if absent:
+            raise UserError(f"dataset: {self.path} has no column {', '.join(map(repr, absent))}; its columns are "
+                            f"{', '.join(map(str, frame.columns))} (set dataset.date_column, dataset.columns, dataset.target)")
+        dates = pd.to_datetime(frame[self.date_column], errors="coerce", format="mixed")
+        if dates.isna().any():
+            row = int(dates.isna().to_numpy().argmax())
+            raise UserError(f"dataset: {self.path} row {row + 2}: {self.date_column}={frame[self.date_column].iloc[row]!r} "
+                            "is not a date")
+        values = pd.DataFrame({"date": dates})
+        for column in needed[1:]:
+            numbers = pd.to_numeric(frame[column], errors="coerce")
+            bad = numbers.isna() & frame[column].notna()
+            if bad.any():
+                row = int(bad.to_numpy().argmax())
+                raise UserError(f"dataset: {self.path} row {row + 2}: column {column} holds {frame[column].iloc[row]!r}, "
+                                "not a number")
+            values[column] = numbers
+        values = values.sort_values("date", kind="stable").reset_index(drop=True)
+        gaps = int(values[needed[1:]].isna().any(axis=1).sum())
+        if gaps and self.missing == "error":
+            row = int(values[needed[1:]].isna().any(axis=1).to_numpy().argmax())
+            raise UserError(f"dataset: {self.path} has {gaps} rows with missing values (first on {values['date'][row].date()}); "
+                            "set dataset.missing=ffill (carry the last value forward) or drop")
+        if self.missing == "ffill":
+            values[needed[1:]] = values[needed[1:]].ffill()
+        values = values.dropna().reset_index(drop=True)
+        if self.predict != "price":
+            for column in needed[1:]:
+                if (values[column] <= 0).any():
+                    raise UserError(f"dataset: column {column} has values ≤ 0, so it has no log returns; "
+                                    "use dataset.predict=price or other columns")
+        return values, gaps
+
+    # --- splits ---------------------------------------------------------------------------------
+    def _parts(self):
+        n = len(self.frame)
+        ends = [int(n * self.fractions[0]), int(n * (self.fractions[0] + self.fractions[1])), n]
+        starts = [0, *ends[:2]]
+        need = self.seq_len + self.horizon + (1 if self.predict != "price" else 0)
+        for split, start, end in zip(SPLITS, starts, ends):
+            if end - start < need:
+                raise UserError(f"dataset: the {split} part has {end - start} rows of {n}, fewer than the "
+                                f"{need} one window needs (seq_len {self.seq_len} + horizon {self.horizon}); "
+                                "lower dataset.seq_len or use a longer series")
+        return {split: self.frame.iloc[start:end] for split, start, end in zip(SPLITS, starts, ends)}
+
+    def _features(self, part) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(inputs (R, F), prices (R,), dates (R,)) of one part, returns computed inside it."""
+        inputs = part[self.columns].to_numpy(np.float64)
+        prices = part[self.target].to_numpy(np.float64)
+        dates = part["date"].to_numpy()
+        if self.predict != "price":
+            inputs = np.diff(np.log(inputs), axis=0)
+            prices, dates = prices[1:], dates[1:]
+        return inputs, prices, dates
+
+    def make_splits(self) -> dict[str, Split]:
+        T, h = self.seq_len, self.horizon
+        raw = {split: self._features(part) for split, part in self._parts().items()}
+        train_inputs, train_prices, _ = raw["train"]
+        self.input_mean, self.input_std = train_inputs.mean(0), train_inputs.std(0) + 1e-12
+        train_targets = self._targets(train_prices, T, h)
+        self.target_mean, self.target_std = (train_targets.mean(), train_targets.std() + 1e-12)
+        splits, self.dates = {}, {}
+        for split, (inputs, prices, dates) in raw.items():
+            count = len(prices) - T - h + 1
+            index = np.arange(count)[:, None] + np.arange(T)[None, :]  # window rows
+            x = (inputs[index] - self.input_mean) / self.input_std
+            now, future = prices[T - 1:T - 1 + count], prices[T - 1 + h:]
+            target = self._targets(prices, T, h)
+            if self.predict != "direction":
+                target = (target - self.target_mean) / self.target_std
+            y = np.stack([target, now, future], axis=1)
+            splits[split] = Split(torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float64))
+            self.dates[split] = dates[T - 1 + h:]
+        return splits
+
+    def _targets(self, prices: np.ndarray, T: int, h: int) -> np.ndarray:
+        now, future = prices[T - 1:len(prices) - h], prices[T - 1 + h:]
+        if self.predict == "price":
+            return future
+        if self.predict == "log_return":
+            return np.log(future / now)
+        return (future > now).astype(np.float64)
+
+    # --- scoring --------------------------------------------------------------------------------
+    def to_price(self, pred: Tensor, y: Tensor) -> Tensor:
+        """A regression output (scaled) as a price prediction for t+h."""
+        value = pred.squeeze(-1).double() * self.target_std + self.target_mean
+        return value if self.predict == "price" else y[:, 1] * torch.exp(value)
+
+    def loss(self, pred: Tensor, y: Tensor) -> Tensor:
+        if self.predict == "direction":
+            return torch.nn.functional.cross_entropy(pred, y[:, 0].long())
+        return torch.nn.functional.mse_loss(pred.squeeze(-1), y[:, 0].float())
+
+    def score(self, pred: Tensor, y: Tensor) -> dict[str, float]:
+        if self.predict == "direction":
+            labels = y[:, 0].long()
+            return {"ce": torch.nn.functional.cross_entropy(pred.float(), labels).item(),
+                    "acc": (pred.argmax(-1) == labels).double().mean().item()}
+        guess, now, future = self.to_price(pred, y), y[:, 1], y[:, 2]
+        error = guess - future
+        return {"mse": error.pow(2).mean().item(), "mae": error.abs().mean().item(),
+                "mape": (100 * error.abs() / future.abs()).mean().item(),
+                "dir_acc": (predicts_rise(guess, now) == (future > now)).double().mean().item()}
+
+    def _last(self, x: Tensor) -> Tensor:
+        """p_t (price inputs) or r_t (return inputs) of the target, from the last input row."""
+        k = self.columns.index(self.target)
+        return x[:, -1, k].double() * float(self.input_std[k]) + float(self.input_mean[k])
+
+    def trivial_prediction(self, x: Tensor) -> Tensor:
+        """Persistence: no change from p_t. Direction: the training split's class frequencies."""
+        if self.predict == "direction":
+            p_up = self.splits()["train"].y[:, 0].mean()
+            return torch.log(torch.stack([1 - p_up, p_up])).expand(len(x), 2)
+        target = self._last(x) if self.predict == "price" else torch.zeros(len(x), dtype=torch.float64)
+        return ((target - self.target_mean) / self.target_std).unsqueeze(-1)
+
+    def other_baselines(self) -> dict:
+        """A linear autoregression: least squares from the flattened training windows (the models'
+        inputs) to the models' target; for direction a linear probability model."""
+        train = self.splits()["train"]
+
+        def design(x: Tensor) -> Tensor:
+            return torch.cat([x.flatten(1).double(), torch.ones(len(x), 1, dtype=torch.float64)], dim=1)
+
+        weights = torch.linalg.lstsq(design(train.x), train.y[:, :1]).solution
+
+        def linear_ar(x: Tensor) -> Tensor:
+            value = design(x) @ weights
+            if self.predict != "direction":
+                return value
+            p = value.squeeze(-1).clamp(0.01, 0.99)
+            return torch.log(torch.stack([1 - p, p], dim=1))
+
+        if self.predict != "direction":
+            return {"linear AR": linear_ar}
+        # last move: P(up | the last return was up / not up), counted on the training windows
+        last_up = self._last(train.x) > 0
+        p_up = torch.stack([train.y[~last_up, 0].mean(), train.y[last_up, 0].mean()])
+
+        def last_move(x: Tensor) -> Tensor:
+            p = p_up[(self._last(x) > 0).long()]
+            return torch.log(torch.stack([1 - p, p], dim=1))
+
+        return {"last move (Markov)": last_move, "linear AR": linear_ar}
+
+    def examine(self, model: torch.nn.Module, run_dir: Path) -> dict:
+        """test_predictions.csv and .png: the model's and persistence's predictions against the
+        actual series over the test period."""
+        import pandas as pd
+
+        test = self.splits()["test"]
+        pred = torch.cat([model(test.x[i:i + 1000])[0] for i in range(0, len(test), 1000)])
+        frame = pd.DataFrame({"date": self.dates["test"], "actual": test.y[:, 2].numpy(), "price_t": test.y[:, 1].numpy()})
+        if self.predict == "direction":
+            frame["p_up"] = torch.softmax(pred.double(), dim=-1)[:, 1].numpy()
+        else:
+            frame["predicted"] = self.to_price(pred, test.y).numpy()
+        frame.to_csv(run_dir / "test_predictions.csv", index=False)
+        plot_test_period(frame, self, run_dir / "test_predictions.png")
+        return {"test_period": [str(frame["date"].iloc[0])[:10], str(frame["date"].iloc[-1])[:10]],
+                "predictions": "test_predictions.csv"}
+
+    def describe(self) -> dict:
+        return {**super().describe(), "path": str(self.path), "columns": self.columns, "target": self.target,
+                "predict": self.predict, "horizon": self.horizon, "rows": len(self.frame), "filled_rows": self.filled,
+                "periods": {split: [str(d[0])[:10], str(d[-1])[:10]] for split, d in self.dates.items()}}
+
+
+def predicts_rise(guess: Tensor, now: Tensor) -> Tensor:
+    """A prediction says "up" when it exceeds p_t by more than rounding (1e-6 relative); no change
+    (persistence) counts as "not up"."""
+    return guess - now > 1e-6 * now.abs()
+
+
+def plot_test_period(frame, task: StockTask, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.plot(frame["date"], frame["actual"], color="black", lw=1, label=f"actual {task.target} (t+{task.horizon})")
+    if "predicted" in frame:
+        ax.plot(frame["date"], frame["predicted"], color="tab:red", lw=1, alpha=0.8, label="model")
+        ax.plot(frame["date"], frame["price_t"], color="0.5", lw=1, ls="--", label="persistence")
+    else:
+        hit = (frame["p_up"] > 0.5) == (frame["actual"] > frame["price_t"])
+        ax.scatter(frame["date"][hit], frame["actual"][hit], s=6, color="tab:green", label="direction right")
+        ax.scatter(frame["date"][~hit], frame["actual"][~hit], s=6, color="tab:red", label="direction wrong")
+    ax.set_title(f"{task.name}: test period, predict={task.predict}, T={task.seq_len}, h={task.horizon}")
+    ax.legend(loc="best", fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
