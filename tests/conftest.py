@@ -16,11 +16,50 @@ from rnnbench.config import config_dir
 TINY = ["dataset.seq_len=12", "dataset.n_train=128", "dataset.n_val=32", "dataset.n_test=32",
         "model.hidden_size=8", "model.embedding_dim=4", "trainer.max_steps=6", "trainer.eval_every=3",
         "trainer.batch_size=16", "trainer.progress=false", "trainer.device=cpu"]
+TINY_MODEL = [o for o in TINY if not o.startswith("dataset.")]
+SIZES = ["dataset.n_train=128", "dataset.n_val=32", "dataset.n_test=32"]
+# The dataset part of TINY for each dataset (the MNIST configs are tested on generated digits
+# here: tests never download; test_datasets.py covers the MNIST reader against a local server).
+TINY_DATA = {
+    "adding": TINY[:4], "copy": TINY[:4], "parity": TINY[:4],
+    "selective_copy": [*TINY[:4], "dataset.n_tokens=3"],
+    "mqar": [*TINY[:4], "dataset.n_pairs=2", "dataset.vocab_size=16"],
+    "anbn": ["dataset.max_n=4", "dataset.test_max_n=8", "dataset.n_train=128"],
+    "anbncn": ["dataset.max_n=4", "dataset.test_max_n=8", "dataset.n_train=128"],
+    "text": ["dataset.seq_len=16", "dataset.eval_streams=4", "dataset.sample_tokens=20"],
+    "stock": ["dataset.seq_len=5"],
+    "seq_digits": [*SIZES, "dataset.order=row"],
+    "seq_mnist": [*SIZES, "dataset.order=row", "dataset.source=digits"],
+    "permuted_mnist": [*SIZES, "dataset.order=row", "dataset.source=digits"],
+}
+
+
+def tiny_overrides(dataset: str) -> list[str]:
+    """TINY for any dataset: the model/trainer part and that dataset's own small sizes."""
+    return [*TINY_MODEL, *TINY_DATA[dataset]]
 
 
 def compose_config(*overrides: str, tiny: bool = True) -> DictConfig:
+    dataset = next((o.split("=", 1)[1] for o in overrides if o.startswith("dataset=")), "adding")
+    small = tiny_overrides(dataset) if tiny else []
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        return compose("train", overrides=[*(TINY if tiny else []), *overrides])
+        return compose("train", overrides=[*small, *overrides])
+
+
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch):
+    """Tests never reach the internet: a connection to anything but this machine fails."""
+    import socket
+
+    real_connect = socket.socket.connect
+
+    def connect(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and host not in ("127.0.0.1", "localhost", "::1") and self.family != socket.AF_UNIX:
+            raise OSError(f"tests must not use the network (tried {address})")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
 
 
 @pytest.fixture

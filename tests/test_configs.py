@@ -19,7 +19,8 @@ IMPLS = [(model, impl) for model in MODELS
 def test_groups_are_populated():
     assert {"rnn", "lstm", "gru", "lstm_peephole", "lstm_cifg", "lstm_nfg", "lstm_ln", "mingru", "minlstm",
             "indrnn", "hybrid_stacked", "hybrid_parallel", "transformer", "tcn"} <= set(MODELS)
-    assert {"adding", "copy", "parity"} <= set(DATASETS)  # regression, per-step, classification
+    assert {"adding", "copy", "parity", "selective_copy", "mqar", "anbn", "anbncn", "text", "stock",
+            "seq_digits", "seq_mnist", "permuted_mnist"} <= set(DATASETS)
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
@@ -27,6 +28,7 @@ def test_groups_are_populated():
 def test_every_model_learns_a_step_on_every_dataset(model, impl, dataset):
     cfg = compose_config(f"model={model}", f"dataset={dataset}", *([f"model.impl={impl}"] if impl else []))
     task = instantiate("dataset", cfg.dataset)
+    torch.manual_seed(0)  # a ReLU stack (TCN) can start with a dead layer on 4 samples for some inits
     net = instantiate("model", cfg.model, input_spec=task.input, output_size=task.output_size,
                       per_step=task.per_step, causal=task.causal)
     optimizer = instantiate("optimizer", cfg.optimizer)(net.parameters())

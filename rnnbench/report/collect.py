@@ -12,7 +12,9 @@ import pandas as pd
 from rnnbench.errors import UserError
 from rnnbench.record import FORMAT, METRICS, SUMMARY, SUMMARY_KEYS
 
-HPARAM = "hp."  # prefix of the flattened config columns in the runs table
+HPARAM = "hp."
+OTHER_BASELINE = "other_baseline."  # + name + "." + metric
+ANALYSIS = "analysis."  # + key: numbers a task adds after training (e.g. max_n_generalised)  # prefix of the flattened config columns in the runs table
 
 
 @dataclass
@@ -82,6 +84,11 @@ def _run_row(run_dir: Path, s: dict) -> dict:
            "solved_at": task.get("solved_at"), "metric_directions": task.get("metrics")}
     for part in ("final", "best", "baseline", "baseline_val"):
         row.update({f"{part}.{k}": v for k, v in (s.get(part) or {}).items()})
+    for name, scores in (s.get("baselines") or {}).items():  # further reference predictors (stock: linear AR)
+        if name != s.get("baseline_name"):
+            row.update({f"{OTHER_BASELINE}{name}.{k}": v for k, v in scores.items()})
+    row.update({f"{ANALYSIS}{k}": v for k, v in (s.get("analysis") or {}).items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)})
     row.update({HPARAM + k: v for k, v in (s.get("hparams") or {}).items()})
     return row
 

@@ -18,7 +18,7 @@ import math
 
 import pandas as pd
 
-from rnnbench.report.collect import HPARAM
+from rnnbench.report.collect import ANALYSIS, HPARAM, OTHER_BASELINE
 
 NEVER_GROUPED = {"seed", "dataset.seed", "output_root", "trainer.progress", "trainer.checkpoint"}
 ARROWS = {"min": "↓", "max": "↑"}
@@ -50,6 +50,7 @@ def summarize(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, st
     completed = runs[runs["status"] == "completed"]
     directions = next((d for d in completed["metric_directions"] if isinstance(d, dict)), {}) if len(completed) else {}
     frame = runs.assign(**{k: runs[HPARAM + k].map(_hashable) for k in keys})
+    extras = [c for c in runs.columns if c.startswith((OTHER_BASELINE, ANALYSIS))]
     rows = []
     for group, members in frame.groupby(["model", *keys], dropna=False, sort=True):
         done = members[members["status"] == "completed"]
@@ -65,6 +66,11 @@ def summarize(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, st
             row[f"{metric}_mean"] = values.mean()
             row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
             row[f"baseline_{metric}"] = done.get(f"baseline.{metric}", pd.Series(dtype=float)).astype(float).mean()
+        for column in extras:
+            values = done[column].astype(float)
+            row[column] = values.mean()
+            if column.startswith(ANALYSIS):
+                row[column + "_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
         rows.append(row)
     return pd.DataFrame(rows), keys, directions
 
@@ -82,6 +88,14 @@ def display_table(table: pd.DataFrame, keys: list[str], directions: dict[str, st
         out[f"test {metric} {ARROWS[direction]}"] = [
             _mean_std(m, s) for m, s in zip(table[f"{metric}_mean"], table[f"{metric}_std"])]
         out[f"baseline {metric} ({baseline_name})"] = table[f"baseline_{metric}"].map(_number)
+        for column in table.columns:
+            if column.startswith(OTHER_BASELINE) and column.endswith(f".{metric}"):
+                name = column[len(OTHER_BASELINE):-len(metric) - 1]
+                out[f"baseline {metric} ({name})"] = table[column].map(_number)
+    for column in table.columns:
+        if column.startswith(ANALYSIS) and not column.endswith("_std"):
+            out[f"test {column[len(ANALYSIS):].replace('_', ' ')}"] = [
+                _mean_std(m, s) for m, s in zip(table[column], table[column + "_std"])]
     if solved_at is not None and primary:
         op = "≤" if directions.get(primary) == "min" else "≥"
         out[f"solved (val {primary} {op} {solved_at:g})"] = [

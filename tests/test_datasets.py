@@ -1,0 +1,343 @@
+"""The dataset suite: determinism, shapes, baselines, disjoint/chronological splits, the stream
+layout of truncated BPTT, no look-ahead in the stock task, and clear errors for bad files."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rnnbench.config import instantiate
+from rnnbench.data import IGNORE
+from rnnbench.data.associative_recall import AssociativeRecallTask
+from rnnbench.data.counting import END, CountingTask, sequence_correct
+from rnnbench.data.images import SequentialImageTask, read_idx
+from rnnbench.data.selective_copy import SelectiveCopyTask
+from rnnbench.data.stock import StockTask
+from rnnbench.data.text import TextTask
+from rnnbench.errors import UserError
+from rnnbench.train import train, train_batches
+from tests.conftest import compose_config
+
+
+def same_splits(a, b) -> bool:
+    return all(torch.equal(a[k].x, b[k].x) and torch.equal(a[k].y, b[k].y) for k in a)
+
+
+# --- synthetic long-dependency tasks ---------------------------------------------------------------
+def test_selective_copy_layout_and_baseline():
+    task = SelectiveCopyTask(seq_len=30, n_tokens=4, vocab_size=6, n_train=200, n_val=50, n_test=50, seed=3)
+    data = task.splits()["train"]
+    assert data.x.shape == (200, 34) and data.y.shape == (200, 34)
+    region = data.x[:, :30]
+    assert ((region > 0).sum(1) == 4).all()  # exactly K data tokens among noise
+    assert torch.equal(region[region > 0].view(200, 4), data.y[:, 30:])  # recalled in order
+    assert (data.y[:, :30] == IGNORE).all() and (data.x[:, 30:] == task.marker).all()
+    assert task.baseline()["ce"] == pytest.approx(math.log(6), rel=1e-5)
+    assert same_splits(task.splits(), SelectiveCopyTask(30, 4, 6, 200, 50, 50, seed=3).splits())
+
+
+def test_mqar_every_query_asks_for_the_value_paired_with_its_key():
+    task = AssociativeRecallTask(seq_len=40, n_pairs=5, vocab_size=32, n_train=100, n_val=20, n_test=20, seed=1)
+    x, y = task.splits()["train"].x, task.splits()["train"].y
+    for row_x, row_y in zip(x, y):
+        pairs = dict(zip(row_x[0:10:2].tolist(), row_x[1:10:2].tolist()))
+        assert len(pairs) == 5  # distinct keys
+        queries = (row_y != IGNORE).nonzero().flatten()
+        assert len(queries) == 5 and (queries >= 10).all()
+        assert sorted(row_x[queries].tolist()) == sorted(pairs)  # each key asked once
+        assert all(pairs[int(row_x[q])] == int(row_y[q]) for q in queries)
+    assert task.baseline()["ce"] == pytest.approx(math.log(16), rel=1e-5)
+
+
+def counting_oracle(task: CountingTask):
+    """A 'model' that counts exactly: the right next symbol at every determined step."""
+    def model(x, state=None):
+        a, b, c = (torch.cumsum(x == s, dim=1) for s in (2, 3, 4))
+        last = len(task.letters) == 2
+        nxt = torch.where(x == 1, 2, torch.where(x == 2, 2, torch.where(x == 3, torch.where(b < a, 3, END if last else 4),
+                          torch.where(x == 4, torch.where(c < a, 4, END), 0))))
+        return torch.nn.functional.one_hot(nxt, 6).float(), None
+    return model
+
+
+@pytest.mark.parametrize("language", ["anbn", "anbncn"])
+def test_counting_strings_scoring_and_generalisation_report(language, tmp_path):
+    task = CountingTask(language=language, max_n=5, test_max_n=12, n_train=50, seed=0)
+    splits = task.splits()
+    k = len(task.letters)
+    assert splits["val"].x.shape == (5, 1 + k * 5) and splits["test"].x.shape == (12, 1 + k * 12)
+    row_x, row_y = splits["test"].x[2], splits["test"].y[2]  # n = 3
+    assert row_x[:1 + 3 * k].tolist() == [1] + sum(([2 + i] * 3 for i in range(k)), [])
+    assert row_y[3 * k] == END and (row_y[1:4] == IGNORE).all()  # a-steps (and the first b's guess) unscored
+    assert (splits["train"].x[:, 1:] != 0).sum(1).max() <= k * 5  # training n ≤ max_n
+    oracle = counting_oracle(task)
+    assert sequence_correct(oracle(splits["test"].x)[0], splits["test"].y).all()
+    analysis = task.examine(oracle, tmp_path)
+    assert analysis["max_n_generalised"] == 12 and analysis["correct_beyond_training"] == 7
+    assert (tmp_path / "accuracy_by_n.json").exists()
+    baseline = task.baseline("test")
+    assert baseline["seq_acc"] == 0.0 and 0.5 < baseline["step_acc"] < 1.0  # bigram cannot count
+
+
+def test_counting_an_off_by_one_counter_generalises_to_nothing(tmp_path):
+    task = CountingTask(max_n=4, test_max_n=8, n_train=20)
+    oracle = counting_oracle(task)
+
+    def late(x, state=None):  # says E one step late for n ≥ 6
+        out, _ = oracle(x)
+        n = (x == 2).sum(1)
+        out[n >= 6] = out[n >= 6].roll(1, dims=1)
+        return out, None
+
+    assert task.examine(late, tmp_path)["max_n_generalised"] == 5
+
+
+# --- text --------------------------------------------------------------------------------------
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    path = tmp_path / "corpus.txt"
+    path.write_text("".join(f"line {i} of the tiny corpus, with words.\n" for i in range(400)), encoding="utf-8")
+    return path
+
+
+def test_text_windows_are_contiguous_and_targets_shifted(corpus):
+    task = TextTask(corpus=str(corpus), seq_len=10, eval_streams=3)
+    train = task.splits()["train"]
+    assert torch.equal(train.y[:, :-1], train.x[:, 1:]) and torch.equal(train.y[:-1, -1], train.x[1:, 0])
+    assert len(task.splits()["val"]) % 3 == 0 and task.eval_streams == 3
+    text = corpus.read_text()
+    assert task.vocab.decode(train.x[0].tolist(), "char") == text[:10]
+
+
+def test_stream_batches_continue_each_other(corpus):
+    task = TextTask(corpus=str(corpus), seq_len=8)
+    data = task.splits()["train"]
+    batches = train_batches(task, data, batch_size=4, seed=0)
+    (x1, y1, fresh1), (x2, _, fresh2) = next(batches), next(batches)
+    assert fresh1 and not fresh2
+    assert torch.equal(y1[:, -1], x2[:, 0])  # row b of batch 2 continues row b of batch 1
+
+
+def test_word_level_vocabulary_from_training_with_unk_and_eos(corpus):
+    task = TextTask(corpus=str(corpus), level="word", seq_len=5)
+    assert "<eos>" in task.vocab.index and "<unk>" in task.vocab.index
+    test_words = set(corpus.read_text().split()) - set(task.vocab.tokens)
+    assert test_words  # words like "399" only occur in val/test: mapped to <unk>
+    assert set(task.metrics) == {"ppl", "ce", "acc"}
+    base = task.baseline("val")
+    assert base["ppl"] == pytest.approx(math.exp(base["ce"]))
+
+
+def test_tinyshakespeare_is_shipped_and_checked():
+    task = TextTask(seq_len=64)
+    assert task.describe()["tokens"]["train"] > 1_000_000 * 0.89
+    assert 4.5 < task.baseline("test")["bpc"] < 5.2  # unigram entropy of English characters
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no file at"), (b"", "is empty"), (b"\xff\xfe bad bytes \xff", "not UTF-8"),
+    (b"\x00\x01\x02binary", "looks binary"), (b"short", "fewer than seq_len"),
+])
+def test_bad_text_files_are_refused_clearly(tmp_path, content, message):
+    path = tmp_path / "t.txt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(UserError, match=message):
+        TextTask(corpus=str(path), seq_len=32)
+
+
+def test_a_named_corpus_offline_says_what_to_place_where(tmp_path):
+    with pytest.raises(UserError, match=r"place the file at .*ptb.train.txt \(md5 f26c4b92"):
+        TextTask(corpus="ptb_word", data_dir=str(tmp_path))
+
+
+def test_training_on_text_carries_state_and_writes_a_sample(tmp_path, corpus):
+    cfg = compose_config("dataset=text", f"dataset.corpus={corpus}", "model=lstm")
+    summary = train(cfg, tmp_path)
+    assert summary["status"] == "completed" and summary["task"]["stateful"]
+    assert len(summary["analysis"]["sample"]) == 20 and (tmp_path / "sample.txt").exists()
+    assert summary["baselines"]["unigram"] == summary["baseline"]
+
+
+# --- stock ---------------------------------------------------------------------------------------
+def make_csv(path: Path, rows: int = 300, seed: int = 0, **columns) -> Path:
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, rows)))
+    frame = pd.DataFrame({"Date": pd.bdate_range("2000-01-03", periods=rows).strftime("%m/%d/%Y"),
+                          "Close": close, "Volume": rng.integers(1_000, 2_000, rows), **columns})
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("predict", ["price", "log_return", "direction"])
+def test_stock_splits_are_chronological_and_baselines_measured(tmp_path, predict):
+    task = StockTask(path=str(make_csv(tmp_path / "s.csv")), predict=predict, columns=["Close", "Volume"], seq_len=10)
+    splits = task.splits()
+    assert splits["train"].x.shape[1:] == (10, 2)
+    assert task.dates["train"][-1] < task.dates["val"][0] and task.dates["val"][-1] < task.dates["test"][0]
+    baselines = task.baselines("test")
+    if predict == "direction":
+        assert set(baselines) == {"class frequencies", "last move (Markov)", "linear AR"}
+        return
+    assert set(baselines) == {"persistence", "linear AR"}
+    y = splits["test"].y.numpy()
+    assert baselines["persistence"]["mse"] == pytest.approx(np.mean((y[:, 2] - y[:, 1]) ** 2), rel=1e-4)
+    assert baselines["persistence"]["dir_acc"] == pytest.approx(np.mean(y[:, 2] <= y[:, 1]))
+
+
+@pytest.mark.parametrize("predict", ["price", "log_return"])
+def test_stock_has_no_look_ahead(tmp_path, predict):
+    """Changing the future (val/test rows, or rows after a window's target) changes nothing the
+    model was trained or scaled on, and no earlier window."""
+    base = make_csv(tmp_path / "a.csv")
+    frame = pd.read_csv(base)
+    reference = StockTask(path=str(base), predict=predict, seq_len=10)
+    changed = frame.copy()
+    changed.loc[int(len(frame) * 0.7):, "Close"] *= 3.0  # a crash-free tripling from the val part on
+    changed.to_csv(tmp_path / "b.csv", index=False)
+    other = StockTask(path=str(tmp_path / "b.csv"), predict=predict, seq_len=10)
+    assert torch.equal(reference.splits()["train"].x, other.splits()["train"].x)
+    assert torch.equal(reference.splits()["train"].y, other.splits()["train"].y)
+    assert reference.input_mean == other.input_mean and reference.target_std == other.target_std
+    # within the test part: altering its last row only changes the last window's target
+    late = frame.copy()
+    late.loc[len(frame) - 1, "Close"] *= 2
+    late.to_csv(tmp_path / "c.csv", index=False)
+    tail = StockTask(path=str(tmp_path / "c.csv"), predict=predict, seq_len=10).splits()["test"]
+    test = reference.splits()["test"]
+    assert torch.equal(tail.x, test.x) and torch.equal(tail.y[:-1], test.y[:-1]) and not torch.equal(tail.y[-1], test.y[-1])
+
+
+def test_stock_gaps_follow_the_stated_policy(tmp_path):
+    path = make_csv(tmp_path / "g.csv")
+    frame = pd.read_csv(path)
+    frame.loc[[5, 6], "Close"] = np.nan
+    frame.to_csv(path, index=False)
+    filled = StockTask(path=str(path), seq_len=5)
+    assert filled.filled == 2 and len(filled.frame) == 300
+    assert len(StockTask(path=str(path), seq_len=5, missing="drop").frame) == 298
+    with pytest.raises(UserError, match="2 rows with missing values .*dataset.missing=ffill"):
+        StockTask(path=str(path), seq_len=5, missing="error")
+
+
+@pytest.mark.parametrize("change, kwargs, message", [
+    (None, {"target": "Open", "columns": ["Open"]}, "has no column 'Open'; its columns are Date, Close, Volume"),
+    ("text", {}, "row 12: column Close holds '12.5x', not a number"),
+    ("date", {}, "is not a date"),
+    ("short", {"seq_len": 50}, "fewer than the 52 one window needs"),
+    ("negative", {}, "values ≤ 0, so it has no log returns"),
+    ("empty", {}, "is empty"),
+    ("missing", {}, "no file at"),
+])
+def test_bad_csv_files_are_refused_clearly(tmp_path, change, kwargs, message):
+    path = make_csv(tmp_path / "bad.csv")
+    frame = pd.read_csv(path)
+    if change == "text":
+        frame["Close"] = frame["Close"].astype(object)
+        frame.loc[10, "Close"] = "12.5x"
+    elif change == "date":
+        frame.loc[3, "Date"] = "someday"
+    elif change == "short":
+        frame = frame.iloc[:150]
+    elif change == "negative":
+        frame.loc[20, "Close"] = -1.0
+    frame.to_csv(path, index=False)
+    if change == "empty":
+        path.write_text("")
+    elif change == "missing":
+        path.unlink()
+    with pytest.raises(UserError, match=message):
+        StockTask(path=str(path), **kwargs).splits()
+
+
+def test_training_on_stock_saves_the_test_period_plot(tmp_path):
+    summary = train(compose_config("dataset=stock"), tmp_path)
+    assert summary["status"] == "completed" and set(summary["baselines"]) == {"persistence", "linear AR"}
+    assert (tmp_path / "test_predictions.png").stat().st_size > 10_000
+    assert len(pd.read_csv(tmp_path / "test_predictions.csv")) == summary["task"]["sizes"]["test"]
+
+
+# --- sequential images -------------------------------------------------------------------------
+def test_generated_digits_are_deterministic_and_shaped():
+    task = SequentialImageTask(n_train=64, n_val=16, n_test=16, order="pixel", seed=4)
+    splits = task.splits()
+    assert splits["train"].x.shape == (64, 784, 1) and splits["train"].x.min() >= 0 and splits["train"].x.max() <= 1
+    assert same_splits(splits, SequentialImageTask(n_train=64, n_val=16, n_test=16, order="pixel", seed=4).splits())
+    rows = SequentialImageTask(n_train=64, n_val=16, n_test=16, order="row", seed=4).splits()["train"]
+    assert torch.equal(rows.x.reshape(64, 784), splits["train"].x.squeeze(-1))
+
+
+def test_the_permutation_is_fixed_and_shared_by_every_split_and_seed():
+    plain = SequentialImageTask(n_train=8, n_val=8, n_test=8, seed=1).splits()
+    a = SequentialImageTask(n_train=8, n_val=8, n_test=8, seed=1, permute=True).splits()
+    b = SequentialImageTask(n_train=8, n_val=8, n_test=8, seed=2, permute=True).splits()
+    perm = torch.randperm(784, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(a["val"].x.squeeze(-1), plain["val"].x.squeeze(-1)[:, perm])
+    assert not torch.equal(a["train"].x, b["train"].x)  # other seed, other images; same order
+    assert torch.equal(b["test"].x.squeeze(-1)[:, torch.argsort(perm)], SequentialImageTask(
+        n_train=8, n_val=8, n_test=8, seed=2).splits()["test"].x.squeeze(-1))
+
+
+def write_idx(path: Path, array: np.ndarray) -> str:
+    header = (0x800 + array.ndim).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    data = gzip.compress(header + array.astype(np.uint8).tobytes())
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_mnist_reader_and_splits_from_a_local_mirror(tmp_path, monkeypatch):
+    """The MNIST path end to end (download from 127.0.0.1, verify, parse, split) on fake IDX files."""
+    import http.server
+    import threading
+
+    from rnnbench.data import images
+    from rnnbench.data.download import RemoteFile
+
+    served = tmp_path / "mirror"
+    served.mkdir()
+    rng = np.random.default_rng(0)
+    arrays = {"train_images": rng.integers(0, 256, (5_010, 28, 28)), "train_labels": rng.integers(0, 10, 5_010),
+              "test_images": rng.integers(0, 256, (7, 28, 28)), "test_labels": rng.integers(0, 10, 7)}
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(served), **k)  # noqa: E731
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        files = {}
+        for key, remote in images.MNIST_FILES.items():
+            sha = write_idx(served / remote.name, arrays[key])
+            files[key] = RemoteFile(remote.name, (f"http://127.0.0.1:{httpd.server_address[1]}/{remote.name}",), sha256=sha)
+        monkeypatch.setattr(images, "MNIST_FILES", files)
+        task = SequentialImageTask(source="mnist", order="row", data_dir=str(tmp_path / "data"))
+        splits = task.splits()
+    finally:
+        httpd.shutdown()
+    assert [len(splits[s]) for s in ("train", "val", "test")] == [10, 5_000, 7]
+    assert torch.equal(splits["test"].y, torch.from_numpy(arrays["test_labels"]))
+    assert torch.allclose(splits["train"].x[3] * 255, torch.from_numpy(arrays["train_images"][3]).float())
+    assert read_idx(tmp_path / "data" / "t10k-labels-idx1-ubyte.gz", 1).shape == (7,)
+
+
+def test_an_idx_file_with_a_wrong_header_is_refused(tmp_path):
+    write_idx(tmp_path / "x.gz", np.zeros((3, 2, 2)))
+    with pytest.raises(UserError, match="not an IDX file with 1 dimension"):
+        read_idx(tmp_path / "x.gz", 1)
+
+
+# --- every dataset config ---------------------------------------------------------------------
+@pytest.mark.parametrize("dataset", ["selective_copy", "mqar", "anbn", "text", "stock", "seq_digits"])
+def test_each_dataset_config_is_deterministic_by_seed(dataset):
+    a = instantiate("dataset", compose_config(f"dataset={dataset}", "seed=1").dataset).splits()
+    b = instantiate("dataset", compose_config(f"dataset={dataset}", "seed=1").dataset).splits()
+    assert same_splits(a, b)
+
+
+def test_counting_run_records_the_largest_n_generalised(tmp_path):
+    summary = train(compose_config("dataset=anbn", "model=lstm"), tmp_path)
+    analysis = summary["analysis"]
+    assert 0 <= analysis["max_n_generalised"] <= 8 and analysis["trained_up_to"] == 4
