@@ -69,6 +69,6 @@ def cfg_factory():
 
 def run_cli(*args: str, cwd: Path, timeout: float = 300, **env_vars: str) -> subprocess.CompletedProcess:
     """`rnnbench ARGS` in a subprocess (the installed console script's module), as a user runs it."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_vars}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RNNBENCH_OFFLINE": "1", **env_vars}  # no downloads from tests
     return subprocess.run([sys.executable, "-m", "rnnbench", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)

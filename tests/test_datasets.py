@@ -340,4 +340,4 @@ def test_each_dataset_config_is_deterministic_by_seed(dataset):
 def test_counting_run_records_the_largest_n_generalised(tmp_path):
     summary = train(compose_config("dataset=anbn", "model=lstm"), tmp_path)
     analysis = summary["analysis"]
-    assert 0 <= analysis["max_n_generalised"] <= 8 and analysis["trained_up_to"] == 4
+    assert 0 <= analysis["max_n_generalised"] <= 8 and summary["task"]["max_n"] == 4

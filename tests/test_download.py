@@ -121,3 +121,10 @@ def test_tests_cannot_reach_the_internet():
 
     with pytest.raises(OSError, match="must not use the network"):
         socket.create_connection(("93.184.216.34", 443), timeout=1)
+
+
+def test_rnnbench_offline_skips_remote_hosts_but_not_loopback(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNBENCH_OFFLINE", "1")
+    with pytest.raises(UserError, match="RNNBENCH_OFFLINE is set"):
+        fetch(RemoteFile("x.bin", ("https://example.com/x.bin",), sha256=SHA), tmp_path)
+    assert fetch(RemoteFile("good.bin", (f"{server}/good.bin",), sha256=SHA), tmp_path).exists()

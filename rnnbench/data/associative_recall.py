@@ -29,7 +29,7 @@ BLANK = 0
 
 class AssociativeRecallTask(SyntheticTask):
     name = "mqar"
-    metrics = {"ce": "min", "acc": "max"}
+    metrics = {"acc": "max", "ce": "min"}
     baseline_name = "uniform over values"
     per_step = True
     causal = True

@@ -101,7 +101,7 @@ class CountingTask(SequenceTask):
         wrong = [n for n, ok in by_n.items() if not ok]
         generalised = (wrong[0] - 1) if wrong else self.test_max_n
         (run_dir / "accuracy_by_n.json").write_text(json.dumps(by_n) + "\n", encoding="utf-8")
-        return {"max_n_generalised": generalised, "trained_up_to": self.max_n,
+        return {"max_n_generalised": generalised,
                 "correct_beyond_training": sum(by_n[n] for n in range(self.max_n + 1, self.test_max_n + 1)),
                 "wrong_n": wrong[:50]}
 

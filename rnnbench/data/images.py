@@ -54,7 +54,7 @@ FONT = [
 
 
 class SequentialImageTask(SequenceTask):
-    metrics = {"ce": "min", "acc": "max"}
+    metrics = {"acc": "max", "ce": "min"}
     baseline_name = "class frequencies"
     per_step = False
     output_size = 10

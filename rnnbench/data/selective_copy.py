@@ -29,7 +29,7 @@ NOISE = 0
 
 class SelectiveCopyTask(SyntheticTask):
     name = "selective_copy"
-    metrics = {"ce": "min", "acc": "max"}
+    metrics = {"acc": "max", "ce": "min"}
     baseline_name = "uniform over data tokens"
     per_step = True
     causal = True

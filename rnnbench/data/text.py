@@ -186,7 +186,7 @@ class TextTask(SequenceTask):
         prompt_text, sample = self.vocab.decode(prompt[0].tolist(), self.level), self.vocab.decode(ids, self.level)
         (run_dir / "sample.txt").write_text(f"{prompt_text}\n----- generated (temperature {self.temperature:g}) -----\n"
                                             f"{sample}\n", encoding="utf-8")
-        return {"sample": sample, "prompt": prompt_text[-200:], "temperature": self.temperature}
+        return {"sample": sample, "prompt": prompt_text[-200:]}
 
     def describe(self) -> dict:
         return {**super().describe(), "corpus": self.corpus, "level": self.level, "vocab_size": len(self.vocab.tokens),

@@ -56,7 +56,10 @@ def _setting(members: pd.DataFrame, keys: list[str]) -> str:
     if "dataset.seq_len" in keys or column not in members:
         return ""
     values = members[column].dropna().unique()
-    return f" (T={values[0]})" if len(values) == 1 else ""
+    if len(values) != 1:
+        return ""
+    value = values[0]
+    return f" (T={int(value) if isinstance(value, float) and value.is_integer() else value})"
 
 
 def _counts(runs: Runs) -> str:

@@ -49,8 +49,11 @@ def summarize(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, st
     keys = grouping_keys(runs)
     completed = runs[runs["status"] == "completed"]
     directions = next((d for d in completed["metric_directions"] if isinstance(d, dict)), {}) if len(completed) else {}
+    primary = next((p for p in completed["primary_metric"] if isinstance(p, str)), None) if len(completed) else None
+    if primary in directions:  # the record's JSON sorts keys; the task's primary metric goes first
+        directions = {primary: directions[primary], **directions}
     frame = runs.assign(**{k: runs[HPARAM + k].map(_hashable) for k in keys})
-    extras = [c for c in runs.columns if c.startswith((OTHER_BASELINE, ANALYSIS))]
+    extras = [c for c in runs.columns if c.startswith((OTHER_BASELINE, ANALYSIS)) and runs[c].notna().any()]
     rows = []
     for group, members in frame.groupby(["model", *keys], dropna=False, sort=True):
         done = members[members["status"] == "completed"]
