@@ -73,7 +73,6 @@ class CountingTask(SequenceTask):
         k = len(self.letters)
         train_n = torch.randint(1, self.max_n + 1, (self.n_train,), generator=split_generator(self.seed, 0))
         ns = {"train": train_n, "val": torch.arange(1, self.max_n + 1), "test": torch.arange(1, self.test_max_n + 1)}
-        assert tuple(ns) == SPLITS
         lengths = {"train": 1 + k * self.max_n, "val": 1 + k * self.max_n, "test": 1 + k * self.test_max_n}
         return {split: Split(*self.strings(ns[split], lengths[split])) for split in SPLITS}
 

@@ -28,7 +28,7 @@ from torch import Tensor
 from rnnbench import metrics
 from rnnbench.data.download import RemoteFile, fetch
 from rnnbench.data.task import SPLITS, InputSpec, SequenceTask, Split, split_generator
-from rnnbench.errors import ConfigError, UserError, check_choice, check_int
+from rnnbench.errors import ConfigError, UserError, check_choice, check_float, check_int
 
 SIDE = 28
 _MNIST = ("https://storage.googleapis.com/cvdf-datasets/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/")
@@ -74,7 +74,7 @@ class SequentialImageTask(SequenceTask):
                                          "generated)", show_value=False)
         self.sizes = {split: None if n is None else check_int(f"n_{split}", n, 1)
                       for split, n in zip(SPLITS, (n_train, n_val, n_test))}
-        self.noise = float(noise)
+        self.noise = check_float("noise", noise, 0.0, 1.0)
         self.data_dir = data_dir
         self.seq_len = SIDE * SIDE if order == "pixel" else SIDE
         self.input = InputSpec("real", 1 if order == "pixel" else SIDE)
