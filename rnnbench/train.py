@@ -124,23 +124,21 @@ def evaluate(model: torch.nn.Module, task: SequenceTask, data: Split, batch_size
     cuts it so); they are read in order with the state carried, as in training."""
     was_training = model.training
     model.eval()
+    if not task.stateful:
+        scores = task.score_predictor(lambda x: model(x)[0], data, batch_size)
+        model.train(was_training)
+        return scores
     totals: dict[str, float] = defaultdict(float)
-    if task.stateful:
-        streams = task.eval_streams
-        length = len(data) // streams
-        batches = (torch.arange(streams, device=data.x.device) * length + j for j in range(length))
-    else:
-        batch_size = min(batch_size, task.rows_per_chunk(data))
-        batches = (slice(start, start + batch_size) for start in range(0, len(data), batch_size))
+    streams = task.eval_streams
+    length = len(data) // streams
     state = None
-    for index in batches:
-        x, y = data.x[index], data.y[index]
-        pred, state = model(x, state if task.stateful else None)
-        for name, value in task.score(pred, y).items():
-            totals[name] += value * len(x)
+    for j in range(length):
+        index = torch.arange(streams, device=data.x.device) * length + j
+        pred, state = model(data.x[index], state)
+        for name, value in task.score(pred, data.y[index]).items():
+            totals[name] += value
     model.train(was_training)
-    count = streams * length if task.stateful else len(data)
-    return task.finish_scores({name: total / count for name, total in totals.items()})
+    return task.finish_scores({name: total / length for name, total in totals.items()})
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict:

@@ -140,9 +140,10 @@ class SequenceTask:
         per_row = data.x[0].numel() * (self.output_size if self.per_step else 1)
         return max(1, (1 << 24) // max(1, per_row))
 
-    def score_predictor(self, predict: Callable[[Tensor], Tensor], data: Split) -> dict[str, float]:
-        """Every metric of `predict` over a split, scored in chunks of `rows_per_chunk` rows."""
-        rows = self.rows_per_chunk(data)
+    def score_predictor(self, predict: Callable[[Tensor], Tensor], data: Split, rows: int | None = None) -> dict[str, float]:
+        """Every metric of `predict` over a split: chunk means weighted by chunk size, then
+        `finish_scores`. Chunks have at most `rows` rows and never more than `rows_per_chunk`."""
+        rows = min(rows or len(data), self.rows_per_chunk(data))
         totals: dict[str, float] = {}
         for start in range(0, len(data), rows):
             x, y = data.x[start:start + rows], data.y[start:start + rows]
