@@ -29,8 +29,8 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from rnnbench.config import instantiate
-from rnnbench.data.task import SequenceTask, Split
+from rnnbench.config import config_dir, group_options, instantiate
+from rnnbench.data.task import TASK_KINDS, SequenceTask, Split
 from rnnbench.errors import AbortJob, ConfigError, UserError, check_choice, check_float, check_int
 from rnnbench.record import SUMMARY, RunRecord, flatten
 
@@ -161,9 +161,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         unit = "windows" if task.stateful else "samples"
         raise ConfigError("trainer.batch_size", f"must not exceed the training set size "
                           f"({len(splits['train'])} {unit}); lower it or use more training data", settings.batch_size)
+    check_model_fits(cfg.model, task)
     torch.manual_seed(seed)
-    model = instantiate("model", cfg.model, input_spec=task.input, output_size=task.output_size,
-                        per_step=task.per_step, causal=task.causal).to(settings.device)
+    model = instantiate("model", cfg.model, **task.model_args()).to(settings.device)
+    teacher_forced = getattr(model, "teacher_forced", False)  # an encoder-decoder reads the targets in training
     optimizer = instantiate("optimizer", cfg.optimizer)(model.parameters())
 
     record = RunRecord(run_dir)
@@ -207,7 +208,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                 t0 = time.perf_counter()
                 x, y, fresh = next(batches)
                 t1 = time.perf_counter()
-                pred, state = model(x, None if fresh else detach_state(state))
+                state = None if fresh else detach_state(state)
+                pred, state = model(x, state, target=y) if teacher_forced else model(x, state)
                 loss = task.loss(pred, y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -276,6 +278,29 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                    max_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     record.write_summary(summary)
     return summary
+
+
+def model_kind(model_cfg: DictConfig) -> str | None:
+    """The `task_kind` of a model config's class ("sequence" unless the class says otherwise), or
+    None when its _target_ cannot be imported (instantiate reports that)."""
+    from hydra.utils import get_class
+
+    try:
+        return getattr(get_class(model_cfg["_target_"]), "task_kind", "sequence")
+    except Exception:
+        return None
+
+
+def check_model_fits(model_cfg: DictConfig, task: SequenceTask) -> None:
+    """Refuse, before anything is built, a model that cannot run this kind of task (a GRU
+    classifier on video frames), naming the models that can."""
+    kind = model_kind(model_cfg)
+    if kind is None or kind == task.kind:
+        return
+    fitting = [name for name in group_options("model")
+               if model_kind(OmegaConf.load(config_dir() / "model" / f"{name}.yaml")) == task.kind]
+    raise UserError(f"model={model_cfg.get('name')} cannot run dataset={task.name}, which needs a model for "
+                    f"{TASK_KINDS[task.kind]}; choose one of: {', '.join(fitting)}")
 
 
 def failure_reason(exc: Exception) -> str:

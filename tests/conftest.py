@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from rnnbench.config import config_dir
 
@@ -31,6 +31,10 @@ TINY_DATA = {
     "seq_digits": [*SIZES, "dataset.order=row"],
     "seq_mnist": [*SIZES, "dataset.order=row", "dataset.source=digits"],
     "permuted_mnist": [*SIZES, "dataset.order=row", "dataset.source=digits"],
+    "reverse": [*TINY[:4], "dataset.min_len=3", "dataset.vocab_size=4"],
+    "text_correction": [*SIZES, "dataset.window=8"],
+    "moving_shapes": [*SIZES, "dataset.size=8", "dataset.input_frames=3", "dataset.output_frames=2",
+                      "dataset.min_size=2", "dataset.max_size=4"],
 }
 
 
@@ -40,8 +44,12 @@ def tiny_overrides(dataset: str) -> list[str]:
 
 
 def compose_config(*overrides: str, tiny: bool = True) -> DictConfig:
+    """The real config with `overrides`; `tiny` first shrinks it (only the model keys the chosen
+    model has: a convolutional model has no embedding_dim)."""
     dataset = next((o.split("=", 1)[1] for o in overrides if o.startswith("dataset=")), "adding")
-    small = tiny_overrides(dataset) if tiny else []
+    model = next((o.split("=", 1)[1] for o in overrides if o.startswith("model=")), "gru")
+    keys = OmegaConf.load(config_dir() / "model" / f"{model}.yaml").keys()
+    small = [o for o in tiny_overrides(dataset) if not o.startswith("model.") or o[6:].split("=")[0] in keys] if tiny else []
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         return compose("train", overrides=[*small, *overrides])
 

@@ -24,10 +24,18 @@ SPLITS = ("train", "val", "test")
 @dataclass(frozen=True)
 class InputSpec:
     """What the model is fed: ``real`` → float x of shape (B, T, size); ``tokens`` → long x of
-    shape (B, T) with values in [0, size)."""
+    shape (B, T) with values in [0, size); ``frames`` → float x of shape (B, T, size, *shape),
+    `size` channels of height × width `shape`."""
 
     kind: str
     size: int
+    shape: tuple[int, ...] = ()
+
+
+# What a task asks of a model (`SequenceTask.kind`), and the words an error uses for it.
+TASK_KINDS = {"sequence": "a sequence → one output or an output per step",
+              "transduction": "a sequence → another sequence of its own length (encoder-decoder)",
+              "frames": "video frames → the next frames (convolutional encoder-forecaster)"}
 
 
 @dataclass
@@ -55,6 +63,7 @@ class SequenceTask:
     baseline_name: ClassVar[str]
     per_step: ClassVar[bool]  # one output per time step (True) or per sequence (False)
     causal: ClassVar[bool] = False  # the output at step t may only use inputs up to t (no bidirectional core)
+    kind: ClassVar[str] = "sequence"  # a key of TASK_KINDS: which models can run the task
     # Consecutive batches continue each other (truncated BPTT over a long stream): the trainer
     # carries the recurrent state from one batch to the next and evaluates streams in order.
     stateful: bool = False
@@ -101,6 +110,11 @@ class SequenceTask:
         """After training: anything the task adds to the record (generated text, accuracy per
         length, plots saved in run_dir). Returns JSON-able values for summary["analysis"]."""
         return {}
+
+    def model_args(self) -> dict:
+        """What a model of this task's `kind` is built with besides its own config."""
+        return {"input_spec": self.input, "output_size": self.output_size, "per_step": self.per_step,
+                "causal": self.causal}
 
     # --- shared ---------------------------------------------------------------------------------
     @property
@@ -153,7 +167,7 @@ class SequenceTask:
 
     def describe(self) -> dict:
         """The task's identity for the run record."""
-        return {"name": self.name, "seq_len": self.seq_len, "sample_len": self.sample_len,
+        return {"name": self.name, "kind": self.kind, "seq_len": self.seq_len, "sample_len": self.sample_len,
                 "metrics": dict(self.metrics), "primary_metric": self.primary_metric,
                 "baseline_name": self.baseline_name, "solved_at": self.solved_at, "stateful": self.stateful,
                 "sizes": {k: len(v) for k, v in self.splits().items()}}

@@ -4,7 +4,8 @@ A cell is an ``nn.Module`` built as ``Cell(input_size, hidden_size, **options)``
     forward(xp_t, state) -> (h_t, state)      xp_t (B, P), h_t (B, hidden_size)
 where ``xp_t`` is step t of ``project_input(x)``: everything that does not depend on the state is
 computed for all T steps in one call before the time loop (one big matmul instead of T small ones).
-``initial_state(batch_size, like)`` gives the state at t = 0. A cell that has a fused torch.nn
+``initial_state(batch_size, like)`` gives the state at t = 0 (built from ``zeros``, which a cell
+over other state shapes, such as the convolutional cells' (B, H, height, width), overrides). A cell that has a fused torch.nn
 equivalent returns it from the classmethod ``fused``; `Recurrent` then uses it for ``impl=auto``.
 """
 from __future__ import annotations
@@ -31,8 +32,12 @@ class Cell(nn.Module):
     def project_input(self, x: Tensor) -> Tensor:  # (B, T, I) -> (B, T, P)
         return x
 
-    def initial_state(self, batch_size: int, like: Tensor) -> Any:
+    def zeros(self, batch_size: int, like: Tensor) -> Tensor:
+        """One zero state tensor, (B, H)."""
         return like.new_zeros(batch_size, self.hidden_size)
+
+    def initial_state(self, batch_size: int, like: Tensor) -> Any:
+        return self.zeros(batch_size, like)
 
     @classmethod
     def fused(cls, input_size: int, hidden_size: int, num_layers: int, dropout: float,
@@ -44,18 +49,23 @@ class Cell(nn.Module):
 class GateCell(Cell):
     """Cells in torch's parameter layout: G gate blocks of size H stacked in
     W_ih (G·H, I), W_hh (G·H, H) and two biases b_ih, b_hh (G·H), initialised U(−1/√H, 1/√H).
-    The same names and shapes as ``torch.nn.RNN/LSTM/GRU`` layer weights, so weights copy across."""
+    The same names and shapes as ``torch.nn.RNN/LSTM/GRU`` layer weights, so weights copy across.
+    A convolutional cell passes `kernel` (k, k): the weights become (G·H, I, k, k) and (G·H, H, k, k),
+    initialised U(−1/√(H·k²), 1/√(H·k²)).
+
+    Gates are split along dim 1, the feature dim of both (B, G·H) and (B, G·H, height, width), so a
+    cell's forward serves its convolutional twin unchanged."""
 
     num_gates: int
 
-    def __init__(self, input_size: int, hidden_size: int):
+    def __init__(self, input_size: int, hidden_size: int, kernel: tuple[int, ...] = ()):
         super().__init__(input_size, hidden_size)
         gh = self.num_gates * hidden_size
-        self.weight_ih = nn.Parameter(torch.empty(gh, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(gh, hidden_size))
+        self.weight_ih = nn.Parameter(torch.empty(gh, input_size, *kernel))
+        self.weight_hh = nn.Parameter(torch.empty(gh, hidden_size, *kernel))
         self.bias_ih = nn.Parameter(torch.empty(gh))
         self.bias_hh = nn.Parameter(torch.empty(gh))
-        bound = 1.0 / math.sqrt(hidden_size)
+        bound = 1.0 / math.sqrt(hidden_size * math.prod(kernel))
         for weight in self.parameters():
             nn.init.uniform_(weight, -bound, bound)
 

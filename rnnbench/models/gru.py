@@ -19,8 +19,8 @@ class GRUCell(GateCell):
     num_gates = 3
 
     def forward(self, xp_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
-        xr, xz, xn = xp_t.chunk(3, dim=-1)
-        hr, hz, hn = self.project_hidden(h).chunk(3, dim=-1)
+        xr, xz, xn = xp_t.chunk(3, dim=1)
+        hr, hz, hn = self.project_hidden(h).chunk(3, dim=1)
         r = torch.sigmoid(xr + hr)
         z = torch.sigmoid(xz + hz)
         n = torch.tanh(xn + r * hn)

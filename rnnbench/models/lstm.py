@@ -19,12 +19,12 @@ class LSTMCell(GateCell):
     num_gates = 4
 
     def initial_state(self, batch_size: int, like: Tensor) -> tuple[Tensor, Tensor]:
-        zeros = like.new_zeros(batch_size, self.hidden_size)
+        zeros = self.zeros(batch_size, like)
         return zeros, zeros
 
     def forward(self, xp_t: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         h, c = state
-        i, f, g, o = (xp_t + self.project_hidden(h)).chunk(4, dim=-1)
+        i, f, g, o = (xp_t + self.project_hidden(h)).chunk(4, dim=1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, (h, c)

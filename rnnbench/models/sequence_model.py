@@ -23,6 +23,8 @@ from rnnbench.models.readout import SEQUENCE_READOUTS, Readout
 
 
 class SequenceModel(nn.Module):
+    task_kind = "sequence"  # data.task.TASK_KINDS
+
     def __init__(self, core: Callable[..., nn.Module], input_spec: InputSpec, output_size: int,
                  per_step: bool, causal: bool = False, readout: str = "auto", embedding_dim: int = 32,
                  name: str = "model", **core_options: Any):
