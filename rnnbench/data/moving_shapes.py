@@ -5,7 +5,7 @@ Each sequence shows `n_shapes` white shapes on a black `size`×`size` frame: squ
 digits of the 5×7 bitmap font of images.py, each `min_size`…`max_size` pixels wide, starting at a
 uniform position and moving in a uniform direction at `min_speed`…`max_speed` pixels per frame,
 bouncing off the walls (the position is the triangle wave L − |L − ((p₀ + v t) mod 2L)|, L = size −
-shape size). Shapes overlap as the pixel-wise maximum. The model sees `input_frames` frames and
+shape size). Digits are the glyphs scaled to the shape's size. Shapes overlap as the pixel-wise maximum. The model sees `input_frames` frames and
 predicts the next `output_frames`.
 
 x: (N, k, 1, size, size) float in {0, 1}, y: (N, m, 1, size, size). Model outputs are per-pixel
@@ -16,6 +16,7 @@ pixel = the training targets' mean intensity).
 """
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -74,37 +75,47 @@ class MovingShapesTask(SyntheticTask):
         return frames[:, :self.seq_len], frames[:, self.seq_len:]
 
     def _render(self, n: int, generator: torch.Generator) -> Tensor:
-        """n videos (n, k + m, 1, size, size)."""
+        """n videos (n, k + m, 1, size, size): each shape's sprite pasted at its (real-valued) corner;
+        pixel X is covered when 0 ≤ X − corner < side, and shows sprite pixel ⌊X − corner⌋."""
         K, T, S = self.n_shapes, self.seq_len + self.horizon, self.size
         kind = torch.tensor([SHAPES.index(s) for s in self.shapes])[
             torch.randint(len(self.shapes), (n, K), generator=generator)]
         digit = torch.randint(10, (n, K), generator=generator)
-        side = torch.randint(self.min_size, self.max_size + 1, (n, K), generator=generator).float()
-        room = S - side  # L: the top-left corner moves in [0, L]
+        side = torch.randint(self.min_size, self.max_size + 1, (n, K), generator=generator)
+        room = (S - side).float()  # L: the corner moves in [0, L]
         start = torch.rand(n, K, 2, generator=generator) * room[..., None]
         angle = torch.rand(n, K, generator=generator) * 2 * math.pi
         speed = self.min_speed + torch.rand(n, K, generator=generator) * (self.max_speed - self.min_speed)
         velocity = speed[..., None] * torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1)  # (n, K, 2)
         t = torch.arange(T, dtype=torch.float32)
         travel = start[:, :, None] + velocity[:, :, None] * t[:, None]  # (n, K, T, 2)
-        period = 2 * room[:, :, None, None]
-        corner = room[:, :, None, None] - (room[:, :, None, None] - torch.remainder(travel, period)).abs()
+        L = room[:, :, None, None]
+        corner = L - (L - torch.remainder(travel, 2 * L)).abs()  # bounce: triangle wave in [0, L]
         grid = torch.arange(S, dtype=torch.float32)
-        u = grid - corner[..., 0, None]  # (n, K, T, S): column offset inside the shape's box
+        u = grid - corner[..., 0, None]  # (n, K, T, S): column offset inside the sprite
         v = grid - corner[..., 1, None]  # (n, K, T, S): row offset
-        side4 = side[:, :, None, None]
-        inside_u, inside_v = (u >= 0) & (u < side4), (v >= 0) & (v < side4)
-        box = inside_v[..., :, None] & inside_u[..., None, :]  # (n, K, T, S rows, S cols)
-        centre = (side4 - 1) / 2
-        disc = ((u - centre)[..., None, :] ** 2 + (v - centre)[..., :, None] ** 2) <= (side4[..., None] / 2) ** 2
-        col = (u / side4 * 5).floor().clamp(0, 4).long()
-        row = (v / side4 * 7).floor().clamp(0, 6).long()
-        glyph = GLYPHS[digit][:, :, None].expand(n, K, T, 7, 5)
-        ink = torch.gather(glyph, 3, row[..., :, None].expand(n, K, T, S, 5))  # rows picked: (n, K, T, S, 5)
+        sprite = self.sprites[kind, side - self.min_size, digit][:, :, None].expand(n, K, T, -1, -1)  # (n, K, T, M, M)
+        M = sprite.shape[-1]
+        row, col = v.floor().clamp(0, M - 1).long(), u.floor().clamp(0, M - 1).long()
+        ink = torch.gather(sprite, 3, row[..., :, None].expand(n, K, T, S, M))  # rows picked: (n, K, T, S, M)
         ink = torch.gather(ink, 4, col[..., None, :].expand(n, K, T, S, S))  # then columns: (n, K, T, S, S)
-        kind5 = kind[:, :, None, None, None]
-        mask = box & torch.where(kind5 == 0, True, torch.where(kind5 == 1, disc, ink))
-        return mask.any(dim=1).float()[:, :, None]  # overlap = max over shapes
+        side4 = side[:, :, None, None].float()
+        box = ((v >= 0) & (v < side4))[..., :, None] & ((u >= 0) & (u < side4))[..., None, :]
+        return (box & ink).any(dim=1).float()[:, :, None]  # overlap = max over shapes
+
+    @functools.cached_property
+    def sprites(self) -> Tensor:
+        """(shapes, sizes, digits, M, M) bool, M = max_size: every shape at every side length
+        (top-left aligned, False beyond its side). Squares and discs are the same for every digit;
+        glyphs are resized by adaptive max pooling, so a stroke never vanishes at small sizes."""
+        M, sizes = self.max_size, range(self.min_size, self.max_size + 1)
+        out = torch.zeros(len(SHAPES), len(sizes), 10, M, M, dtype=torch.bool)
+        for i, s in enumerate(sizes):
+            out[0, i, :, :s, :s] = True
+            centre, grid = (s - 1) / 2, torch.arange(s, dtype=torch.float32)
+            out[1, i, :, :s, :s] = (grid[:, None] - centre) ** 2 + (grid[None, :] - centre) ** 2 <= (s / 2) ** 2
+            out[2, i, :, :s, :s] = F.adaptive_max_pool2d(GLYPHS.float()[:, None], (s, s))[:, 0].bool()
+        return out
 
     def loss(self, pred: Tensor, y: Tensor) -> Tensor:
         if self.loss_name == "bce":

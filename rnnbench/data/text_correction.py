@@ -12,9 +12,10 @@ character is the site of an edit with probability q, the edit drawn uniformly fr
     substitute  a different random letter (a space or punctuation mark becomes a letter)
     swap        exchange the character with the next one (both are consumed; a swap drawn at the
                 last character becomes one of the other operations, or nothing if swap is the only one)
-Random letters are the lowercase letters a–z. A swap consumes two characters, so q is set to
-rate / (1 − rate·p_swap) (p_swap the share of swaps among the operations): the expected number of
-edits per clean character is then exactly ``rate`` (tested).
+Random letters are the lowercase letters a–z. A swap consumes two characters and cannot start at
+the last one, so q is not simply ``rate``: it is solved (bisection on the exact expectation, see
+`expected_edits`) so that the expected number of edits per clean character is exactly ``rate``
+(tested against the measured rate).
 
 x: (N, S) long, the corrupted window left-padded to the longest corrupted window of the task;
 y: (N, window + 1) long, the clean window then EOS. Metrics and baseline: transduction.py (CER and
@@ -22,6 +23,7 @@ exact match; "identity" leaves the input as it is, the number to beat).
 """
 from __future__ import annotations
 
+import functools
 import re
 import string
 
@@ -57,6 +59,7 @@ class TextCorrectionTask(TransductionTask):
         self.sizes = dict(zip(SPLITS, (check_int("n_train", n_train, 1), check_int("n_val", n_val, 1),
                                        check_int("n_test", n_test, 1))))
         self.data_dir = data_dir
+        self.site_probability  # noqa: B018  (a rate these operations cannot reach fails here, before reading)
         text = re.sub(r"\s+", " ", self._read()).strip()
         self.symbols = "".join(sorted(set(text)))
         self.parts = self._parts(text)
@@ -83,13 +86,33 @@ class TextCorrectionTask(TransductionTask):
                                 f"dataset.window = {self.window}; use a shorter window or more text")
         return parts
 
-    @property
-    def swap_share(self) -> float:
-        return self.operations.count("swap") / len(self.operations)
+    def expected_edits(self, q: float) -> float:
+        """Expected edits in a window of n characters at site probability q, with p the share of
+        swaps and E_r the expectation over the last r characters:
+            E_0 = 0,  E_1 = q·[an operation other than swap exists],
+            E_r = q·(1 + p·E_{r−2} + (1 − p)·E_{r−1}) + (1 − q)·E_{r−1}."""
+        p = self.operations.count("swap") / len(self.operations)
+        before, last = 0.0, q * (p < 1)  # E_{r−2}, E_{r−1}
+        for _ in range(2, self.window + 1):
+            before, last = last, q * (1 + p * before + (1 - p) * last) + (1 - q) * last
+        return last
+
+    @functools.cached_property
+    def site_probability(self) -> float:
+        """The q whose expected edits per character is `rate`."""
+        goal = self.rate * self.window
+        if self.expected_edits(1.0) < goal:
+            raise ConfigError("rate", f"cannot be reached with operations {self.operations} on windows of "
+                              f"{self.window} characters (at most {self.expected_edits(1.0) / self.window:.3f})", self.rate)
+        low, high = 0.0, 1.0
+        for _ in range(60):
+            middle = (low + high) / 2
+            low, high = (middle, high) if self.expected_edits(middle) < goal else (low, middle)
+        return (low + high) / 2
 
     def corrupt(self, clean: np.ndarray, rng: np.random.Generator) -> tuple[list[int], int]:
         """One corrupted window and its number of edits."""
-        q = self.rate / (1 - self.rate * self.swap_share)
+        q = self.site_probability
         n = len(clean)
         sites = rng.random(n) < q
         choices = rng.integers(len(self.operations), size=n)

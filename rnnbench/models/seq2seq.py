@@ -4,7 +4,8 @@
     summary   c = k at the last step ([k→_S ; k←_1] when bidirectional)          (B, D)
     decoder   s_t = core step on [embed(y_{t−1}) ; c_t]  (y_0 = BOS)             (B, H)
               c_t = c                       attention=none or luong
-              c_t = attend(s_{t−1}, k)      attention=bahdanau (query: the previous decoder output; s_0 = c)
+              c_t = attend(s_{t−1}, k)      attention=bahdanau (query: the previous decoder output;
+                                            s_0 = tanh(W_s c), as Bahdanau et al.'s initial state)
     output    logits_t = W_o s_t                          attention=none
               logits_t = W_o tanh(W_c [s_t ; a_t])         a_t = attend(s_t, k) for luong, a_t = c_t for bahdanau
 
@@ -59,6 +60,7 @@ class Seq2Seq(nn.Module):
         size = self.decoder.output_size
         self.attention = Attention(attention, size, key_size) if attention != "none" else None
         self.combine = nn.Linear(size + key_size, size) if attention != "none" else None
+        self.initial_query = nn.Linear(key_size, size) if attention == "bahdanau" else None
         self.out = nn.Linear(size, output_size)
         self.attention_weights: Tensor | None = None
 
@@ -89,7 +91,8 @@ class Seq2Seq(nn.Module):
         B = keys.shape[0]
         steps = target.shape[1] if target is not None else self.max_output_len
         token = torch.full((B,), BOS, dtype=torch.long, device=keys.device)
-        query, state = summary, None  # s_0 = c: the first Bahdanau query
+        query = torch.tanh(self.initial_query(summary)) if self.initial_query is not None else None  # s_0
+        state = None
         finished = torch.zeros(B, dtype=torch.bool, device=keys.device)
         logits, weights = [], []
         for t in range(steps):
