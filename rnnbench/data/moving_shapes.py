@@ -31,7 +31,7 @@ from rnnbench.errors import ConfigError, check_choice, check_float, check_int
 
 SHAPES = ("square", "disc", "digit")
 GLYPHS = torch.tensor([[[c == "#" for c in row] for row in glyph] for glyph in FONT], dtype=torch.bool)  # (10, 7, 5)
-LOGIT_CLAMP = 1e-4  # a {0, 1} frame as logits: logit(clamp(p, ε, 1 − ε)); σ gives p back within ε
+LOGIT_CLAMP = 1e-6  # a {0, 1} frame as logits: logit(clamp(p, ε, 1 − ε)); σ gives p back within ε
 CHUNK = 256  # sequences rendered at once (bounds the (n, shapes, T, size, size) masks)
 
 
@@ -75,8 +75,9 @@ class MovingShapesTask(SyntheticTask):
         return frames[:, :self.seq_len], frames[:, self.seq_len:]
 
     def _render(self, n: int, generator: torch.Generator) -> Tensor:
-        """n videos (n, k + m, 1, size, size): each shape's sprite pasted at its (real-valued) corner;
-        pixel X is covered when 0 ≤ X − corner < side, and shows sprite pixel ⌊X − corner⌋."""
+        """n videos (n, k + m, 1, size, size): each shape's sprite pasted at its (real-valued) corner
+        rounded to the nearest pixel: pixel X shows sprite pixel ⌊X − corner + ½⌋ when that is in
+        [0, side), so a corner anywhere in [0, L] keeps the whole shape inside the frame."""
         K, T, S = self.n_shapes, self.seq_len + self.horizon, self.size
         kind = torch.tensor([SHAPES.index(s) for s in self.shapes])[
             torch.randint(len(self.shapes), (n, K), generator=generator)]
@@ -92,8 +93,8 @@ class MovingShapesTask(SyntheticTask):
         L = room[:, :, None, None]
         corner = L - (L - torch.remainder(travel, 2 * L)).abs()  # bounce: triangle wave in [0, L]
         grid = torch.arange(S, dtype=torch.float32)
-        u = grid - corner[..., 0, None]  # (n, K, T, S): column offset inside the sprite
-        v = grid - corner[..., 1, None]  # (n, K, T, S): row offset
+        u = grid - corner[..., 0, None] + 0.5  # (n, K, T, S): column offset inside the sprite
+        v = grid - corner[..., 1, None] + 0.5  # (n, K, T, S): row offset
         sprite = self.sprites[kind, side - self.min_size, digit][:, :, None].expand(n, K, T, -1, -1)  # (n, K, T, M, M)
         M = sprite.shape[-1]
         row, col = v.floor().clamp(0, M - 1).long(), u.floor().clamp(0, M - 1).long()
