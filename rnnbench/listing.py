@@ -8,15 +8,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from rnnbench.config import config_dir, group_options
 
-TITLES = {"model": "models", "dataset": "datasets", "optimizer": "optimizers",
-          "trainer": "trainer settings", "experiment": "experiments"}
+TITLES = {"model": "models", "model/cell": "cells of model=seq2seq", "dataset": "datasets",
+          "optimizer": "optimizers", "trainer": "trainer settings", "experiment": "experiments"}
 HIDDEN_KEYS = {"_target_", "_partial_", "name", "defaults", "hydra"}
 
 
 def describe_options() -> str:
     lines = []
     for group, title in TITLES.items():
-        how = f"{group}=NAME" if group == "experiment" else f"{group}=NAME, then {group}.KEY=VALUE"
+        how = f"{group}=NAME" if group in ("experiment", "model/cell") else f"{group}=NAME, then {group}.KEY=VALUE"
         lines.append(f"{title} ({how}):")
         names = group_options(group)
         width = max(map(len, names), default=0)
@@ -24,7 +24,7 @@ def describe_options() -> str:
             path = config_dir() / group / f"{name}.yaml"
             lines.append(f"  {name:<{width}}  {_description(path.read_text(encoding='utf-8'))}")
             options = _scalar_options(OmegaConf.load(path))
-            if options and group != "experiment":
+            if options and group not in ("experiment", "model/cell"):
                 lines.append(" " * (width + 4) + " ".join(f"{k}={_yaml(v)}" for k, v in options.items()))
         lines.append("")
     return "\n".join(lines)

@@ -5,6 +5,9 @@ to summary.json). `run_job(cfg)` is what Hydra calls for each run of `rnnbench t
 run folder, keeps a failing run from stopping a sweep, and returns the validation value of the
 task's primary metric (what an Optuna sweeper would minimise).
 
+Size figures: `params`, `core_params`, and `flops_per_step`, the forward FLOPs of one sample
+divided by the time steps it takes (flops.py; `task.sample_len`: tokens, or source + target
+tokens for an encoder-decoder, or frames read + predicted for video).
 Speed figures in the record: `tokens_per_s` counts the time steps fed to the model
 (batch × sequence length per step) over `train_s`, the time spent in training steps (batch fetch,
 forward, backward, optimizer), which excludes evaluation and set-up. `wall_s` is everything.
@@ -32,6 +35,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from rnnbench.config import config_dir, group_options, instantiate
 from rnnbench.data.task import TASK_KINDS, SequenceTask, Split
 from rnnbench.errors import AbortJob, ConfigError, UserError, check_choice, check_float, check_int
+from rnnbench.flops import count_flops
 from rnnbench.record import SUMMARY, RunRecord, flatten
 
 log = logging.getLogger("rnnbench")
@@ -167,6 +171,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     teacher_forced = getattr(model, "teacher_forced", False)  # an encoder-decoder reads the targets in training
     optimizer = instantiate("optimizer", cfg.optimizer)(model.parameters())
 
+    sample = splits["val"]
+    flops = count_flops(model, sample.x[:1], **({"target": sample.y[:1]} if teacher_forced else {}))
+
     record = RunRecord(run_dir)
     record.write_config(OmegaConf.to_yaml(cfg, resolve=True))
     model_info, task_info = model.describe(), task.describe()
@@ -177,6 +184,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         "status": "running", "reason": None,
         "model": model_info["name"], "dataset": task.name, "seed": seed,
         "params": model_info["params"], "core_params": model_info["core_params"],
+        "flops_per_step": flops / task.sample_len,
         "model_info": model_info, "task": task_info, "optimizer": type(optimizer).__name__,
         "hparams": flatten(OmegaConf.to_container(cfg, resolve=True)),
         "baseline": baseline, "baseline_val": baseline_val, "baseline_name": task.baseline_name,

@@ -72,6 +72,17 @@ def test_hydra_flags_keep_working(tmp_path):
     (["train", "dataset=text", "dataset.corpus=shakespear"], "dataset.corpus must be one of tinyshakespeare, ptb_char"),
     (["train", "dataset=text", "dataset.corpus=ptb_word", "data_dir=d"], "place the file at d/ptb.train.txt"),
     (["train", "dataset=stock", "dataset.path=prices.csv"], "dataset.path: no file at prices.csv"),
+    (["train", "model=gru", "dataset=moving_shapes"], "model=gru cannot run dataset=moving_shapes, which needs a model "
+                                                      "for video frames → the next frames (convolutional encoder-forecaster); "
+                                                      "choose one of: convgru, convlstm"),
+    (["train", "model=seq2seq", "dataset=adding"], "model=seq2seq cannot run dataset=adding, which needs a model for a "
+                                                   "sequence → one output or an output per step; choose one of: gru,"),
+    (["train", "model=seq2seq", "model/cell=lstmm", "dataset=reverse"], "unknown model/cell 'lstmm'; choose from: gru, lstm, rnn"),
+    (["train", "model=seq2seq", "dataset=text_correction", "dataset.rate=0.9"], "dataset.rate must be a number in [0.0, 0.5], got 0.9"),
+    (["train", "model=seq2seq", "dataset=reverse", "model.attention=dot"], "model.attention must be one of"),
+    (["train", "model=convlstm", "dataset=moving_shapes", "model.cell.kernel_size=4"],
+     "model.cell.kernel_size must be odd (the state keeps its height and width), got 4"),
+    (["train", "model=convgru", "dataset=moving_shapes", "dataset.max_size=40"], "dataset.max_size must be an integer in [7, 31], got 40"),
     (["train", "dataset=stock", "dataset.target=Open"], "dataset.target must be one of dataset.columns ['Close']"),
     (["train", "dataset=stock", "dataset.predict=tomorrow"], "dataset.predict must be one of price, log_return, direction"),
     (["train", "dataset=stock", "dataset.seq_len=2000"], "fewer than the 2002 one window needs"),

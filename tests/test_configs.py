@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 from rnnbench.config import config_dir, group_options, instantiate
 from rnnbench.errors import UserError
+from rnnbench.flops import count_flops
 from rnnbench.train import check_model_fits, model_kind
 from tests.conftest import compose_config
 
@@ -60,6 +61,7 @@ def test_every_model_learns_a_step_on_every_dataset_of_its_kind(model, impl, dat
     optimizer.step()
     assert all(not torch.equal(b, p) for b, p in zip(before, net.parameters()))
     assert net.describe()["params"] == sum(p.numel() for p in net.parameters())
+    assert count_flops(net, x[:1], **({"target": y[:1]} if getattr(net, "teacher_forced", False) else {})) > 0
 
 
 @pytest.mark.parametrize("optimizer", group_options("optimizer"))

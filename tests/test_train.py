@@ -34,6 +34,22 @@ def test_train_writes_a_complete_record(tmp_path):
     assert not list(tmp_path.glob(".*.tmp")), "no temporary files left behind"
 
 
+@pytest.mark.parametrize("model, dataset, extra", [("seq2seq", "reverse", "examples.txt"),
+                                                   ("seq2seq", "text_correction", "examples.txt"),
+                                                   ("convgru", "moving_shapes", "frames.png")])
+def test_encoder_decoder_and_video_runs_leave_complete_records(tmp_path, model, dataset, extra):
+    summary = train(compose_config(f"model={model}", f"dataset={dataset}"), tmp_path)
+    assert summary["status"] == "completed" and summary["task"]["kind"] in ("transduction", "frames")
+    assert summary["flops_per_step"] > 0 and summary["tokens_per_s"] > 0
+    assert set(summary["final"]) == set(summary["baseline"]) == set(summary["task"]["metrics"])
+    assert (tmp_path / extra).stat().st_size > 0
+    if extra == "examples.txt":
+        assert summary["baseline_name"] == "identity" and len(summary["analysis"]["examples"]) == 5
+    else:
+        assert set(summary["baselines"]) == {"copy last frame", "mean frame"}
+        assert len(summary["analysis"]["mse_by_frame"]) == 2
+
+
 def test_same_seed_same_losses_bit_for_bit(tmp_path):
     runs = []
     for name in ("a", "b", "c"):

@@ -32,7 +32,8 @@ def write_report(paths: list[Path], out: Path | None = None) -> str:
         primary = first["primary_metric"] if isinstance(first["primary_metric"], str) else next(iter(directions), None)
         solved_at = members["solved_at"].dropna()
         shown = display_table(table, keys, directions, str(first["baseline_name"]),
-                              solved_at.iloc[0] if len(solved_at) else None, primary)
+                              solved_at.iloc[0] if len(solved_at) else None, primary,
+                              "frames" if first.get("kind") == "frames" else "tokens")
         sections.append((dataset, _setting(members, keys), shown, 1 + len(keys)))
         csv_parts.append(table.assign(dataset=dataset))
         if primary:

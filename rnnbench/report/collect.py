@@ -77,11 +77,11 @@ def _run_row(run_dir: Path, s: dict) -> dict:
     task = s.get("task") or {}
     row = {"dir": str(run_dir), "status": s["status"], "reason": s.get("reason"),
            "dataset": s.get("dataset"), "model": s.get("model"), "seed": s.get("seed"),
-           "params": s.get("params"), "core_params": s.get("core_params"),
+           "params": s.get("params"), "core_params": s.get("core_params"), "flops_per_step": s.get("flops_per_step"),
            "tokens_per_s": s.get("tokens_per_s"), "wall_s": s.get("wall_s"), "steps": s.get("steps"),
            "steps_to_target": s.get("steps_to_target"), "seconds_to_target": s.get("seconds_to_target"),
            "baseline_name": s.get("baseline_name"), "primary_metric": task.get("primary_metric"),
-           "solved_at": task.get("solved_at"), "metric_directions": task.get("metrics")}
+           "solved_at": task.get("solved_at"), "metric_directions": task.get("metrics"), "kind": task.get("kind")}
     for part in ("final", "best", "baseline", "baseline_val"):
         row.update({f"{part}.{k}": v for k, v in (s.get(part) or {}).items()})
     for name, scores in (s.get("baselines") or {}).items():  # further reference predictors (stock: linear AR)

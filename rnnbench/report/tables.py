@@ -60,6 +60,7 @@ def summarize(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, st
         row = dict(zip(["model", *keys], group))
         row.update(n=len(done), failed=len(members) - len(done),
                    params=_first(done["params"]), core_params=_first(done["core_params"]),
+                   flops_per_step=_first(done["flops_per_step"]),
                    tokens_per_s=done["tokens_per_s"].mean(), wall_s=done["wall_s"].mean(),
                    solved=int(done["steps_to_target"].notna().sum()),
                    steps_to_target=done["steps_to_target"].mean(),
@@ -79,14 +80,17 @@ def summarize(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, st
 
 
 def display_table(table: pd.DataFrame, keys: list[str], directions: dict[str, str],
-                  baseline_name: str, solved_at: float | None, primary: str | None) -> pd.DataFrame:
-    """The numeric summary formatted for reading (strings), one column per metric."""
+                  baseline_name: str, solved_at: float | None, primary: str | None,
+                  unit: str = "tokens") -> pd.DataFrame:
+    """The numeric summary formatted for reading (strings), one column per metric; speed is in
+    `unit`s (time steps: tokens, or frames for video) per second."""
     out = pd.DataFrame({"model": table["model"]})
     for key in keys:
         out[key] = table[key].map(_text)
     out["params"] = table["params"].map(_count)
     out["core params"] = table["core_params"].map(_count)
-    out["train tokens/s"] = table["tokens_per_s"].map(_count)
+    out["FLOPs/step"] = table["flops_per_step"].map(_count)
+    out[f"train {unit}/s"] = table["tokens_per_s"].map(_count)
     for metric, direction in directions.items():
         out[f"test {metric} {ARROWS[direction]}"] = [
             _mean_std(m, s) for m, s in zip(table[f"{metric}_mean"], table[f"{metric}_std"])]
