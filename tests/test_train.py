@@ -118,9 +118,25 @@ def test_bad_values_raise_a_user_error_naming_the_key(tmp_path, override, messag
     assert not (tmp_path / SUMMARY).exists(), "nothing a report could mistake for a result"
 
 
-def test_an_error_during_training_is_recorded_then_raised(tmp_path):
-    cfg = compose_config("model=transformer", "model.positions=learned", "model.max_len=8")  # T = 12
-    with pytest.raises(UserError, match="model.max_len|max_len must be at least the sequence length 12"):
-        train(cfg, tmp_path)
+def test_an_error_during_training_is_recorded_then_raised(tmp_path, monkeypatch):
+    calls = []
+
+    def failing_loss(self, pred, y):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("boom at the third step")
+        return torch.nn.functional.mse_loss(pred.squeeze(-1), y)
+
+    monkeypatch.setattr(AddingTask, "loss", failing_loss)
+    with pytest.raises(RuntimeError, match="boom"):
+        train(compose_config("model=gru"), tmp_path)
     on_disk = json.loads((tmp_path / SUMMARY).read_text())
-    assert on_disk["status"] == "failed" and "max_len must be at least the sequence length 12" in on_disk["reason"]
+    assert on_disk["status"] == "failed" and on_disk["reason"] == "RuntimeError: boom at the third step"
+    assert on_disk["steps"] == 2
+
+
+def test_a_model_that_cannot_read_the_task_fails_before_anything_is_written(tmp_path):
+    cfg = compose_config("model=transformer", "model.positions=learned", "model.max_len=8")  # T = 12
+    with pytest.raises(UserError, match="max_len must be at least the sequence length 12"):
+        train(cfg, tmp_path)
+    assert not (tmp_path / SUMMARY).exists()
