@@ -3,6 +3,7 @@ so `rnnbench --help` and `rnnbench list` start without torch, pandas or matplotl
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from datetime import datetime
@@ -22,6 +23,9 @@ commands:
   report PATH... [--out DIR]
                            comparison tables (Markdown to stdout; CSV, Markdown, HTML, PNG in DIR)
                            of the run records under PATH
+  resume RUN_DIR [OVERRIDES...]
+                           continue a killed run in its folder from its last checkpoint (with the
+                           overrides it was started with; a completed run is left as it is)
   list                     models, datasets, optimizers, experiments and their options
   demo [OVERRIDES...]      rnn vs lstm vs gru on the adding problem (a few minutes), then the report
 
@@ -29,7 +33,14 @@ examples:
   rnnbench train model=gru dataset=adding dataset.seq_len=200 seed=1
   rnnbench train -m model=rnn,lstm,gru dataset=copy seed=0,1,2
   rnnbench report outputs/
+  rnnbench resume outputs/runs/2026-11-23_10-00-00_gru_adding_s0
+
+A killed sweep resumes by running the same command with hydra.sweep.dir=<its folder>: completed
+runs are skipped, killed ones continue from their checkpoints, failed ones start over.
 """
+
+
+UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOSPC, errno.EEXIST, errno.EDQUOT}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"rnnbench {__version__}")
         return 0
-    commands = {"train": train, "report": report, "list": list_options, "demo": demo}
+    commands = {"train": train, "resume": resume, "report": report, "list": list_options, "demo": demo}
     command, args = argv[0], argv[1:]
     try:
         if command not in commands:
@@ -77,6 +88,11 @@ def train(args: list[str]) -> int:
         hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")(_train_job)()
     except (HydraException, OmegaConfBaseException) as exc:
         raise UserError(hydra_error_message(exc)) from None
+    except OSError as exc:  # Hydra creating the run folder, or the record inside it
+        if exc.errno not in UNWRITABLE:
+            raise
+        raise UserError(f"cannot write to {exc.filename}: {exc.strerror.lower()}; choose a writable folder "
+                        "with output_root=DIR (or hydra.run.dir=DIR)") from None
     finally:
         sys.argv = argv0
     outcomes = sys.modules["rnnbench.train"].OUTCOMES if "rnnbench.train" in sys.modules else []
@@ -87,6 +103,22 @@ def train(args: list[str]) -> int:
             print(f"  {outcome['dir']}: {outcome['reason']}", file=sys.stderr)
         return 1
     return 0
+
+
+def resume(args: list[str]) -> int:
+    """`rnnbench train` again in RUN_DIR with the overrides it was started with (Hydra saved them in
+    RUN_DIR/.hydra/overrides.yaml), as a single run even if it was one job of a sweep."""
+    if not args:
+        raise UserError("'rnnbench resume' needs the run folder: rnnbench resume RUN_DIR [OVERRIDES...]")
+    run_dir, extra = Path(args[0]), args[1:]
+    saved = run_dir / ".hydra" / "overrides.yaml"
+    if not saved.is_file():
+        raise UserError(f"{run_dir} is not an rnnbench run folder (no .hydra/overrides.yaml); resume with "
+                        f"'rnnbench train <the same overrides> hydra.run.dir={run_dir}'")
+    from omegaconf import OmegaConf
+
+    overrides = [str(o) for o in OmegaConf.load(saved)]
+    return train([*overrides, *extra, f"hydra.run.dir={run_dir}", "hydra.mode=RUN"])
 
 
 def report(args: list[str]) -> int:

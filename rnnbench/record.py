@@ -3,7 +3,8 @@
     config.yaml     the resolved config (every default and override filled in)
     metrics.jsonl   one JSON object per evaluation: step, train loss, gradient norm, val_<metric>…
     summary.json    identity, sizes, speed, final/best metrics, baseline, status (`SUMMARY_KEYS`)
-    checkpoint.pt   final model and optimizer state
+    checkpoint.pt   the resume point, rewritten at every evaluation; at the end, the final state (checkpoint.py)
+    best.pt         model weights at the best validation value (trainer.keep_best=true)
     train.log       the log (written by Hydra's logging config)
 
 Every file is written whole to a temporary file in the same folder, flushed, fsynced and renamed
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 FORMAT = "rnnbench.run/1"
-CONFIG, METRICS, SUMMARY, CHECKPOINT = "config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt"
+CONFIG, METRICS, SUMMARY, CHECKPOINT, BEST = "config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt", "best.pt"
 # What summary.json always holds (the reporter relies on these).
 SUMMARY_KEYS = ("format", "status", "reason", "model", "dataset", "seed", "params", "tokens_per_s",
                 "wall_s", "final", "best", "baseline")
@@ -91,7 +92,7 @@ class RunRecord:
     def write_summary(self, summary: dict) -> None:
         atomic_write_text(self.dir / SUMMARY, to_json({"format": FORMAT, **summary}) + "\n")
 
-    def save_checkpoint(self, state: dict) -> None:
+    def save_checkpoint(self, state: dict, name: str = CHECKPOINT) -> None:
         import torch
 
-        atomic_write(self.dir / CHECKPOINT, lambda f: torch.save(state, f), binary=True)
+        atomic_write(self.dir / name, lambda f: torch.save(state, f), binary=True)

@@ -14,6 +14,7 @@ forward, backward, optimizer), which excludes evaluation and set-up. `wall_s` is
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import platform
@@ -32,11 +33,13 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from rnnbench.checkpoint import FORMAT as CHECKPOINT_FORMAT
+from rnnbench.checkpoint import check_same_config, load_checkpoint, load_into
 from rnnbench.config import config_dir, group_options, instantiate
 from rnnbench.data.task import TASK_KINDS, SequenceTask, Split
 from rnnbench.errors import AbortJob, ConfigError, UserError, check_choice, check_float, check_int
 from rnnbench.flops import count_flops
-from rnnbench.record import SUMMARY, RunRecord, flatten
+from rnnbench.record import BEST, CHECKPOINT, SUMMARY, RunRecord, flatten
 
 log = logging.getLogger("rnnbench")
 
@@ -57,6 +60,7 @@ class TrainerSettings:
     threads: int | None = None
     progress: bool | None = None
     checkpoint: bool = True
+    keep_best: bool = False
 
     def __post_init__(self):
         check_int("max_steps", self.max_steps, 1)
@@ -72,6 +76,7 @@ class TrainerSettings:
             check_int("threads", self.threads, 1, 1024)
         check_choice("progress", self.progress, (None, True, False))
         check_choice("checkpoint", self.checkpoint, (True, False))
+        check_choice("keep_best", self.keep_best, (True, False))
         self.device = resolve_device(self.device)
 
     def describe(self) -> dict:
@@ -88,27 +93,26 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def train_batches(task: SequenceTask, data: Split, batch_size: int, seed: int) -> Iterator[tuple[Tensor, Tensor, bool]]:
-    """Endless batches (x, y, fresh). `fresh` says the recurrent state starts anew.
+def batch_order(task: SequenceTask, n: int, batch_size: int, seed: int) -> Iterator[tuple[Tensor, bool]]:
+    """Endless (row indices of a training batch, fresh) over a split of n rows; `fresh` says the
+    recurrent state starts anew. A function of the seed alone, so a resumed run replays it.
 
     Ordinary tasks: shuffled batches of equal size, a new permutation each epoch, the remainder
     that does not fill a batch dropped; every batch is fresh.
-    Stateful tasks (truncated BPTT): the N windows of the split, in order, are cut into
-    `batch_size` contiguous streams of N // batch_size windows; batch j holds window j of every
+    Stateful tasks (truncated BPTT): the n windows of the split, in order, are cut into
+    `batch_size` contiguous streams of n // batch_size windows; batch j holds window j of every
     stream, so row b of batch j+1 continues row b of batch j. Fresh at the start of each epoch.
     """
     if task.stateful:
-        length = len(data) // batch_size
+        length = n // batch_size
         while True:
             for j in range(length):
-                index = torch.arange(batch_size, device=data.x.device) * length + j
-                yield data.x[index], data.y[index], j == 0
+                yield torch.arange(batch_size) * length + j, j == 0
     generator = torch.Generator().manual_seed(seed)
     while True:
-        order = torch.randperm(len(data), generator=generator).to(data.x.device)
-        for start in range(0, len(order) - batch_size + 1, batch_size):
-            index = order[start:start + batch_size]
-            yield data.x[index], data.y[index], True
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n - batch_size + 1, batch_size):
+            yield order[start:start + batch_size], True
 
 
 def detach_state(state: Any) -> Any:
@@ -148,10 +152,20 @@ def evaluate(model: torch.nn.Module, task: SequenceTask, data: Split, batch_size
 def train(cfg: DictConfig, run_dir: Path) -> dict:
     """Train one config and write its record into run_dir. Returns the summary.
 
-    A non-finite loss or gradient norm stops the run with status "failed" (returned, not raised).
-    Config errors found while building raise `UserError` before anything is written; an exception
-    during training is recorded (status "failed" with the reason) and re-raised.
+    A run folder that already holds a completed run is left alone (its summary is returned); one
+    whose run was killed resumes from its checkpoint (checkpoint.py) and ends exactly as an
+    uninterrupted run would. A non-finite loss or gradient norm stops the run with status
+    "failed" (returned, not raised). Config errors found while building raise `UserError` before
+    anything is written; an exception during training is recorded (status "failed" with the
+    reason) and re-raised.
     """
+    run_dir = Path(run_dir)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    previous = previous_run(run_dir, config)
+    if isinstance(previous, dict) and previous.get("status") == "completed":
+        log.info("%s already holds a completed run; nothing to do", run_dir)
+        return previous
+    resume = previous if isinstance(previous, tuple) else None  # (checkpoint, its path)
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     settings: TrainerSettings = instantiate("trainer", cfg.trainer)
@@ -170,11 +184,16 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     model = instantiate("model", cfg.model, **task.model_args()).to(settings.device)
     teacher_forced = getattr(model, "teacher_forced", False)  # an encoder-decoder reads the targets in training
     optimizer = instantiate("optimizer", cfg.optimizer)(model.parameters())
+    if resume:
+        load_into(model, resume[0]["model"], "model", resume[1])
+        load_into(optimizer, resume[0]["optimizer"], "optimizer", resume[1])
 
     sample = splits["val"]
     flops = count_flops(model, sample.x[:1], **({"target": sample.y[:1]} if teacher_forced else {}))
 
     record = RunRecord(run_dir)
+    if resume is None:
+        (run_dir / CHECKPOINT).unlink(missing_ok=True)  # a failed run's: this one starts over
     record.write_config(OmegaConf.to_yaml(cfg, resolve=True))
     model_info, task_info = model.describe(), task.describe()
     baselines, baseline_val = task.baselines("test"), task.baseline("val")
@@ -192,29 +211,49 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         "final": {}, "final_val": {}, "best": {}, "best_step": None,
         "steps": 0, "steps_to_target": None, "seconds_to_target": None,
         "tokens_per_s": None, "wall_s": None, "train_s": None, "data_s": None, "eval_s": None,
-        **settings.describe(), "torch": torch.__version__, "python": platform.python_version(),
-        "started_at": started_at, "finished_at": None,
+        **settings.describe(), "torch": str(torch.__version__), "python": platform.python_version(),
+        "started_at": started_at, "finished_at": None, "resumed": [],
     }
+    tokens_per_step = settings.batch_size * task.sample_len
+    order = batch_order(task, len(splits["train"]), settings.batch_size, seed)
+    state = None
+    train_s = data_s = eval_s = wall_before = 0.0
+    step = 0
+    if resume:
+        checkpoint = resume[0]
+        summary = {**checkpoint["summary"], "resumed": [*checkpoint["summary"].get("resumed", []),
+                                                        {"step": checkpoint["step"], "at": started_at}]}
+        step, state, record.rows = checkpoint["step"], checkpoint["recurrent_state"], list(checkpoint["rows"])
+        train_s, data_s, eval_s, wall_before = (checkpoint["times"][k] for k in ("train_s", "data_s", "eval_s", "wall_s"))
+        torch.set_rng_state(checkpoint["rng"])
+        for _ in range(step):
+            next(order)
+        log.info("resuming %s from step %d", run_dir, step)
     record.write_summary(summary)
     log.info("%s on %s (T=%d), seed %d: %d parameters (%d in the core), %s, %s",
              summary["model"], task.name, task.seq_len, seed, summary["params"],
              summary["core_params"], model_info.get("impl", ""), settings.device)
 
-    tokens_per_step = settings.batch_size * task.sample_len
-    batches = train_batches(task, splits["train"], settings.batch_size, seed)
-    state = None
-    train_s = data_s = eval_s = 0.0
     window_loss, window_grad, window_n = 0.0, 0.0, 0
     failure = None
-    step = 0
+
+    def save_checkpoint() -> None:
+        times = {"train_s": train_s, "data_s": data_s, "eval_s": eval_s,
+                 "wall_s": wall_before + time.perf_counter() - started}
+        record.save_checkpoint({"format": CHECKPOINT_FORMAT, "step": step, "model": model.state_dict(),
+                                "optimizer": optimizer.state_dict(), "config": config, "rng": torch.get_rng_state(),
+                                "recurrent_state": detach_state(state), "rows": record.rows, "summary": summary,
+                                "times": times})
+
     try:
-        bar = tqdm(total=settings.max_steps, desc=f"{summary['model']}/{task.name}/s{seed}", leave=False,
+        bar = tqdm(total=settings.max_steps, initial=step, desc=f"{summary['model']}/{task.name}/s{seed}", leave=False,
                    disable=None if settings.progress is None else not settings.progress, file=sys.stderr)
         with logging_redirect_tqdm(), bar:
             model.train()
             while step < settings.max_steps:
                 t0 = time.perf_counter()
-                x, y, fresh = next(batches)
+                index, fresh = next(order)
+                x, y = splits["train"].x[index], splits["train"].y[index]
                 t1 = time.perf_counter()
                 state = None if fresh else detach_state(state)
                 pred, state = model(x, state, target=y) if teacher_forced else model(x, state)
@@ -243,7 +282,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                     eval_s += time.perf_counter() - t3
                     row = {"step": step, "train_loss": window_loss / window_n, "grad_norm": window_grad / window_n,
                            **{f"val_{k}": v for k, v in val.items()},
-                           "tokens_per_s": step * tokens_per_step / train_s, "wall_s": time.perf_counter() - started}
+                           "tokens_per_s": step * tokens_per_step / train_s,
+                           "wall_s": wall_before + time.perf_counter() - started}
                     window_loss, window_grad, window_n = 0.0, 0.0, 0
                     record.log_eval(row)
                     for name, value in val.items():
@@ -251,18 +291,28 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                             summary["best"][name] = value
                             if name == primary:
                                 summary["best_step"] = step
+                                if settings.keep_best:
+                                    record.save_checkpoint({"format": CHECKPOINT_FORMAT, "step": step,
+                                                            "model": model.state_dict(), "config": config}, BEST)
                     summary["final_val"] = val
                     log.info("step %6d  train loss %.4f  val %s %.4f  (baseline %.4f)  %.0f tok/s",
                              step, row["train_loss"], primary, val[primary], baseline_val[primary], row["tokens_per_s"])
-                    if summary["steps_to_target"] is None and task.is_solved(val[primary]):
+                    solved = summary["steps_to_target"] is None and task.is_solved(val[primary])
+                    if solved:
                         summary["steps_to_target"], summary["seconds_to_target"] = step, train_s
-                        if settings.early_stop:
-                            log.info("solved (val %s %s %g): stopping early", primary,
-                                     "≤" if task.metrics[primary] == "min" else "≥", task.solved_at)
-                            break
+                    summary.update(steps=step)
+                    record.write_summary(summary)
+                    if settings.checkpoint:
+                        save_checkpoint()
+                    if solved and settings.early_stop:
+                        log.info("solved (val %s %s %g): stopping early", primary,
+                                 "≤" if task.metrics[primary] == "min" else "≥", task.solved_at)
+                        break
     except Exception as exc:
-        summary.update(status="failed", reason=failure_reason(exc), steps=step, wall_s=time.perf_counter() - started)
+        summary.update(status="failed", reason=failure_reason(exc), steps=step,
+                       wall_s=wall_before + time.perf_counter() - started)
         record.write_summary(summary)
+        (run_dir / CHECKPOINT).unlink(missing_ok=True)  # a failed run is started over, not resumed
         raise
     summary.update(steps=step, train_s=train_s, data_s=data_s, eval_s=eval_s,
                    tokens_per_s=step * tokens_per_step / train_s if train_s > 0 else None)
@@ -273,19 +323,36 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             summary["analysis"] = task.examine(model, run_dir)
         summary["status"] = "completed"
         if settings.checkpoint:
-            record.save_checkpoint({"format": "rnnbench.checkpoint/1", "step": step,
-                                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                    "config": OmegaConf.to_container(cfg, resolve=True)})
+            save_checkpoint()
         log.info("test %s", "  ".join(f"{k} {v:.4f} (baseline {baseline[k]:.4f})"
                                       for k, v in summary["final"].items()))
     else:
         summary.update(status="failed", reason=failure)
+        (run_dir / CHECKPOINT).unlink(missing_ok=True)
         log.error("%s", failure)
-    summary.update(wall_s=time.perf_counter() - started,
+    summary.update(wall_s=wall_before + time.perf_counter() - started,
                    finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    max_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     record.write_summary(summary)
     return summary
+
+
+def previous_run(run_dir: Path, config: dict) -> dict | tuple[dict, Path] | None:
+    """What run_dir already holds: the summary of a completed run, (checkpoint, path) of a killed
+    run to resume (same config, checked), or None (nothing, or a run to start over)."""
+    summary_path, checkpoint_path = run_dir / SUMMARY, run_dir / CHECKPOINT
+    if not summary_path.is_file():
+        return None
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None  # written atomically, so only a foreign file is unreadable: start over
+    status = summary.get("status") if isinstance(summary, dict) else None
+    if status == "completed" or status != "running" or not checkpoint_path.is_file():
+        return summary if status == "completed" else None
+    checkpoint = load_checkpoint(checkpoint_path)
+    check_same_config(checkpoint, config, checkpoint_path)
+    return checkpoint, checkpoint_path
 
 
 def model_kind(model_cfg: DictConfig) -> str | None:

@@ -72,6 +72,8 @@ def test_hydra_flags_keep_working(tmp_path):
     (["train", "dataset=text", "dataset.corpus=shakespear"], "dataset.corpus must be one of tinyshakespeare, ptb_char"),
     (["train", "dataset=text", "dataset.corpus=ptb_word", "data_dir=d"], "place the file at d/ptb.train.txt"),
     (["train", "dataset=stock", "dataset.path=prices.csv"], "dataset.path: no file at prices.csv"),
+    (["resume"], "'rnnbench resume' needs the run folder: rnnbench resume RUN_DIR [OVERRIDES...]"),
+    (["resume", "nowhere"], "nowhere is not an rnnbench run folder (no .hydra/overrides.yaml); resume with"),
     (["train", "model=gru", "dataset=moving_shapes"], "model=gru cannot run dataset=moving_shapes, which needs a model "
                                                       "for video frames → the next frames (convolutional encoder-forecaster); "
                                                       "choose one of: convgru, convlstm"),
