@@ -93,7 +93,7 @@ def test_hydra_flags_keep_working(tmp_path):
     (["train", "dataset=seq_mnist", "data_dir=d"], "place the file at d/train-images-idx3-ubyte.gz (sha256 440fcabf"),
     (["report", "no/such/dir"], "report path 'no/such/dir' does not exist"),
     (["report", "."], "no run records (summary.json) under ."),
-    (["fly"], "unknown command 'fly'; choose from: train, report, list, demo"),
+    (["fly"], "unknown command 'fly'; choose from: train, resume, report, list, demo"),
     (["list", "extra"], "'rnnbench list' takes no arguments"),
 ])
 def test_bad_input_gives_one_clear_line(tmp_path, args, message):
