@@ -187,41 +187,41 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     if resume:
         load_into(model, resume[0]["model"], "model", resume[1])
         load_into(optimizer, resume[0]["optimizer"], "optimizer", resume[1])
-
-    sample = splits["val"]
-    flops = count_flops(model, sample.x[:1], **({"target": sample.y[:1]} if teacher_forced else {}))
+    else:  # a model that cannot read the task's samples fails here, before anything is written
+        sample = splits["val"]
+        flops = count_flops(model, sample.x[:1], **({"target": sample.y[:1]} if teacher_forced else {}))
 
     record = RunRecord(run_dir)
     if resume is None:
         (run_dir / CHECKPOINT).unlink(missing_ok=True)  # a failed run's: this one starts over
     record.write_config(OmegaConf.to_yaml(cfg, resolve=True))
-    model_info, task_info = model.describe(), task.describe()
-    baselines, baseline_val = task.baselines("test"), task.baseline("val")
-    baseline = baselines[task.baseline_name]
     primary = task.primary_metric
-    summary = {
-        "status": "running", "reason": None,
-        "model": model_info["name"], "dataset": task.name, "seed": seed,
-        "params": model_info["params"], "core_params": model_info["core_params"],
-        "flops_per_step": flops / task.sample_len,
-        "model_info": model_info, "task": task_info, "optimizer": type(optimizer).__name__,
-        "hparams": flatten(OmegaConf.to_container(cfg, resolve=True)),
-        "baseline": baseline, "baseline_val": baseline_val, "baseline_name": task.baseline_name,
-        "baselines": baselines, "analysis": {},
-        "final": {}, "final_val": {}, "best": {}, "best_step": None,
-        "steps": 0, "steps_to_target": None, "seconds_to_target": None,
-        "tokens_per_s": None, "wall_s": None, "train_s": None, "data_s": None, "eval_s": None,
-        **settings.describe(), "torch": str(torch.__version__), "python": platform.python_version(),
-        "started_at": started_at, "finished_at": None, "resumed": [],
-    }
     tokens_per_step = settings.batch_size * task.sample_len
     order = batch_order(task, len(splits["train"]), settings.batch_size, seed)
     state = None
     train_s = data_s = eval_s = wall_before = 0.0
     step = 0
-    if resume:
-        checkpoint = resume[0]
-        summary = {**checkpoint["summary"], "resumed": [*checkpoint["summary"].get("resumed", []),
+    if resume is None:
+        model_info = model.describe()
+        baselines = task.baselines("test")
+        summary = {
+            "status": "running", "reason": None,
+            "model": model_info["name"], "dataset": task.name, "seed": seed,
+            "params": model_info["params"], "core_params": model_info["core_params"],
+            "flops_per_step": flops / task.sample_len,
+            "model_info": model_info, "task": task.describe(), "optimizer": type(optimizer).__name__,
+            "hparams": flatten(config),
+            "baseline": baselines[task.baseline_name], "baseline_val": task.baseline("val"),
+            "baseline_name": task.baseline_name, "baselines": baselines, "analysis": {},
+            "final": {}, "final_val": {}, "best": {}, "best_step": None,
+            "steps": 0, "steps_to_target": None, "seconds_to_target": None,
+            "tokens_per_s": None, "wall_s": None, "train_s": None, "data_s": None, "eval_s": None,
+            **settings.describe(), "torch": str(torch.__version__), "python": platform.python_version(),
+            "started_at": started_at, "finished_at": None, "resumed": [],
+        }
+    else:
+        checkpoint, _ = resume
+        summary = {**checkpoint["summary"], "resumed": [*checkpoint["summary"]["resumed"],
                                                         {"step": checkpoint["step"], "at": started_at}]}
         step, state, record.rows = checkpoint["step"], checkpoint["recurrent_state"], list(checkpoint["rows"])
         train_s, data_s, eval_s, wall_before = (checkpoint["times"][k] for k in ("train_s", "data_s", "eval_s", "wall_s"))
@@ -229,10 +229,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         for _ in range(step):
             next(order)
         log.info("resuming %s from step %d", run_dir, step)
+    baseline, baseline_val = summary["baseline"], summary["baseline_val"]
     record.write_summary(summary)
     log.info("%s on %s (T=%d), seed %d: %d parameters (%d in the core), %s, %s",
              summary["model"], task.name, task.seq_len, seed, summary["params"],
-             summary["core_params"], model_info.get("impl", ""), settings.device)
+             summary["core_params"], summary["model_info"].get("impl", ""), settings.device)
 
     window_loss, window_grad, window_n = 0.0, 0.0, 0
     failure = None

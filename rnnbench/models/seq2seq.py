@@ -81,10 +81,10 @@ class Seq2Seq(nn.Module):
         previous = previous.masked_fill(previous == IGNORE, PAD)  # after EOS: not scored
         inputs = self.target_embedding(previous)  # (B, T, E)
         s, _ = self.decoder(torch.cat([inputs, summary[:, None].expand(-1, inputs.shape[1], -1)], dim=-1))
-        if self.attention is None:
-            return self.out(s)
-        context, self.attention_weights = self.attention(s, keys, projected, mask)
-        return self.out(torch.tanh(self.combine(torch.cat([s, context], dim=-1))))
+        context = None
+        if self.attention is not None:
+            context, self.attention_weights = self.attention(s, keys, projected, mask)
+        return self._logits(s, context)
 
     def _decode_steps(self, target: Tensor | None, keys: Tensor, projected: Tensor | None, mask: Tensor,
                       summary: Tensor) -> Tensor:
@@ -108,7 +108,7 @@ class Seq2Seq(nn.Module):
                 context, w = self.attention(s[:, None], keys, projected, mask)
                 context = context[:, 0]
                 weights.append(w)
-            step_logits = self.out(s) if self.attention is None else self.out(torch.tanh(self.combine(torch.cat([s, context], -1))))
+            step_logits = self._logits(s, context)
             logits.append(step_logits)
             query = s
             if target is not None and torch.rand(()) < self.teacher_forcing:
@@ -121,6 +121,12 @@ class Seq2Seq(nn.Module):
                     break
         self.attention_weights = torch.cat(weights, dim=1) if weights else None
         return torch.stack(logits, dim=1)  # (B, T_out, V)
+
+    def _logits(self, s: Tensor, context: Tensor | None) -> Tensor:
+        """W_o s, or W_o tanh(W_c [s ; a]) with attention; s (..., H), a (..., D)."""
+        if self.attention is None:
+            return self.out(s)
+        return self.out(torch.tanh(self.combine(torch.cat([s, context], dim=-1))))
 
     def describe(self) -> dict:
         cores = (self.encoder, self.decoder)
