@@ -9,7 +9,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from rnnbench.config import config_dir, hydra_error_message
+from rnnbench.config import config_dir, hydra_error_message, yaml_error_message
 from rnnbench.errors import AbortJob, UserError
 
 USAGE = """\
@@ -79,6 +79,7 @@ def train(args: list[str]) -> int:
     they are printed here as one line instead of Hydra's multi-line report."""
     os.environ["HYDRA_FULL_ERROR"] = "1"
     import hydra
+    import yaml
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
@@ -88,6 +89,8 @@ def train(args: list[str]) -> int:
         hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")(_train_job)()
     except (HydraException, OmegaConfBaseException) as exc:
         raise UserError(hydra_error_message(exc)) from None
+    except yaml.YAMLError as exc:  # a config file (yours, with --config-dir) that does not parse
+        raise UserError(yaml_error_message(exc)) from None
     except OSError as exc:  # Hydra creating the run folder, or the record inside it
         if exc.errno not in UNWRITABLE:
             raise

@@ -40,7 +40,7 @@ def instantiate(group: str, node: Any, **kwargs: Any) -> Any:
         if isinstance(cause, ConfigError):
             raise cause.prefixed(group) from None
         if isinstance(cause, UserError):
-            raise UserError(f"{group}: {cause}") from None
+            raise (cause if str(cause).startswith(group) else UserError(f"{group}: {cause}")) from None
         if isinstance(cause, TypeError) and "argument" in str(cause):
             raise UserError(f"{group}: {cause}") from None
         located = re.search(r"Error locating target '([^']+)'", str(exc))
@@ -62,6 +62,14 @@ def one_line(text: str) -> str:
     """A multi-line message (Hydra's, say) as one line."""
     lines = (line.strip() for line in text.splitlines())
     return " ".join(line for line in lines if line and not line.startswith("Set the environment variable"))
+
+
+def yaml_error_message(exc: BaseException) -> str:
+    """One line for a YAML file that does not parse: the file, where, and what the parser expected."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else "a config file"
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"{where} is not valid YAML ({problem}); fix the file"
 
 
 def hydra_error_message(exc: BaseException) -> str:

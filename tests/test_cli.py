@@ -59,7 +59,60 @@ def test_hydra_flags_keep_working(tmp_path):
     assert f"dataset: {', '.join(group_options('dataset'))}" in out.stdout
 
 
-@pytest.mark.parametrize("args, message", [
+def run_folder(checkpoint):
+    """A killed run's folder whose checkpoint.pt is made by `checkpoint(path)`."""
+    def make(root):
+        run = root / "run"
+        (run / ".hydra").mkdir(parents=True)
+        (run / ".hydra" / "overrides.yaml").write_text("- trainer.max_steps=2\n")
+        (run / "summary.json").write_text('{"format": "rnnbench.run/1", "status": "running"}')
+        checkpoint(run / "checkpoint.pt")
+    return make
+
+
+def files(**contents):
+    """Files to create in the working folder before the command runs (name → bytes or str)."""
+    def make(root):
+        for name, content in contents.items():
+            path = root / name.replace("__", "/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return make
+
+
+# Inputs a user can get wrong, beyond the command line: data files, YAML files, checkpoints.
+BAD_FILES = [
+    (files(**{"book.txt": b""}), ["train", "dataset=text", "dataset.corpus=book.txt"], "dataset.corpus: book.txt is empty"),
+    (files(**{"book.txt": "été " * 50}), ["train", "dataset=text", "dataset.corpus=book.txt"],
+     "fewer than seq_len + 1 = 129"),
+    (files(**{"book.txt": "caf\xe9 ".encode("latin-1") * 50}), ["train", "dataset=text", "dataset.corpus=book.txt"],
+     "book.txt is not UTF-8 (invalid byte at offset 3); convert it"),
+    (files(**{"book.bin": bytes(range(256)) * 8}), ["train", "dataset=text", "dataset.corpus=book.bin"],
+     "book.bin looks binary (it contains NUL bytes)"),
+    (files(**{"p.csv": ""}), ["train", "dataset=stock", "dataset.path=p.csv"], "dataset.path: p.csv is empty"),
+    (files(**{"p.csv": "Date,Open\n2020-01-01,1\n"}), ["train", "dataset=stock", "dataset.path=p.csv"],
+     "p.csv has no column 'Close'; its columns are Date, Open"),
+    (files(**{"p.csv": "Date,Close\n2020-01-01,abc\n"}), ["train", "dataset=stock", "dataset.path=p.csv"],
+     "p.csv row 2: column Close holds 'abc', not a number"),
+    (files(**{"p.csv": "Date,Close\n2020-01-01,1\n2020-01-02,\n2020-01-03,2\n"}),
+     ["train", "dataset=stock", "dataset.path=p.csv", "dataset.missing=error"], "missing"),
+    (files(**{"p.csv": "Date,Close\n2020-01-01,1\n2020-01-02,2\n"}), ["train", "dataset=stock", "dataset.path=p.csv"],
+     "fewer than the"),
+    (files(**{"my__experiment__bad.yaml": "trainer: [unclosed\n"}), ["train", "--config-dir=my", "experiment=bad"],
+     "my/experiment/bad.yaml, line 2, column 1 is not valid YAML (expected ',' or ']'"),
+    (files(**{"my__experiment__bad.yaml": "# @package _global_\ntrainer:\n  lrr: 0.1\n"}), ["train", "--config-dir=my", "experiment=bad"],
+     "trainer: TrainerSettings.__init__() got an unexpected keyword argument 'lrr'"),
+    (run_folder(lambda p: p.write_bytes(b"garbage")), ["resume", "run"], "run/checkpoint.pt is unreadable (truncated or not a checkpoint"),
+    (run_folder(lambda p: __import__("torch").save({"format": "rnnbench.checkpoint/7"}, p)), ["resume", "run"],
+     "has format 'rnnbench.checkpoint/7', not 'rnnbench.checkpoint/2' that this rnnbench resumes from; upgrade rnnbench"),
+    (run_folder(lambda p: __import__("torch").save({"format": "rnnbench.checkpoint/2", "config": {"model": {"hidden_size": 9}}}, p)),
+     ["resume", "run"], "run/checkpoint.pt was written by another config ("),
+    (files(**{"a_file": "x"}), ["train", "output_root=a_file/out", "trainer.max_steps=1"],
+     "cannot write to a_file/out"),
+]
+
+
+@pytest.mark.parametrize("setup, args, message", [(None, *case) for case in [
     (["train", "model=transformerz"], f"unknown model 'transformerz'; choose from: {', '.join(group_options('model'))}"),
     (["train", "dataset=mnist9"], f"unknown dataset 'mnist9'; choose from: {', '.join(group_options('dataset'))}"),
     (["train", "dataset.seq_len=0"], "dataset.seq_len must be an integer in [1, 100000], got 0"),
@@ -95,8 +148,11 @@ def test_hydra_flags_keep_working(tmp_path):
     (["report", "."], "no run records (summary.json) under ."),
     (["fly"], "unknown command 'fly'; choose from: train, resume, report, list, demo"),
     (["list", "extra"], "'rnnbench list' takes no arguments"),
-])
-def test_bad_input_gives_one_clear_line(tmp_path, args, message):
+]] + BAD_FILES)
+def test_bad_input_gives_one_clear_line(tmp_path, setup, args, message):
+    """Every bad input is answered by one line naming the problem, a non-zero exit, no traceback."""
+    if setup:
+        setup(tmp_path)
     out = run_cli(*args, cwd=tmp_path)
     assert out.returncode != 0
     assert "Traceback" not in out.stderr
