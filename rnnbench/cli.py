@@ -98,7 +98,8 @@ def train(args: list[str]) -> int:
                         "with output_root=DIR (or hydra.run.dir=DIR)") from None
     finally:
         sys.argv = argv0
-    outcomes = sys.modules["rnnbench.train"].OUTCOMES if "rnnbench.train" in sys.modules else []
+    from rnnbench.sweep import OUTCOMES as outcomes  # read from the records by a Hydra callback
+
     failed = [o for o in outcomes if o["status"] != "completed"]
     if failed:
         print(f"rnnbench: {len(failed)} of {len(outcomes)} runs failed:", file=sys.stderr)

@@ -72,6 +72,10 @@ def yaml_error_message(exc: BaseException) -> str:
     return f"{where} is not valid YAML ({problem}); fix the file"
 
 
+# Launchers and sweepers of the `sweep` extra (pyproject.toml).
+PLUGINS = ("joblib", "submitit_local", "submitit_slurm", "optuna")
+
+
 def hydra_error_message(exc: BaseException) -> str:
     """One line for an error Hydra raised while composing the config."""
     from hydra.errors import MissingConfigException
@@ -80,7 +84,10 @@ def hydra_error_message(exc: BaseException) -> str:
     missing = getattr(exc, "missing_cfg_file", None) or ""
     if isinstance(exc, MissingConfigException) and options and "/" in missing:
         group, _, name = missing.rpartition("/")
-        return f"unknown {group} '{name}'; choose from: {', '.join(sorted(options))}"
+        hint = ""
+        if group in ("hydra/launcher", "hydra/sweeper") and name in PLUGINS:
+            hint = f" ({name} comes with the sweep extra: pip install -c constraints.txt -e '.[sweep]')"
+        return f"unknown {group} '{name}'; choose from: {', '.join(sorted(options))}{hint}"
     text = str(exc)
     if exc.__cause__ is not None and str(exc.__cause__) not in text:
         text += " " + str(exc.__cause__)

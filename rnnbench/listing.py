@@ -9,14 +9,16 @@ from omegaconf import DictConfig, OmegaConf
 from rnnbench.config import config_dir, group_options
 
 TITLES = {"model": "models", "model/cell": "cells of model=seq2seq", "dataset": "datasets",
-          "optimizer": "optimizers", "trainer": "trainer settings", "experiment": "experiments"}
+          "optimizer": "optimizers", "trainer": "trainer settings", "experiment": "experiments",
+          "hparams_search": "hyperparameter searches (Optuna; needs rnnbench[sweep])"}
+WHOLE = ("experiment", "hparams_search", "model/cell")  # chosen whole: no KEY=VALUE options listed
 HIDDEN_KEYS = {"_target_", "_partial_", "name", "defaults", "hydra"}
 
 
 def describe_options() -> str:
     lines = []
     for group, title in TITLES.items():
-        how = f"{group}=NAME" if group in ("experiment", "model/cell") else f"{group}=NAME, then {group}.KEY=VALUE"
+        how = f"{group}=NAME" if group in WHOLE else f"{group}=NAME, then {group}.KEY=VALUE"
         lines.append(f"{title} ({how}):")
         names = group_options(group)
         width = max(map(len, names), default=0)
@@ -24,7 +26,7 @@ def describe_options() -> str:
             path = config_dir() / group / f"{name}.yaml"
             lines.append(f"  {name:<{width}}  {_description(path.read_text(encoding='utf-8'))}")
             options = _scalar_options(OmegaConf.load(path))
-            if options and group not in ("experiment", "model/cell"):
+            if options and group not in WHOLE:
                 lines.append(" " * (width + 4) + " ".join(f"{k}={_yaml(v)}" for k, v in options.items()))
         lines.append("")
     return "\n".join(lines)

@@ -40,6 +40,7 @@ from rnnbench.data.task import TASK_KINDS, SequenceTask, Split
 from rnnbench.errors import AbortJob, ConfigError, UserError, check_choice, check_float, check_int
 from rnnbench.flops import count_flops
 from rnnbench.record import BEST, CHECKPOINT, SUMMARY, RunRecord, flatten
+from rnnbench.sweep import job_threads
 
 log = logging.getLogger("rnnbench")
 
@@ -65,7 +66,7 @@ class TrainerSettings:
     def __post_init__(self):
         check_int("max_steps", self.max_steps, 1)
         check_int("batch_size", self.batch_size, 1)
-        check_float("lr", self.lr, 0.0, low_open=True)
+        check_float("lr", self.lr, 0.0, 1e3, low_open=True)  # larger overflows float32 in Adam
         check_float("weight_decay", self.weight_decay, 0.0)
         if self.grad_clip is not None:
             check_float("grad_clip", self.grad_clip, 0.0, low_open=True)
@@ -384,21 +385,22 @@ def failure_reason(exc: Exception) -> str:
     return str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
 
 
-# Outcomes of the runs of this process (the CLI reads them after a sweep to set its exit code).
-OUTCOMES: list[dict] = []
-
-
 def run_job(cfg: DictConfig) -> float:
     """Hydra's task function for `rnnbench train`.
 
     A single run lets an error propagate (the CLI prints a `UserError` as one line). In a sweep,
     any error is recorded as a failed run (summary.json with its reason) and the sweep goes on.
+    In a sweep whose launcher runs jobs side by side, torch gets the job's share of the cores
+    (sweep.job_threads) unless `trainer.threads` says otherwise.
     """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    threads = job_threads(hydra_cfg.launcher) if cfg.trainer.get("threads") is None else None
+    if threads is not None and hydra_cfg.mode == RunMode.MULTIRUN:
+        torch.set_num_threads(threads)
     try:
         summary = train(cfg, run_dir)
     except Exception as exc:
@@ -414,7 +416,5 @@ def run_job(cfg: DictConfig) -> float:
         if not (run_dir / SUMMARY).exists():  # failed before train() started its record
             RunRecord(run_dir).write_summary({"status": "failed", "reason": reason, "model": cfg.model.get("name"),
                                               "dataset": cfg.dataset.get("name"), "seed": cfg.get("seed")})
-        OUTCOMES.append({"status": "failed", "reason": reason, "dir": str(run_dir)})
         return math.nan
-    OUTCOMES.append({"status": summary["status"], "reason": summary["reason"], "dir": str(run_dir)})
     return summary["final_val"].get(summary["task"]["primary_metric"], math.nan)

@@ -93,8 +93,9 @@ def test_a_diverging_run_is_recorded_as_failed(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("trainer.lr=0", "trainer.lr must be a number > 0.0, got 0"),
-    ("trainer.lr=-1e-3", "trainer.lr must be a number > 0.0, got -0.001"),
+    ("trainer.lr=0", "trainer.lr must be a number in (0.0, 1000.0], got 0"),
+    ("trainer.lr=-1e-3", "trainer.lr must be a number in (0.0, 1000.0], got -0.001"),
+    ("trainer.lr=1e30", "trainer.lr must be a number in (0.0, 1000.0], got 1e+30"),
     ("trainer.batch_size=0", "trainer.batch_size must be an integer ≥ 1, got 0"),
     ("trainer.batch_size=1000", "trainer.batch_size must not exceed the training set size (128 samples)"),
     ("trainer.max_steps=ten", "trainer.max_steps must be an integer ≥ 1, got 'ten'"),

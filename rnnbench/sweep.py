@@ -1,0 +1,72 @@
+"""What rnnbench adds to Hydra's launchers and sweepers (no torch import here).
+
+Outcomes. The CLI's exit code and its list of failed runs come from the run records on disk, read
+by a Hydra callback in the launching process (`RecordOutcomes`, registered in conf/train.yaml):
+`on_run_end` reads the run's summary, `on_multirun_end` every summary under the sweep folder. So
+they are right whichever launcher ran the jobs — in this process (basic), in worker processes
+(`hydra/launcher=joblib`), or in other processes or machines (`submitit_local`, `submitit_slurm`).
+
+Threads. Jobs that run side by side must share the cores, not each take all of them (two jobs
+of 2 threads on 2 cores run 3–10× slower than one after the other). When `trainer.threads` is
+null, a job gets ``cores // n_jobs`` torch threads under joblib (loky also caps each worker's
+OpenMP pool so) and ``cpus_per_task`` under submitit when that is set. The record's `threads`
+says what a run had.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from rnnbench.record import SUMMARY
+
+# Runs that ended in this process's last `rnnbench train`: {"dir", "status", "reason"}.
+OUTCOMES: list[dict] = []
+
+
+def read_outcomes(folder: Path) -> list[dict]:
+    """The outcome of every run record at or under `folder`; an unreadable or still-running record
+    counts as incomplete."""
+    outcomes = []
+    for path in sorted(folder.rglob(SUMMARY)):
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+            status, reason = summary.get("status"), summary.get("reason")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            status, reason = "unreadable", f"{SUMMARY} cannot be read"
+        if status == "running":
+            reason = "incomplete: the job stopped without finishing its record (killed?); run the sweep again to resume it"
+        outcomes.append({"dir": str(path.parent), "status": status, "reason": reason})
+    return outcomes
+
+
+class RecordOutcomes(Callback):
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        OUTCOMES.clear()
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        OUTCOMES.clear()
+
+    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
+        OUTCOMES.extend(read_outcomes(Path(config.hydra.runtime.output_dir)))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        OUTCOMES.extend(read_outcomes(Path(config.hydra.sweep.dir)))
+
+
+def job_threads(launcher: DictConfig | dict, cores: int | None = None) -> int | None:
+    """Torch threads for one job of a sweep run by `launcher` (hydra.launcher), or None to keep
+    torch's default (jobs run one at a time)."""
+    cores = cores or os.cpu_count() or 1
+    target = str(launcher.get("_target_", "")).lower()
+    if "joblib" in target:
+        n_jobs = launcher.get("n_jobs", -1)
+        parallel = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores, -2 = all but one
+        return max(1, cores // parallel)
+    if "submitit" in target and launcher.get("cpus_per_task"):
+        return int(launcher.get("cpus_per_task"))
+    return None

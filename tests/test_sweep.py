@@ -1,0 +1,101 @@
+"""Sweeps on Hydra's launcher and sweeper plugins (the `sweep` extra): parallel jobs writing into
+one sweep folder, submitit's local executor, an Optuna search; and the outcome bookkeeping that
+sets the exit code whichever process ran the jobs."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from omegaconf import OmegaConf
+
+from rnnbench.sweep import job_threads, read_outcomes
+from tests.conftest import TINY, run_cli
+
+pytestmark = pytest.mark.slow
+TINY_NO_LEN = [o for o in TINY if "seq_len" not in o]
+
+
+def summaries(folder):
+    return {p.parent.name: json.loads(p.read_text()) for p in folder.rglob("summary.json")}
+
+
+def test_parallel_jobs_write_complete_distinct_records_and_failures_are_listed(tmp_path):
+    """8 jobs on 2 joblib workers into one sweep folder: 2 complete, 2 diverge (a ReLU RNN at lr
+    1000 without clipping), 4 raise (seq_len=1). Every record is whole and in its own folder; the exit code and
+    the report list the 6 failures with their reasons."""
+    out = run_cli("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1", "model=rnn",
+                  "model.cell.nonlinearity=relu", "trainer.lr=0.001,1000", "trainer.grad_clip=null", "dataset.seq_len=12,1",
+                  *TINY_NO_LEN, "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "6 of 8 runs failed" in out.stderr and "Traceback" not in out.stderr
+    records = summaries(tmp_path / "sweep")
+    assert len(records) == 8  # one folder per job
+    reasons = sorted(str(s["reason"]) for s in records.values())
+    assert sum(r.startswith("diverged: loss became nan") for r in reasons) == 2
+    assert sum("dataset.seq_len must be ≥ 2" in r for r in reasons) == 4
+    completed = [s for s in records.values() if s["status"] == "completed"]
+    assert len(completed) == 2 and {s["seed"] for s in completed} == {0, 1}
+    assert all(s["threads"] == job_threads({"_target_": "joblib", "n_jobs": 2}) for s in completed)
+    for run in (tmp_path / "sweep").iterdir():
+        if run.is_dir() and (run / "metrics.jsonl").exists():  # every line whole JSON
+            assert all(json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines())
+    assert not list((tmp_path / "sweep").rglob("*.tmp"))  # no temporary file left behind
+    report = run_cli("report", "sweep", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.count("diverged: loss became") == 2
+
+
+def test_submitit_local_runs_a_two_job_sweep(tmp_path):
+    out = run_cli("train", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5",
+                  "hydra.launcher.cpus_per_task=1", "model=rnn,gru", *TINY, "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    records = summaries(tmp_path / "sweep")
+    assert sorted(s["model"] for s in records.values()) == ["gru", "rnn"]
+    assert all(s["status"] == "completed" and s["threads"] == 1 for s in records.values())
+    assert (tmp_path / "sweep" / ".submitit").is_dir()
+
+
+def test_optuna_search_tries_the_space_and_keeps_every_trial(tmp_path):
+    out = run_cli("train", "hparams_search=adding_gru", "hydra.sweeper.n_trials=3",
+                  *[o for o in TINY if "hidden_size" not in o],
+                  "hydra.sweep.dir=search", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    records = summaries(tmp_path / "search")
+    assert len(records) == 3 and all(s["status"] == "completed" for s in records.values())
+    lrs = {s["hparams"]["trainer.lr"] for s in records.values()}
+    assert len(lrs) == 3 and all(1e-4 <= lr <= 3e-2 for lr in lrs)
+    assert {s["hparams"]["model.hidden_size"] for s in records.values()} <= {32, 64, 128}
+    best = OmegaConf.load(tmp_path / "search" / "optimization_results.yaml")
+    best_value = min(s["final_val"]["mse"] for s in records.values())
+    assert best.best_value == pytest.approx(best_value)
+
+
+def test_job_threads_share_the_cores():
+    assert job_threads({"_target_": "hydra_plugins.hydra_joblib_launcher.JoblibLauncher", "n_jobs": 2}, cores=8) == 4
+    assert job_threads({"_target_": "x.JoblibLauncher", "n_jobs": -1}, cores=8) == 1
+    assert job_threads({"_target_": "x.JoblibLauncher", "n_jobs": -2}, cores=8) == 1
+    assert job_threads({"_target_": "x.JoblibLauncher", "n_jobs": 16}, cores=8) == 1
+    assert job_threads({"_target_": "x.submitit_launcher.LocalLauncher", "cpus_per_task": 3}) == 3
+    assert job_threads({"_target_": "x.submitit_launcher.LocalLauncher", "cpus_per_task": None}) is None
+    assert job_threads({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}) is None
+
+
+def test_outcomes_are_read_from_the_records(tmp_path):
+    for name, text in {"a": '{"status": "completed", "reason": null}', "b": '{"status": "failed", "reason": "x"}',
+                       "c": '{"status": "running"}', "d": "{not json"}.items():
+        os.makedirs(tmp_path / name)
+        (tmp_path / name / "summary.json").write_text(text)
+    outcomes = {os.path.basename(o["dir"]): o for o in read_outcomes(tmp_path)}
+    assert [outcomes[k]["status"] for k in "abcd"] == ["completed", "failed", "running", "unreadable"]
+    assert outcomes["b"]["reason"] == "x" and "resume" in outcomes["c"]["reason"]
+
+
+def test_a_missing_plugin_names_the_extra():
+    from hydra.errors import MissingConfigException
+
+    from rnnbench.config import hydra_error_message
+
+    exc = MissingConfigException("not found", missing_cfg_file="hydra/launcher/joblib", options=["basic"])
+    assert hydra_error_message(exc) == ("unknown hydra/launcher 'joblib'; choose from: basic (joblib comes with "
+                                        "the sweep extra: pip install -c constraints.txt -e '.[sweep]')")
