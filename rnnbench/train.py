@@ -14,6 +14,7 @@ forward, backward, optimizer), which excludes evaluation and set-up. `wall_s` is
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -36,10 +37,13 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from rnnbench.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from rnnbench.checkpoint import check_same_config, load_checkpoint, load_into
 from rnnbench.config import config_dir, group_options, instantiate
+from rnnbench import diagnostics
 from rnnbench.data.task import TASK_KINDS, SequenceTask, Split
 from rnnbench.errors import AbortJob, ConfigError, UserError, check_choice, check_float, check_int
+from rnnbench.diagnostics import GradPerStep, twin_builder
 from rnnbench.flops import count_flops
-from rnnbench.record import BEST, CHECKPOINT, SUMMARY, RunRecord, flatten
+from rnnbench.memory import SavedTensors, check_fits, train_memory
+from rnnbench.record import BEST, CHECKPOINT, SUMMARY, RunRecord, atomic_write_text, flatten, to_json
 from rnnbench.sweep import job_threads
 
 log = logging.getLogger("rnnbench")
@@ -82,6 +86,19 @@ class TrainerSettings:
 
     def describe(self) -> dict:
         return {"device": self.device, "threads": torch.get_num_threads()}
+
+
+def determinism(device: str) -> dict:
+    """What a rerun with the same config and seed reproduces, for the record."""
+    timing = ["tokens_per_s", "infer_tokens_per_s", "wall_s", "train_s", "data_s", "eval_s", "max_rss_mb",
+              "started_at", "finished_at", "metrics.jsonl: tokens_per_s, wall_s"]
+    if device.startswith("cuda"):
+        return {"bit_for_bit": False, "varies": ["losses and metrics (last digits)", *timing],
+                "note": "CUDA: cuDNN's RNN kernels and atomic adds in backward are not deterministic; "
+                        "expect differences in the last digits that can grow over training"}
+    return {"bit_for_bit": True, "varies": timing,
+            "note": "CPU: losses, metrics and weights are identical for the same config, seed, torch "
+                    "version and number of threads (tested); only timings differ"}
 
 
 def resolve_device(device: str) -> str:
@@ -188,9 +205,23 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     if resume:
         load_into(model, resume[0]["model"], "model", resume[1])
         load_into(optimizer, resume[0]["optimizer"], "optimizer", resume[1])
-    else:  # a model that cannot read the task's samples fails here, before anything is written
+    else:  # a model that cannot read the task's samples, or a step too big for memory, fails here
         sample = splits["val"]
         flops = count_flops(model, sample.x[:1], **({"target": sample.y[:1]} if teacher_forced else {}))
+        train_x, train_y = splits["train"].x, splits["train"].y
+
+        def probe_loss(n: int) -> Tensor:
+            pred, _ = model(train_x[:n], target=train_y[:n]) if teacher_forced else model(train_x[:n])
+            return task.loss(pred, train_y[:n])
+
+        check_fits(model, probe_loss, settings.batch_size, settings.device,
+                   f"dataset.seq_len={task.seq_len} with trainer.batch_size={settings.batch_size}")
+    grad_probe = None
+    if diagnostics.enabled(cfg):
+        build = twin_builder(cfg, lambda model_cfg: instantiate("model", model_cfg, **task.model_args()))
+        with torch.random.fork_rng(devices=[]):  # the twin's initialisation must not move the run's RNG
+            grad_probe = GradPerStep(model, build, task, splits["val"],
+                                     OmegaConf.select(cfg, "diagnostics.batch_size", default=64))
 
     record = RunRecord(run_dir)
     if resume is None:
@@ -216,7 +247,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             "baseline_name": task.baseline_name, "baselines": baselines, "analysis": {},
             "final": {}, "final_val": {}, "best": {}, "best_step": None,
             "steps": 0, "steps_to_target": None, "seconds_to_target": None,
-            "tokens_per_s": None, "wall_s": None, "train_s": None, "data_s": None, "eval_s": None,
+            "tokens_per_s": None, "infer_tokens_per_s": None, "memory": None,
+            "wall_s": None, "train_s": None, "data_s": None, "eval_s": None,
+            "determinism": determinism(settings.device),
             **settings.describe(), "torch": str(torch.__version__), "python": platform.python_version(),
             "started_at": started_at, "finished_at": None, "resumed": [],
         }
@@ -227,10 +260,15 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         step, state, record.rows = checkpoint["step"], checkpoint["recurrent_state"], list(checkpoint["rows"])
         train_s, data_s, eval_s, wall_before = (checkpoint["times"][k] for k in ("train_s", "data_s", "eval_s", "wall_s"))
         torch.set_rng_state(checkpoint["rng"])
+        if grad_probe is not None:
+            grad_probe.rows = list(checkpoint.get("grad_per_step", []))
         for _ in range(step):
             next(order)
         log.info("resuming %s from step %d", run_dir, step)
     baseline, baseline_val = summary["baseline"], summary["baseline_val"]
+    if grad_probe is not None and resume is None:
+        grad_probe.measure(model, 0)
+        atomic_write_text(run_dir / diagnostics.FILE, to_json(grad_probe.rows))
     record.write_summary(summary)
     log.info("%s on %s (T=%d), seed %d: %d parameters (%d in the core), %s, %s",
              summary["model"], task.name, task.seq_len, seed, summary["params"],
@@ -245,7 +283,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         record.save_checkpoint({"format": CHECKPOINT_FORMAT, "step": step, "model": model.state_dict(),
                                 "optimizer": optimizer.state_dict(), "config": config, "rng": torch.get_rng_state(),
                                 "recurrent_state": detach_state(state), "rows": record.rows, "summary": summary,
-                                "times": times})
+                                "times": times, "grad_per_step": grad_probe.rows if grad_probe else []})
 
     try:
         bar = tqdm(total=settings.max_steps, initial=step, desc=f"{summary['model']}/{task.name}/s{seed}", leave=False,
@@ -258,8 +296,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                 x, y = splits["train"].x[index], splits["train"].y[index]
                 t1 = time.perf_counter()
                 state = None if fresh else detach_state(state)
-                pred, state = model(x, state, target=y) if teacher_forced else model(x, state)
-                loss = task.loss(pred, y)
+                saved = SavedTensors(model.parameters()) if summary["memory"] is None else None
+                with saved.counting() if saved else contextlib.nullcontext():
+                    pred, state = model(x, state, target=y) if teacher_forced else model(x, state)
+                    loss = task.loss(pred, y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(
@@ -271,6 +311,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                     break
                 optimizer.step()
                 step += 1
+                if saved:
+                    summary["memory"] = train_memory(model, optimizer, saved.bytes)
                 t2 = time.perf_counter()
                 data_s += t1 - t0
                 train_s += t2 - t0
@@ -288,6 +330,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                            "wall_s": wall_before + time.perf_counter() - started}
                     window_loss, window_grad, window_n = 0.0, 0.0, 0
                     record.log_eval(row)
+                    if grad_probe is not None:
+                        grad_probe.measure(model, step)
+                        atomic_write_text(run_dir / diagnostics.FILE, to_json(grad_probe.rows))
+                        summary["grad_per_step"] = grad_probe.summary()
                     for name, value in val.items():
                         if task.is_better(name, value, summary["best"].get(name)):
                             summary["best"][name] = value
@@ -319,7 +365,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     summary.update(steps=step, train_s=train_s, data_s=data_s, eval_s=eval_s,
                    tokens_per_s=step * tokens_per_step / train_s if train_s > 0 else None)
     if failure is None:
+        t0 = time.perf_counter()
         summary["final"] = evaluate(model, task, splits["test"], settings.eval_batch_size)
+        summary["infer_tokens_per_s"] = len(splits["test"]) * task.sample_len / (time.perf_counter() - t0)
         model.eval()
         with torch.no_grad():
             summary["analysis"] = task.examine(model, run_dir)

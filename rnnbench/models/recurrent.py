@@ -59,6 +59,7 @@ class Recurrent(nn.Module):
             if bidirectional:
                 self.layers_reverse = nn.ModuleList(cell(size, hidden_size) for size in sizes)
         self.dropout = nn.Dropout(dropout)
+        self.step_outputs: list[Tensor] | None = None  # a list: the top layer's h_t are appended (diagnostics.py)
 
     def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         if self.impl == "fused":
@@ -75,13 +76,15 @@ class Recurrent(nn.Module):
                 x = torch.cat([y, y_reverse.flip(1)], dim=-1)
                 new_states.append((forward_state, reverse_state))
             else:
-                x, layer_state = self.run(cell, x, states[k])
+                top = k == len(self.layers) - 1 and self.step_outputs is not None and self.run is run_cell
+                x, layer_state = self.run(cell, x, states[k], *([self.step_outputs] if top else []))
                 new_states.append(layer_state)
         return x, new_states
 
 
-def run_cell(cell: nn.Module, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-    """Loop one cell over time: (B, T, I) → (B, T, H), final state."""
+def run_cell(cell: nn.Module, x: Tensor, state: Any = None, steps: list[Tensor] | None = None) -> tuple[Tensor, Any]:
+    """Loop one cell over time: (B, T, I) → (B, T, H), final state. `steps`, if given, receives
+    each h_t: the very tensor the next step reads, so its gradient is the total ∂L/∂h_t."""
     if state is None:
         state = cell.initial_state(x.shape[0], x)
     outputs = []
@@ -89,6 +92,8 @@ def run_cell(cell: nn.Module, x: Tensor, state: Any = None) -> tuple[Tensor, Any
     for xp_t in cell.project_input(x).unbind(1):
         h, state = cell(xp_t, state)
         outputs.append(h)
+    if steps is not None:
+        steps.extend(outputs)
     return torch.stack(outputs, dim=1), state
 
 

@@ -20,7 +20,8 @@ import pandas as pd
 
 from rnnbench.report.collect import ANALYSIS, HPARAM, OTHER_BASELINE
 
-NEVER_GROUPED = {"seed", "dataset.seed", "output_root", "trainer.progress", "trainer.checkpoint"}
+NEVER_GROUPED = {"seed", "dataset.seed", "output_root", "data_dir", "trainer.progress", "trainer.checkpoint",
+                 "trainer.keep_best", "trainer.threads", "diagnostics.grad_per_step", "diagnostics.batch_size"}
 ARROWS = {"min": "↓", "max": "↑"}
 
 
