@@ -20,9 +20,13 @@ Train recurrent architectures on long-dependency tasks and compare them with num
 commands:
   train [OVERRIDES...]     one run, or a sweep with -m (Hydra: model=lstm dataset=copy seed=0,1,2 ...;
                            also --cfg job, --help, hydra/launcher=...)
-  report PATH... [--out DIR]
-                           comparison tables (Markdown to stdout; CSV, Markdown, HTML, PNG in DIR)
+  report PATH... [--out DIR] [--where KEY=VALUE] [--group-by KEY...] [--metric NAME...]
+                           comparison tables with 95% intervals and claim verdicts (Markdown to
+                           stdout; CSV, Markdown, LaTeX, HTML with the plots, PNG in DIR)
                            of the run records under PATH
+  study NAME [OVERRIDES...]
+                           a ready set of sweeps (conf/study/NAME.yaml; e.g. claims: the folk
+                           claims, ~30 min; scale=full for a real study), then its report
   resume RUN_DIR [OVERRIDES...]
                            continue a killed run in its folder from its last checkpoint (with the
                            overrides it was started with; a completed run is left as it is)
@@ -128,12 +132,18 @@ def resume(args: list[str]) -> int:
 def report(args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="rnnbench report", description="Compare the runs recorded under PATH(s).")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="run folders or folders containing them")
-    parser.add_argument("--out", type=Path, help="where to write report.{md,csv,html} and plots "
+    parser.add_argument("--out", type=Path, help="where to write report.{md,csv,tex,html} and plots "
                                                  "(default: PATH/report for the first PATH)")
+    parser.add_argument("--where", action="append", default=[], metavar="KEY=VALUE[,VALUE]",
+                        help="keep runs with this value (model, dataset, seed, status or a config key such as "
+                             "dataset.seq_len); repeat to combine")
+    parser.add_argument("--group-by", nargs="+", metavar="KEY",
+                        help="config keys that split groups, instead of every key that varies")
+    parser.add_argument("--metric", nargs="+", metavar="NAME", help="the task metrics to show (plots use the first)")
     options = parser.parse_args(args)
     from rnnbench.report import write_report
 
-    print(write_report([Path(p) for p in options.paths], options.out))
+    print(write_report([Path(p) for p in options.paths], options.out, options.where, options.group_by, options.metric))
     return 0
 
 

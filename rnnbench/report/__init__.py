@@ -1,8 +1,10 @@
-"""`rnnbench report`: run records → comparison tables (Markdown, CSV, HTML) and plots.
+"""`rnnbench report`: run records → comparison tables (Markdown, CSV, LaTeX, HTML) and plots.
 
-    collect.py  find and load records (pandas)
+    collect.py  find, load and filter records (pandas)
     tables.py   group, aggregate over seeds, format
-    plots.py    learning curves (matplotlib)
+    stats.py    intervals and Welch's t-test over seeds
+    plots.py    learning curves, metric vs T, Pareto fronts, ‖∂L/∂h_t‖ vs t (matplotlib)
+    claims.py   the folk claims, each with a verdict computed from the runs that bear on it
 """
 from __future__ import annotations
 
@@ -13,41 +15,58 @@ from pathlib import Path
 import pandas as pd
 
 from rnnbench.record import atomic_write_text
-from rnnbench.report.collect import Runs, load_runs
-from rnnbench.report.plots import plot_learning_curves
+from rnnbench.report.claims import judge_claims
+from rnnbench.report.collect import Runs, filter_runs, load_runs
+from rnnbench.report.plots import plot_grad_per_step, plot_learning_curves, plot_metric_vs_length, plot_pareto
 from rnnbench.report.tables import display_table, summarize
 
 
-def write_report(paths: list[Path], out: Path | None = None) -> str:
-    """Write report.md, report.csv (one row per group), runs.csv (one row per run), report.html
-    and curves_<dataset>.png into `out` (default: <first path>/report). Returns the Markdown."""
+def write_report(paths: list[Path], out: Path | None = None, where: list[str] = (),
+                 group_by: list[str] | None = None, metrics: list[str] | None = None) -> str:
+    """Write report.md, report.csv (one row per group), runs.csv (one row per run), report.tex,
+    report.html (everything, plots embedded) and the plots into `out` (default: <first
+    path>/report). Returns the Markdown.
+
+    `where`: KEY=VALUE[,VALUE] filters; `group_by`: config keys that split groups instead of the
+    detected ones; `metrics`: which of the task's metrics to show and plot (default: all; plots use
+    the first)."""
     runs = load_runs(paths)
+    if where:
+        runs = filter_runs(runs, list(where))
     out = out or paths[0] / "report"
     out.mkdir(parents=True, exist_ok=True)
     sections, csv_parts, images = [], [], []
     for dataset, members in runs.runs.groupby("dataset", sort=True):
-        table, keys, directions = summarize(members)
+        table, keys, directions = summarize(members, group_by, metrics)
         done = members[members["status"] == "completed"]
         first = (done if len(done) else members).iloc[0]  # a failed run's record may lack the task's details
-        primary = first["primary_metric"] if isinstance(first["primary_metric"], str) else next(iter(directions), None)
+        primary = first["primary_metric"] if isinstance(first["primary_metric"], str) else None
+        primary = primary if primary in directions else next(iter(directions), None)
         solved_at = members["solved_at"].dropna()
+        unit = "frames" if first.get("kind") == "frames" else "tokens"
         shown = display_table(table, keys, directions, str(first["baseline_name"]),
-                              solved_at.iloc[0] if len(solved_at) else None, primary,
-                              "frames" if first.get("kind") == "frames" else "tokens")
+                              solved_at.iloc[0] if len(solved_at) else None, primary, unit)
         sections.append((dataset, _setting(members, keys), shown, 1 + len(keys)))
         csv_parts.append(table.assign(dataset=dataset))
         if primary:
-            image = plot_learning_curves(members, runs.curves, keys, primary, str(first["baseline_name"]),
-                                         f"{dataset}{_setting(members, keys)}", out / f"curves_{dataset}.png")
-            if image:
-                images.append(image)
-    markdown = _markdown(runs, paths, sections, images)
+            title, direction = f"{dataset}{_setting(members, keys)}", directions[primary]
+            images += [image for image in (
+                plot_learning_curves(members, runs.curves, keys, primary, str(first["baseline_name"]), title,
+                                     out / f"curves_{dataset}.png"),
+                plot_metric_vs_length(table, keys, primary, direction, str(first["baseline_name"]), title,
+                                      out / f"length_{dataset}.png"),
+                plot_pareto(table, keys, primary, direction, unit, title, out / f"pareto_{dataset}.png"),
+                plot_grad_per_step(members, runs.grads, keys, title, out / f"grads_{dataset}.png"),
+            ) if image]
+    claims = judge_claims(runs.runs)
+    markdown = _markdown(runs, paths, sections, images, claims)
     atomic_write_text(out / "report.md", markdown)
     summary = pd.concat(csv_parts, ignore_index=True) if csv_parts else pd.DataFrame()
     atomic_write_text(out / "report.csv", summary.to_csv(index=False))
     atomic_write_text(out / "runs.csv", runs.runs.to_csv(index=False))
-    atomic_write_text(out / "report.html", _html(runs, sections, images))
-    return markdown + f"\nWritten to {out}/ (report.md, report.csv, runs.csv, report.html"\
+    atomic_write_text(out / "report.tex", _latex(sections, claims))
+    atomic_write_text(out / "report.html", _html(runs, sections, images, claims))
+    return markdown + f"\nWritten to {out}/ (report.md, report.csv, runs.csv, report.tex, report.html"\
         + "".join(f", {p.name}" for p in images) + ")\n"
 
 
@@ -69,13 +88,22 @@ def _counts(runs: Runs) -> str:
             f"{len(runs.skipped)} records skipped")
 
 
-def _markdown(runs: Runs, paths: list[Path], sections, images) -> str:
-    lines = ["# rnnbench report", "", f"{_counts(runs)} — from {', '.join(map(str, paths))}.",
-             "Test metrics are mean ± sample std over seeds; the baseline is measured on the same test data.", ""]
+LEGEND = ("Test metrics are mean ± sample std over seeds, with the 95% t-interval of the mean; the "
+          "baseline is measured on the same test data. Speeds are means over seeds, measured while "
+          "training: compare runs made on one machine at one time. Train step MiB: weights, gradients, "
+          "optimizer state and saved activations of one training step (rnnbench/memory.py).")
+
+
+def _markdown(runs: Runs, paths: list[Path], sections, images, claims: pd.DataFrame) -> str:
+    lines = ["# rnnbench report", "", f"{_counts(runs)} — from {', '.join(map(str, paths))}.", LEGEND, ""]
     for dataset, setting, shown, labels in sections:
         align = ["left"] * labels + ["right"] * (shown.shape[1] - labels)  # labels left, numbers right
         lines += [f"## {dataset}{setting}", "",
                   shown.to_markdown(index=False, disable_numparse=True, colalign=align), ""]
+    if len(claims):
+        lines += ["## Claims", "", "Each verdict is computed from the runs above that bear on the claim "
+                  "(rnnbench/report/claims.py); claims without such runs are not listed.", "",
+                  claims.to_markdown(index=False, disable_numparse=True), ""]
     failed = runs.runs[runs.runs["status"] == "failed"] if len(runs.runs) else []
     if len(failed):
         lines += ["Failed runs:", *[f"- {r.dir}: {r.reason}" for r in failed.itertuples()], ""]
@@ -85,14 +113,30 @@ def _markdown(runs: Runs, paths: list[Path], sections, images) -> str:
     return "\n".join(lines)
 
 
-def _html(runs: Runs, sections, images) -> str:
+def _latex(sections, claims: pd.DataFrame) -> str:
+    """The tables as LaTeX (pandas Styler.to_latex, cells and headers escaped), one per dataset,
+    for a paper: needs booktabs, and a Unicode engine (xelatex, lualatex) for ± and ‖."""
+    parts = ["% rnnbench report: one table per dataset (\\usepackage{booktabs}; xelatex or lualatex for ±)"]
+    tables = [(shown, f"{dataset}{setting}: mean ± std over seeds", labels) for dataset, setting, shown, labels in sections]
+    if len(claims):
+        tables.append((claims, "Claims", claims.shape[1]))
+    for frame, caption, labels in tables:
+        styler = frame.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
+        parts.append(styler.to_latex(column_format="l" * labels + "r" * (frame.shape[1] - labels), hrules=True,
+                                     caption=caption.replace("_", "\\_")))
+    return "\n".join(parts)
+
+
+def _html(runs: Runs, sections, images, claims: pd.DataFrame) -> str:
     """One self-contained page: tables and the plots embedded as data URIs."""
     parts = ["<!doctype html><meta charset='utf-8'><title>rnnbench report</title>",
              "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style>",
-             f"<h1>rnnbench report</h1><p>{html.escape(_counts(runs))}. Test metrics: mean ± sample std over seeds.</p>"]
+             f"<h1>rnnbench report</h1><p>{html.escape(_counts(runs))}.</p><p>{html.escape(LEGEND)}</p>"]
     for dataset, setting, shown, _ in sections:
         parts += [f"<h2>{html.escape(dataset + setting)}</h2>", shown.to_html(index=False)]
+    if len(claims):
+        parts += ["<h2>Claims</h2>", claims.to_html(index=False)]
     for image in images:
         data = base64.b64encode(image.read_bytes()).decode("ascii")
         parts.append(f"<h3>{html.escape(image.stem)}</h3><img src='data:image/png;base64,{data}'>")

@@ -10,17 +10,20 @@ from pathlib import Path
 import pandas as pd
 
 from rnnbench.errors import UserError
+
+GRADS = "grad_per_step.json"  # rnnbench.diagnostics.FILE (not imported: that module needs torch)
 from rnnbench.record import FORMAT, METRICS, SUMMARY, SUMMARY_KEYS
 
-HPARAM = "hp."
+HPARAM = "hp."  # prefix of the flattened config columns in the runs table
 OTHER_BASELINE = "other_baseline."  # + name + "." + metric
-ANALYSIS = "analysis."  # + key: numbers a task adds after training (e.g. max_n_generalised)  # prefix of the flattened config columns in the runs table
+ANALYSIS = "analysis."  # + key: numbers a task adds after training (e.g. max_n_generalised)
 
 
 @dataclass
 class Runs:
     runs: pd.DataFrame  # one row per run: identity, sizes, speed, final.*, best.*, baseline(_val).*, hp.*
     curves: pd.DataFrame  # one row per evaluation: dir, step, train_loss, val_<metric>, …
+    grads: dict[str, list[dict]] = field(default_factory=dict)  # dir → grad_per_step.json rows (first and last)
     skipped: list[str] = field(default_factory=list)  # records not loaded: "<dir>: <reason>"
     warnings: list[str] = field(default_factory=list)  # records loaded with a defect
 
@@ -38,7 +41,7 @@ def find_records(paths: list[Path]) -> list[Path]:
 
 
 def load_runs(paths: list[Path]) -> Runs:
-    rows, curves, skipped, warnings = [], [], [], []
+    rows, curves, grads, skipped, warnings = [], [], {}, [], []
     for run_dir in find_records(paths):
         summary = _read_summary(run_dir)
         if isinstance(summary, str):
@@ -49,7 +52,39 @@ def load_runs(paths: list[Path]) -> Runs:
         if bad_lines:
             warnings.append(f"{run_dir}/{METRICS}: {bad_lines} unreadable line(s) ignored")
         curves.extend({"dir": str(run_dir), **row} for row in evals)
-    return Runs(pd.DataFrame(rows), pd.DataFrame(curves), skipped, warnings)
+        measured = _read_grads(run_dir)
+        if measured:
+            grads[str(run_dir)] = measured
+    return Runs(pd.DataFrame(rows), pd.DataFrame(curves), grads, skipped, warnings)
+
+
+def filter_runs(runs: Runs, where: list[str]) -> Runs:
+    """Keep the runs matching every `KEY=VALUE[,VALUE…]` of `where`; KEY is a record field (model,
+    dataset, seed, status) or a config key (dataset.seq_len, trainer.lr)."""
+    frame = runs.runs
+    for condition in where:
+        key, sep, values = condition.partition("=")
+        column = key if key in frame.columns else HPARAM + key
+        if not sep or not key or column not in frame.columns:
+            known = sorted({"model", "dataset", "seed", "status"} | {c[len(HPARAM):] for c in frame.columns
+                                                                       if c.startswith(HPARAM)})
+            raise UserError(f"--where {condition!r}: expected KEY=VALUE with KEY one of: {', '.join(known)}")
+        wanted = set(values.split(","))
+        frame = frame[frame[column].map(lambda v: _text(v) in wanted)]
+    if frame.empty:
+        raise UserError(f"no runs match --where {' '.join(where)}")
+    keep = set(frame["dir"])
+    curves = runs.curves[runs.curves["dir"].isin(keep)] if len(runs.curves) else runs.curves
+    return Runs(frame, curves, {d: g for d, g in runs.grads.items() if d in keep}, runs.skipped, runs.warnings)
+
+
+def _text(value) -> str:
+    """A value as typed on the command line: 100 for 100.0, true for True."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _read_summary(run_dir: Path) -> dict | str:
@@ -78,7 +113,10 @@ def _run_row(run_dir: Path, s: dict) -> dict:
     row = {"dir": str(run_dir), "status": s["status"], "reason": s.get("reason"),
            "dataset": s.get("dataset"), "model": s.get("model"), "seed": s.get("seed"),
            "params": s.get("params"), "core_params": s.get("core_params"), "flops_per_step": s.get("flops_per_step"),
-           "tokens_per_s": s.get("tokens_per_s"), "wall_s": s.get("wall_s"), "steps": s.get("steps"),
+           "tokens_per_s": s.get("tokens_per_s"), "infer_tokens_per_s": s.get("infer_tokens_per_s"),
+           "step_mb": (s.get("memory") or {}).get("step_mb"),
+           "grad_first_over_last": (s.get("grad_per_step") or {}).get("first_over_last"),
+           "wall_s": s.get("wall_s"), "steps": s.get("steps"),
            "steps_to_target": s.get("steps_to_target"), "seconds_to_target": s.get("seconds_to_target"),
            "baseline_name": s.get("baseline_name"), "primary_metric": task.get("primary_metric"),
            "solved_at": task.get("solved_at"), "metric_directions": task.get("metrics"), "kind": task.get("kind")}
@@ -91,6 +129,19 @@ def _run_row(run_dir: Path, s: dict) -> dict:
                 if isinstance(v, (int, float)) and not isinstance(v, bool)})
     row.update({HPARAM + k: v for k, v in (s.get("hparams") or {}).items()})
     return row
+
+
+def _read_grads(run_dir: Path) -> list[dict]:
+    """The first and the last measurement of grad_per_step.json (diagnostics.py), if any."""
+    path = run_dir / GRADS
+    if not path.is_file():
+        return []
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return []
+    rows = [r for r in rows if isinstance(r, dict) and isinstance(r.get("norms"), list)] if isinstance(rows, list) else []
+    return [rows[0], rows[-1]] if len(rows) > 1 else rows
 
 
 def _read_metrics(run_dir: Path) -> tuple[list[dict], int]:

@@ -1,5 +1,11 @@
-"""Learning curves: validation value of the task's primary metric against training step, one line
-per group (mean over seeds, band from the lowest to the highest seed), the baseline dashed."""
+"""The report's plots (matplotlib, headless; PNG files the HTML page embeds):
+
+    curves_<dataset>.png     validation metric against training step, one line per group (mean over
+                             seeds, band from the lowest to the highest seed), the baseline dashed
+    length_<dataset>.png     test metric against sequence length T, when dataset.seq_len was varied
+    pareto_<dataset>.png     test metric against parameters and against training speed, Pareto front
+    grads_<dataset>.png      ‖∂L/∂h_t‖ against t before and after training (diagnostics.grad_per_step)
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: files only
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from rnnbench.report.collect import HPARAM  # noqa: E402
@@ -33,16 +40,9 @@ def plot_learning_curves(runs: pd.DataFrame, curves: pd.DataFrame, keys: list[st
     for value in _baselines(runs, keys, metric):
         ax.axhline(value, color="0.4", ls="--", lw=1)
     ax.plot([], [], color="0.4", ls="--", lw=1, label=f"baseline ({baseline_name})")
-    values = data[column].dropna()
-    if len(values) and values.min() > 0 and values.max() / values.min() > 20:
-        ax.set_yscale("log")
+    _log_if_wide(ax, data[column], "y")
     ax.set(xlabel="training step", ylabel=f"validation {metric}", title=title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path)
 
 
 def _baselines(runs: pd.DataFrame, keys: list[str], metric: str) -> list[float]:
@@ -59,3 +59,128 @@ def _baselines(runs: pd.DataFrame, keys: list[str], metric: str) -> list[float]:
 def _label(run: pd.Series, keys: list[str]) -> str:
     parts = [str(run["model"])] + [f"{k.split('.')[-1]}={run.get(HPARAM + k)}" for k in keys]
     return " ".join(parts)
+
+
+def plot_metric_vs_length(table: pd.DataFrame, keys: list[str], metric: str, direction: str,
+                          baseline_name: str, title: str, path: Path) -> Path | None:
+    """Final test metric against sequence length T (dataset.seq_len), one line per model (and
+    per setting of the other varied keys), error bars ± std over seeds, the baseline dashed."""
+    if "dataset.seq_len" not in keys or table["dataset.seq_len"].nunique() < 2:
+        return None
+    others = [k for k in keys if k != "dataset.seq_len"]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for label, group in table.groupby(["model", *others], sort=True):
+        group = group.sort_values("dataset.seq_len")
+        name = " ".join(map(str, label if isinstance(label, tuple) else (label,)))
+        ax.errorbar(group["dataset.seq_len"], group[f"{metric}_mean"], yerr=group[f"{metric}_std"].fillna(0),
+                    marker="o", capsize=3, label=name)
+    baseline = table.groupby("dataset.seq_len")[f"baseline_{metric}"].mean()
+    ax.plot(baseline.index, baseline.values, color="0.4", ls="--", lw=1, label=f"baseline ({baseline_name})")
+    _log_if_wide(ax, table[f"{metric}_mean"], "y")
+    ax.set_xscale("log")
+    ax.set(xlabel="sequence length T", ylabel=f"test {metric} ({'lower' if direction == 'min' else 'higher'} is better)",
+           title=title)
+    return _save(fig, ax, path)
+
+
+def plot_pareto(table: pd.DataFrame, keys: list[str], metric: str, direction: str, unit: str,
+                title: str, path: Path) -> Path | None:
+    """Test metric against parameters and against training speed: one point per group (± std over
+    seeds); the Pareto front — groups no other group beats on both axes — joined by a line. One
+    row of panels per setting of the varied dataset keys (a front across sequence lengths would
+    compare different tasks)."""
+    data = table.dropna(subset=[f"{metric}_mean", "params", "tokens_per_s"])
+    by = [k for k in keys if k.startswith("dataset.")]
+    settings = list(data.groupby(by, sort=True)) if by else [((), data)]
+    settings = [(s, d) for s, d in settings if len(d) >= 2][:4]
+    if not settings:
+        return None
+    fig, axes = plt.subplots(len(settings), 2, figsize=(11, 4.2 * len(settings)), squeeze=False)
+    for (setting, rows), pair in zip(settings, axes):
+        setting = setting if isinstance(setting, tuple) else (setting,)
+        where = ", ".join(f"{k.split('.')[-1]}={_plain(v)}" for k, v in zip(by, setting))
+        for ax, column, label, more_is_better in ((pair[0], "params", "parameters", False),
+                                                  (pair[1], "tokens_per_s", f"train {unit}/s", True)):
+            for _, row in rows.iterrows():
+                name = " ".join([str(row["model"]), *(f"{k.split('.')[-1]}={_plain(row[k])}" for k in keys if k not in by)])
+                std = row[f"{metric}_std"]
+                ax.errorbar(row[column], row[f"{metric}_mean"], yerr=0 if pd.isna(std) else std,
+                            marker="o", capsize=3, ls="none")
+                ax.annotate(name, (row[column], row[f"{metric}_mean"]), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")
+            front = rows.loc[pareto_front(rows[column], rows[f"{metric}_mean"], more_is_better, direction == "max")]
+            front = front.sort_values(column)
+            ax.plot(front[column], front[f"{metric}_mean"], color="0.3", lw=1, ls=":", label="Pareto front")
+            ax.set_xscale("log")
+            _log_if_wide(ax, rows[f"{metric}_mean"], "y")
+            ax.set(xlabel=label, ylabel=f"test {metric} ({'lower' if direction == 'min' else 'higher'} is better)",
+                   title=f"{title}{' (' + where + ')' if where else ''}: {metric} vs {label}")
+            ax.title.set_fontsize(10)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def pareto_front(x: pd.Series, y: pd.Series, x_more_is_better: bool, y_more_is_better: bool) -> list:
+    """Index labels of the points no other point is at least as good as on both axes and
+    strictly better on one."""
+    sx = x if x_more_is_better else -x
+    sy = y if y_more_is_better else -y
+    front = []
+    for i in x.index:
+        dominated = ((sx >= sx[i]) & (sy >= sy[i]) & ((sx > sx[i]) | (sy > sy[i]))).any()
+        if not dominated:
+            front.append(i)
+    return front
+
+
+def plot_grad_per_step(runs: pd.DataFrame, grads: dict[str, list[dict]], keys: list[str], title: str,
+                       path: Path) -> Path | None:
+    """‖∂L/∂h_t‖ against t (diagnostics.grad_per_step), one line per group (geometric mean over
+    seeds): at the first measurement (before training) and at the last, on a log axis."""
+    measured = runs[runs["dir"].isin(grads.keys()) & (runs["status"] == "completed")]
+    if measured.empty:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for label, group in measured.groupby(measured.apply(lambda r: _label(r, keys), axis=1), sort=True):
+        for ax, which in ((axes[0], 0), (axes[1], -1)):
+            rows = [grads[d][which] for d in group["dir"]]
+            length = min(len(r["norms"]) for r in rows)
+            norms = np.array([r["norms"][:length] for r in rows], dtype=float)
+            mean = np.exp(np.log(np.maximum(norms, 1e-30)).mean(axis=0))
+            ax.plot(np.arange(1, length + 1), mean, label=f"{label} (n={len(rows)})")
+            when = "before training" if which == 0 else f"after {rows[0]['step']} steps"
+            ax.set_title(f"{title}: {when}", fontsize=10)
+    for ax in axes:
+        ax.set_yscale("log")
+        ax.set(xlabel="time step t")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("‖∂L/∂h_t‖ (per sample)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _plain(value) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _log_if_wide(ax, values: pd.Series, axis: str) -> None:
+    """A log axis when the values are positive and span more than a factor of 20."""
+    values = values.dropna()
+    if len(values) and values.min() > 0 and values.max() / values.min() > 20:
+        (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+
+
+def _save(fig, ax, path: Path) -> Path:
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -9,7 +9,9 @@ were not run alike:
   - a ``model.`` key splits only runs of the same model name (``model.hidden_size=64,128`` with
     ``model=lstm``, or a user cell swapped into ``model=lstm``): across models the keys differ by
     definition, and the params column shows their size.
-Seeds never split groups.
+Seeds never split groups. `rnnbench report --group-by KEY…` replaces the detected keys (runs that
+differ in anything else are then pooled: the table says which keys it grouped by).
+`--metric NAME…` keeps those of the task's metrics.
 """
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ import math
 
 import pandas as pd
 
+from rnnbench.errors import UserError
 from rnnbench.report.collect import ANALYSIS, HPARAM, OTHER_BASELINE
+from rnnbench.report.stats import mean_ci
 
 NEVER_GROUPED = {"seed", "dataset.seed", "output_root", "data_dir", "trainer.progress", "trainer.checkpoint",
                  "trainer.keep_best", "trainer.threads", "diagnostics.grad_per_step", "diagnostics.batch_size"}
@@ -44,15 +48,34 @@ def grouping_keys(runs: pd.DataFrame) -> list[str]:
     return keys
 
 
-def summarize(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
-    """Runs of one dataset → one numeric row per group. Returns (table, grouping keys, metric
-    directions)."""
-    keys = grouping_keys(runs)
+def metric_directions(runs: pd.DataFrame, metrics: list[str] | None = None) -> dict[str, str]:
+    """The task's metrics of one dataset's runs → "min"/"max", the primary one first; only
+    `metrics` if given (checked)."""
     completed = runs[runs["status"] == "completed"]
     directions = next((d for d in completed["metric_directions"] if isinstance(d, dict)), {}) if len(completed) else {}
     primary = next((p for p in completed["primary_metric"] if isinstance(p, str)), None) if len(completed) else None
     if primary in directions:  # the record's JSON sorts keys; the task's primary metric goes first
         directions = {primary: directions[primary], **directions}
+    if metrics and directions:
+        unknown = [m for m in metrics if m not in directions]
+        if len(unknown) == len(metrics):
+            dataset = runs["dataset"].iloc[0]
+            raise UserError(f"--metric {' '.join(metrics)}: {dataset} records {', '.join(directions)}")
+        directions = {m: d for m, d in directions.items() if m in metrics}
+    return directions
+
+
+def summarize(runs: pd.DataFrame, group_by: list[str] | None = None,
+              metrics: list[str] | None = None) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+    """Runs of one dataset → one numeric row per group. Returns (table, grouping keys, metric
+    directions)."""
+    if group_by is not None:
+        missing = [k for k in group_by if HPARAM + k not in runs]
+        if missing:
+            raise UserError(f"--group-by {', '.join(missing)}: not a config key of these runs "
+                            "(e.g. dataset.seq_len, model.hidden_size, trainer.lr)")
+    keys = grouping_keys(runs) if group_by is None else list(group_by)
+    directions = metric_directions(runs, metrics)
     frame = runs.assign(**{k: runs[HPARAM + k].map(_hashable) for k in keys})
     extras = [c for c in runs.columns if c.startswith((OTHER_BASELINE, ANALYSIS)) and runs[c].notna().any()]
     rows = []
@@ -63,6 +86,8 @@ def summarize(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, st
                    params=_first(done["params"]), core_params=_first(done["core_params"]),
                    flops_per_step=_first(done["flops_per_step"]),
                    tokens_per_s=done["tokens_per_s"].mean(), wall_s=done["wall_s"].mean(),
+                   infer_tokens_per_s=_mean(done, "infer_tokens_per_s"), step_mb=_mean(done, "step_mb"),
+                   grad_first_over_last=_mean(done, "grad_first_over_last"),
                    solved=int(done["steps_to_target"].notna().sum()),
                    steps_to_target=done["steps_to_target"].mean(),
                    seconds_to_target=done["seconds_to_target"].mean())
@@ -70,6 +95,10 @@ def summarize(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, st
             values = done.get(f"final.{metric}", pd.Series(dtype=float)).astype(float)
             row[f"{metric}_mean"] = values.mean()
             row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
+            _, row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = mean_ci(values)
+            best = done.get(f"best.{metric}", pd.Series(dtype=float)).astype(float)
+            row[f"best_{metric}_mean"] = best.mean()
+            row[f"best_{metric}_std"] = best.std(ddof=1) if len(best) > 1 else math.nan
             row[f"baseline_{metric}"] = done.get(f"baseline.{metric}", pd.Series(dtype=float)).astype(float).mean()
         for column in extras:
             values = done[column].astype(float)
@@ -92,9 +121,17 @@ def display_table(table: pd.DataFrame, keys: list[str], directions: dict[str, st
     out["core params"] = table["core_params"].map(_count)
     out["FLOPs/step"] = table["flops_per_step"].map(_count)
     out[f"train {unit}/s"] = table["tokens_per_s"].map(_count)
+    if table["infer_tokens_per_s"].notna().any():
+        out[f"infer {unit}/s"] = table["infer_tokens_per_s"].map(_count)
+    if table["step_mb"].notna().any():
+        out["train step MiB"] = table["step_mb"].map(_number)
     for metric, direction in directions.items():
         out[f"test {metric} {ARROWS[direction]}"] = [
             _mean_std(m, s) for m, s in zip(table[f"{metric}_mean"], table[f"{metric}_std"])]
+        if metric == primary:
+            out[f"test {metric} 95% CI"] = [_interval(lo, hi) for lo, hi in zip(table[f"{metric}_ci_low"], table[f"{metric}_ci_high"])]
+            out[f"best val {metric}"] = [_mean_std(m, s) for m, s in
+                                         zip(table[f"best_{metric}_mean"], table[f"best_{metric}_std"])]
         out[f"baseline {metric} ({baseline_name})"] = table[f"baseline_{metric}"].map(_number)
         for column in table.columns:
             if column.startswith(OTHER_BASELINE) and column.endswith(f".{metric}"):
@@ -109,6 +146,8 @@ def display_table(table: pd.DataFrame, keys: list[str], directions: dict[str, st
         out[f"solved (val {primary} {op} {solved_at:g})"] = [
             f"{s}/{n}" + (f" @ {st:.0f} steps, {sec:.0f} s" if s else "") for s, n, st, sec in
             zip(table["solved"], table["n"], table["steps_to_target"], table["seconds_to_target"])]
+    if table["grad_first_over_last"].notna().any():
+        out["‖∂L/∂h₁‖ / ‖∂L/∂h_T‖"] = table["grad_first_over_last"].map(_number)
     out["seeds"] = table["n"]
     out["failed"] = table["failed"]
     return out
@@ -116,6 +155,17 @@ def display_table(table: pd.DataFrame, keys: list[str], directions: dict[str, st
 
 def _hashable(value):
     return json.dumps(value, sort_keys=True) if isinstance(value, (list, dict)) else value
+
+
+def _mean(frame: pd.DataFrame, column: str) -> float:
+    return frame[column].astype(float).mean() if column in frame else math.nan
+
+
+def _interval(low, high) -> str:
+    if _is_missing(low):
+        return "—"
+    spec = ".3e" if high != 0 and abs(high) < 1e-3 else ".4g"
+    return f"[{format(low, spec)}, {format(high, spec)}]"
 
 
 def _first(series: pd.Series):

@@ -1,0 +1,220 @@
+"""The folk claims about recurrent cells, each judged from the runs that bear on it.
+
+A claim compares two groups of completed runs made in the same setting — same dataset, same
+values of every dataset, trainer and optimizer key and of the model's hidden_size —
+differing only in the model (or one model switch, such as bidirectional). Where a report holds
+no such pair, the claim is not listed: verdicts are never written in advance.
+
+    claim                                          measure                         test
+    LSTM has more parameters than GRU              params (exact)                  count comparison
+    ConvGRU is lighter than ConvLSTM               params (exact)                  count comparison
+    GRU trains faster than LSTM (per token)        train tokens/s                  Welch, GRU > LSTM
+    ConvGRU is faster than ConvLSTM                train frames/s                  Welch, ConvGRU >
+    GRU reaches the target in fewer steps          steps to the task's target      Welch, GRU < LSTM
+                                                   (a run that never reached it counts its whole
+                                                   budget: a lower bound, said in the evidence)
+    LSTM handles longer dependencies               test metric at the longest T    Welch, LSTM better
+                                                   of a T sweep, vs RNN and vs GRU
+    plain RNN gradients vanish                     log10 ‖∂L/∂h₁‖/‖∂L/∂h_T‖        Welch, RNN < LSTM, GRU
+                                                   (diagnostics.grad_per_step)
+    the hybrid is at least as good as the better   test metric                     non-inferiority: the 95%
+    of its parents (LSTM, GRU)                                                     interval of hybrid − parent
+                                                                                   within 10% of the parent
+    Bi-LSTM / attention help                       test metric: bidirectional=true Welch, better
+                                                   vs false, readout=attention vs
+                                                   the default, seq2seq attention
+                                                   vs none
+
+Verdicts (stats.verdict): holds, does not hold, inconclusive — significance at 5% with the seeds
+there are (≥ 3 recommended); the evidence column gives the means, the difference with its 95%
+interval, t and p.
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from rnnbench.report.collect import HPARAM
+from rnnbench.report.stats import verdict, welch
+
+SHARED_MODEL_KEYS = ("model.hidden_size",)
+NOT_SETTING = {"seed", "dataset.seed", "output_root", "data_dir", "trainer.progress", "trainer.checkpoint",
+               "trainer.keep_best", "trainer.threads", "trainer.device", "diagnostics.grad_per_step",
+               "diagnostics.batch_size"}
+MARGIN = 0.10  # non-inferiority margin, as a fraction of the better parent's mean
+COLUMNS = ["claim", "setting", "verdict", "evidence"]
+
+
+def judge_claims(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (claim, setting) the runs can judge: claim, setting, verdict, evidence."""
+    rows: list[dict] = []
+    if runs.empty or "status" not in runs:
+        return pd.DataFrame(columns=COLUMNS)
+    for setting, frame, _ in _settings(runs[runs["status"] == "completed"]):
+        direction = _direction(frame)
+        rows += _more_params(setting, frame, "lstm", "gru", "LSTM has more parameters than GRU")
+        rows += _more_params(setting, frame, "convlstm", "convgru", "ConvGRU is lighter than ConvLSTM")
+        rows += _compare(setting, frame, "GRU trains faster than LSTM (tokens/s)", ("gru", {}), ("lstm", {}),
+                         "tokens_per_s", ">", unit=" tok/s")
+        rows += _compare(setting, frame, "ConvGRU is faster than ConvLSTM (frames/s)", ("convgru", {}),
+                         ("convlstm", {}), "tokens_per_s", ">", unit=" frames/s")
+        rows += _steps_to_target(setting, frame)
+        rows += _vanishing(setting, frame)
+        if direction:
+            metric, better = direction
+            rows += _hybrids(setting, frame, metric, better)
+            for name, a, b in (("Bi-LSTM beats LSTM", ("lstm", {"model.bidirectional": True}),
+                                ("lstm", {"model.bidirectional": False})),
+                               ("attention readout beats the last step", ("lstm", {"model.readout": "attention"}),
+                                ("lstm", {"model.readout": ("auto", "last")})),
+                               ("attention helps the encoder-decoder", ("seq2seq", {"model.attention": ("bahdanau", "luong")}),
+                                ("seq2seq", {"model.attention": "none"}))):
+                rows += _compare(setting, frame, f"{name} ({metric})", a, b, f"final.{metric}", better)
+    rows += _longer_dependencies(runs[runs["status"] == "completed"])
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _settings(done: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame, list[str]]]:
+    """(label, runs, varied keys) for each setting: runs of one dataset alike in every key that
+    is not the model's own (a key some runs lack does not split them)."""
+    for dataset, frame in done.groupby("dataset", sort=True):
+        keys = [c for c in frame.columns if c.startswith(HPARAM) and c[len(HPARAM):] not in NOT_SETTING
+                and (not c[len(HPARAM):].startswith("model.") or c[len(HPARAM):] in SHARED_MODEL_KEYS)]
+        values = frame[keys].map(_hashable) if keys else frame[[]]
+        varied = [k for k in keys if values[k].nunique() > 1]
+        if not varied:
+            yield str(dataset), frame, []
+            continue
+        for combo, members in frame.groupby([values[k] for k in varied], dropna=False, sort=True):
+            combo = combo if isinstance(combo, tuple) else (combo,)
+            label = ", ".join(f"{k.split('.')[-1]}={_plain(v)}" for k, v in zip(varied, combo))
+            yield f"{dataset} ({label})", members, varied
+
+
+def _select(frame: pd.DataFrame, model: str, switches: dict) -> pd.DataFrame:
+    chosen = frame[frame["model"] == model]
+    for key, wanted in switches.items():
+        column = HPARAM + key
+        if column not in chosen:
+            return chosen.iloc[0:0]
+        allowed = wanted if isinstance(wanted, tuple) else (wanted,)
+        chosen = chosen[chosen[column].isin(allowed)]
+    return chosen
+
+
+def _compare(setting, frame, claim, a, b, column, expect, unit="", transform=None) -> list[dict]:
+    runs_a, runs_b = _select(frame, *a), _select(frame, *b)
+    if runs_a.empty or runs_b.empty or column not in frame:
+        return []
+    values_a, values_b = runs_a[column].astype(float), runs_b[column].astype(float)
+    if transform:
+        values_a, values_b = transform(values_a), transform(values_b)
+    comparison = welch(values_a, values_b)
+    names = f"{_name(a)} vs {_name(b)}: "
+    return [_row(claim, setting, verdict(comparison, expect), names + comparison.describe(unit))]
+
+
+def _more_params(setting, frame, more: str, fewer: str, claim: str) -> list[dict]:
+    a, b = frame[frame["model"] == more]["params"], frame[frame["model"] == fewer]["params"]
+    if a.empty or b.empty:
+        return []
+    pa, pb = int(a.iloc[0]), int(b.iloc[0])
+    return [_row(claim, setting, "holds" if pa > pb else "does not hold",
+                 f"{more} {pa:,} vs {fewer} {pb:,} parameters (×{pa / pb:.2f}; exact, the same for every seed)")]
+
+
+def _steps_to_target(setting, frame) -> list[dict]:
+    if "steps_to_target" not in frame:
+        return []
+    reached = frame.assign(censored=frame["steps_to_target"].isna(),
+                           steps_or_budget=frame["steps_to_target"].fillna(frame["steps"]))
+    rows = _compare(setting, reached, "GRU reaches the target in fewer steps than LSTM", ("gru", {}), ("lstm", {}),
+                    "steps_or_budget", "<", unit=" steps")
+    if rows:
+        missed = {m: int(reached[reached["model"] == m]["censored"].sum()) for m in ("gru", "lstm")}
+        if any(missed.values()):
+            rows[0]["evidence"] += (f"; runs that never reached it (counted at their whole budget, a lower bound): "
+                                    f"gru {missed['gru']}, lstm {missed['lstm']}")
+    return rows
+
+
+def _vanishing(setting, frame) -> list[dict]:
+    rows = []
+    log10 = lambda values: np.log10(values.clip(lower=1e-300))
+    for other in ("lstm", "gru"):
+        rows += _compare(setting, frame, f"plain RNN gradients vanish (log10 ‖∂L/∂h₁‖/‖∂L/∂h_T‖, RNN < {other.upper()})",
+                         ("rnn", {}), (other, {}), "grad_first_over_last", "<", transform=log10)
+    return rows
+
+
+def _hybrids(setting, frame, metric, better) -> list[dict]:
+    rows = []
+    column = f"final.{metric}"
+    parents = {p: frame[frame["model"] == p][column].astype(float).mean() for p in ("lstm", "gru")}
+    parents = {p: m for p, m in parents.items() if not math.isnan(m)}
+    if len(parents) < 2:
+        return rows
+    best = (min if better == "<" else max)(parents, key=parents.get)
+    for hybrid in ("hybrid_stacked", "hybrid_parallel"):
+        runs = frame[frame["model"] == hybrid]
+        if runs.empty:
+            continue
+        comparison = welch(runs[column].astype(float), frame[frame["model"] == best][column].astype(float))
+        margin = MARGIN * abs(parents[best])
+        found = verdict(comparison, better + "=", margin)
+        rows.append(_row(f"{hybrid} is at least as good as the better parent ({metric})", setting, found,
+                         f"{hybrid} vs {best} (the better parent): {comparison.describe()}; "
+                         f"margin ±{margin:.3g} (10% of {best}'s mean)"))
+    return rows
+
+
+def _longer_dependencies(done: pd.DataFrame) -> list[dict]:
+    """At the longest T of each dataset's T sweep (where the runs vary dataset.seq_len), LSTM
+    against RNN and against GRU on the task's primary metric."""
+    rows = []
+    column = HPARAM + "dataset.seq_len"
+    if column not in done:
+        return rows
+    for dataset, frame in done.groupby("dataset", sort=True):
+        lengths = frame[column].dropna()
+        if lengths.nunique() < 2 or not _direction(frame):
+            continue
+        longest = frame[frame[column] == lengths.max()]
+        metric, better = _direction(frame)
+        for setting, members, _ in _settings(longest):
+            for other in ("rnn", "gru"):
+                rows += _compare(setting, members, f"LSTM handles longer dependencies than {other.upper()} "
+                                 f"({metric} at the longest T, {int(lengths.max())})", ("lstm", {}), (other, {}),
+                                 f"final.{metric}", better)
+    return rows
+
+
+def _direction(frame: pd.DataFrame) -> tuple[str, str] | None:
+    """(primary metric, '<' if lower is better else '>') of these runs' task."""
+    for primary, metrics in zip(frame["primary_metric"], frame["metric_directions"]):
+        if isinstance(primary, str) and isinstance(metrics, dict) and primary in metrics:
+            return primary, "<" if metrics[primary] == "min" else ">"
+    return None
+
+
+def _row(claim, setting, found, evidence) -> dict:
+    return {"claim": claim, "setting": setting, "verdict": found, "evidence": evidence}
+
+
+def _name(selector) -> str:
+    model, switches = selector
+    return model + "".join(f" {k.split('.')[-1]}={'/'.join(map(str, v)) if isinstance(v, tuple) else v}"
+                           for k, v in switches.items())
+
+
+def _hashable(value):
+    return json.dumps(value, sort_keys=True) if isinstance(value, (list, dict)) else value
+
+
+def _plain(value) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
