@@ -38,6 +38,7 @@ examples:
   rnnbench train -m model=rnn,lstm,gru dataset=copy seed=0,1,2
   rnnbench report outputs/
   rnnbench resume outputs/runs/2026-11-23_10-00-00_gru_adding_s0
+  rnnbench study claims                  (then: rnnbench report outputs/studies/claims/<time>)
 
 A killed sweep resumes by running the same command with hydra.sweep.dir=<its folder>: completed
 runs are skipped, killed ones continue from their checkpoints, failed ones start over.
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"rnnbench {__version__}")
         return 0
-    commands = {"train": train, "resume": resume, "report": report, "list": list_options, "demo": demo}
+    commands = {"train": train, "resume": resume, "report": report, "study": study, "list": list_options, "demo": demo}
     command, args = argv[0], argv[1:]
     try:
         if command not in commands:
@@ -145,6 +146,31 @@ def report(args: list[str]) -> int:
 
     print(write_report([Path(p) for p in options.paths], options.out, options.where, options.group_by, options.metric))
     return 0
+
+
+def study(args: list[str]) -> int:
+    """Each part of conf/study/NAME.yaml as a sweep into one folder, then the report over it."""
+    from rnnbench.config import group_options
+    from rnnbench.study import study_options, study_parts
+
+    if not args or args[0].startswith("-"):
+        raise UserError(f"'rnnbench study' needs a study name: rnnbench study NAME [study.scale=full] [OVERRIDES...]; "
+                        f"choose from: {', '.join(group_options('study'))}")
+    name = args[0]
+    scale, folder, overrides = study_options(args[1:])
+    parts = study_parts(name, scale)
+    root_arg = next((o.split("=", 1)[1] for o in overrides if o.startswith("output_root=")), "outputs")
+    folder = folder or Path(root_arg) / "studies" / name / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    failed = 0
+    for part, part_overrides in parts.items():
+        print(f"rnnbench study {name}: part '{part}' into {folder / part}", file=sys.stderr)
+        try:
+            failed += train(["-m", *part_overrides, *overrides, f"hydra.sweep.dir={folder / part}"]) != 0
+        except UserError as exc:  # this part's config does not compose: say so, run the others
+            print(f"rnnbench: error: study part '{part}': {exc}", file=sys.stderr)
+            failed += 1
+    report([str(folder)])
+    return 1 if failed else 0
 
 
 def list_options(args: list[str]) -> int:

@@ -10,8 +10,9 @@ from rnnbench.config import config_dir, group_options
 
 TITLES = {"model": "models", "model/cell": "cells of model=seq2seq", "dataset": "datasets",
           "optimizer": "optimizers", "trainer": "trainer settings", "experiment": "experiments",
-          "hparams_search": "hyperparameter searches (Optuna; needs rnnbench[sweep])"}
-WHOLE = ("experiment", "hparams_search", "model/cell")  # chosen whole: no KEY=VALUE options listed
+          "hparams_search": "hyperparameter searches (Optuna; needs rnnbench[sweep])",
+          "study": "studies (rnnbench study NAME)"}
+WHOLE = ("experiment", "hparams_search", "model/cell", "study")  # chosen whole: no KEY=VALUE options listed
 HIDDEN_KEYS = {"_target_", "_partial_", "name", "defaults", "hydra"}
 
 
