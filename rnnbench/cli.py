@@ -96,6 +96,10 @@ def train(args: list[str]) -> int:
         raise UserError(hydra_error_message(exc)) from None
     except yaml.YAMLError as exc:  # a config file (yours, with --config-dir) that does not parse
         raise UserError(yaml_error_message(exc)) from None
+    except ValueError as exc:
+        if not str(exc).startswith("Only one of --run, --multirun"):  # Hydra's own flags, combined
+            raise
+        raise UserError(f"{exc} (--cfg job shows the config of a single run: drop -m)") from None
     except OSError as exc:  # Hydra creating the run folder, or the record inside it
         if exc.errno not in UNWRITABLE:
             raise

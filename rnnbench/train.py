@@ -34,13 +34,12 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from rnnbench import diagnostics
 from rnnbench.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from rnnbench.checkpoint import check_same_config, load_checkpoint, load_into
 from rnnbench.config import config_dir, group_options, instantiate
-from rnnbench import diagnostics
 from rnnbench.data.task import TASK_KINDS, SequenceTask, Split
 from rnnbench.errors import AbortJob, ConfigError, UserError, check_choice, check_float, check_int
-from rnnbench.diagnostics import GradPerStep, twin_builder
 from rnnbench.flops import count_flops
 from rnnbench.memory import SavedTensors, check_fits, train_memory
 from rnnbench.record import BEST, CHECKPOINT, SUMMARY, RunRecord, atomic_write_text, flatten, to_json
@@ -218,9 +217,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                    f"dataset.seq_len={task.seq_len} with trainer.batch_size={settings.batch_size}")
     grad_probe = None
     if diagnostics.enabled(cfg):
-        build = twin_builder(cfg, lambda model_cfg: instantiate("model", model_cfg, **task.model_args()))
+        build = diagnostics.twin_builder(cfg, lambda model_cfg: instantiate("model", model_cfg, **task.model_args()))
         with torch.random.fork_rng(devices=[]):  # the twin's initialisation must not move the run's RNG
-            grad_probe = GradPerStep(model, build, task, splits["val"],
+            grad_probe = diagnostics.GradPerStep(model, build, task, splits["val"],
                                      OmegaConf.select(cfg, "diagnostics.batch_size", default=64))
 
     record = RunRecord(run_dir)

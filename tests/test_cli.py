@@ -123,6 +123,12 @@ BAD_FILES = [
       "model.hidden_size=256", "trainer.batch_size=1000"],
      "dataset.seq_len=20000 with trainer.batch_size=1000 needs about 314.9 GiB for one training step"),
     (["train", "trainer.lrr=0.1"], "Could not override 'trainer.lrr'"),
+    (["train", "-m", "seed=0,1", "--cfg", "job"], "Only one of --run, --multirun, --cfg, --info and --shell_completion "
+                                                 "can be specified (--cfg job shows the config of a single run: drop -m)"),
+    (["study"], "'rnnbench study' needs a study name: rnnbench study NAME [study.scale=full] [OVERRIDES...]; choose from: claims"),
+    (["study", "claimz"], "unknown study 'claimz'; choose from: claims"),
+    (["study", "claims", "study.scale=huge"], "study.scale must be one of quick, full, got 'huge'"),
+    (["report", "nowhere", "--where", "x"], "report path 'nowhere' does not exist"),
     (["train", "model.cell._target_=nowhere.Cell"], "model.cell._target_ 'nowhere.Cell' cannot be imported (No module named 'nowhere')"),
     (["train", "dataset=text", "dataset.corpus=no/book.txt"], "dataset.corpus: no file at no/book.txt (relative to"),
     (["train", "dataset=text", "dataset.corpus=shakespear"], "dataset.corpus must be one of tinyshakespeare, ptb_char"),
@@ -149,7 +155,7 @@ BAD_FILES = [
     (["train", "dataset=seq_mnist", "data_dir=d"], "place the file at d/train-images-idx3-ubyte.gz (sha256 440fcabf"),
     (["report", "no/such/dir"], "report path 'no/such/dir' does not exist"),
     (["report", "."], "no run records (summary.json) under ."),
-    (["fly"], "unknown command 'fly'; choose from: train, resume, report, list, demo"),
+    (["fly"], "unknown command 'fly'; choose from: train, resume, report, study, list, demo"),
     (["list", "extra"], "'rnnbench list' takes no arguments"),
 ]] + BAD_FILES)
 def test_bad_input_gives_one_clear_line(tmp_path, setup, args, message):

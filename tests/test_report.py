@@ -11,18 +11,22 @@ import pytest
 from rnnbench.errors import UserError
 from rnnbench.record import FORMAT, METRICS, SUMMARY
 from rnnbench.report import write_report
+from rnnbench.report.claims import judge_claims
 from rnnbench.report.collect import load_runs
+from rnnbench.report.stats import mean_ci, verdict, welch
 from rnnbench.train import train
 from tests.conftest import compose_config
 
 
 def fake_run(root: Path, name: str, model: str, seed: int, mse: float, *, status="completed",
-             seq_len=100, hidden=128, steps_to_target=None, reason=None, curve=(0.2, 0.1)) -> Path:
+             seq_len=100, hidden=128, steps_to_target=None, reason=None, curve=(0.2, 0.1),
+             params=None, tokens_per_s=None, grads=None) -> Path:
     run = root / name
     run.mkdir(parents=True)
     summary = {
         "format": FORMAT, "status": status, "reason": reason, "model": model, "dataset": "adding",
-        "seed": seed, "params": 1000 + hidden, "core_params": 900 + hidden, "tokens_per_s": 5000.0 + seed,
+        "seed": seed, "params": params or 1000 + hidden, "core_params": 900 + hidden,
+        "tokens_per_s": tokens_per_s or 5000.0 + seed, "infer_tokens_per_s": 20000.0, "memory": {"step_mb": 1.5},
         "wall_s": 10.0, "steps": 100, "final": {"mse": mse} if status == "completed" else {},
         "best": {"mse": mse}, "baseline": {"mse": 0.1667}, "baseline_val": {"mse": 0.1650},
         "baseline_name": "predict 1.0", "steps_to_target": steps_to_target,
@@ -31,6 +35,10 @@ def fake_run(root: Path, name: str, model: str, seed: int, mse: float, *, status
                     "model.hidden_size": hidden, "model.name": model, "trainer.lr": 0.001,
                     "optimizer.lr": 0.001, "model.cell._target_": f"rnnbench.models.{model}.Cell"},
     }
+    if grads:  # the norms g_1 … g_T before and after training
+        summary["grad_per_step"] = {"step": 100, "first_over_last": grads[-1][0] / grads[-1][-1]}
+        (run / "grad_per_step.json").write_text(json.dumps([{"step": 0, "norms": grads[0]},
+                                                            {"step": 100, "norms": grads[-1]}]))
     (run / SUMMARY).write_text(json.dumps(summary))
     (run / METRICS).write_text("".join(json.dumps({"step": 50 * (i + 1), "val_mse": v}) + "\n"
                                        for i, v in enumerate(curve)))
@@ -78,7 +86,7 @@ def test_tables_aggregate_over_seeds(records, tmp_path):
 def test_report_writes_every_format(records, tmp_path):
     out = tmp_path / "out"
     write_report([records], out)
-    for name in ("report.md", "report.csv", "runs.csv", "report.html", "curves_adding.png"):
+    for name in ("report.md", "report.csv", "runs.csv", "report.tex", "report.html", "curves_adding.png"):
         assert (out / name).stat().st_size > 0, name
     assert (out / "curves_adding.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (out / "report.html").read_text()
@@ -127,3 +135,97 @@ def test_model_keys_split_runs_of_one_model_only(tmp_path):
     write_report([root], tmp_path / "b")
     table = pd.read_csv(tmp_path / "b" / "report.csv")
     assert "model.hidden_size" in table.columns and len(table) == 3
+
+
+def test_t_interval_and_welch_on_known_numbers():
+    mean, low, high = mean_ci([1.0, 2.0, 3.0])
+    assert mean == 2 and high - mean == pytest.approx(4.302653 / math.sqrt(3))  # t(0.975, 2) · s/√n
+    assert math.isnan(mean_ci([5.0])[1])
+    a, b = [10.0, 11.0, 12.0, 13.0], [1.0, 2.0, 4.0]
+    c = welch(a, b)
+    se = math.sqrt(pd.Series(a).var() / 4 + pd.Series(b).var() / 3)
+    assert c.diff == pytest.approx(11.5 - 7 / 3) and c.t == pytest.approx(c.diff / se)
+    df = se ** 4 / ((pd.Series(a).var() / 4) ** 2 / 3 + (pd.Series(b).var() / 3) ** 2 / 2)  # Welch–Satterthwaite
+    from scipy import stats
+    assert c.p == pytest.approx(2 * stats.t.sf(abs(c.t), df))
+    reference = stats.ttest_ind(a, b, equal_var=False)
+    assert (c.t, c.p) == pytest.approx((reference.statistic, reference.pvalue))
+    assert c.low < c.diff < c.high and c.low > 0
+    assert verdict(c, ">") == "holds" and verdict(c, "<") == "does not hold"
+    assert verdict(welch([1.0, 2.0, 3.0], [1.5, 2.5, 3.5]), ">") == "inconclusive"
+    assert verdict(welch([1.0], [2.0, 3.0]), "<") == "inconclusive"  # one seed: no test
+    same = welch([4.0, 4.0], [4.0, 4.0])
+    assert same.p == 1.0 and verdict(same, "<=", margin=0.1) == "holds"
+    # non-inferiority: 'a at most b + margin'
+    assert verdict(welch([1.0, 1.1, 0.9], [1.0, 1.05, 0.95]), "<=", margin=1.0) == "holds"
+    assert verdict(welch([5.0, 5.1, 4.9], [1.0, 1.05, 0.95]), "<=", margin=0.1) == "does not hold"
+
+
+def claim_runs(root, models, **kwargs):
+    """Three seeds of each model: (name, mse values, params, tokens/s)."""
+    for name, mses, params, speed in models:
+        for seed, mse in enumerate(mses):
+            fake_run(root, f"{name}{seed}", name, seed, mse, params=params, tokens_per_s=speed + seed, **kwargs)
+
+
+def test_claims_are_judged_from_the_runs(tmp_path):
+    claim_runs(tmp_path, [("lstm", [0.0100, 0.0101, 0.0102], 17473, 400000),
+                          ("gru", [0.050, 0.052, 0.051], 13121, 160000),
+                          ("hybrid_stacked", [0.0100, 0.0101, 0.0100], 42433, 94000)])
+    claims = judge_claims(load_runs([tmp_path]).runs).set_index("claim")
+    assert claims.loc["LSTM has more parameters than GRU", "verdict"] == "holds"
+    assert "17,473 vs gru 13,121" in claims.loc["LSTM has more parameters than GRU", "evidence"]
+    speed = claims.loc["GRU trains faster than LSTM (tokens/s)"]
+    assert speed["verdict"] == "does not hold" and "Welch t=" in speed["evidence"] and "p=" in speed["evidence"]
+    hybrid = claims.loc["hybrid_stacked is at least as good as the better parent (mse)"]
+    assert hybrid["verdict"] == "holds" and "vs lstm (the better parent)" in hybrid["evidence"]
+    assert "ConvGRU is lighter than ConvLSTM" not in claims.index  # no such runs: no verdict
+    assert claims["setting"].eq("adding").all()
+
+
+def test_claims_over_a_length_sweep_and_gradients(tmp_path):
+    vanishing = [[1e-8, 1e-4, 1.0]] * 2
+    kept = [[0.1, 0.5, 1.0]] * 2
+    for T, rnn_mse in ((50, 0.05), (200, 0.17)):
+        claim_runs(tmp_path / f"T{T}", [("rnn", [rnn_mse, rnn_mse + 0.001, rnn_mse - 0.001], 4417, 480000)],
+                   seq_len=T, grads=vanishing)
+        claim_runs(tmp_path / f"T{T}", [("lstm", [0.001, 0.0012, 0.0011], 17473, 400000)], seq_len=T, grads=kept)
+    claims = judge_claims(load_runs([tmp_path]).runs)
+    longer = claims[claims["claim"].str.startswith("LSTM handles longer dependencies than RNN")]
+    assert list(longer["verdict"]) == ["holds"] and "longest T, 200" in longer["claim"].iloc[0]
+    grads = claims[claims["claim"].str.startswith("plain RNN gradients vanish")]
+    assert sorted(grads["setting"]) == ["adding (seq_len=200)", "adding (seq_len=50)"]
+    assert (grads["verdict"] == "holds").all() and "0 steps vs 2 steps" in grads["evidence"].iloc[0]
+
+
+def test_every_plot_and_the_latex_table(tmp_path):
+    root = tmp_path / "runs"
+    for T in (50, 200):
+        claim_runs(root / f"T{T}", [("rnn", [0.05, 0.06], 4417, 480000), ("gru", [0.01, 0.012], 13121, 160000)],
+                   seq_len=T, grads=[[0.01, 0.1, 1.0], [0.001, 0.1, 1.0]])
+    markdown = write_report([root], tmp_path / "out")
+    for name in ("curves_adding.png", "length_adding.png", "pareto_adding.png", "grads_adding.png"):
+        data = (tmp_path / "out" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, name
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 4 and "<h2>Claims</h2>" in page
+    latex = (tmp_path / "out" / "report.tex").read_text()
+    assert latex.count("\\begin{tabular}") == 2 and "dataset.seq\\_len" in latex and "95\\% CI" in latex
+    assert "test mse 95% CI" in markdown and "gradient reach (steps)" in markdown and "## Claims" in markdown
+
+
+def test_where_group_by_and_metric(records, tmp_path):
+    markdown = write_report([records], tmp_path / "a", where=["model=gru"])
+    assert "| gru " in markdown and "| lstm " not in markdown
+    markdown = write_report([records], tmp_path / "b", where=["model=gru,lstm", "seed=0"])
+    assert pd.read_csv(tmp_path / "b" / "report.csv")["n"].tolist() == [1, 1]
+    write_report([records], tmp_path / "c", group_by=["dataset.seq_len"])
+    assert "dataset.seq_len" in pd.read_csv(tmp_path / "c" / "report.csv").columns
+    with pytest.raises(UserError, match="--where 'colour=red': expected KEY=VALUE with KEY one of: .*dataset.seq_len"):
+        write_report([records], tmp_path / "d", where=["colour=red"])
+    with pytest.raises(UserError, match="no runs match --where model=tcn"):
+        write_report([records], tmp_path / "d", where=["model=tcn"])
+    with pytest.raises(UserError, match="--group-by trainer.lrr: not a config key"):
+        write_report([records], tmp_path / "d", group_by=["trainer.lrr"])
+    with pytest.raises(UserError, match="--metric accuracy: adding records mse"):
+        write_report([records], tmp_path / "d", metrics=["accuracy"])

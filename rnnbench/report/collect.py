@@ -11,6 +11,7 @@ import pandas as pd
 
 from rnnbench.errors import UserError
 
+REACH_FLOOR = 1e-3  # gradient_reach counts the steps whose gradient is at least this fraction of the last one's
 GRADS = "grad_per_step.json"  # rnnbench.diagnostics.FILE (not imported: that module needs torch)
 from rnnbench.record import FORMAT, METRICS, SUMMARY, SUMMARY_KEYS
 
@@ -55,6 +56,7 @@ def load_runs(paths: list[Path]) -> Runs:
         measured = _read_grads(run_dir)
         if measured:
             grads[str(run_dir)] = measured
+            rows[-1]["grad_reach"] = gradient_reach(measured[-1]["norms"])
     return Runs(pd.DataFrame(rows), pd.DataFrame(curves), grads, skipped, warnings)
 
 
@@ -129,6 +131,14 @@ def _run_row(run_dir: Path, s: dict) -> dict:
                 if isinstance(v, (int, float)) and not isinstance(v, bool)})
     row.update({HPARAM + k: v for k, v in (s.get("hparams") or {}).items()})
     return row
+
+
+def gradient_reach(norms: list[float], floor: float = REACH_FLOOR) -> int:
+    """How many steps back the gradient still counts: the number of t < T with
+    ‖∂L/∂h_t‖ ≥ floor · ‖∂L/∂h_T‖. Unlike a ratio it stays finite when the gradient underflows to
+    0 (a tanh RNN at T = 200 in float32)."""
+    last = norms[-1] if norms else 0.0
+    return int(sum(g >= floor * last for g in norms[:-1])) if last > 0 else 0
 
 
 def _read_grads(run_dir: Path) -> list[dict]:

@@ -87,7 +87,7 @@ def summarize(runs: pd.DataFrame, group_by: list[str] | None = None,
                    flops_per_step=_first(done["flops_per_step"]),
                    tokens_per_s=done["tokens_per_s"].mean(), wall_s=done["wall_s"].mean(),
                    infer_tokens_per_s=_mean(done, "infer_tokens_per_s"), step_mb=_mean(done, "step_mb"),
-                   grad_first_over_last=_mean(done, "grad_first_over_last"),
+                   grad_reach=_mean(done, "grad_reach"), grad_reach_std=_std(done, "grad_reach"),
                    solved=int(done["steps_to_target"].notna().sum()),
                    steps_to_target=done["steps_to_target"].mean(),
                    seconds_to_target=done["seconds_to_target"].mean())
@@ -146,8 +146,8 @@ def display_table(table: pd.DataFrame, keys: list[str], directions: dict[str, st
         out[f"solved (val {primary} {op} {solved_at:g})"] = [
             f"{s}/{n}" + (f" @ {st:.0f} steps, {sec:.0f} s" if s else "") for s, n, st, sec in
             zip(table["solved"], table["n"], table["steps_to_target"], table["seconds_to_target"])]
-    if table["grad_first_over_last"].notna().any():
-        out["‖∂L/∂h₁‖ / ‖∂L/∂h_T‖"] = table["grad_first_over_last"].map(_number)
+    if table["grad_reach"].notna().any():
+        out["gradient reach (steps)"] = [_mean_std(m, s) for m, s in zip(table["grad_reach"], table["grad_reach_std"])]
     out["seeds"] = table["n"]
     out["failed"] = table["failed"]
     return out
@@ -159,6 +159,10 @@ def _hashable(value):
 
 def _mean(frame: pd.DataFrame, column: str) -> float:
     return frame[column].astype(float).mean() if column in frame else math.nan
+
+
+def _std(frame: pd.DataFrame, column: str) -> float:
+    return frame[column].astype(float).std(ddof=1) if column in frame and frame[column].notna().sum() > 1 else math.nan
 
 
 def _interval(low, high) -> str:
