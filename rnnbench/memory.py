@@ -53,9 +53,8 @@ class SavedTensors:
 
 def train_memory(model: nn.Module, optimizer: torch.optim.Optimizer, activation_bytes: int) -> dict:
     """The record's memory figures (MiB) after a first training step."""
-    params = sum(p.numel() * p.element_size() for p in model.parameters())
-    state = sum(t.numel() * t.element_size() for s in optimizer.state.values() for t in s.values()
-                if isinstance(t, Tensor) and t.dim() > 0)
+    params = _bytes(model.parameters())
+    state = _bytes(t for s in optimizer.state.values() for t in s.values() if isinstance(t, Tensor) and t.dim() > 0)
     out = {"params_mb": params / MIB, "optimizer_mb": state / MIB, "activations_mb": activation_bytes / MIB,
            "step_mb": (2 * params + state + activation_bytes) / MIB}
     if torch.cuda.is_available() and next(model.parameters()).is_cuda:
@@ -87,7 +86,7 @@ def check_fits(model: nn.Module, forward: Callable[[int], Tensor], batch_size: i
     n = PROBE_BATCH
     with torch.random.fork_rng(devices=[]), counter.counting():
         forward(n)
-    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    params = _bytes(model.parameters())
     estimate = counter.bytes * batch_size // n + 4 * params  # weights, grads, Adam's two moments
     limit = available_bytes(device) if limit is None else limit
     if limit is not None and estimate > 0.9 * limit:
@@ -96,6 +95,10 @@ def check_fits(model: nn.Module, forward: Callable[[int], Tensor], batch_size: i
                         "available; lower trainer.batch_size or dataset.seq_len (activations grow with both), "
                         "or use a smaller model")
     return estimate
+
+
+def _bytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def _gib(n: int) -> str:

@@ -38,7 +38,7 @@ from typing import Iterator
 
 import pandas as pd
 
-from rnnbench.report.collect import HPARAM
+from rnnbench.report.collect import HPARAM, as_typed
 from rnnbench.report.stats import verdict, welch
 
 SHARED_MODEL_KEYS = ("model.hidden_size",)
@@ -92,7 +92,7 @@ def _settings(done: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame, list[str]
             continue
         for combo, members in frame.groupby([values[k] for k in varied], dropna=False, sort=True):
             combo = combo if isinstance(combo, tuple) else (combo,)
-            label = ", ".join(f"{k.split('.')[-1]}={_plain(v)}" for k, v in zip(varied, combo))
+            label = ", ".join(f"{k.split('.')[-1]}={as_typed(v)}" for k, v in zip(varied, combo))
             yield f"{dataset} ({label})", members, varied
 
 
@@ -210,8 +210,4 @@ def _name(selector) -> str:
 
 def _hashable(value):
     return json.dumps(value, sort_keys=True) if isinstance(value, (list, dict)) else value
-
-
-def _plain(value) -> str:
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 

@@ -72,7 +72,7 @@ def filter_runs(runs: Runs, where: list[str]) -> Runs:
                                                                        if c.startswith(HPARAM)})
             raise UserError(f"--where {condition!r}: expected KEY=VALUE with KEY one of: {', '.join(known)}")
         wanted = set(values.split(","))
-        frame = frame[frame[column].map(lambda v: _text(v) in wanted)]
+        frame = frame[frame[column].map(lambda v: as_typed(v) in wanted)]
     if frame.empty:
         raise UserError(f"no runs match --where {' '.join(where)}")
     keep = set(frame["dir"])
@@ -80,7 +80,7 @@ def filter_runs(runs: Runs, where: list[str]) -> Runs:
     return Runs(frame, curves, {d: g for d, g in runs.grads.items() if d in keep}, runs.skipped, runs.warnings)
 
 
-def _text(value) -> str:
+def as_typed(value) -> str:
     """A value as typed on the command line: 100 for 100.0, true for True."""
     if isinstance(value, bool):
         return str(value).lower()

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from rnnbench.report.collect import HPARAM  # noqa: E402
+from rnnbench.report.collect import HPARAM, as_typed  # noqa: E402
 
 
 def plot_learning_curves(runs: pd.DataFrame, curves: pd.DataFrame, keys: list[str], metric: str,
@@ -98,11 +98,11 @@ def plot_pareto(table: pd.DataFrame, keys: list[str], metric: str, direction: st
     fig, axes = plt.subplots(len(settings), 2, figsize=(11, 4.2 * len(settings)), squeeze=False)
     for (setting, rows), pair in zip(settings, axes):
         setting = setting if isinstance(setting, tuple) else (setting,)
-        where = ", ".join(f"{k.split('.')[-1]}={_plain(v)}" for k, v in zip(by, setting))
+        where = ", ".join(f"{k.split('.')[-1]}={as_typed(v)}" for k, v in zip(by, setting))
         for ax, column, label, more_is_better in ((pair[0], "params", "parameters", False),
                                                   (pair[1], "tokens_per_s", f"train {unit}/s", True)):
             for _, row in rows.iterrows():
-                name = " ".join([str(row["model"]), *(f"{k.split('.')[-1]}={_plain(row[k])}" for k in keys if k not in by)])
+                name = " ".join([str(row["model"]), *(f"{k.split('.')[-1]}={as_typed(row[k])}" for k in keys if k not in by)])
                 std = row[f"{metric}_std"]
                 ax.errorbar(row[column], row[f"{metric}_mean"], yerr=0 if pd.isna(std) else std,
                             marker="o", capsize=3, ls="none")
@@ -164,10 +164,6 @@ def plot_grad_per_step(runs: pd.DataFrame, grads: dict[str, list[dict]], keys: l
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-def _plain(value) -> str:
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _log_if_wide(ax, values: pd.Series, axis: str) -> None:
