@@ -42,7 +42,7 @@ def plot_learning_curves(runs: pd.DataFrame, curves: pd.DataFrame, keys: list[st
     ax.plot([], [], color="0.4", ls="--", lw=1, label=f"baseline ({baseline_name})")
     _log_if_wide(ax, data[column], "y")
     ax.set(xlabel="training step", ylabel=f"validation {metric}", title=title)
-    return _save(fig, ax, path)
+    return _save(fig, path)
 
 
 def _baselines(runs: pd.DataFrame, keys: list[str], metric: str) -> list[float]:
@@ -80,7 +80,7 @@ def plot_metric_vs_length(table: pd.DataFrame, keys: list[str], metric: str, dir
     ax.set_xscale("log")
     ax.set(xlabel="sequence length T", ylabel=f"test {metric} ({'lower' if direction == 'min' else 'higher'} is better)",
            title=title)
-    return _save(fig, ax, path)
+    return _save(fig, path)
 
 
 def plot_pareto(table: pd.DataFrame, keys: list[str], metric: str, direction: str, unit: str,
@@ -116,12 +116,7 @@ def plot_pareto(table: pd.DataFrame, keys: list[str], metric: str, direction: st
             ax.set(xlabel=label, ylabel=f"test {metric} ({'lower' if direction == 'min' else 'higher'} is better)",
                    title=f"{title}{' (' + where + ')' if where else ''}: {metric} vs {label}")
             ax.title.set_fontsize(10)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def pareto_front(x: pd.Series, y: pd.Series, x_more_is_better: bool, y_more_is_better: bool) -> list:
@@ -157,13 +152,8 @@ def plot_grad_per_step(runs: pd.DataFrame, grads: dict[str, list[dict]], keys: l
     for ax in axes:
         ax.set_yscale("log")
         ax.set(xlabel="time step t")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
     axes[0].set_ylabel("‖∂L/∂h_t‖ (per sample)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _log_if_wide(ax, values: pd.Series, axis: str) -> None:
@@ -173,9 +163,11 @@ def _log_if_wide(ax, values: pd.Series, axis: str) -> None:
         (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
 
 
-def _save(fig, ax, path: Path) -> Path:
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+def _save(fig, path: Path) -> Path:
+    """Grid and legend on every panel, then the PNG; the figure is closed."""
+    for ax in fig.axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
