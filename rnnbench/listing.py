@@ -11,7 +11,8 @@ from rnnbench.config import config_dir, group_options
 TITLES = {"model": "models", "model/cell": "cells of model=seq2seq", "dataset": "datasets",
           "optimizer": "optimizers", "trainer": "trainer settings", "experiment": "experiments",
           "hparams_search": "hyperparameter searches (Optuna; needs rnnbench[sweep])",
-          "study": "studies (rnnbench study NAME)"}
+          "study": "studies (rnnbench study NAME)",
+          "logger": "loggers mirroring the run record (several: logger=[tensorboard,mlflow]; needs rnnbench[loggers])"}
 WHOLE = ("experiment", "hparams_search", "model/cell", "study")  # chosen whole: no KEY=VALUE options listed
 HIDDEN_KEYS = {"_target_", "_partial_", "name", "defaults", "hydra"}
 

@@ -41,6 +41,7 @@ from rnnbench.config import config_dir, group_options, instantiate
 from rnnbench.data.task import TASK_KINDS, SequenceTask, Split
 from rnnbench.errors import AbortJob, ConfigError, UserError, check_choice, check_float, check_int
 from rnnbench.flops import count_flops
+from rnnbench.loggers import build_loggers
 from rnnbench.memory import SavedTensors, check_fits, train_memory
 from rnnbench.record import BEST, CHECKPOINT, SUMMARY, RunRecord, atomic_write_text, flatten, to_json
 from rnnbench.sweep import job_threads
@@ -222,6 +223,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             grad_probe = diagnostics.GradPerStep(model, build, task, splits["val"],
                                      OmegaConf.select(cfg, "diagnostics.batch_size", default=64))
 
+    loggers = build_loggers(cfg.get("logger"))
     record = RunRecord(run_dir)
     if resume is None:
         (run_dir / CHECKPOINT).unlink(missing_ok=True)  # a failed run's: this one starts over
@@ -250,7 +252,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             "wall_s": None, "train_s": None, "data_s": None, "eval_s": None,
             "determinism": determinism(settings.device),
             **settings.describe(), "torch": str(torch.__version__), "python": platform.python_version(),
-            "started_at": started_at, "finished_at": None, "resumed": [],
+            "started_at": started_at, "finished_at": None, "resumed": [], "loggers": {},
         }
     else:
         checkpoint, _ = resume
@@ -265,6 +267,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             next(order)
         log.info("resuming %s from step %d", run_dir, step)
     baseline, baseline_val = summary["baseline"], summary["baseline_val"]
+    loggers.start(run_dir, summary, config)
     if grad_probe is not None and resume is None:
         grad_probe.measure(model, 0)
         atomic_write_text(run_dir / diagnostics.FILE, to_json(grad_probe.rows))
@@ -329,6 +332,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                            "wall_s": wall_before + time.perf_counter() - started}
                     window_loss, window_grad, window_n = 0.0, 0.0, 0
                     record.log_eval(row)
+                    loggers.log_metrics(row, step)
                     if grad_probe is not None:
                         grad_probe.measure(model, step)
                         atomic_write_text(run_dir / diagnostics.FILE, to_json(grad_probe.rows))
@@ -358,6 +362,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     except Exception as exc:
         summary.update(status="failed", reason=failure_reason(exc), steps=step,
                        wall_s=wall_before + time.perf_counter() - started)
+        loggers.finish()
         record.write_summary(summary)
         (run_dir / CHECKPOINT).unlink(missing_ok=True)  # a failed run is started over, not resumed
         raise
@@ -382,6 +387,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     summary.update(wall_s=wall_before + time.perf_counter() - started,
                    finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    max_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    loggers.finish()
     record.write_summary(summary)
     return summary
 

@@ -35,7 +35,7 @@ def grouping_keys(runs: pd.DataFrame) -> list[str]:
     chosen: list[pd.Series] = []
     for column in sorted(c for c in runs.columns if c.startswith(HPARAM)):
         key = column[len(HPARAM):]
-        if key in NEVER_GROUPED:
+        if key in NEVER_GROUPED or key.startswith("logger."):  # where a run was mirrored changes nothing in it
             continue
         values = runs[column].map(_hashable)
         if key.startswith("model."):
