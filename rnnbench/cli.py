@@ -27,6 +27,10 @@ commands:
   study NAME [OVERRIDES...]
                            a ready set of sweeps (conf/study/NAME.yaml; e.g. claims: the folk
                            claims, ~30 min; scale=full for a real study), then its report
+  bench [--full] [--models M...] [--seq-lens T...] [--out DIR] ...
+                           microbenchmark of the recurrent cores: tokens/s forward and train step,
+                           FLOPs, % of the measured matmul peak, memory; ratios fused/torch.nn,
+                           reference/fused, scan/loop (~2 min; --full: the big grid)
   resume RUN_DIR [OVERRIDES...]
                            continue a killed run in its folder from its last checkpoint (with the
                            overrides it was started with; a completed run is left as it is)
@@ -58,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"rnnbench {__version__}")
         return 0
-    commands = {"train": train, "resume": resume, "report": report, "study": study, "list": list_options, "demo": demo}
+    commands = {"train": train, "resume": resume, "report": report, "study": study, "bench": bench,
+                "list": list_options, "demo": demo}
     command, args = argv[0], argv[1:]
     try:
         if command not in commands:
@@ -175,6 +180,66 @@ def study(args: list[str]) -> int:
             failed += 1
     report([str(folder)])
     return 1 if failed else 0
+
+
+def _positive_ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of positive integers (e.g. 10,100,1000)")
+    return values
+
+
+def bench(args: list[str]) -> int:
+    from rnnbench.bench import DEFAULT, FULL, IMPLS, MIN_TIME
+
+    parser = argparse.ArgumentParser(prog="rnnbench bench", description="Time the recurrent cores (rnnbench/bench.py).")
+    parser.add_argument("--full", action="store_true", help="the big grid: 14 sequence models, T 10..3000, "
+                        "batch 1/16/64, hidden 64..512 (hours on 2 cores)")
+    parser.add_argument("--models", type=lambda t: t.split(","),
+                        help=f"comma-separated conf/model names (default: {','.join(DEFAULT[0]['models'])})")
+    parser.add_argument("--impls", type=lambda t: t.split(","),
+                        help=f"some of {','.join(IMPLS)} (default: every one the model has)")
+    parser.add_argument("--seq-lens", type=_positive_ints, help="T values (default: 10,100,1000)")
+    parser.add_argument("--batch", type=_positive_ints, help="batch sizes (default: 64, and 1 for the scan cells)")
+    parser.add_argument("--hidden", type=_positive_ints, help="hidden sizes = input sizes (default: 128)")
+    parser.add_argument("--min-time", type=float, help="seconds of timed calls per measurement "
+                        f"(default: {MIN_TIME['default']}, --full: {MIN_TIME['full']})")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
+    parser.add_argument("--out", type=Path, help="folder for bench.csv, bench.json and the plot "
+                                                 "(default: outputs/bench/<time>)")
+    options = parser.parse_args(args)
+    min_time = options.min_time if options.min_time is not None else MIN_TIME["full" if options.full else "default"]
+    if not 0 < min_time <= 60:
+        raise UserError(f"--min-time must be in (0, 60] seconds, got {min_time}")
+    if options.threads is not None and not 1 <= options.threads <= 1024:
+        raise UserError(f"--threads must be between 1 and 1024, got {options.threads}")
+    bad = [i for i in options.impls or [] if i not in IMPLS]
+    if bad:
+        raise UserError(f"unknown impl {', '.join(bad)}; choose from: {', '.join(IMPLS)}")
+    import torch
+
+    from rnnbench.bench import grid, markdown, run_bench
+
+    if options.device != "cpu" and not (options.device.startswith("cuda") and torch.cuda.is_available()):
+        raise UserError(f"--device {options.device} is not available here; use cpu" +
+                        ("" if options.device.startswith("cuda") else " or cuda[:N]"))
+    if options.threads is not None:
+        torch.set_num_threads(options.threads)
+    grids = FULL if options.full else DEFAULT
+    if options.models or options.seq_lens or options.batch or options.hidden:  # one grid, the rest from the first
+        grids = [{"models": options.models or grids[0]["models"], "seq_lens": options.seq_lens or grids[0]["seq_lens"],
+                  "batches": options.batch or grids[0]["batches"], "hiddens": options.hidden or grids[0]["hiddens"]}]
+    cases = [case for g in grids for case in grid(g["models"], g["seq_lens"], g["batches"], g["hiddens"], options.impls)]
+    out = options.out or Path("outputs") / "bench" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    table, ratio_table, meta = run_bench(cases, out, options.device, min_time,
+                                         progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(markdown(table, ratio_table, meta), end="")
+    print(f"\nwritten: {out / 'bench.csv'}, {out / 'bench.json'}, {out / 'throughput_vs_T.png'}", file=sys.stderr)
+    return 0
 
 
 def list_options(args: list[str]) -> int:

@@ -1,15 +1,19 @@
 """Diagonal linear recurrences h_t = a_t ⊙ h_{t−1} + b_t whose coefficients depend only on x_t,
 and the parallel scan that computes all steps at once.
 
-A `ScanCell` gives log a_t and log b_t (b_t > 0) for all steps from x alone. Then, within a chunk
-of C steps that starts from h_0 (Heinsen 2023, "Efficient parallelization of a ubiquitous
-sequential computation"):
+A `ScanCell` gives a_t and b_t for all steps from x alone. `parallel_scan` then solves the
+recurrence by odd–even reduction (a work-efficient scan, as in Blelloch 1990): pair the steps
+(2i, 2i+1) into one step with coefficients (a_{2i+1} a_{2i}, a_{2i+1} b_{2i} + b_{2i+1}), solve
+that half-length recurrence recursively for the odd steps, then fill in the even ones,
+h_{2i} = a_{2i} h_{2i−1} + b_{2i}. That is ⌈log₂ T⌉ levels of element-wise products and sums
+over (B, T/2^k, H), about twice the work of the sequential loop but in a few large operations
+instead of T small ones.
 
-    a*_t = Σ_{s≤t} log a_s,     log h_t = a*_t + logcumsumexp_{s≤t}(log b_s − a*_s)
-
-with h_0 entered as b_0 = h_0 (and a_0 = 1). Chunks run one after the other, each starting from
-the last state of the previous: this keeps |a*| bounded by one chunk (the subtraction above
-loses precision when a* grows with T) and the memory at O(B·C·H).
+It stays in real space: a_t ∈ (0, 1) and b_t ≥ 0 for minGRU and minLSTM, so products of a's can
+only underflow towards 0 (whose contribution is then below float resolution anyway) and nothing
+is divided or exponentiated — unlike the log-space formulation (Heinsen 2023, used by the minGRU
+paper), whose logcumsumexp cost 3–8× the sequential loop on CPU (PERF_NOTES.md; measured again by
+`rnnbench bench`).
 """
 from __future__ import annotations
 
@@ -18,48 +22,47 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnbench.errors import check_int
 from rnnbench.models.cell import Cell
 
 
 class ScanCell(Cell):
-    """Cell with a diagonal, input-only recurrence. Subclasses implement `log_coefficients`.
+    """Cell with a diagonal, input-only recurrence. Subclasses implement `coefficients`.
     The step API (`project_input` then `forward`) runs the same recurrence sequentially."""
 
-    def __init__(self, input_size: int, hidden_size: int, scan_chunk: int = 256):
-        super().__init__(input_size, hidden_size)
-        self.scan_chunk = check_int("scan_chunk", scan_chunk, 1)
-
-    def log_coefficients(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(B, T, I) → log a, log b, each (B, T, H)."""
+    def coefficients(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, T, I) → a, b, each (B, T, H)."""
         raise NotImplementedError
 
-    def project_input(self, x: Tensor) -> Tensor:  # (B, T, I) -> (B, T, 2H): [log a ; log b]
-        return torch.cat(self.log_coefficients(x), dim=-1)
+    def project_input(self, x: Tensor) -> Tensor:  # (B, T, I) -> (B, T, 2H): [a ; b]
+        return torch.cat(self.coefficients(x), dim=-1)
 
     def forward(self, xp_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
-        log_a, log_b = xp_t.chunk(2, dim=-1)
-        h = torch.exp(log_a) * h + torch.exp(log_b)
+        a, b = xp_t.chunk(2, dim=-1)
+        h = torch.addcmul(b, a, h)
         return h, h
 
 
 def run_scan(cell: ScanCell, x: Tensor, state: Any = None) -> tuple[Tensor, Tensor]:
     """All steps of a ScanCell at once: (B, T, I) → (B, T, H), final h."""
-    log_a, log_b = cell.log_coefficients(x)
-    h = state if state is not None else cell.initial_state(x.shape[0], x)
-    outputs = []
-    for start in range(0, x.shape[1], cell.scan_chunk):
-        chunk = slice(start, start + cell.scan_chunk)
-        h_seq = _scan_chunk(log_a[:, chunk], log_b[:, chunk], h)
-        h = h_seq[:, -1]
-        outputs.append(h_seq)
-    return torch.cat(outputs, dim=1), h
+    a, b = cell.coefficients(x)
+    if state is not None:  # h_0 = a_0 h_init + b_0: fold the initial state into the first b
+        b = torch.cat([torch.addcmul(b[:, :1], a[:, :1], state.unsqueeze(1)), b[:, 1:]], dim=1)
+    h = parallel_scan(a, b)
+    return h, h[:, -1]
 
 
-def _scan_chunk(log_a: Tensor, log_b: Tensor, h0: Tensor) -> Tensor:
-    # prepend step 0 with a_0 = 1 and b_0 = h0 (log 0 = −inf when h0 = 0 drops the term)
-    log_a = torch.cat([torch.zeros_like(log_a[:, :1]), log_a], dim=1)
-    log_b = torch.cat([torch.log(h0).unsqueeze(1), log_b], dim=1)
-    a_star = torch.cumsum(log_a, dim=1)
-    log_h = a_star + torch.logcumsumexp(log_b - a_star, dim=1)
-    return torch.exp(log_h[:, 1:])
+def parallel_scan(a: Tensor, b: Tensor) -> Tensor:
+    """h_t = a_t ⊙ h_{t−1} + b_t along dim 1 with h_{−1} = 0; a, b and h (B, T, ...)."""
+    T = a.shape[1]
+    if T == 1:
+        return b
+    if T % 2:  # solve the even-length prefix, then the last step
+        h = parallel_scan(a[:, :-1], b[:, :-1])
+        return torch.cat([h, torch.addcmul(b[:, -1:], a[:, -1:], h[:, -1:])], dim=1)
+    pairs = (a.shape[0], T // 2, 2, *a.shape[2:])
+    a_even, a_odd = a.reshape(pairs).unbind(2)  # reshape + unbind, not strided slices: their
+    b_even, b_odd = b.reshape(pairs).unbind(2)  # backward allocates a full-size zero tensor each
+    h_odd = parallel_scan(a_odd * a_even, torch.addcmul(b_odd, a_odd, b_even))
+    h_before = torch.cat([torch.zeros_like(h_odd[:, :1]), h_odd[:, :-1]], dim=1)  # h_{2i−1}
+    h_even = torch.addcmul(b_even, a_even, h_before)
+    return torch.stack([h_even, h_odd], dim=2).reshape(a.shape)

@@ -5,6 +5,7 @@
     stats.py    intervals and Welch's t-test over seeds
     plots.py    learning curves, metric vs T, Pareto fronts, ‖∂L/∂h_t‖ vs t (matplotlib)
     claims.py   the folk claims, each with a verdict computed from the runs that bear on it
+Results of `rnnbench bench` (bench.csv) found under the paths get their own sections.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from rnnbench.record import atomic_write_text
 from rnnbench.report.claims import judge_claims
-from rnnbench.report.collect import Runs, filter_runs, load_runs
+from rnnbench.report.collect import Runs, filter_runs, find_benches, load_runs
 from rnnbench.report.plots import plot_grad_per_step, plot_learning_curves, plot_metric_vs_length, plot_pareto
 from rnnbench.report.tables import display_table, summarize
 
@@ -36,7 +37,7 @@ def write_report(paths: list[Path], out: Path | None = None, where: list[str] = 
     out = out or paths[0] / "report"
     out.mkdir(parents=True, exist_ok=True)
     sections, csv_parts, images = [], [], []
-    for dataset, members in runs.runs.groupby("dataset", sort=True):
+    for dataset, members in runs.runs.groupby("dataset", sort=True) if len(runs.runs) else []:
         table, keys, directions = summarize(members, group_by, metrics)
         done = members[members["status"] == "completed"]
         first = (done if len(done) else members).iloc[0]  # a failed run's record may lack the task's details
@@ -58,7 +59,10 @@ def write_report(paths: list[Path], out: Path | None = None, where: list[str] = 
                 plot_pareto(table, keys, primary, direction, unit, title, out / f"pareto_{dataset}.png"),
                 plot_grad_per_step(members, runs.grads, keys, title, out / f"grads_{dataset}.png"),
             ) if image]
-    claims = judge_claims(runs.runs)
+    claims = judge_claims(runs.runs) if len(runs.runs) else pd.DataFrame()
+    benches = [_bench_section(folder, out / f"bench_{i}.png") for i, folder in enumerate(find_benches(paths))]
+    images += [bench[-1] for bench in benches if bench[-1]]
+    sections += [(title, "", table, 5) for title, tables, _ in benches for table in tables]
     markdown = _markdown(runs, paths, sections, images, claims)
     atomic_write_text(out / "report.md", markdown)
     summary = pd.concat(csv_parts, ignore_index=True) if csv_parts else pd.DataFrame()
@@ -68,6 +72,17 @@ def write_report(paths: list[Path], out: Path | None = None, where: list[str] = 
     atomic_write_text(out / "report.html", _html(runs, sections, images, claims))
     return markdown + f"\nWritten to {out}/ (report.md, report.csv, runs.csv, report.tex, report.html"\
         + "".join(f", {p.name}" for p in images) + ")\n"
+
+
+def _bench_section(folder: Path, image: Path):
+    """(title, [case table, ratio table], plot) of one `rnnbench bench` folder."""
+    from rnnbench.bench import describe_machine, display, load_bench
+    from rnnbench.report.plots import plot_bench
+
+    table, ratios, meta = load_bench(folder)
+    shown, shown_ratios = display(table, ratios)
+    tables = [shown] + ([shown_ratios] if len(shown_ratios) else [])
+    return f"bench {folder} — {describe_machine(meta)}", tables, plot_bench(table, image)
 
 
 def _setting(members: pd.DataFrame, keys: list[str]) -> str:
@@ -95,7 +110,8 @@ LEGEND = ("Test metrics are mean ± sample std over seeds, with the 95% t-interv
 
 
 def _markdown(runs: Runs, paths: list[Path], sections, images, claims: pd.DataFrame) -> str:
-    lines = ["# rnnbench report", "", f"{_counts(runs)} — from {', '.join(map(str, paths))}.", LEGEND, ""]
+    lines = ["# rnnbench report", "", f"{_counts(runs)} — from {', '.join(map(str, paths))}.",
+             LEGEND if len(runs.runs) else "", ""]
     for dataset, setting, shown, labels in sections:
         align = ["left"] * labels + ["right"] * (shown.shape[1] - labels)  # labels left, numbers right
         lines += [f"## {dataset}{setting}", "",

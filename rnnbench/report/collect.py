@@ -29,16 +29,24 @@ class Runs:
     warnings: list[str] = field(default_factory=list)  # records loaded with a defect
 
 
+BENCH_CSV = "bench.csv"
+
+
 def find_records(paths: list[Path]) -> list[Path]:
     """Folders that hold a summary.json, at or below each path."""
     for path in paths:
         if not path.exists():
             raise UserError(f"report path '{path}' does not exist")
     found = {summary.parent for path in paths for summary in path.rglob(SUMMARY)}
-    if not found:
-        raise UserError(f"no run records ({SUMMARY}) under {', '.join(map(str, paths))}; "
-                        "make some with 'rnnbench train'")
+    if not found and not find_benches(paths):
+        raise UserError(f"no run records ({SUMMARY}) or bench results ({BENCH_CSV}) under "
+                        f"{', '.join(map(str, paths))}; make some with 'rnnbench train' or 'rnnbench bench'")
     return sorted(found)
+
+
+def find_benches(paths: list[Path]) -> list[Path]:
+    """Folders that hold the results of `rnnbench bench`, at or below each path."""
+    return sorted({csv.parent for path in paths for csv in path.rglob(BENCH_CSV)})
 
 
 def load_runs(paths: list[Path]) -> Runs:

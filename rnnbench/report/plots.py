@@ -5,6 +5,7 @@
     length_<dataset>.png     test metric against sequence length T, when dataset.seq_len was varied
     pareto_<dataset>.png     test metric against parameters and against training speed, Pareto front
     grads_<dataset>.png      ‖∂L/∂h_t‖ against t before and after training (diagnostics.grad_per_step)
+    throughput_vs_T.png      `rnnbench bench`: train-step tokens/s and time against T, log-log
 """
 from __future__ import annotations
 
@@ -153,6 +154,33 @@ def plot_grad_per_step(runs: pd.DataFrame, grads: dict[str, list[dict]], keys: l
         ax.set_yscale("log")
         ax.set(xlabel="time step t")
     axes[0].set_ylabel("‖∂L/∂h_t‖ (per sample)")
+    return _save(fig, path)
+
+
+def plot_bench(table: pd.DataFrame, path: Path) -> Path | None:
+    """Two log-log panels from a bench table: train-step tokens/s against T and time per train
+    step against T, one line per model/impl (and batch × hidden, when several). A sequential
+    loop's time grows linearly in T (slope 1); what runs all steps at once stays flat until the
+    work itself dominates."""
+    if table.empty:
+        return None
+    sizes = table[["batch", "hidden"]].drop_duplicates()
+    colors = {model: f"C{i % 10}" for i, model in enumerate(sorted(table["model"].unique()))}
+    styles = {"torch": ":", "fused": "-", "scan": "-", "reference": "--"}  # a model's colour, an impl's line
+    widths = {tuple(size): 0.8 + 1.2 * i for i, size in enumerate(sizes.itertuples(index=False))}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    for key, group in table.sort_values("T").groupby(["model", "impl", "batch", "hidden"], sort=True):
+        model, impl, batch, hidden = key
+        label = f"{model}/{impl}" + (f" B={batch} H={hidden}" if len(sizes) > 1 else "")
+        style = {"color": colors[model], "ls": styles.get(impl, "-."), "lw": widths[(batch, hidden)],
+                 "marker": "o", "ms": 3, "label": label}
+        axes[0].plot(group["T"], group["train_tokens_per_s"], **style)
+        axes[1].plot(group["T"], group["train_ms"], **style)
+    only = "" if len(sizes) > 1 else f" (B={sizes.batch.iloc[0]}, H={sizes.hidden.iloc[0]})"
+    axes[0].set(xscale="log", yscale="log", xlabel="sequence length T", ylabel="tokens/s, train step",
+                title="throughput" + only)
+    axes[1].set(xscale="log", yscale="log", xlabel="sequence length T", ylabel="ms per train step",
+                title="time per train step" + only)
     return _save(fig, path)
 
 

@@ -1,0 +1,347 @@
+"""`rnnbench bench`: a DeepBench-style microbenchmark of the recurrent cores.
+
+For each model × implementation × T × batch × hidden size, the model's core (the recurrent stack
+that `rnnbench train` builds from conf/model/NAME.yaml, without embedding, readout or head) runs
+on random (B, T, I) inputs, I = hidden size as in DeepBench:
+
+    forward        no gradients (inference)
+    train step     forward, then backward of y.sum() into the weights (no optimizer)
+
+timed with `torch.utils.benchmark.Timer.blocked_autorange` (warm-up run first, blocks of calls
+until `min_time` seconds, median and interquartile range over the blocks; on CUDA, synchronised).
+`impl=torch` is the raw torch.nn.RNN/LSTM/GRU module, the yardstick for the runner's fused path.
+
+Columns: tokens/s = B·T / median; FLOPs per step (one sample, one time step, forward; flops.py:
+2 × multiply-adds of matmuls) and for a train step 3× that (the backward of a matmul is two
+matmuls of its size); GFLOP/s and its fraction of this machine's matmul peak, measured in the same
+run (`matmul_peak`: the best of square float32 GEMMs, same threads); memory of a train step =
+weights + their gradients + the tensors autograd saved (memory.SavedTensors; on CUDA the
+allocator's peak). Results: a Markdown table, bench.csv, bench.json (machine, peak, grid),
+throughput_vs_T.png; `rnnbench report` picks up bench.csv files under its paths.
+"""
+from __future__ import annotations
+
+import math
+import platform
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from rnnbench.errors import UserError
+
+CSV, META, PLOT = "bench.csv", "bench.json", "throughput_vs_T.png"
+TORCH_MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+# The default grids (about 1.5 min on 2 cores: the cells at batch 64, and the scan cells again at
+# batch 1, where the sequential loop is bound by per-step overhead) and --full.
+DEFAULT = [{"models": ["rnn", "lstm", "gru", "mingru", "minlstm"], "seq_lens": [10, 100, 1000],
+            "batches": [64], "hiddens": [128]},
+           {"models": ["mingru", "minlstm"], "seq_lens": [10, 100, 1000], "batches": [1], "hiddens": [128]}]
+FULL = [{"models": ["rnn", "lstm", "gru", "mingru", "minlstm", "indrnn", "lstm_peephole", "lstm_cifg",
+                    "lstm_nfg", "lstm_ln", "hybrid_parallel", "hybrid_stacked", "tcn", "transformer"],
+         "seq_lens": [10, 30, 100, 300, 1000, 3000], "batches": [1, 16, 64], "hiddens": [64, 128, 256, 512]}]
+MIN_TIME = {"default": 0.2, "full": 0.5}
+IMPLS = ("torch", "fused", "scan", "reference", "auto")
+
+
+@dataclass(frozen=True)
+class Case:
+    model: str  # a conf/model name
+    impl: str   # torch | fused | scan | reference | auto
+    seq_len: int
+    batch: int
+    hidden: int
+
+
+def model_config(model: str, impl: str, hidden: int):
+    """conf/model/MODEL.yaml with hidden_size (and impl, when the model has the key) set."""
+    from omegaconf import OmegaConf
+
+    from rnnbench.config import config_dir, group_options
+
+    if model not in group_options("model"):
+        raise UserError(f"unknown model '{model}'; choose from: {', '.join(group_options('model'))}")
+    node = OmegaConf.load(config_dir() / "model" / f"{model}.yaml")
+    from rnnbench.train import model_kind
+
+    if model_kind(node) != "sequence":
+        raise UserError(f"model {model} is not a sequence model; bench times the cores of sequence models "
+                        "(encoder-decoder and convolutional models are timed by their training runs)")
+    node.hidden_size = hidden
+    if "impl" in node:
+        node.impl = impl
+    elif impl != "auto":
+        raise UserError(f"model {model} has no impl option; bench it with impl auto")
+    if "num_layers" in node:
+        node.num_layers = 1  # DeepBench: one layer
+    return node
+
+
+def build_core(model: str, impl: str, hidden: int) -> nn.Module:
+    """The core that `rnnbench train` would run (input size = hidden), or the raw torch.nn module."""
+    if impl == "torch":
+        if model not in TORCH_MODULES:
+            raise UserError(f"impl torch exists for {', '.join(TORCH_MODULES)}, not {model}")
+        return TorchCore(TORCH_MODULES[model](hidden, hidden, batch_first=True))
+    from rnnbench.config import instantiate
+    from rnnbench.data.task import InputSpec
+
+    whole = instantiate("model", model_config(model, impl, hidden), input_spec=InputSpec("real", hidden),
+                        output_size=1, per_step=True, causal=False)
+    return whole.core
+
+
+class TorchCore(nn.Module):
+    """A torch.nn recurrent module with the core's call signature."""
+
+    def __init__(self, module: nn.RNNBase):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: Tensor, state=None):
+        return self.module(x, state)
+
+
+def impls_of(model: str) -> list[str]:
+    """The implementations worth timing for a model: raw torch.nn, fused and reference for the
+    cells with a kernel; scan and reference for scan cells; auto otherwise."""
+    from hydra.utils import get_class
+
+    from rnnbench.models.scan import ScanCell
+
+    node = model_config(model, "auto", 8)
+    if "impl" not in node:
+        return ["auto"]
+    if model in TORCH_MODULES:
+        return ["torch", "fused", "reference"]
+    cell = node.get("cell", {}).get("_target_")
+    if cell and issubclass(get_class(cell), ScanCell):
+        return ["scan", "reference"]
+    return ["auto"]
+
+
+def forward_flops(core: nn.Module, case: Case, device: str) -> float:
+    """Forward FLOPs of one sample per time step."""
+    from rnnbench.flops import count_flops
+
+    x = torch.randn(1, case.seq_len, case.hidden, device=device)
+    return count_flops(core, x) / case.seq_len
+
+
+def step_memory_mb(core: nn.Module, x: Tensor) -> float:
+    """MiB of one train step: weights + gradients + saved activations (CUDA: the allocator's peak)."""
+    from rnnbench.memory import MIB, SavedTensors
+
+    if x.is_cuda:
+        torch.cuda.reset_peak_memory_stats(x.device)
+        train_step(core, x)
+        return torch.cuda.max_memory_allocated(x.device) / MIB
+    saved = SavedTensors(core.parameters())
+    with saved.counting():
+        y, _ = core(x)
+    weights = sum(p.numel() * p.element_size() for p in core.parameters())
+    y.sum().backward()
+    core.zero_grad(set_to_none=True)
+    return (2 * weights + saved.bytes) / MIB
+
+
+def train_step(core: nn.Module, x: Tensor) -> None:
+    core.zero_grad(set_to_none=True)
+    y, _ = core(x)
+    y.sum().backward()
+
+
+def forward(core: nn.Module, x: Tensor) -> None:
+    with torch.no_grad():
+        core(x)
+
+
+def block_times(fn: Callable[[], None], min_time: float) -> list[float]:
+    """Seconds per call of fn, one value per block of calls (torch.utils.benchmark picks the block
+    size; the accelerator is synchronised before each clock read)."""
+    from torch.utils.benchmark import Timer
+
+    measurement = Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    return list(measurement.blocked_autorange(min_run_time=min_time).times)
+
+
+def matmul_peak(device: str, min_time: float = 0.3) -> float:
+    """GFLOP/s of this machine's best square float32 GEMM (n = 512, 1024, 2048)."""
+    best = 0.0
+    for n in (512, 1024, 2048):
+        a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+        torch.mm(a, b)  # warm-up
+        median = statistics.median(block_times(lambda: torch.mm(a, b), min_time))
+        best = max(best, 2 * n ** 3 / median / 1e9)
+    return best
+
+
+def measure_group(cases: list[Case], device: str, min_time: float, peak: float, rounds: int = 2) -> list[dict]:
+    """Rows for cases that differ only in impl. Their timings are interleaved — `rounds` passes,
+    alternating the order, min_time / rounds each — so that a slow spell of a shared machine
+    falls on all of them; median and IQR are over every block of the passes."""
+    runs = []
+    for case in cases:
+        torch.manual_seed(0)
+        core = build_core(case.model, case.impl, case.hidden).to(device)
+        x = torch.randn(case.batch, case.seq_len, case.hidden, device=device)
+        forward(core, x)  # warm-up (lazy initialisation, oneDNN primitives)
+        train_step(core, x)
+        runs.append((case, core, x, {"fwd": [], "train": []}))
+    for round_ in range(rounds):
+        for case, core, x, times in (runs if round_ % 2 == 0 else runs[::-1]):
+            times["fwd"] += block_times(lambda: forward(core, x), min_time / rounds)
+            times["train"] += block_times(lambda: train_step(core, x), min_time / rounds)
+    rows = []
+    for case, core, x, times in runs:
+        flops = forward_flops(core, case, device)
+        tokens = case.batch * case.seq_len
+        row = {"model": case.model, "impl": case.impl if case.impl != "auto" else getattr(core, "impl", "auto"),
+               "T": case.seq_len, "batch": case.batch, "hidden": case.hidden,
+               "params": sum(p.numel() for p in core.parameters()), "flops_per_step": flops}
+        for kind, factor in (("fwd", 1), ("train", 3)):
+            q1, median, q3 = statistics.quantiles(times[kind], n=4) if len(times[kind]) > 1 else [times[kind][0]] * 3
+            gflops = factor * flops * tokens / median / 1e9
+            row.update({f"{kind}_ms": median * 1e3, f"{kind}_iqr_ms": (q3 - q1) * 1e3,
+                        f"{kind}_tokens_per_s": tokens / median, f"{kind}_gflops": gflops,
+                        f"{kind}_peak_frac": gflops / peak})
+        row["train_mb"] = step_memory_mb(core, x)
+        rows.append(row)
+    return rows
+
+
+def grid(models: list[str], seq_lens: list[int], batches: list[int], hiddens: list[int],
+         impls: list[str] | None = None) -> list[Case]:
+    cases = []
+    for model in models:
+        available = impls_of(model)
+        chosen = [i for i in impls if i in (*available, "auto")] if impls else available
+        if not chosen:
+            raise UserError(f"model {model} has none of the impls {', '.join(impls)}; it has: {', '.join(available)}")
+        for impl in chosen:
+            for hidden in hiddens:
+                for batch in batches:
+                    cases.extend(Case(model, impl, t, batch, hidden) for t in seq_lens)
+    return cases
+
+
+# The targets this table can show: (name, numerator impl, denominator impl, target, at which T
+# (None: every T)). Fused must keep ≥ 0.9× of raw torch.nn; a scan ≥ 5× its loop at T = 1000.
+RATIOS = (("fused / raw torch.nn", "fused", "torch", 0.9, None),
+          ("reference / fused", "reference", "fused", None, None),
+          ("scan / own loop", "scan", "reference", 5.0, 1000))
+
+
+def ratios(table) -> "pd.DataFrame":
+    """Train-step and forward throughput ratios between implementations of the same model at the
+    same T, batch and hidden size, with the target where one applies."""
+    import pandas as pd
+
+    keys = ["model", "T", "batch", "hidden"]
+    rows = []
+    for name, top, bottom, target, at in RATIOS:
+        a = table[table.impl == top].set_index(keys)
+        b = table[table.impl == bottom].set_index(keys)
+        both = a.index.intersection(b.index)
+        for key in both:
+            train = a.loc[key, "train_tokens_per_s"] / b.loc[key, "train_tokens_per_s"]
+            applies = target if at is None or key[1] == at else None
+            rows.append({"ratio": name, **dict(zip(keys, key)),
+                         "train": train, "fwd": a.loc[key, "fwd_tokens_per_s"] / b.loc[key, "fwd_tokens_per_s"],
+                         "target": applies, "met": None if applies is None else bool(train >= applies)})
+    return pd.DataFrame(rows)
+
+
+def machine(device: str, peak: float) -> dict:
+    import os
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(), "device": device,
+            "torch": torch.__version__, "python": platform.python_version(), "matmul_peak_gflops": peak,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def run_bench(cases: list[Case], out: Path, device: str = "cpu", min_time: float = 0.2,
+              progress: Callable[[str], None] = lambda _: None):
+    """Measure every case, write bench.csv, bench.json and the plot into `out`; return (table, ratios, meta)."""
+    import pandas as pd
+
+    from rnnbench.record import atomic_write_text, to_json
+
+    peak = matmul_peak(device)
+    progress(f"matmul peak {peak:.1f} GFLOP/s ({torch.get_num_threads()} threads)")
+    groups: dict[tuple, list[Case]] = {}
+    for case in cases:
+        groups.setdefault((case.model, case.seq_len, case.batch, case.hidden), []).append(case)
+    rows = []
+    for group in groups.values():
+        for r in measure_group(group, device, min_time, peak):
+            rows.append(r)
+            progress(f"[{len(rows)}/{len(cases)}] {r['model']}/{r['impl']} T={r['T']} B={r['batch']} H={r['hidden']}: "
+                     f"train {r['train_tokens_per_s']:,.0f} tok/s, fwd {r['fwd_tokens_per_s']:,.0f} tok/s")
+    table = pd.DataFrame(rows)
+    meta = {**machine(device, peak), "min_time": min_time, "cases": len(cases)}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / CSV, table.to_csv(index=False))
+    atomic_write_text(out / META, to_json(meta) + "\n")
+    from rnnbench.report.plots import plot_bench
+
+    plot_bench(table, out / PLOT)
+    return table, ratios(table), meta
+
+
+def load_bench(folder: Path):
+    """(table, ratios, meta) of a bench folder written by `run_bench`."""
+    import json
+
+    import pandas as pd
+
+    table = pd.read_csv(folder / CSV)
+    meta = json.loads((folder / META).read_text(encoding="utf-8")) if (folder / META).is_file() else {}
+    return table, ratios(table), meta
+
+
+def display(table, ratio_table):
+    """The tables as shown: one row per case, then the ratios (formatted strings)."""
+    shown = table.assign(**{
+        "train tok/s": table.train_tokens_per_s.map("{:,.0f}".format),
+        "fwd tok/s": table.fwd_tokens_per_s.map("{:,.0f}".format),
+        "train ms (IQR)": [f"{m:.2f} ({q:.2f})" for m, q in zip(table.train_ms, table.train_iqr_ms)],
+        "MFLOP/step": (table.flops_per_step / 1e6).map("{:.3f}".format),
+        "% of peak (train)": (100 * table.train_peak_frac).map("{:.1f}".format),
+        "train MiB": table.train_mb.map("{:.1f}".format),
+    })[["model", "impl", "T", "batch", "hidden", "params", "MFLOP/step", "train tok/s", "fwd tok/s",
+        "train ms (IQR)", "% of peak (train)", "train MiB"]]
+    if not len(ratio_table):
+        return shown, ratio_table
+    return shown, ratio_table.assign(
+        train=ratio_table.train.map("{:.2f}×".format), fwd=ratio_table.fwd.map("{:.2f}×".format),
+        target=ratio_table.target.map(lambda t: "" if t is None or math.isnan(t) else f"≥ {t:g}×"),
+        met=ratio_table.met.map(lambda m: "" if m is None or m != m else ("yes" if m else "no")))
+
+
+def describe_machine(meta: dict) -> str:
+    return (f"{meta.get('cpu', '?')}, {meta.get('threads', '?')} threads, torch {meta.get('torch', '?')}, "
+            f"{meta.get('device', '?')}, {meta.get('date', '?')}; matmul peak "
+            f"{meta.get('matmul_peak_gflops', float('nan')):.1f} GFLOP/s")
+
+
+def markdown(table, ratio_table, meta: dict) -> str:
+    shown, shown_ratios = display(table, ratio_table)
+    text = describe_machine(meta) + "\n\n" + shown.to_markdown(index=False)
+    if len(shown_ratios):
+        text += ("\n\nthroughput ratios (same T, batch, hidden; train = forward + backward)\n\n"
+                 + shown_ratios.to_markdown(index=False))
+    return text + "\n"

@@ -1,0 +1,126 @@
+"""`rnnbench bench` is tested for what it computes — FLOPs against torch.utils.flop_counter, the
+ratios, the files and columns it writes, the report that reads them — never for speed."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from rnnbench import bench
+from rnnbench.cli import main
+from rnnbench.report import write_report
+
+H = 16
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+def counted(fn) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+@pytest.mark.parametrize("model", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("impl", ["torch", "fused", "reference"])
+def test_forward_flops_per_step_are_the_gate_matmuls(model, impl):
+    """2·G·H·(I + H) per token (I = H); the reference cell's matmuls, counted by torch, agree."""
+    core = bench.build_core(model, impl, H)
+    case = bench.Case(model, impl, 7, 3, H)
+    assert bench.forward_flops(core, case, "cpu") == 2 * GATES[model] * H * (H + H)
+    if impl == "reference":
+        x = torch.randn(1, 7, H)
+        assert counted(lambda: core(x)) / 7 == 2 * GATES[model] * H * (H + H)
+
+
+@pytest.mark.parametrize("model", ["mingru", "minlstm"])
+def test_scan_cells_count_their_input_projection(model):
+    core = bench.build_core(model, "scan", H)
+    x = torch.randn(1, 5, H)
+    gates = 2 if model == "mingru" else 3
+    assert bench.forward_flops(core, bench.Case(model, "scan", 5, 1, H), "cpu") == 2 * gates * H * H
+    assert counted(lambda: core(x)) / 5 == 2 * gates * H * H
+
+
+@pytest.mark.parametrize("model", ["rnn", "gru", "lstm", "mingru"])
+def test_a_train_step_is_three_forwards_when_the_input_gradient_is_counted(model):
+    """The table's train FLOPs = 3 × forward (bench.py); torch's count of forward + backward agrees
+    when the input needs its gradient too (matmuls only), but for ∂L/∂h_0: h_0 = 0 is a constant,
+    which saves one W_hh product per sequence."""
+    core = bench.build_core(model, "reference", H)
+    x = torch.randn(2, 6, H, requires_grad=True)
+    forward_only = counted(lambda: core(x))
+
+    def step():
+        y, _ = core(x)
+        y.sum().backward()
+
+    assert counted(step) == 3 * forward_only - 2 * GATES.get(model, 0) * H * H * 2
+
+
+def test_ratios_pair_implementations_and_apply_targets_where_they_belong():
+    rows = []
+    for T in (10, 1000):
+        for impl, speed in (("torch", 100.0), ("fused", 95.0), ("reference", 50.0)):
+            rows.append({"model": "lstm", "impl": impl, "T": T, "batch": 64, "hidden": 128,
+                         "train_tokens_per_s": speed, "fwd_tokens_per_s": 2 * speed})
+        for impl, speed in (("scan", 600.0 if T == 1000 else 40.0), ("reference", 100.0)):
+            rows.append({"model": "mingru", "impl": impl, "T": T, "batch": 64, "hidden": 128,
+                         "train_tokens_per_s": speed, "fwd_tokens_per_s": speed})
+    table = bench.ratios(pd.DataFrame(rows)).set_index(["ratio", "model", "T"])
+    assert table.loc[("fused / raw torch.nn", "lstm", 10), "train"] == pytest.approx(0.95)
+    assert table.loc[("fused / raw torch.nn", "lstm", 10), "met"]
+    assert table.loc[("reference / fused", "lstm", 1000), "train"] == pytest.approx(50 / 95)
+    assert pd.isna(table.loc[("reference / fused", "lstm", 1000), "met"])
+    assert table.loc[("scan / own loop", "mingru", 1000), "met"] and table.loc[("scan / own loop", "mingru", 1000), "target"] == 5.0
+    assert pd.isna(table.loc[("scan / own loop", "mingru", 10), "target"])  # the target is at T = 1000
+
+
+def test_step_memory_counts_weights_gradients_and_what_autograd_saves():
+    core = bench.build_core("gru", "reference", H)
+    weights = sum(p.numel() * 4 for p in core.parameters())
+    short, long = (bench.step_memory_mb(core, torch.randn(4, t, H)) for t in (10, 40))
+    assert short * 2 ** 20 > 2 * weights
+    assert (long * 2 ** 20 - 2 * weights) == pytest.approx(4 * (short * 2 ** 20 - 2 * weights), rel=0.05)
+
+
+def test_bench_writes_its_table_and_the_report_reads_it(tmp_path, capsys):
+    out = tmp_path / "bench"
+    code = main(["bench", "--models", "lstm,mingru", "--seq-lens", "3,4", "--batch", "2", "--hidden", "4",
+                 "--min-time", "0.01", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "matmul peak" in printed and "scan / own loop" in printed and "fused / raw torch.nn" in printed
+    table = pd.read_csv(out / bench.CSV)
+    assert {"model", "impl", "T", "batch", "hidden", "params", "flops_per_step", "fwd_ms", "fwd_iqr_ms",
+            "fwd_tokens_per_s", "fwd_gflops", "fwd_peak_frac", "train_ms", "train_iqr_ms", "train_tokens_per_s",
+            "train_gflops", "train_peak_frac", "train_mb"} <= set(table.columns)
+    assert sorted(set(zip(table.model, table.impl))) == [("lstm", "fused"), ("lstm", "reference"), ("lstm", "torch"),
+                                                         ("mingru", "reference"), ("mingru", "scan")]
+    assert len(table) == 10 and (table.train_tokens_per_s > 0).all() and (table.train_peak_frac > 0).all()
+    assert (table.train_tokens_per_s == table["T"] * table.batch / (table.train_ms / 1e3)).all()
+    meta = json.loads((out / bench.META).read_text())
+    assert meta["matmul_peak_gflops"] > 0 and meta["threads"] == torch.get_num_threads() and meta["cases"] == 10
+    assert (out / bench.PLOT).stat().st_size > 0
+
+    markdown = write_report([tmp_path], tmp_path / "report")
+    assert f"## bench {out}" in markdown and "| scan / own loop" in markdown
+    assert (tmp_path / "report" / "bench_0.png").stat().st_size > 0
+    assert "data:image/png;base64" in (tmp_path / "report" / "report.html").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--models", "convlstm"], "model convlstm is not a sequence model"),
+    (["--models", "nope"], "unknown model 'nope'; choose from: "),
+    (["--models", "lstm", "--impls", "scan"], "model lstm has none of the impls scan; it has: torch, fused, reference"),
+    (["--impls", "fast"], "unknown impl fast; choose from: torch, fused, scan, reference, auto"),
+    (["--min-time", "0"], "--min-time must be in (0, 60] seconds, got 0.0"),
+    (["--threads", "0"], "--threads must be between 1 and 1024, got 0"),
+    (["--device", "tpu"], "--device tpu is not available here; use cpu or cuda[:N]"),
+])
+def test_bad_bench_arguments_are_one_line(args, message, tmp_path, capsys):
+    assert main(["bench", *args, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnnbench: error: ") and message in err and err.count("\n") == 1
