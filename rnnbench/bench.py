@@ -256,6 +256,25 @@ def ratios(table) -> "pd.DataFrame":
     return pd.DataFrame(rows)
 
 
+def growth(table) -> "pd.DataFrame":
+    """How train-step time grows with T, per model/impl/batch/hidden: the least-squares slope of
+    log(time) against log(T). 1 is linear — a step after a step, no parallelism over time; below 1,
+    fixed costs or work spread over time (a scan, convolutions, attention) dominate at short T."""
+    import numpy as np
+    import pandas as pd
+
+    rows = []
+    for (model, impl, batch, hidden), group in table.groupby(["model", "impl", "batch", "hidden"], sort=True):
+        if group["T"].nunique() < 2:
+            continue
+        slope = np.polyfit(np.log(group["T"]), np.log(group["train_ms"]), 1)[0]
+        longest = group.loc[group["T"].idxmax()]
+        rows.append({"model": model, "impl": impl, "batch": batch, "hidden": hidden,
+                     "T range": f"{group['T'].min()}–{group['T'].max()}", "slope": slope,
+                     "train ms at longest T": longest["train_ms"]})
+    return pd.DataFrame(rows)
+
+
 def machine(device: str, peak: float) -> dict:
     import os
 
@@ -332,6 +351,14 @@ def display(table, ratio_table):
         met=ratio_table.met.map(lambda m: "" if m is None or m != m else ("yes" if m else "no")))
 
 
+def display_growth(table):
+    slopes = growth(table)
+    if not len(slopes):
+        return slopes
+    return slopes.assign(slope=slopes.slope.map("{:.2f}".format),
+                         **{"train ms at longest T": slopes["train ms at longest T"].map("{:.1f}".format)})
+
+
 def describe_machine(meta: dict) -> str:
     return (f"{meta.get('cpu', '?')}, {meta.get('threads', '?')} threads, torch {meta.get('torch', '?')}, "
             f"{meta.get('device', '?')}, {meta.get('date', '?')}; matmul peak "
@@ -344,4 +371,8 @@ def markdown(table, ratio_table, meta: dict) -> str:
     if len(shown_ratios):
         text += ("\n\nthroughput ratios (same T, batch, hidden; train = forward + backward)\n\n"
                  + shown_ratios.to_markdown(index=False))
+    slopes = display_growth(table)
+    if len(slopes):
+        text += ("\n\ngrowth of train-step time with T (log-log slope; 1 = linear: no parallelism over time)\n\n"
+                 + slopes.to_markdown(index=False))
     return text + "\n"

@@ -78,6 +78,17 @@ def test_ratios_pair_implementations_and_apply_targets_where_they_belong():
     assert pd.isna(table.loc[("scan / own loop", "mingru", 10), "target"])  # the target is at T = 1000
 
 
+def test_growth_is_the_log_log_slope_of_time_against_T():
+    rows = [{"model": "lstm", "impl": "reference", "T": T, "batch": 64, "hidden": 128, "train_ms": 0.5 * T}
+            for T in (10, 100, 1000)]
+    rows += [{"model": "mingru", "impl": "scan", "T": T, "batch": 1, "hidden": 128, "train_ms": 3.0 * T ** 0.25}
+             for T in (10, 100, 1000)]
+    slopes = bench.growth(pd.DataFrame(rows)).set_index("model")
+    assert slopes.loc["lstm", "slope"] == pytest.approx(1.0)
+    assert slopes.loc["mingru", "slope"] == pytest.approx(0.25)
+    assert slopes.loc["lstm", "train ms at longest T"] == 500.0
+
+
 def test_step_memory_counts_weights_gradients_and_what_autograd_saves():
     core = bench.build_core("gru", "reference", H)
     weights = sum(p.numel() * 4 for p in core.parameters())
@@ -106,7 +117,8 @@ def test_bench_writes_its_table_and_the_report_reads_it(tmp_path, capsys):
     assert (out / bench.PLOT).stat().st_size > 0
 
     markdown = write_report([tmp_path], tmp_path / "report")
-    assert f"## bench {out}" in markdown and "| scan / own loop" in markdown
+    assert f"## bench {out} — " in markdown and "| scan / own loop" in markdown
+    assert f"## bench {out}: growth of train-step time with T" in markdown
     assert (tmp_path / "report" / "bench_0.png").stat().st_size > 0
     assert "data:image/png;base64" in (tmp_path / "report" / "report.html").read_text()
 

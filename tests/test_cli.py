@@ -154,8 +154,8 @@ BAD_FILES = [
     (["train", "dataset=anbn", "dataset.test_max_n=10"], "dataset.test_max_n must be at least max_n (50)"),
     (["train", "dataset=seq_mnist", "data_dir=d"], "place the file at d/train-images-idx3-ubyte.gz (sha256 440fcabf"),
     (["report", "no/such/dir"], "report path 'no/such/dir' does not exist"),
-    (["report", "."], "no run records (summary.json) under ."),
-    (["fly"], "unknown command 'fly'; choose from: train, resume, report, study, list, demo"),
+    (["report", "."], "no run records (summary.json) or bench results (bench.csv) under ."),
+    (["fly"], "unknown command 'fly'; choose from: train, resume, report, study, bench, list, demo"),
     (["list", "extra"], "'rnnbench list' takes no arguments"),
 ]] + BAD_FILES)
 def test_bad_input_gives_one_clear_line(tmp_path, setup, args, message):

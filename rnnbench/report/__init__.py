@@ -61,8 +61,8 @@ def write_report(paths: list[Path], out: Path | None = None, where: list[str] = 
             ) if image]
     claims = judge_claims(runs.runs) if len(runs.runs) else pd.DataFrame()
     benches = [_bench_section(folder, out / f"bench_{i}.png") for i, folder in enumerate(find_benches(paths))]
-    images += [bench[-1] for bench in benches if bench[-1]]
-    sections += [(title, "", table, 5) for title, tables, _ in benches for table in tables]
+    images += [plot for _, plot in benches if plot]
+    sections += [(title, "", table, 5) for tables, _ in benches for title, table in tables]
     markdown = _markdown(runs, paths, sections, images, claims)
     atomic_write_text(out / "report.md", markdown)
     summary = pd.concat(csv_parts, ignore_index=True) if csv_parts else pd.DataFrame()
@@ -75,14 +75,16 @@ def write_report(paths: list[Path], out: Path | None = None, where: list[str] = 
 
 
 def _bench_section(folder: Path, image: Path):
-    """(title, [case table, ratio table], plot) of one `rnnbench bench` folder."""
-    from rnnbench.bench import describe_machine, display, load_bench
+    """[(title, table)] — cases, ratios, growth with T — and the plot of one `rnnbench bench` folder."""
+    from rnnbench.bench import describe_machine, display, display_growth, load_bench
     from rnnbench.report.plots import plot_bench
 
     table, ratios, meta = load_bench(folder)
     shown, shown_ratios = display(table, ratios)
-    tables = [shown] + ([shown_ratios] if len(shown_ratios) else [])
-    return f"bench {folder} — {describe_machine(meta)}", tables, plot_bench(table, image)
+    parts = ((f"bench {folder} — {describe_machine(meta)}", shown),
+             (f"bench {folder}: throughput ratios (same T, batch, hidden)", shown_ratios),
+             (f"bench {folder}: growth of train-step time with T (log-log slope; 1 = linear)", display_growth(table)))
+    return [(title, frame) for title, frame in parts if len(frame)], plot_bench(table, image)
 
 
 def _setting(members: pd.DataFrame, keys: list[str]) -> str:
