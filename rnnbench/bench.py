@@ -13,10 +13,11 @@ until `min_time` seconds, median and interquartile range over the blocks; on CUD
 
 Columns: tokens/s = B·T / median; FLOPs per step (one sample, one time step, forward; flops.py:
 2 × multiply-adds of matmuls) and for a train step 3× that (the backward of a matmul is two
-matmuls of its size); GFLOP/s and its fraction of this machine's matmul peak, measured in the same
+matmuls of its size; autograd skips the gradient of the input x and of h_0 = 0, so the true count
+is slightly lower — tests/test_bench.py checks both against torch's counter); GFLOP/s and its fraction of this machine's matmul peak, measured in the same
 run (`matmul_peak`: the best of square float32 GEMMs, same threads); memory of a train step =
 weights + their gradients + the tensors autograd saved (memory.SavedTensors; on CUDA the
-allocator's peak). Results: a Markdown table, bench.csv, bench.json (machine, peak, grid),
+allocator's peak). Results: a Markdown table, bench.csv, bench.json (machine, peak, date),
 throughput_vs_T.png; `rnnbench report` picks up bench.csv files under its paths.
 """
 from __future__ import annotations
@@ -62,12 +63,11 @@ def model_config(model: str, impl: str, hidden: int):
     from omegaconf import OmegaConf
 
     from rnnbench.config import config_dir, group_options
+    from rnnbench.train import model_kind
 
     if model not in group_options("model"):
         raise UserError(f"unknown model '{model}'; choose from: {', '.join(group_options('model'))}")
     node = OmegaConf.load(config_dir() / "model" / f"{model}.yaml")
-    from rnnbench.train import model_kind
-
     if model_kind(node) != "sequence":
         raise UserError(f"model {model} is not a sequence model; bench times the cores of sequence models "
                         "(encoder-decoder and convolutional models are timed by their training runs)")
