@@ -20,7 +20,7 @@ from tests.conftest import compose_config
 
 def fake_run(root: Path, name: str, model: str, seed: int, mse: float, *, status="completed",
              seq_len=100, hidden=128, steps_to_target=None, reason=None, curve=(0.2, 0.1),
-             params=None, tokens_per_s=None, grads=None) -> Path:
+             params=None, tokens_per_s=None, grads=None, analysis=None) -> Path:
     run = root / name
     run.mkdir(parents=True)
     summary = {
@@ -35,6 +35,8 @@ def fake_run(root: Path, name: str, model: str, seed: int, mse: float, *, status
                     "model.hidden_size": hidden, "model.name": model, "trainer.lr": 0.001,
                     "optimizer.lr": 0.001, "model.cell._target_": f"rnnbench.models.{model}.Cell"},
     }
+    if analysis:
+        summary["analysis"] = analysis
     if grads:  # the norms g_1 … g_T before and after training
         summary["grad_per_step"] = {"step": 100, "first_over_last": grads[-1][0] / grads[-1][-1]}
         (run / "grad_per_step.json").write_text(json.dumps([{"step": 0, "norms": grads[0]},
@@ -196,6 +198,26 @@ def test_claims_over_a_length_sweep_and_gradients(tmp_path):
     grads = claims[claims["claim"].str.startswith("plain RNN gradients vanish")]
     assert sorted(grads["setting"]) == ["adding (seq_len=200)", "adding (seq_len=50)"]
     assert (grads["verdict"] == "holds").all() and "0 steps vs 2 steps" in grads["evidence"].iloc[0]
+
+
+def test_counting_claim_reads_how_far_each_model_generalised(tmp_path):
+    """Weiss et al. (2018): LSTM counts past its training n, GRU and RNN do not."""
+    for name, reach in (("lstm", [30, 27, 33]), ("gru", [8, 14, 9]), ("rnn", [2, 1, 2])):
+        for seed, n in enumerate(reach):
+            fake_run(tmp_path, f"{name}{seed}", name, seed, 0.1, analysis={"max_n_generalised": n})
+    fake_run(tmp_path / "other", "x", "lstm", 0, 0.1)  # a run without the analysis does not count
+    claims = judge_claims(load_runs([tmp_path]).runs).set_index("claim")
+    gru = claims.loc["LSTM counts beyond its training range better than GRU (largest n generalised to)"]
+    assert gru["verdict"] == "holds" and gru["evidence"].startswith("lstm vs gru: 30 vs 10.33, difference 19.67")
+    assert claims.loc["LSTM counts beyond its training range better than RNN (largest n generalised to)",
+                      "verdict"] == "holds"
+
+
+def test_a_difference_without_spread_is_exact():
+    c = welch([1000.0] * 3, [250.0] * 3)
+    assert (c.p, verdict(c, "<")) == (0.0, "does not hold")
+    assert c.describe(" steps") == ("1000 steps vs 250 steps, difference 750, the same in every run of each side: "
+                                    "no spread, so no interval is needed (n=3, 3)")
 
 
 def test_every_plot_and_the_latex_table(tmp_path):

@@ -15,7 +15,7 @@ from rnnbench.config import config_dir
 @pytest.mark.parametrize("scale", ["quick", "full"])
 def test_every_part_of_the_claims_study_composes(scale):
     parts = study.study_parts("claims", scale)
-    assert {"adding", "video", "stock", "stock_bidirectional", "correction"} <= parts.keys()
+    assert {"adding", "copy", "counting", "video", "stock", "stock_bidirectional", "correction"} <= parts.keys()
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         for name, overrides in parts.items():
             every = {o.split("=")[0]: o.split("=")[1].split(",") for o in overrides}
@@ -23,7 +23,7 @@ def test_every_part_of_the_claims_study_composes(scale):
                 for value in values:
                     chosen = [f"{k}={value if k == key else v[0]}" for k, v in every.items()]
                     cfg = compose("train", overrides=chosen)
-                    assert cfg.dataset.name == every["dataset"][0], name
+                    assert cfg.dataset.name == (value if key == "dataset" else every["dataset"][0]), name
     if scale == "full":
         assert "seed=0,1,2,3,4" in parts["adding"] and "trainer.max_steps=5000" in parts["adding"]
 

@@ -18,6 +18,9 @@ no such pair, the claim is not listed: verdicts are never written in advance.
     plain RNN gradients vanish                     gradient reach: steps t < T     Welch, RNN < LSTM, GRU
                                                    with ‖∂L/∂h_t‖ ≥ 10⁻³‖∂L/∂h_T‖
                                                    after training (diagnostics.grad_per_step)
+    LSTM counts beyond its training range          largest n with every a^n b^n    Welch, LSTM > RNN, GRU
+    (Weiss et al. 2018)                            (… c^n) up to it right
+                                                   (analysis.max_n_generalised)
     the hybrid is at least as good as the better   test metric                     non-inferiority: the 95%
     of its parents (LSTM, GRU)                                                     interval of hybrid − parent
                                                                                    within 10% of the parent
@@ -38,7 +41,7 @@ from typing import Iterator
 
 import pandas as pd
 
-from rnnbench.report.collect import HPARAM, as_typed
+from rnnbench.report.collect import ANALYSIS, HPARAM, as_typed
 from rnnbench.report.stats import verdict, welch
 
 SHARED_MODEL_KEYS = ("model.hidden_size",)
@@ -64,6 +67,7 @@ def judge_claims(runs: pd.DataFrame) -> pd.DataFrame:
                          ("convlstm", {}), "tokens_per_s", ">", unit=" frames/s")
         rows += _steps_to_target(setting, frame)
         rows += _vanishing(setting, frame)
+        rows += _counting(setting, frame)
         if direction:
             metric, better = direction
             rows += _hybrids(setting, frame, metric, better)
@@ -145,6 +149,17 @@ def _vanishing(setting, frame) -> list[dict]:
     for other in ("lstm", "gru"):
         rows += _compare(setting, frame, f"plain RNN gradients vanish (gradient reach, RNN < {other.upper()})",
                          ("rnn", {}), (other, {}), "grad_reach", "<", unit=" steps")
+    return rows
+
+
+def _counting(setting, frame) -> list[dict]:
+    column = ANALYSIS + "max_n_generalised"
+    if column not in frame or frame[column].isna().all():
+        return []
+    rows = []
+    for other in ("rnn", "gru"):
+        rows += _compare(setting, frame, f"LSTM counts beyond its training range better than {other.upper()} "
+                         "(largest n generalised to)", ("lstm", {}), (other, {}), column, ">")
     return rows
 
 

@@ -51,6 +51,10 @@ class Comparison:
     def describe(self, unit: str = "") -> str:
         if math.isnan(self.p):
             return f"{_g(self.mean_a)}{unit} vs {_g(self.mean_b)}{unit} (n={self.n_a}, {self.n_b}: too few for a test)"
+        if math.isinf(self.t):
+            return (f"{_g(self.mean_a)}{unit} vs {_g(self.mean_b)}{unit}, difference {_g(self.diff)}, "
+                    f"the same in every run of each side: no spread, so no interval is needed "
+                    f"(n={self.n_a}, {self.n_b})")
         return (f"{_g(self.mean_a)}{unit} vs {_g(self.mean_b)}{unit}, difference {_g(self.diff)} "
                 f"[95% CI {_g(self.low)}, {_g(self.high)}], Welch t={self.t:.2f}, p={self.p:.3g} "
                 f"(n={self.n_a}, {self.n_b})")
