@@ -182,7 +182,22 @@ def test_claims_are_judged_from_the_runs(tmp_path):
     hybrid = claims.loc["hybrid_stacked is at least as good as the better parent (mse)"]
     assert hybrid["verdict"] == "holds" and "vs lstm (the better parent)" in hybrid["evidence"]
     assert "ConvGRU is lighter than ConvLSTM" not in claims.index  # no such runs: no verdict
+    assert not claims.index.str.startswith("plain RNN gradients vanish").any()  # no gradients recorded
     assert claims["setting"].eq("adding").all()
+    assert hybrid["evidence"].endswith("the baseline (predict 1.0) scores 0.1667: beaten on average by both")
+
+
+def test_a_metric_claim_says_who_beats_the_trivial_baseline(tmp_path):
+    """Two models at the baseline can still differ 'significantly': the evidence says so."""
+    for T in (50, 200):
+        claim_runs(tmp_path / f"T{T}", [("lstm", [0.1680, 0.1682, 0.1681], 17473, 400000),
+                                        ("rnn", [0.1700, 0.1702, 0.1701], 4417, 480000),
+                                        ("gru", [0.001, 0.002, 0.0015], 13121, 160000)], seq_len=T)
+    claims = judge_claims(load_runs([tmp_path]).runs).set_index("claim")
+    rnn = claims.loc["LSTM handles longer dependencies than RNN (mse at the longest T, 200)"]
+    assert rnn["verdict"] == "holds" and rnn["evidence"].endswith("scores 0.1667: beaten on average by neither")
+    gru = claims.loc["LSTM handles longer dependencies than GRU (mse at the longest T, 200)"]
+    assert gru["verdict"] == "does not hold" and gru["evidence"].endswith("beaten on average by gru only")
 
 
 def test_claims_over_a_length_sweep_and_gradients(tmp_path):
@@ -218,6 +233,8 @@ def test_a_difference_without_spread_is_exact():
     assert (c.p, verdict(c, "<")) == (0.0, "does not hold")
     assert c.describe(" steps") == ("1000 steps vs 250 steps, difference 750, the same in every run of each side: "
                                     "no spread, so no interval is needed (n=3, 3)")
+    tie = welch([500.0] * 3, [500.0] * 3)
+    assert verdict(tie, "<") == "inconclusive" and "500 vs 500, no difference, the same in every run" in tie.describe()
 
 
 def test_every_plot_and_the_latex_table(tmp_path):

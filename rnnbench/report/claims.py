@@ -42,7 +42,7 @@ from typing import Iterator
 import pandas as pd
 
 from rnnbench.report.collect import ANALYSIS, HPARAM, as_typed
-from rnnbench.report.stats import verdict, welch
+from rnnbench.report.stats import short, verdict, welch
 
 SHARED_MODEL_KEYS = ("model.hidden_size",)
 NOT_SETTING = {"seed", "dataset.seed", "output_root", "data_dir", "trainer.progress", "trainer.checkpoint",
@@ -112,12 +112,33 @@ def _select(frame: pd.DataFrame, model: str, switches: dict) -> pd.DataFrame:
 
 
 def _compare(setting, frame, claim, a, b, column, expect, unit="") -> list[dict]:
+    """a vs b on `column`; not listed unless both sides recorded it. On a task metric
+    (final.*), the evidence also says which side beats the task's trivial baseline."""
     runs_a, runs_b = _select(frame, *a), _select(frame, *b)
-    if runs_a.empty or runs_b.empty or column not in frame:
+    if column not in frame or runs_a[column].isna().all() or runs_b[column].isna().all():
         return []
     comparison = welch(runs_a[column].astype(float), runs_b[column].astype(float))
-    names = f"{_name(a)} vs {_name(b)}: "
-    return [_row(claim, setting, verdict(comparison, expect), names + comparison.describe(unit))]
+    evidence = f"{_name(a)} vs {_name(b)}: {comparison.describe(unit)}"
+    if column.startswith("final."):
+        evidence += _against_baseline(frame, column.removeprefix("final."), expect[0],
+                                      {_name(a): runs_a, _name(b): runs_b})
+    return [_row(claim, setting, verdict(comparison, expect), evidence)]
+
+
+def _against_baseline(frame, metric, better, sides: dict[str, pd.DataFrame]) -> str:
+    """'; the baseline (name) scores X: beaten on average by both / by a only / by neither' —
+    a difference between two models that are both no better than the trivial predictor says
+    little about the cells."""
+    column = f"baseline.{metric}"
+    if column not in frame or frame[column].isna().all():
+        return ""
+    base = float(frame[column].astype(float).mean())
+    beaten = [name for name, runs in sides.items()
+              if (runs[f"final.{metric}"].astype(float).mean() - base) * (1 if better == ">" else -1) > 0]
+    who = "both" if len(beaten) == len(sides) else f"{beaten[0]} only" if beaten else "neither"
+    name = frame["baseline_name"].dropna()
+    label = f"the baseline ({name.iloc[0]})" if len(name) else "the baseline"
+    return f"; {label} scores {short(base)}: beaten on average by {who}"
 
 
 def _more_params(setting, frame, more: str, fewer: str, claim: str) -> list[dict]:
@@ -178,9 +199,10 @@ def _hybrids(setting, frame, metric, better) -> list[dict]:
         comparison = welch(runs[column].astype(float), frame[frame["model"] == best][column].astype(float))
         margin = MARGIN * abs(parents[best])
         found = verdict(comparison, better + "=", margin)
+        baseline = _against_baseline(frame, metric, better, {hybrid: runs, best: frame[frame["model"] == best]})
         rows.append(_row(f"{hybrid} is at least as good as the better parent ({metric})", setting, found,
                          f"{hybrid} vs {best} (the better parent): {comparison.describe()}; "
-                         f"margin ±{margin:.3g} (10% of {best}'s mean)"))
+                         f"margin ±{margin:.3g} (10% of {best}'s mean){baseline}"))
     return rows
 
 

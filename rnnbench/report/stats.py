@@ -50,13 +50,14 @@ class Comparison:
 
     def describe(self, unit: str = "") -> str:
         if math.isnan(self.p):
-            return f"{_g(self.mean_a)}{unit} vs {_g(self.mean_b)}{unit} (n={self.n_a}, {self.n_b}: too few for a test)"
-        if math.isinf(self.t):
-            return (f"{_g(self.mean_a)}{unit} vs {_g(self.mean_b)}{unit}, difference {_g(self.diff)}, "
+            return f"{short(self.mean_a)}{unit} vs {short(self.mean_b)}{unit} (n={self.n_a}, {self.n_b}: too few for a test)"
+        if self.low == self.high:  # no spread on either side (see welch)
+            difference = f"difference {short(self.diff)}" if self.diff else "no difference"
+            return (f"{short(self.mean_a)}{unit} vs {short(self.mean_b)}{unit}, {difference}, "
                     f"the same in every run of each side: no spread, so no interval is needed "
                     f"(n={self.n_a}, {self.n_b})")
-        return (f"{_g(self.mean_a)}{unit} vs {_g(self.mean_b)}{unit}, difference {_g(self.diff)} "
-                f"[95% CI {_g(self.low)}, {_g(self.high)}], Welch t={self.t:.2f}, p={self.p:.3g} "
+        return (f"{short(self.mean_a)}{unit} vs {short(self.mean_b)}{unit}, difference {short(self.diff)} "
+                f"[95% CI {short(self.low)}, {short(self.high)}], Welch t={self.t:.2f}, p={self.p:.3g} "
                 f"(n={self.n_a}, {self.n_b})")
 
 
@@ -107,7 +108,8 @@ def verdict(comparison: Comparison, expect: str, margin: float = 0.0) -> str:
     return "does not hold" if wrong_way else "inconclusive"
 
 
-def _g(value: float) -> str:
+def short(value: float) -> str:
+    """A number for evidence text: 4 significant digits, e-notation below 1e-3 and from 1e6."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return f"{value:.3e}" if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6) else f"{value:.4g}"
