@@ -69,8 +69,10 @@ def judge_claims(runs: pd.DataFrame) -> pd.DataFrame:
         rows += _compare(setting, frame, "ConvGRU is faster than ConvLSTM (frames/s)", ("convgru", {}),
                          ("convlstm", {}), "tokens_per_s", ">", unit=" frames/s")
         rows += _steps_to_target(setting, frame)
-        rows += _vanishing(setting, frame)
-        rows += _counting(setting, frame)
+        rows += _versus(setting, frame, "plain RNN gradients vanish (gradient reach, RNN < {other})", "rnn",
+                        ("lstm", "gru"), "grad_reach", "<", unit=" steps")
+        rows += _versus(setting, frame, "LSTM counts beyond its training range better than {other} "
+                        "(largest n generalised to)", "lstm", ("rnn", "gru"), ANALYSIS + "max_n_generalised", ">")
         if direction:
             metric, better = direction
             rows += _hybrids(setting, frame, metric, better)
@@ -168,21 +170,11 @@ def _steps_to_target(setting, frame) -> list[dict]:
     return rows
 
 
-def _vanishing(setting, frame) -> list[dict]:
-    rows = []
-    for other in ("lstm", "gru"):
-        rows += _compare(setting, frame, f"plain RNN gradients vanish (gradient reach, RNN < {other.upper()})",
-                         ("rnn", {}), (other, {}), "grad_reach", "<", unit=" steps")
-    return rows
-
-
-def _counting(setting, frame) -> list[dict]:
-    column = ANALYSIS + "max_n_generalised"
-    rows = []
-    for other in ("rnn", "gru"):
-        rows += _compare(setting, frame, f"LSTM counts beyond its training range better than {other.upper()} "
-                         "(largest n generalised to)", ("lstm", {}), (other, {}), column, ">")
-    return rows
+def _versus(setting, frame, claim: str, model: str, others: tuple[str, ...], column, expect, unit="") -> list[dict]:
+    """`model` against each of `others` (_compare); `claim` names the other as {other}."""
+    return [row for other in others
+            for row in _compare(setting, frame, claim.format(other=other.upper()), (model, {}), (other, {}),
+                                column, expect, unit)]
 
 
 def _hybrids(setting, frame, metric, better) -> list[dict]:
@@ -197,10 +189,11 @@ def _hybrids(setting, frame, metric, better) -> list[dict]:
         runs = frame[frame["model"] == hybrid]
         if runs.empty:
             continue
-        comparison = welch(runs[column].astype(float), frame[frame["model"] == best][column].astype(float))
+        parent = frame[frame["model"] == best]
+        comparison = welch(runs[column].astype(float), parent[column].astype(float))
         margin = MARGIN * abs(parents[best])
         found = verdict(comparison, better + "=", margin)
-        baseline = _against_baseline(frame, metric, better, {hybrid: runs, best: frame[frame["model"] == best]})
+        baseline = _against_baseline(frame, metric, better, {hybrid: runs, best: parent})
         rows.append(_row(f"{hybrid} is at least as good as the better parent ({metric})", setting, found,
                          f"{hybrid} vs {best} (the better parent): {comparison.describe()}; "
                          f"margin ±{margin:.3g} (10% of {best}'s mean){baseline}"))
@@ -221,10 +214,9 @@ def _longer_dependencies(done: pd.DataFrame) -> list[dict]:
         longest = frame[frame[column] == lengths.max()]
         metric, better = _direction(frame)
         for setting, members, _ in _settings(longest):
-            for other in ("rnn", "gru"):
-                rows += _compare(setting, members, f"LSTM handles longer dependencies than {other.upper()} "
-                                 f"({metric} at the longest T, {int(lengths.max())})", ("lstm", {}), (other, {}),
-                                 f"final.{metric}", better)
+            rows += _versus(setting, members, "LSTM handles longer dependencies than {other} "
+                            f"({metric} at the longest T, {int(lengths.max())})", "lstm", ("rnn", "gru"),
+                            f"final.{metric}", better)
     return rows
 
 
