@@ -1,7 +1,7 @@
 """Measure rnnbench's speed targets as ratios taken in one run, and rewrite the results part of
 benchmarks/README.md (between its `results` markers; the analysis around them is kept).
 
-    python benchmarks/targets.py              # about 12 minutes on 2 cores
+    python benchmarks/targets.py              # every target; the page says how long it took
     python benchmarks/targets.py --compile    # also torch.compile of a reference cell (+3–5 min)
     python benchmarks/targets.py --only startup,report   # some targets; README left alone
 
@@ -33,20 +33,12 @@ from pathlib import Path
 
 import torch
 
+from rnnbench.config import compose
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "benchmarks" / "README.md"
 START, END = "<!-- results:start (written by benchmarks/targets.py) -->", "<!-- results:end -->"
 RNNBENCH = str(Path(sys.executable).parent / "rnnbench")
-
-
-def compose(*overrides: str):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from rnnbench.config import config_dir
-
-    with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        return hydra_compose("train", overrides=list(overrides))
 
 
 def quiet(cfg):
@@ -58,13 +50,14 @@ def quiet(cfg):
 def bare_loop(cfg, steps: int) -> float:
     """Seconds for `steps` training steps written by hand: the same task, model, seed, batches,
     optimizer and clipping as the trainer, nothing else."""
+    from rnnbench.build import build_model, build_task
     from rnnbench.config import instantiate
     from rnnbench.train import batch_order
 
-    task = instantiate("dataset", cfg.dataset)
+    task = build_task(cfg)
     train = task.splits()["train"]
     torch.manual_seed(cfg.seed)
-    model = instantiate("model", cfg.model, **task.model_args())
+    model = build_model(cfg.model, task)
     optimizer = instantiate("optimizer", cfg.optimizer)(model.parameters())
     order = batch_order(task, len(train), cfg.trainer.batch_size, cfg.seed)
     model.train()

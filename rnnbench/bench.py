@@ -11,7 +11,7 @@ timed with `torch.utils.benchmark.Timer.blocked_autorange` (warm-up run first, b
 until `min_time` seconds, median and interquartile range over the blocks; on CUDA, synchronised).
 `impl=torch` is the raw torch.nn.RNN/LSTM/GRU module, the yardstick for the runner's fused path.
 
-Columns: tokens/s = B·T / median; FLOPs per step (one sample, one time step, forward; flops.py:
+Columns: tokens/s = B·T / median; FLOPs per token (one sample, one time step, forward; flops.py:
 2 × multiply-adds of matmuls) and for a train step 3× that (the backward of a matmul is two
 matmuls of its size; autograd skips the gradient of the input x and of h_0 = 0, so the true count
 is slightly lower — tests/test_bench.py checks both against torch's counter); GFLOP/s and its fraction of this machine's matmul peak, measured in the same
@@ -37,7 +37,7 @@ from rnnbench.errors import UserError
 
 CSV, META, PLOT = "bench.csv", "bench.json", "throughput_vs_T.png"
 TORCH_MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-# The default grids (under 2 min on 2 cores, 108 s measured: the cells at batch 64, and the scan cells again at
+# The default grids (the quick one: the cells at batch 64, and the scan cells again at
 # batch 1, where the sequential loop is bound by per-step overhead) and --full.
 DEFAULT = [{"models": ["rnn", "lstm", "gru", "mingru", "minlstm"], "seq_lens": [10, 100, 1000],
             "batches": [64], "hiddens": [128]},
@@ -59,15 +59,13 @@ class Case:
 
 
 def model_config(model: str, impl: str, hidden: int):
-    """conf/model/MODEL.yaml with hidden_size (and impl, when the model has the key) set."""
-    from omegaconf import OmegaConf
-
-    from rnnbench.config import config_dir, group_options
-    from rnnbench.train import model_kind
+    """The config of model=MODEL with hidden_size (and impl, when the model has the key) set."""
+    from rnnbench.build import model_kind
+    from rnnbench.config import compose, group_options
 
     if model not in group_options("model"):
         raise UserError(f"unknown model '{model}'; choose from: {', '.join(group_options('model'))}")
-    node = OmegaConf.load(config_dir() / "model" / f"{model}.yaml")
+    node = compose(f"model={model}").model
     if model_kind(node) != "sequence":
         raise UserError(f"model {model} is not a sequence model; bench times the cores of sequence models "
                         "(encoder-decoder and convolutional models are timed by their training runs)")
@@ -202,7 +200,7 @@ def measure_group(cases: list[Case], device: str, min_time: float, peak: float, 
         tokens = case.batch * case.seq_len
         row = {"model": case.model, "impl": case.impl if case.impl != "auto" else getattr(core, "impl", "auto"),
                "T": case.seq_len, "batch": case.batch, "hidden": case.hidden,
-               "params": sum(p.numel() for p in core.parameters()), "flops_per_step": flops}
+               "params": sum(p.numel() for p in core.parameters()), "flops_per_token": flops}
         for kind, factor in (("fwd", 1), ("train", 3)):
             q1, median, q3 = statistics.quantiles(times[kind], n=4) if len(times[kind]) > 1 else [times[kind][0]] * 3
             gflops = factor * flops * tokens / median / 1e9
@@ -327,7 +325,7 @@ def load_bench(folder: Path):
 
     import pandas as pd
 
-    table = pd.read_csv(folder / CSV)
+    table = pd.read_csv(folder / CSV).rename(columns={"flops_per_step": "flops_per_token"})  # before the rename
     meta = json.loads((folder / META).read_text(encoding="utf-8")) if (folder / META).is_file() else {}
     return table, ratios(table), meta
 
@@ -338,10 +336,10 @@ def display(table, ratio_table):
         "train tok/s": table.train_tokens_per_s.map("{:,.0f}".format),
         "fwd tok/s": table.fwd_tokens_per_s.map("{:,.0f}".format),
         "train ms (IQR)": [f"{m:.2f} ({q:.2f})" for m, q in zip(table.train_ms, table.train_iqr_ms)],
-        "MFLOP/step": (table.flops_per_step / 1e6).map("{:.3f}".format),
+        "MFLOP/token": (table.flops_per_token / 1e6).map("{:.3f}".format),
         "% of peak (train)": (100 * table.train_peak_frac).map("{:.1f}".format),
         "train MiB": table.train_mb.map("{:.1f}".format),
-    })[["model", "impl", "T", "batch", "hidden", "params", "MFLOP/step", "train tok/s", "fwd tok/s",
+    })[["model", "impl", "T", "batch", "hidden", "params", "MFLOP/token", "train tok/s", "fwd tok/s",
         "train ms (IQR)", "% of peak (train)", "train MiB"]]
     if not len(ratio_table):
         return shown, ratio_table

@@ -1,15 +1,16 @@
 """Checkpoints: what a killed run resumes from, and every way a checkpoint file can be wrong.
 
 checkpoint.pt (rewritten atomically at every evaluation and at the end, `trainer.checkpoint=true`)
-holds everything the loop needs to continue exactly where it stopped: model and optimizer state,
-the step, torch's global RNG state (dropout, teacher forcing), the recurrent state carried across
-batches (truncated BPTT), the metrics rows and the summary so far, and the resolved config. The
-batch order is not stored: it is a function of the seed, replayed up to the step on resume.
-best.pt (`trainer.keep_best=true`) holds the model weights at the best validation value.
+holds the training loop's whole state, `train.LoopState.state_dict()` — model and optimizer
+state, the step, torch's global RNG state (dropout, teacher forcing), the recurrent state carried
+across batches (truncated BPTT), the times, the evaluation rows and best values — beside the
+resolved config and the record so far. The batch order is not stored: it is a function of the
+seed, replayed up to the step on resume. best.pt (`trainer.keep_best=true`) holds the model
+weights at the best validation value.
 
 Loading is `torch.load(weights_only=True)`: tensors and plain containers only, never code.
 A run folder is resumed when its summary says `running` (the process was killed) and its
-checkpoint was written by the same config (keys in `VOLATILE` may differ); a `completed` run is
+checkpoint was written by the same config (record.INCIDENTAL_KEYS may differ); a `completed` run is
 left as it is; a `failed` run starts over.
 """
 from __future__ import annotations
@@ -18,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench.errors import UserError
-from rnnbench.record import flatten
+from rnnbench.record import flatten, incidental
 
-FORMAT = "rnnbench.checkpoint/2"
-VOLATILE = {"trainer.progress", "trainer.threads", "output_root", "data_dir"}  # may change between a run and its resume
+FORMAT = "rnnbench.checkpoint/3"
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -47,7 +47,7 @@ def load_checkpoint(path: Path) -> dict:
 def check_same_config(checkpoint: dict, config: dict, path: Path) -> None:
     """Refuse to resume a checkpoint written by another config, naming the keys that differ."""
     before, now = flatten(checkpoint.get("config") or {}), flatten(config)
-    changed = sorted(k for k in before.keys() | now.keys() if k not in VOLATILE and before.get(k) != now.get(k))
+    changed = sorted(k for k in before.keys() | now.keys() if not incidental(k) and before.get(k) != now.get(k))
     if changed:
         shown = ", ".join(f"{k}: {before.get(k)!r} → {now.get(k)!r}" for k in changed[:3])
         more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""

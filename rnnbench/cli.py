@@ -26,16 +26,16 @@ commands:
                            of the run records under PATH
   study NAME [OVERRIDES...]
                            a ready set of sweeps (conf/study/NAME.yaml; e.g. claims: the folk
-                           claims, ~30 min; scale=full for a real study), then its report
+                           claims; study.scale=full for a real study), then its report
   bench [--full] [--models M...] [--seq-lens T...] [--out DIR] ...
                            microbenchmark of the recurrent cores: tokens/s forward and train step,
                            FLOPs, % of the measured matmul peak, memory; ratios fused/torch.nn,
-                           reference/fused, scan/loop (~2 min; --full: the big grid)
+                           reference/fused, scan/loop (--full: the big grid)
   resume RUN_DIR [OVERRIDES...]
                            continue a killed run in its folder from its last checkpoint (with the
                            overrides it was started with; a completed run is left as it is)
   list                     models, datasets, optimizers, experiments and their options
-  demo [OVERRIDES...]      rnn vs lstm vs gru on the adding problem (a few minutes), then the report
+  demo [OVERRIDES...]      rnn vs lstm vs gru on the adding problem, two seeds each, then the report
 
 examples:
   rnnbench train model=gru dataset=adding dataset.seq_len=200 seed=1
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train_job(cfg):
     """Hydra's task function (module level, so launchers can pickle it)."""
-    from rnnbench.train import run_job
+    from rnnbench.job import run_job
 
     return run_job(cfg)
 
@@ -93,6 +93,9 @@ def train(args: list[str]) -> int:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from rnnbench.sweep import OUTCOMES as outcomes  # filled from the records by a Hydra callback
+
+    outcomes.clear()  # a command that runs no job (--cfg, --help) leaves none
     argv0 = sys.argv
     sys.argv = ["rnnbench train", *args]
     try:
@@ -112,8 +115,6 @@ def train(args: list[str]) -> int:
                         "with output_root=DIR (or hydra.run.dir=DIR)") from None
     finally:
         sys.argv = argv0
-    from rnnbench.sweep import OUTCOMES as outcomes  # read from the records by a Hydra callback
-
     failed = [o for o in outcomes if o["status"] != "completed"]
     if failed:
         print(f"rnnbench: {len(failed)} of {len(outcomes)} runs failed:", file=sys.stderr)
@@ -197,7 +198,7 @@ def bench(args: list[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="rnnbench bench", description="Time the recurrent cores (rnnbench/bench.py).")
     parser.add_argument("--full", action="store_true", help="the big grid: 14 sequence models, T 10..3000, "
-                        "batch 1/16/64, hidden 64..512 (hours on 2 cores)")
+                        "batch 1/16/64, hidden 64..512")
     parser.add_argument("--models", type=lambda t: t.split(","),
                         help=f"comma-separated conf/model names (default: {','.join(DEFAULT[0]['models'])})")
     parser.add_argument("--impls", type=lambda t: t.split(","),

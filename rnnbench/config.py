@@ -27,6 +27,48 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
 
 
+def compose(*overrides: str) -> Any:
+    """conf/train.yaml with `overrides`, as `rnnbench train` composes it, for use outside a run:
+    tests, `rnnbench bench`, a notebook. Inside a Hydra app (a run that checks other configs) it
+    uses the app's config search path. Values that Hydra fills at run time — a model's or a
+    dataset's name is the config's own, `${hydra:runtime.choices.model}` — are resolved here, as
+    a run would resolve them."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf, open_dict
+
+    if GlobalHydra.instance().is_initialized():
+        cfg = hydra_compose("train", overrides=list(overrides), return_hydra_config=True)
+    else:
+        with initialize_config_dir(str(config_dir()), version_base="1.3"):
+            cfg = hydra_compose("train", overrides=list(overrides), return_hydra_config=True)
+    running = HydraConfig.instance().cfg
+    HydraConfig.instance().set_config(cfg)
+    try:
+        for key in _hydra_interpolations(OmegaConf.to_container(cfg, resolve=False)):
+            OmegaConf.update(cfg, key, OmegaConf.select(cfg, key))
+    finally:
+        HydraConfig.instance().cfg = running
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def _hydra_interpolations(tree: dict, prefix: str = "") -> list[str]:
+    """Keys (dotted) of the values that interpolate Hydra's run-time config, outside `hydra` itself."""
+    keys = []
+    for key, value in tree.items():
+        if prefix == "" and key == "hydra":
+            continue
+        if isinstance(value, dict):
+            keys += _hydra_interpolations(value, f"{prefix}{key}.")
+        elif isinstance(value, str) and "${hydra:" in value:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
 def instantiate(group: str, node: Any, **kwargs: Any) -> Any:
     """hydra.utils.instantiate, with a failure caused by the config turned into a one-line
     `UserError` naming the config key (``model.hidden_size must be …``)."""

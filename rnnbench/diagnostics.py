@@ -1,7 +1,7 @@
 """Gradient diagnostics: ‖∂L/∂h_t‖ at every time step — the vanishing-gradient picture.
 
-With ``diagnostics.grad_per_step=true`` the trainer measures, before the first step and at every
-evaluation, on a fixed batch of validation samples (the first ``diagnostics.batch_size``):
+With ``diagnostics.grad_per_time_step=true`` the trainer measures, before the first step and at
+every evaluation, on a fixed batch of validation samples (the first ``diagnostics.batch_size``):
 
     g_t = (1/B) Σ_i ‖∂ℓ_i/∂h_t^(i)‖₂,   t = 1 … T
 
@@ -18,8 +18,10 @@ the tensor its next step reads (`run_cell`), so ``h_t.grad`` is the total deriva
 gradients never touch the trained model or its optimizer, and torch's RNG is not used, so a run
 with diagnostics trains exactly as one without.
 
-Recorded in ``grad_per_step.json`` (a list of {"step", "norms": [g_1 … g_T]}) and, from the last
-measurement, ``summary["grad_per_step"]`` = {"step", "first", "last", "first_over_last"}.
+Recorded in ``grad_per_time_step.json`` (record.GRADS: a list of {"step", "norms": [g_1 … g_T]},
+"step" being the optimizer step of the measurement) and, from the last measurement,
+``summary.grad_per_time_step`` = {"step", "first", "last", "first_over_last"}. The rows are part
+of the training loop's state (train.LoopState), so a resumed run continues the same list.
 Refused, before anything is written: models without a recurrent core (tcn, transformer),
 bidirectional cores, and encoder-decoder or video models.
 """
@@ -29,31 +31,31 @@ import re
 from typing import Callable
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from rnnbench.data.task import SequenceTask, Split
+from rnnbench.data.task import SequenceTask
 from rnnbench.errors import ConfigError, check_choice, check_int
 from rnnbench.models.recurrent import Recurrent
 
-FILE = "grad_per_step.json"
 FUSED_NAME = re.compile(r"fused\.(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
 
 
-class GradPerStep:
-    """Measures g_t for one run; `build_twin(impl)` makes the model from its config with that impl."""
+class GradPerTimeStep:
+    """Measures g_t for one run on its first `batch_size` validation samples; `build_twin(impl)`
+    makes the model from its config with that impl."""
 
     def __init__(self, model: nn.Module, build_twin: Callable[[str], nn.Module], task: SequenceTask,
-                 data: Split, batch_size: int = 64):
+                 batch_size: int = 64):
         check_int("diagnostics.batch_size", batch_size, 1)
         self.task = task
+        data = task.splits()["val"]
         self.x, self.y = data.x[:batch_size], data.y[:batch_size]
         self.twin = build_twin("reference").to(self.x.device)
         self.top = _top_recurrent(self.twin, model)
-        self.rows: list[dict] = []
 
-    def measure(self, model: nn.Module, step: int) -> list[float]:
-        """g_1 … g_T of `model`'s current weights; appended to `rows`."""
+    def measure(self, model: nn.Module, step: int) -> dict:
+        """{"step", "norms": [g_1 … g_T]} of `model`'s current weights."""
         self.twin.load_state_dict(reference_state_dict(model.state_dict()))
         self.twin.eval()
         steps: list[Tensor] = []
@@ -69,32 +71,22 @@ class GradPerStep:
         batch = self.x.shape[0]  # the loss is a batch mean: ×B gives each sample's own gradient
         norms = [float((h.grad * batch).flatten(1).norm(dim=1).mean()) if h.grad is not None else 0.0 for h in steps]
         self.twin.zero_grad(set_to_none=True)
-        self.rows.append({"step": step, "norms": norms})
-        return norms
+        return {"step": step, "norms": norms}
 
-    def summary(self) -> dict | None:
-        if not self.rows:
-            return None
-        last = self.rows[-1]
-        first, final = last["norms"][0], last["norms"][-1]
-        return {"step": last["step"], "first": first, "last": final,
-                "first_over_last": first / final if final > 0 else None}
+
+def summarize(rows: list[dict]) -> dict | None:
+    """The record's digest of the last measurement: g_1, g_T and their ratio."""
+    if not rows:
+        return None
+    last = rows[-1]
+    first, final = last["norms"][0], last["norms"][-1]
+    return {"step": last["step"], "first": first, "last": final, "first_over_last": first / final if final > 0 else None}
 
 
 def enabled(cfg: DictConfig) -> bool:
     diagnostics = cfg.get("diagnostics") or {}
-    return bool(check_choice("diagnostics.grad_per_step", diagnostics.get("grad_per_step", False), (True, False)))
-
-
-def twin_builder(cfg: DictConfig, build: Callable[[DictConfig], nn.Module]) -> Callable[[str], nn.Module]:
-    """impl → the model of `cfg.model` with that impl (`build` instantiates a model config)."""
-    def make(impl: str) -> nn.Module:
-        if "impl" not in cfg.model:
-            raise ConfigError("diagnostics.grad_per_step", f"needs a recurrent model (one with an impl option); "
-                              f"model={cfg.model.get('name')} has no recurrent core", show_value=False)
-        model_cfg = OmegaConf.merge(cfg.model, {"impl": impl})
-        return build(model_cfg)
-    return make
+    return bool(check_choice("diagnostics.grad_per_time_step", diagnostics.get("grad_per_time_step", False),
+                             (True, False)))
 
 
 def reference_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -114,9 +106,9 @@ def _top_recurrent(twin: nn.Module, model: nn.Module) -> Recurrent:
     recurrents = [m for m in twin.modules() if isinstance(m, Recurrent)]
     name = getattr(model, "name", type(model).__name__)
     if not recurrents or getattr(model, "task_kind", "sequence") != "sequence":
-        raise ConfigError("diagnostics.grad_per_step", f"needs a sequence model with a recurrent core; "
+        raise ConfigError("diagnostics.grad_per_time_step", f"needs a sequence model with a recurrent core; "
                           f"model={name} has none", show_value=False)
     if any(r.bidirectional for r in recurrents):
-        raise ConfigError("diagnostics.grad_per_step", "needs a unidirectional core (a bidirectional one has "
+        raise ConfigError("diagnostics.grad_per_time_step", "needs a unidirectional core (a bidirectional one has "
                           "two gradient pictures); set model.bidirectional=false", show_value=False)
     return recurrents[-1]

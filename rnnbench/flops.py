@@ -1,4 +1,4 @@
-"""Forward FLOPs of a model on one sample, per time step (recorded as `flops_per_step`).
+"""Forward FLOPs of a model on one sample, per time step (recorded as `flops_per_token`).
 
 FLOPs = 2 × multiply-adds of matrix products and convolutions, as `torch.utils.flop_counter`
 counts them; element-wise work (gate nonlinearities, the scan's cumulative sums) is not counted.

@@ -1,19 +1,24 @@
 """`rnnbench list`: every option of every config group, read from the YAML files (no torch).
 
 Each option's description is the first comment line of its YAML file; its key options are the
-scalar keys a user would override (``model.hidden_size=256``)."""
+scalar keys a user would override (``model.hidden_size=256``). A model config that builds on a
+shared base (its `defaults` name `base/recurrent`, say) shows its own keys and "+ base/…"; the
+bases are listed once, after the models."""
 from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
 from rnnbench.config import config_dir, group_options
 
-TITLES = {"model": "models", "model/cell": "cells of model=seq2seq", "dataset": "datasets",
+TITLES = {"model": "models", "model/base": "keys shared by the models that build on a base (model.KEY=VALUE)",
+          "model/cell": "cells of model=seq2seq", "dataset": "datasets",
           "optimizer": "optimizers", "trainer": "trainer settings", "experiment": "experiments",
           "hparams_search": "hyperparameter searches (Optuna; needs rnnbench[sweep])",
           "study": "studies (rnnbench study NAME)",
-          "logger": "loggers mirroring the run record (several: logger=[tensorboard,mlflow]; needs rnnbench[loggers])"}
-WHOLE = ("experiment", "hparams_search", "model/cell", "study")  # chosen whole: no KEY=VALUE options listed
+          "logger": "loggers mirroring the run record (several: logger=[tensorboard,mlflow]; needs rnnbench[loggers])",
+          "debug": "debug settings"}
+WHOLE = ("experiment", "hparams_search", "model/cell", "study", "debug")  # chosen whole: no KEY=VALUE options listed
+NOT_CHOSEN = ("model/base",)  # read by other configs, never chosen on the command line
 HIDDEN_KEYS = {"_target_", "_partial_", "name", "defaults", "hydra"}
 
 
@@ -21,17 +26,32 @@ def describe_options() -> str:
     lines = []
     for group, title in TITLES.items():
         how = f"{group}=NAME" if group in WHOLE else f"{group}=NAME, then {group}.KEY=VALUE"
-        lines.append(f"{title} ({how}):")
+        lines.append(f"{title}:" if group in NOT_CHOSEN else f"{title} ({how}):")
         names = group_options(group)
         width = max(map(len, names), default=0)
         for name in names:
             path = config_dir() / group / f"{name}.yaml"
+            node = OmegaConf.load(path)
+            options = [f"{k}={_yaml(v)}" for k, v in _scalar_options(node).items()] + _bases(node, group)
+            if group in NOT_CHOSEN and not options:
+                continue
             lines.append(f"  {name:<{width}}  {_description(path.read_text(encoding='utf-8'))}")
-            options = _scalar_options(OmegaConf.load(path))
             if options and group not in WHOLE:
-                lines.append(" " * (width + 4) + " ".join(f"{k}={_yaml(v)}" for k, v in options.items()))
+                lines.append(" " * (width + 4) + " ".join(options))
         lines.append("")
     return "\n".join(lines)
+
+
+def _bases(node: DictConfig, group: str) -> list[str]:
+    """"+ base/recurrent" for each shared base (model/base/…) a config builds on that adds options."""
+    out = []
+    for entry in node.get("defaults") or []:
+        if not isinstance(entry, str) or not entry.endswith("@_here_"):
+            continue
+        path = config_dir() / group / f"{entry[:-len('@_here_')]}.yaml"  # relative to the config's group
+        if path.is_file() and _scalar_options(OmegaConf.load(path)):
+            out.append("+ " + str(path.relative_to(config_dir() / "model").with_suffix("")))
+    return out
 
 
 def _yaml(value) -> str:

@@ -5,8 +5,9 @@
     logger=[tensorboard,mlflow]   both
 
 The run folder stays the source of truth: a logger copies what the trainer records — the config,
-each evaluation row of metrics.jsonl at its step, the final test metrics, sizes, speeds and the
-status — and nothing is read back from it. A logger that fails while the run goes on is switched
+each evaluation row of metrics.jsonl at its step, the final test metrics, the record's numbers
+(the `Summary` fields the report tabulates: sizes, speeds, steps) and the status — and nothing is
+read back from it. A logger that fails while the run goes on is switched
 off with a warning and its error noted in summary.json under ``loggers``; the run does not fail
 for it. Each logger's identity (TensorBoard's folder, MLflow's run id) is kept there too, so a
 resumed run writes on into the same folder and the same MLflow run.
@@ -26,12 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench.errors import UserError
-from rnnbench.record import flatten
+from rnnbench.record import SUMMARY, TENSORBOARD, Summary, flatten
 
 log = logging.getLogger("rnnbench")
 EXTRA = "pip install -c constraints.txt -e '.[loggers]'"
-SUMMARY_SCALARS = ("params", "core_params", "flops_per_step", "tokens_per_s", "infer_tokens_per_s",
-                   "steps", "steps_to_target", "seconds_to_target", "wall_s")
 
 
 def _require(module: str, choice: str) -> None:
@@ -45,23 +44,23 @@ def _numbers(values: dict[str, Any]) -> dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
-def _outcome(summary: dict) -> dict[str, float]:
-    """What a finished run adds to its curves: test metrics (as test_<metric>) and its sizes and speeds."""
-    return {**{f"test_{k}": v for k, v in _numbers(summary.get("final") or {}).items()},
-            **_numbers({k: summary.get(k) for k in SUMMARY_SCALARS})}
+def _outcome(summary: Summary) -> dict[str, float]:
+    """What a finished run adds to its curves: test metrics (as test_<metric>) and the record's
+    numbers (its report columns: sizes, speeds, steps, memory)."""
+    return {**{f"test_{k}": v for k, v in _numbers(summary.final).items()}, **_numbers(summary.columns())}
 
 
 class Logger:
     """The interface. `start` returns the logger's identity (JSON-able), which comes back as
     `previous` when the run resumes."""
 
-    def start(self, run_dir: Path, summary: dict, config: dict, previous: dict | None) -> dict:
+    def start(self, run_dir: Path, summary: Summary, config: dict, previous: dict | None) -> dict:
         raise NotImplementedError
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         raise NotImplementedError
 
-    def finish(self, summary: dict) -> None:
+    def finish(self, summary: Summary) -> None:
         raise NotImplementedError
 
 
@@ -78,7 +77,7 @@ class TensorBoardLogger(Logger):
     def start(self, run_dir, summary, config, previous):
         from torch.utils.tensorboard import SummaryWriter
 
-        log_dir = Path(self.log_dir) if self.log_dir else Path(run_dir) / "tensorboard"
+        log_dir = Path(self.log_dir) if self.log_dir else Path(run_dir) / TENSORBOARD
         self.writer = SummaryWriter(log_dir=str(log_dir))
         if previous is None:
             import yaml
@@ -95,7 +94,7 @@ class TensorBoardLogger(Logger):
     def finish(self, summary):
         outcome = _outcome(summary)
         for name, value in outcome.items():
-            self.writer.add_scalar(name, value, summary.get("steps", 0))
+            self.writer.add_scalar(name, value, summary.steps or 0)
         tests = {f"hparam/{k}": v for k, v in outcome.items() if k.startswith("test_")}
         if tests:
             self.writer.add_hparams(self.hparams, tests, run_name=".")
@@ -144,8 +143,8 @@ class MLflowLogger(Logger):
                 experiment_id = self.client.get_experiment_by_name(self.experiment).experiment_id
         else:
             experiment_id = experiment.experiment_id
-        tags = {"model": str(summary.get("model")), "dataset": str(summary.get("dataset")),
-                "seed": str(summary.get("seed")), "rnnbench.run_dir": str(Path(run_dir).resolve())}
+        tags = {"model": str(summary.model), "dataset": str(summary.dataset), "seed": str(summary.seed),
+                "rnnbench.run_dir": str(Path(run_dir).resolve())}
         self.run_id = self.client.create_run(experiment_id, run_name=Path(run_dir).name, tags=tags).info.run_id
         params = [Param(k, str(v)[:6000]) for k, v in flatten(config).items()]
         for start in range(0, len(params), 100):  # MLflow takes at most 100 params per call
@@ -159,12 +158,12 @@ class MLflowLogger(Logger):
         self.client.log_batch(self.run_id, metrics=[Metric(k, v, now, step) for k, v in _numbers(metrics).items()])
 
     def finish(self, summary):
-        self.log_metrics(_outcome(summary), summary.get("steps", 0))
-        self.client.set_tag(self.run_id, "status", summary.get("status"))
-        if summary.get("reason"):
-            self.client.set_tag(self.run_id, "reason", str(summary["reason"])[:5000])
-        self.client.log_dict(self.run_id, summary, "summary.json")
-        self.client.set_terminated(self.run_id, "FINISHED" if summary.get("status") == "completed" else "FAILED")
+        self.log_metrics(_outcome(summary), summary.steps or 0)
+        self.client.set_tag(self.run_id, "status", summary.status)
+        if summary.reason:
+            self.client.set_tag(self.run_id, "reason", str(summary.reason)[:5000])
+        self.client.log_dict(self.run_id, summary.to_dict(), SUMMARY)
+        self.client.set_terminated(self.run_id, "FINISHED" if summary.status == "completed" else "FAILED")
 
 
 def build_loggers(node: Any) -> "Loggers":
@@ -183,26 +182,26 @@ def build_loggers(node: Any) -> "Loggers":
 
 class Loggers:
     """The loggers of one run. Every call is guarded: a logger that raises is dropped with a
-    warning, and its error is kept in summary["loggers"][name]["error"]."""
+    warning, and its error is kept in summary.loggers[name]["error"]."""
 
     def __init__(self, loggers: dict[str, Logger]):
         self.loggers = dict(loggers)
-        self.summary: dict = {}
+        self.summary: Summary | None = None  # set by start
 
-    def start(self, run_dir: Path, summary: dict, config: dict) -> None:
+    def start(self, run_dir: Path, summary: Summary, config: dict) -> None:
         self.summary = summary
-        identities = summary.setdefault("loggers", {})
         for name, logger in list(self.loggers.items()):
-            previous = identities.get(name)
-            identity = self._guard(name, logger.start, run_dir, summary, config, previous)
+            identity = self._guard(name, logger.start, run_dir, summary, config, summary.loggers.get(name))
             if name in self.loggers:
-                identities[name] = identity
+                summary.loggers[name] = identity
 
     def log_metrics(self, metrics: dict, step: int) -> None:
         for name, logger in list(self.loggers.items()):
             self._guard(name, logger.log_metrics, metrics, step)
 
     def finish(self) -> None:
+        if self.summary is None:  # never started: the run failed before
+            return
         for name, logger in list(self.loggers.items()):
             self._guard(name, logger.finish, self.summary)
 
@@ -212,7 +211,7 @@ class Loggers:
         except Exception as exc:
             log.warning("logger %s failed and is switched off (the run record is unaffected): %s: %s",
                         name, type(exc).__name__, exc)
-            entry = self.summary.setdefault("loggers", {}).get(name) or {}
-            self.summary["loggers"][name] = {**entry, "error": f"{type(exc).__name__}: {exc}"}
+            entry = self.summary.loggers.get(name) or {}
+            self.summary.loggers[name] = {**entry, "error": f"{type(exc).__name__}: {exc}"}
             del self.loggers[name]
             return None

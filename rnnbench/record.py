@@ -1,15 +1,26 @@
-"""The run record: one folder per run, readable without rnnbench.
+"""The run record: one folder per run, readable without rnnbench. This module owns its layout:
 
-    config.yaml     the resolved config (every default and override filled in)
-    metrics.jsonl   one JSON object per evaluation: step, train loss, gradient norm, val_<metric>…
-    summary.json    identity, sizes, speed, final/best metrics, baseline, status (`SUMMARY_KEYS`)
-    checkpoint.pt   the resume point, rewritten at every evaluation; at the end, the final state (checkpoint.py)
-    best.pt         model weights at the best validation value (trainer.keep_best=true)
-    train.log       the log (written by Hydra's logging config)
+    config.yaml              the resolved config (every default and override filled in)
+    metrics.jsonl            one JSON object per evaluation: step, train_loss, grad_norm, val_<metric>…
+    summary.json             identity, sizes, speeds, results, baselines, status: `Summary`
+    checkpoint.pt            the resume point, rewritten at every evaluation (train.LoopState)
+    best.pt                  model weights at the best validation value (trainer.keep_best=true)
+    grad_per_time_step.json  ‖∂L/∂h_t‖ at every time step t (diagnostics.grad_per_time_step=true)
+    train.log                the log (Hydra's job logging: conf/hydra/job_logging/rnnbench.yaml)
+    tensorboard/             event files (logger=tensorboard)
+    .hydra/                  Hydra's copy of the config and the overrides (`rnnbench resume` reads them)
+    task extras              what a task's `examine` leaves: the names below `BEST`
 
 Every file is written whole to a temporary file in the same folder, flushed, fsynced and renamed
 over the target, so a reader (or a crash) never sees half a file. metrics.jsonl is rewritten whole
 at each evaluation for the same reason; it has one line per evaluation, so this stays cheap.
+
+`Summary` is the schema of summary.json, every field once: the trainer fills it, the report reads
+it (`Summary.from_json`, which also reads records of the previous format), the loggers mirror it.
+A field's `report` metadata makes it a column of the report's runs table and says how a group of
+runs combines it ("same": identical by construction, like sizes; "mean": over seeds); for a field
+holding a mapping, {key: how} picks its keys. Adding a report column is one such field here and
+one display line in report/tables.py.
 """
 from __future__ import annotations
 
@@ -17,14 +28,150 @@ import json
 import math
 import os
 import tempfile
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
-FORMAT = "rnnbench.run/1"
+FORMAT = "rnnbench.run/2"
 CONFIG, METRICS, SUMMARY, CHECKPOINT, BEST = "config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt", "best.pt"
-# What summary.json always holds (the reporter relies on these).
-SUMMARY_KEYS = ("format", "status", "reason", "model", "dataset", "seed", "params", "tokens_per_s",
-                "wall_s", "final", "best", "baseline")
+GRADS, LOG, TENSORBOARD, HYDRA = "grad_per_time_step.json", "train.log", "tensorboard", ".hydra"
+# What a completed record must hold for the report; an older or foreign one lacking a key is skipped.
+REQUIRED_KEYS = ("format", "status", "reason", "model", "dataset", "seed", "params", "tokens_per_s", "wall_s",
+                 "final", "best", "baseline")
+# What tasks' `examine` writes: text sample, counting accuracy by n, stock predictions, transduction
+# examples, video frames.
+SAMPLE, ACCURACY_BY_N, EXAMPLES, FRAMES = "sample.txt", "accuracy_by_n.json", "examples.txt", "frames.png"
+PREDICTIONS, PREDICTIONS_PLOT = "test_predictions.csv", "test_predictions.png"
+
+# Config keys that do not change what a run computes: where it writes and reads, what it shows,
+# mirrors or measures on the side (a run with diagnostics trains bit for bit as one without). Runs
+# that differ only in these are the same run: the report never splits groups by them and a killed
+# run may resume with other values. A trailing dot covers a whole node.
+INCIDENTAL_KEYS = ("output_root", "data_dir", "trainer.progress", "trainer.threads", "trainer.checkpoint",
+                   "trainer.keep_best", "diagnostics.", "logger.")
+# The seeds: what replicates of one setting differ in. The report averages over them.
+SEED_KEYS = ("seed", "dataset.seed")
+
+
+def incidental(key: str) -> bool:
+    """Whether a flattened config key is one of INCIDENTAL_KEYS."""
+    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in INCIDENTAL_KEYS)
+
+
+def _report(how: str | dict[str, str], default: Any = None) -> Any:
+    return field(default=default, metadata={"report": how})
+
+
+@dataclass
+class Summary:
+    """summary.json. Grouped as a reader meets them: status; what was run; its size; its baselines;
+    its results; its speed and memory; where and when. Metrics are {name: value} with the task's
+    metric names (`task["metrics"]` says which way is better; `task["primary_metric"]` is the one
+    "best", "solved" and early stopping refer to)."""
+
+    format: str = FORMAT
+    status: str = "running"  # running | completed | failed
+    reason: str | None = None  # why it failed
+    # what was run
+    model: str | None = None
+    dataset: str | None = None
+    seed: int | None = None
+    hparams: dict = field(default_factory=dict)  # the resolved config, flattened ("trainer.lr": 0.001)
+    model_info: dict = field(default_factory=dict)  # the model's describe(): name, impl, readout, …
+    task: dict = field(default_factory=dict)  # the task's describe(): metrics, sizes of the splits, …
+    optimizer: str | None = None
+    # its size
+    params: int | None = _report("same")  # every parameter of the model
+    core_params: int | None = _report("same")  # the recurrent core's (no embedding, readout, head)
+    flops_per_token: float | None = _report("same")  # forward FLOPs of one sample per time step (flops.py)
+    # the task's reference predictors, scored by the same code on the same data
+    baseline_name: str | None = None  # the trivial one
+    baseline: dict = field(default_factory=dict)  # the trivial one on test
+    baseline_val: dict = field(default_factory=dict)  # … on validation (the curves' split)
+    baselines: dict = field(default_factory=dict)  # every reference predictor on test: {name: metrics}
+    # results
+    final: dict = field(default_factory=dict)  # test metrics of the final model
+    final_val: dict = field(default_factory=dict)  # validation metrics at the last evaluation
+    best: dict = field(default_factory=dict)  # best validation value of each metric
+    best_step: int | None = None  # where the primary metric was best
+    analysis: dict = field(default_factory=dict)  # what the task adds after training (examine)
+    steps: int | None = _report("mean", 0)  # optimizer steps taken
+    steps_to_target: int | None = _report("mean")  # first evaluation with the primary metric at solved_at
+    seconds_to_target: float | None = _report("mean")  # training seconds (train_s) until then
+    # speed and memory
+    tokens_per_s: float | None = _report("mean")  # batch × time steps per optimizer step, over train_s
+    infer_tokens_per_s: float | None = _report("mean")  # the final test pass, no gradients
+    memory: dict | None = _report({"step_mb": "mean"})  # of one training step (memory.py)
+    grad_per_time_step: dict | None = _report({"first_over_last": "mean"})  # diagnostics.py
+    wall_s: float | None = _report("mean")  # everything, set-up included
+    train_s: float | None = None  # training steps: batch fetch, forward, backward, update
+    data_s: float | None = None  # of which fetching batches
+    eval_s: float | None = None  # validation passes
+    max_rss_mb: float | None = None
+    # where and when
+    device: str | None = None
+    threads: int | None = None
+    torch: str | None = None
+    python: str | None = None
+    determinism: dict = field(default_factory=dict)  # what a rerun reproduces
+    started_at: str | None = None
+    finished_at: str | None = None
+    resumed: list = field(default_factory=list)  # {"step", "at"} for each resume
+    loggers: dict = field(default_factory=dict)  # each logger's identity (and error, if it failed)
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Summary":
+        """A summary read back, upgraded from an earlier format; unknown keys are ignored and
+        missing ones take their defaults (a failed run's record holds few)."""
+        if data.get("format") == FORMAT_1:
+            data = _upgrade_1(data)
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def columns(self) -> dict[str, Any]:
+        """The fields with `report` metadata, flat: "params", "memory.step_mb", …"""
+        out = {}
+        for f in fields(self):
+            how, value = f.metadata.get("report"), getattr(self, f.name)
+            if isinstance(how, dict):
+                out.update({f"{f.name}.{key}": (value or {}).get(key) for key in how})
+            elif how is not None:
+                out[f.name] = value
+        return out
+
+
+def aggregations() -> dict[str, str]:
+    """Column of the runs table → how a group of runs combines it ("same" or "mean")."""
+    out = {}
+    for f in fields(Summary):
+        how = f.metadata.get("report")
+        if isinstance(how, dict):
+            out.update({f"{f.name}.{key}": combine for key, combine in how.items()})
+        elif how is not None:
+            out[f.name] = how
+    return out
+
+
+# Format 1 (before the record had a schema) named per-time-step quantities "per step".
+FORMAT_1 = "rnnbench.run/1"
+_RENAMED_1 = {"flops_per_step": "flops_per_token", "grad_per_step": "grad_per_time_step",
+              "diagnostics.grad_per_step": "diagnostics.grad_per_time_step"}
+GRADS_1 = "grad_per_step.json"
+
+
+def _upgrade_1(data: dict) -> dict:
+    data = {_RENAMED_1.get(k, k): v for k, v in data.items()}
+    data["hparams"] = {_RENAMED_1.get(k, k): v for k, v in (data.get("hparams") or {}).items()}
+    return {**data, "format": FORMAT}
+
+
+def grads_file(run_dir: Path) -> Path:
+    """The run's ‖∂L/∂h_t‖ file, under its current name or that of format 1."""
+    path = Path(run_dir) / GRADS
+    return path if path.is_file() else Path(run_dir) / GRADS_1
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False) -> None:
@@ -73,26 +220,43 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def read_summary(run_dir: Path) -> dict | None:
+    """summary.json of a run folder as written, or None when there is none or it cannot be read
+    (records are written atomically, so only a foreign file is unreadable)."""
+    try:
+        data = json.loads((Path(run_dir) / SUMMARY).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 class RunRecord:
-    """Writer for one run folder."""
+    """Writer for one run folder; the folder is made by the first write."""
 
     def __init__(self, run_dir: Path):
         self.dir = Path(run_dir)
+
+    def _path(self, name: str) -> Path:
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.rows: list[dict] = []
+        return self.dir / name
 
     def write_config(self, yaml_text: str) -> None:
-        atomic_write_text(self.dir / CONFIG, yaml_text)
+        atomic_write_text(self._path(CONFIG), yaml_text)
 
-    def log_eval(self, row: dict) -> None:
-        self.rows.append(row)
-        text = "".join(json.dumps(_finite(r), sort_keys=True) + "\n" for r in self.rows)
-        atomic_write_text(self.dir / METRICS, text)
+    def write_metrics(self, rows: list[dict]) -> None:
+        atomic_write_text(self._path(METRICS), "".join(json.dumps(_finite(r), sort_keys=True) + "\n" for r in rows))
 
-    def write_summary(self, summary: dict) -> None:
-        atomic_write_text(self.dir / SUMMARY, to_json({"format": FORMAT, **summary}) + "\n")
+    def write_summary(self, summary: Summary) -> None:
+        atomic_write_text(self._path(SUMMARY), to_json(summary.to_dict()) + "\n")
+
+    def write_json(self, name: str, obj: Any) -> None:
+        atomic_write_text(self._path(name), to_json(obj))
 
     def save_checkpoint(self, state: dict, name: str = CHECKPOINT) -> None:
         import torch
 
-        atomic_write(self.dir / name, lambda f: torch.save(state, f), binary=True)
+        atomic_write(self._path(name), lambda f: torch.save(state, f), binary=True)
+
+    def drop_checkpoint(self) -> None:
+        """A failed run is started over, not resumed: its checkpoint goes."""
+        (self.dir / CHECKPOINT).unlink(missing_ok=True)

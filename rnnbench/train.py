@@ -1,21 +1,28 @@
-"""The trainer: build task, model and optimizer from the config, train, evaluate, record.
+"""The trainer: one config, one run folder, in four phases.
 
-`train(cfg, run_dir)` is the whole pipeline for one run and returns its summary (the dict written
-to summary.json). `run_job(cfg)` is what Hydra calls for each run of `rnnbench train`: it finds the
-run folder, keeps a failing run from stopping a sweep, and returns the validation value of the
-task's primary metric (what an Optuna sweeper would minimise).
+    train(cfg, run_dir)
+      build       build.build(cfg): settings, task (its splits on the run's device), model, optimizer
+      start       Run.start(): sizes (params, FLOPs), the memory check, the baselines → the record's
+                  first summary; or Run.resume(checkpoint): the loop's state as it was saved
+      loop        Run.run_loop(): training steps (Run.step), and every `eval_every` steps Run.validate:
+                  validation metrics, best values, the record and the checkpoint
+      finish      Run.finish(): test metrics, the task's analysis, the final record
 
-Size figures: `params`, `core_params`, and `flops_per_step`, the forward FLOPs of one sample
-divided by the time steps it takes (flops.py; `task.sample_len`: tokens, or source + target
-tokens for an encoder-decoder, or frames read + predicted for video).
-Speed figures in the record: `tokens_per_s` counts the time steps fed to the model
-(batch × sequence length per step) over `train_s`, the time spent in training steps (batch fetch,
-forward, backward, optimizer), which excludes evaluation and set-up. `wall_s` is everything.
+The loop's state is one object, `LoopState`: what a checkpoint saves and what resume restores.
+Config errors are raised by build and start, before anything is written; from the first write on,
+an exception is recorded (status "failed" with its reason) and re-raised. A non-finite loss or
+gradient norm ends the run as "failed" (returned, not raised).
+
+Figures in the record: `params`, `core_params`, and `flops_per_token`, the forward FLOPs of one
+sample over the time steps it takes (flops.py; `task.sample_len`: tokens, or source + target tokens
+for an encoder-decoder, or frames read + predicted for video). `tokens_per_s` counts the time steps
+fed to the model (batch × sample_len per optimizer step) over `train_s`, the time spent in
+training steps (batch fetch, forward, backward, optimizer), which excludes evaluation and set-up.
+`wall_s` is everything.
 """
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import platform
@@ -23,7 +30,7 @@ import resource
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -35,16 +42,14 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from rnnbench import diagnostics
+from rnnbench.build import Built, build
 from rnnbench.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from rnnbench.checkpoint import check_same_config, load_checkpoint, load_into
-from rnnbench.config import config_dir, group_options, instantiate
-from rnnbench.data.task import TASK_KINDS, SequenceTask, Split
-from rnnbench.errors import AbortJob, ConfigError, UserError, check_choice, check_float, check_int
+from rnnbench.data.task import SequenceTask, Split
+from rnnbench.errors import ConfigError, UserError, check_choice, check_float, check_int
 from rnnbench.flops import count_flops
-from rnnbench.loggers import build_loggers
 from rnnbench.memory import SavedTensors, check_fits, train_memory
-from rnnbench.record import BEST, CHECKPOINT, SUMMARY, RunRecord, atomic_write_text, flatten, to_json
-from rnnbench.sweep import job_threads
+from rnnbench.record import BEST, CHECKPOINT, GRADS, RunRecord, Summary, flatten, read_summary
 
 log = logging.getLogger("rnnbench")
 
@@ -84,8 +89,15 @@ class TrainerSettings:
         check_choice("keep_best", self.keep_best, (True, False))
         self.device = resolve_device(self.device)
 
-    def describe(self) -> dict:
-        return {"device": self.device, "threads": torch.get_num_threads()}
+
+def resolve_device(device: str) -> str:
+    if not isinstance(device, str) or not (device in ("auto", "cpu") or device.startswith("cuda")):
+        raise ConfigError("device", "must be auto, cpu, cuda or cuda:N", device)
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device", "asks for CUDA but no CUDA device is available; use cpu or auto", device)
+    return device
 
 
 def determinism(device: str) -> dict:
@@ -99,16 +111,6 @@ def determinism(device: str) -> dict:
     return {"bit_for_bit": True, "varies": timing,
             "note": "CPU: losses, metrics and weights are identical for the same config, seed, torch "
                     "version and number of threads (tested); only timings differ"}
-
-
-def resolve_device(device: str) -> str:
-    if not isinstance(device, str) or not (device in ("auto", "cpu") or device.startswith("cuda")):
-        raise ConfigError("device", "must be auto, cpu, cuda or cuda:N", device)
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device", "asks for CUDA but no CUDA device is available; use cpu or auto", device)
-    return device
 
 
 def batch_order(task: SequenceTask, n: int, batch_size: int, seed: int) -> Iterator[tuple[Tensor, bool]]:
@@ -167,307 +169,319 @@ def evaluate(model: torch.nn.Module, task: SequenceTask, data: Split, batch_size
     return task.finish_scores({name: total / length for name, total in totals.items()})
 
 
-def train(cfg: DictConfig, run_dir: Path) -> dict:
-    """Train one config and write its record into run_dir. Returns the summary.
+@dataclass
+class LoopState:
+    """Everything the training loop changes as it goes. `state_dict()` is what checkpoint.pt holds
+    besides the config and the record so far; `load_state_dict()` is all a resume restores."""
 
-    A run folder that already holds a completed run is left alone (its summary is returned); one
-    whose run was killed resumes from its checkpoint (checkpoint.py) and ends exactly as an
-    uninterrupted run would. A non-finite loss or gradient norm stops the run with status
-    "failed" (returned, not raised). Config errors found while building raise `UserError` before
-    anything is written; an exception during training is recorded (status "failed" with the
-    reason) and re-raised.
-    """
-    run_dir = Path(run_dir)
-    config = OmegaConf.to_container(cfg, resolve=True)
-    previous = previous_run(run_dir, config)
-    if isinstance(previous, dict) and previous.get("status") == "completed":
-        log.info("%s already holds a completed run; nothing to do", run_dir)
-        return previous
-    resume = previous if isinstance(previous, tuple) else None  # (checkpoint, its path)
-    started = time.perf_counter()
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    settings: TrainerSettings = instantiate("trainer", cfg.trainer)
-    seed = check_int("seed", cfg.seed, 0)
-    if settings.threads is not None:
-        torch.set_num_threads(settings.threads)
-    task: SequenceTask = instantiate("dataset", cfg.dataset)
-    splits = {name: Split(s.x.to(settings.device), s.y.to(settings.device))
-              for name, s in task.splits().items()}
-    if len(splits["train"]) < settings.batch_size:
-        unit = "windows" if task.stateful else "samples"
-        raise ConfigError("trainer.batch_size", f"must not exceed the training set size "
-                          f"({len(splits['train'])} {unit}); lower it or use more training data", settings.batch_size)
-    check_model_fits(cfg.model, task)
-    torch.manual_seed(seed)
-    model = instantiate("model", cfg.model, **task.model_args()).to(settings.device)
-    teacher_forced = getattr(model, "teacher_forced", False)  # an encoder-decoder reads the targets in training
-    optimizer = instantiate("optimizer", cfg.optimizer)(model.parameters())
-    if resume:
-        load_into(model, resume[0]["model"], "model", resume[1])
-        load_into(optimizer, resume[0]["optimizer"], "optimizer", resume[1])
-    else:  # a model that cannot read the task's samples, or a step too big for memory, fails here
-        sample = splits["val"]
-        flops = count_flops(model, sample.x[:1], **({"target": sample.y[:1]} if teacher_forced else {}))
-        train_x, train_y = splits["train"].x, splits["train"].y
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    step: int = 0  # optimizer steps taken
+    carried: Any = None  # the recurrent state the next batch continues from (truncated BPTT)
+    train_s: float = 0.0  # in training steps: batch fetch, forward, backward, update
+    data_s: float = 0.0  # of which fetching batches
+    eval_s: float = 0.0  # in validation passes
+    wall_before: float = 0.0  # wall seconds of the processes before this one (a resumed run)
+    window_loss: float = 0.0  # sums over the steps since the last evaluation
+    window_grad_norm: float = 0.0
+    window_steps: int = 0
+    rows: list[dict] = field(default_factory=list)  # metrics.jsonl
+    best: dict[str, float] = field(default_factory=dict)  # best validation value of each metric
+    best_step: int | None = None
+    last_val: dict[str, float] = field(default_factory=dict)
+    steps_to_target: int | None = None
+    seconds_to_target: float | None = None
+    memory: dict | None = None  # of the first training step
+    grad_rows: list[dict] = field(default_factory=list)  # diagnostics: grad_per_time_step.json
+    started: float = field(default_factory=time.perf_counter)  # this process's clock; not saved
+
+    @property
+    def wall_s(self) -> float:
+        return self.wall_before + time.perf_counter() - self.started
+
+    def _plain(self) -> list[str]:
+        return [f.name for f in fields(self) if f.name not in ("model", "optimizer", "started", "wall_before")]
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "rng": torch.get_rng_state(), "wall_before": self.wall_s,
+                **{name: getattr(self, name) for name in self._plain()}, "carried": detach_state(self.carried)}
+
+    def load_state_dict(self, state: dict, path: Path) -> None:
+        load_into(self.model, state["model"], "model", path)
+        load_into(self.optimizer, state["optimizer"], "optimizer", path)
+        torch.set_rng_state(state["rng"])
+        self.wall_before = state["wall_before"]
+        for name in self._plain():
+            setattr(self, name, state[name])
+
+
+class Run:
+    """One run of built parts into one run folder: `start` or `resume`, then `train`."""
+
+    def __init__(self, built: Built, run_dir: Path, config: dict, started: float):
+        self.built, self.config = built, config
+        self.settings, self.task, self.model = built.settings, built.task, built.model
+        self.record = RunRecord(run_dir)
+        self.loop = LoopState(built.model, built.optimizer, started=started)
+        self.summary = Summary()  # start() or resume() makes it
+        self.order = batch_order(self.task, len(self.task.splits()["train"]), self.settings.batch_size, built.seed)
+
+    # --- start or resume ---------------------------------------------------------------------------
+    def start(self, started_at: str) -> None:
+        """A new run's first summary: what it is, its size, its baselines. A model that cannot read
+        the task's samples, or a step too big for memory, fails here, before anything is written."""
+        task, model, settings = self.task, self.model, self.settings
+        sample = task.splits()["val"]
+        flops = count_flops(model, sample.x[:1], target=sample.y[:1])
+        train = task.splits()["train"]
 
         def probe_loss(n: int) -> Tensor:
-            pred, _ = model(train_x[:n], target=train_y[:n]) if teacher_forced else model(train_x[:n])
-            return task.loss(pred, train_y[:n])
+            return task.loss(model(train.x[:n], target=train.y[:n])[0], train.y[:n])
 
         check_fits(model, probe_loss, settings.batch_size, settings.device,
                    f"dataset.seq_len={task.seq_len} with trainer.batch_size={settings.batch_size}")
-    grad_probe = None
-    if diagnostics.enabled(cfg):
-        build = diagnostics.twin_builder(cfg, lambda model_cfg: instantiate("model", model_cfg, **task.model_args()))
-        with torch.random.fork_rng(devices=[]):  # the twin's initialisation must not move the run's RNG
-            grad_probe = diagnostics.GradPerStep(model, build, task, splits["val"],
-                                     OmegaConf.select(cfg, "diagnostics.batch_size", default=64))
-
-    loggers = build_loggers(cfg.get("logger"))
-    record = RunRecord(run_dir)
-    if resume is None:
-        (run_dir / CHECKPOINT).unlink(missing_ok=True)  # a failed run's: this one starts over
-    record.write_config(OmegaConf.to_yaml(cfg, resolve=True))
-    primary = task.primary_metric
-    tokens_per_step = settings.batch_size * task.sample_len
-    order = batch_order(task, len(splits["train"]), settings.batch_size, seed)
-    state = None
-    train_s = data_s = eval_s = wall_before = 0.0
-    step = 0
-    if resume is None:
-        model_info = model.describe()
+        info = model.describe()
         baselines = task.baselines("test")
-        summary = {
-            "status": "running", "reason": None,
-            "model": model_info["name"], "dataset": task.name, "seed": seed,
-            "params": model_info["params"], "core_params": model_info["core_params"],
-            "flops_per_step": flops / task.sample_len,
-            "model_info": model_info, "task": task.describe(), "optimizer": type(optimizer).__name__,
-            "hparams": flatten(config),
-            "baseline": baselines[task.baseline_name], "baseline_val": task.baseline("val"),
-            "baseline_name": task.baseline_name, "baselines": baselines, "analysis": {},
-            "final": {}, "final_val": {}, "best": {}, "best_step": None,
-            "steps": 0, "steps_to_target": None, "seconds_to_target": None,
-            "tokens_per_s": None, "infer_tokens_per_s": None, "memory": None,
-            "wall_s": None, "train_s": None, "data_s": None, "eval_s": None,
-            "determinism": determinism(settings.device),
-            **settings.describe(), "torch": str(torch.__version__), "python": platform.python_version(),
-            "started_at": started_at, "finished_at": None, "resumed": [], "loggers": {},
-        }
-    else:
-        checkpoint, _ = resume
-        summary = {**checkpoint["summary"], "resumed": [*checkpoint["summary"]["resumed"],
-                                                        {"step": checkpoint["step"], "at": started_at}]}
-        step, state, record.rows = checkpoint["step"], checkpoint["recurrent_state"], list(checkpoint["rows"])
-        train_s, data_s, eval_s, wall_before = (checkpoint["times"][k] for k in ("train_s", "data_s", "eval_s", "wall_s"))
-        torch.set_rng_state(checkpoint["rng"])
-        if grad_probe is not None:
-            grad_probe.rows = list(checkpoint.get("grad_per_step", []))
-        for _ in range(step):
-            next(order)
-        log.info("resuming %s from step %d", run_dir, step)
-    baseline, baseline_val = summary["baseline"], summary["baseline_val"]
-    loggers.start(run_dir, summary, config)
-    if grad_probe is not None and resume is None:
-        grad_probe.measure(model, 0)
-        atomic_write_text(run_dir / diagnostics.FILE, to_json(grad_probe.rows))
-    record.write_summary(summary)
-    log.info("%s on %s (T=%d), seed %d: %d parameters (%d in the core), %s, %s",
-             summary["model"], task.name, task.seq_len, seed, summary["params"],
-             summary["core_params"], summary["model_info"].get("impl", ""), settings.device)
+        self.summary = Summary(
+            model=info["name"], dataset=task.name, seed=self.built.seed, hparams=flatten(self.config), model_info=info,
+            task=task.describe(), optimizer=type(self.built.optimizer).__name__, params=info["params"],
+            core_params=info["core_params"], flops_per_token=flops / task.sample_len,
+            baseline_name=task.baseline_name, baseline=baselines[task.baseline_name], baseline_val=task.baseline("val"),
+            baselines=baselines, determinism=determinism(settings.device), device=settings.device,
+            threads=torch.get_num_threads(), torch=str(torch.__version__), python=platform.python_version(),
+            started_at=started_at)
 
-    window_loss, window_grad, window_n = 0.0, 0.0, 0
-    failure = None
+    def resume(self, checkpoint: dict, path: Path, started_at: str) -> None:
+        """The loop as the checkpoint left it, and the batch order replayed up to its step."""
+        self.loop.load_state_dict(checkpoint, path)
+        self.summary = Summary.from_json(checkpoint["summary"])
+        self.summary.resumed.append({"step": self.loop.step, "at": started_at})
+        for _ in range(self.loop.step):
+            next(self.order)
+        log.info("resuming %s from step %d", self.record.dir, self.loop.step)
 
-    def save_checkpoint() -> None:
-        times = {"train_s": train_s, "data_s": data_s, "eval_s": eval_s,
-                 "wall_s": wall_before + time.perf_counter() - started}
-        record.save_checkpoint({"format": CHECKPOINT_FORMAT, "step": step, "model": model.state_dict(),
-                                "optimizer": optimizer.state_dict(), "config": config, "rng": torch.get_rng_state(),
-                                "recurrent_state": detach_state(state), "rows": record.rows, "summary": summary,
-                                "times": times, "grad_per_step": grad_probe.rows if grad_probe else []})
+    # --- train -------------------------------------------------------------------------------------
+    def train(self) -> dict:
+        """Open the record, loop, finish; from the first write on, an exception is recorded."""
+        try:
+            self.open()
+            failure = self.run_loop()
+            self.finish(failure)
+        except Exception as exc:
+            self.fail(exc)
+            raise
+        return self.summary.to_dict()
 
-    try:
-        bar = tqdm(total=settings.max_steps, initial=step, desc=f"{summary['model']}/{task.name}/s{seed}", leave=False,
-                   disable=None if settings.progress is None else not settings.progress, file=sys.stderr)
+    def open(self) -> None:
+        """The record's first files, the loggers, the gradient picture before training."""
+        resuming = bool(self.summary.resumed)
+        if not resuming:
+            self.record.drop_checkpoint()  # a failed run's: this one starts over
+        self.record.write_config(OmegaConf.to_yaml(OmegaConf.create(self.config)))
+        self.built.loggers.start(self.record.dir, self.summary, self.config)
+        if self.built.grad_probe is not None and not resuming:
+            self.measure_grads()
+        self.record.write_summary(self.summary)
+        s = self.summary
+        log.info("%s on %s (T=%d), seed %d: %d parameters (%d in the core), %s, %s", s.model, s.dataset,
+                 self.task.seq_len, s.seed, s.params, s.core_params, s.model_info.get("impl", ""), s.device)
+
+    def run_loop(self) -> str | None:
+        """Training steps until max_steps, or until solved with early stopping; returns why the run
+        failed (it diverged), or None."""
+        settings = self.settings
+        bar = tqdm(total=settings.max_steps, initial=self.loop.step, desc=f"{self.summary.model}/{self.task.name}/"
+                   f"s{self.built.seed}", leave=False, file=sys.stderr,
+                   disable=None if settings.progress is None else not settings.progress)
         with logging_redirect_tqdm(), bar:
-            model.train()
-            while step < settings.max_steps:
-                t0 = time.perf_counter()
-                index, fresh = next(order)
-                x, y = splits["train"].x[index], splits["train"].y[index]
-                t1 = time.perf_counter()
-                state = None if fresh else detach_state(state)
-                saved = SavedTensors(model.parameters()) if summary["memory"] is None else None
-                with saved.counting() if saved else contextlib.nullcontext():
-                    pred, state = model(x, state, target=y) if teacher_forced else model(x, state)
-                    loss = task.loss(pred, y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(
-                    model.parameters(), settings.grad_clip if settings.grad_clip is not None else math.inf).item()
-                loss_value = loss.item()
-                if not math.isfinite(loss_value) or not math.isfinite(grad_norm):
-                    what = "loss" if not math.isfinite(loss_value) else "gradient norm"
-                    failure = f"diverged: {what} became {loss_value if what == 'loss' else grad_norm} at step {step + 1}"
-                    break
-                optimizer.step()
-                step += 1
-                if saved:
-                    summary["memory"] = train_memory(model, optimizer, saved.bytes)
-                t2 = time.perf_counter()
-                data_s += t1 - t0
-                train_s += t2 - t0
-                window_loss, window_grad, window_n = window_loss + loss_value, window_grad + grad_norm, window_n + 1
+            self.model.train()
+            while self.loop.step < settings.max_steps:
+                failure = self.step()
+                if failure:
+                    return failure
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
-
-                if step % settings.eval_every == 0 or step == settings.max_steps:
-                    t3 = time.perf_counter()
-                    val = evaluate(model, task, splits["val"], settings.eval_batch_size)
-                    eval_s += time.perf_counter() - t3
-                    row = {"step": step, "train_loss": window_loss / window_n, "grad_norm": window_grad / window_n,
-                           **{f"val_{k}": v for k, v in val.items()},
-                           "tokens_per_s": step * tokens_per_step / train_s,
-                           "wall_s": wall_before + time.perf_counter() - started}
-                    window_loss, window_grad, window_n = 0.0, 0.0, 0
-                    record.log_eval(row)
-                    loggers.log_metrics(row, step)
-                    if grad_probe is not None:
-                        grad_probe.measure(model, step)
-                        atomic_write_text(run_dir / diagnostics.FILE, to_json(grad_probe.rows))
-                        summary["grad_per_step"] = grad_probe.summary()
-                    for name, value in val.items():
-                        if task.is_better(name, value, summary["best"].get(name)):
-                            summary["best"][name] = value
-                            if name == primary:
-                                summary["best_step"] = step
-                                if settings.keep_best:
-                                    record.save_checkpoint({"format": CHECKPOINT_FORMAT, "step": step,
-                                                            "model": model.state_dict(), "config": config}, BEST)
-                    summary["final_val"] = val
-                    log.info("step %6d  train loss %.4f  val %s %.4f  (baseline %.4f)  %.0f tok/s",
-                             step, row["train_loss"], primary, val[primary], baseline_val[primary], row["tokens_per_s"])
-                    solved = summary["steps_to_target"] is None and task.is_solved(val[primary])
-                    if solved:
-                        summary["steps_to_target"], summary["seconds_to_target"] = step, train_s
-                    summary.update(steps=step)
-                    record.write_summary(summary)
-                    if settings.checkpoint:
-                        save_checkpoint()
-                    if solved and settings.early_stop:
-                        log.info("solved (val %s %s %g): stopping early", primary,
-                                 "≤" if task.metrics[primary] == "min" else "≥", task.solved_at)
+                bar.set_postfix(loss=f"{self.loop.window_loss / self.loop.window_steps:.4f}", refresh=False)
+                if self.loop.step % settings.eval_every == 0 or self.loop.step == settings.max_steps:
+                    if self.validate():
                         break
-    except Exception as exc:
-        summary.update(status="failed", reason=failure_reason(exc), steps=step,
-                       wall_s=wall_before + time.perf_counter() - started)
-        loggers.finish()
-        record.write_summary(summary)
-        (run_dir / CHECKPOINT).unlink(missing_ok=True)  # a failed run is started over, not resumed
-        raise
-    summary.update(steps=step, train_s=train_s, data_s=data_s, eval_s=eval_s,
-                   tokens_per_s=step * tokens_per_step / train_s if train_s > 0 else None)
-    if failure is None:
+        return None
+
+    def step(self) -> str | None:
+        """One optimizer step on the next batch; returns the failure when loss or gradient norm is
+        not finite (the weights are then left as they were)."""
+        loop, model, task, train = self.loop, self.model, self.task, self.task.splits()["train"]
         t0 = time.perf_counter()
-        summary["final"] = evaluate(model, task, splits["test"], settings.eval_batch_size)
-        summary["infer_tokens_per_s"] = len(splits["test"]) * task.sample_len / (time.perf_counter() - t0)
-        model.eval()
-        with torch.no_grad():
-            summary["analysis"] = task.examine(model, run_dir)
-        summary["status"] = "completed"
-        if settings.checkpoint:
-            save_checkpoint()
-        log.info("test %s", "  ".join(f"{k} {v:.4f} (baseline {baseline[k]:.4f})"
-                                      for k, v in summary["final"].items()))
+        index, fresh = next(self.order)
+        x, y = train.x[index], train.y[index]
+        t1 = time.perf_counter()
+        saved = SavedTensors(model.parameters()) if loop.memory is None else None
+        with saved.counting() if saved else contextlib.nullcontext():
+            pred, state = model(x, None if fresh else loop.carried, target=y)
+            loss = task.loss(pred, y)
+        loop.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip = self.settings.grad_clip if self.settings.grad_clip is not None else math.inf
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip).item()
+        loss_value = loss.item()
+        if not math.isfinite(loss_value) or not math.isfinite(grad_norm):
+            what, value = ("loss", loss_value) if not math.isfinite(loss_value) else ("gradient norm", grad_norm)
+            return f"diverged: {what} became {value} at step {loop.step + 1}"
+        loop.optimizer.step()
+        loop.step += 1
+        loop.carried = detach_state(state)
+        if saved:
+            loop.memory = train_memory(model, loop.optimizer, saved.bytes)
+        t2 = time.perf_counter()
+        loop.data_s += t1 - t0
+        loop.train_s += t2 - t0
+        loop.window_loss += loss_value
+        loop.window_grad_norm += grad_norm
+        loop.window_steps += 1
+        return None
+
+    def validate(self) -> bool:
+        """Validation metrics → metrics.jsonl, the loggers, best values, the target, the record and
+        the checkpoint. Returns True when the run is solved and stops early."""
+        loop, task, primary = self.loop, self.task, self.task.primary_metric
+        t0 = time.perf_counter()
+        val = evaluate(self.model, task, task.splits()["val"], self.settings.eval_batch_size)
+        loop.eval_s += time.perf_counter() - t0
+        row = {"step": loop.step, "train_loss": loop.window_loss / loop.window_steps,
+               "grad_norm": loop.window_grad_norm / loop.window_steps, **{f"val_{k}": v for k, v in val.items()},
+               "tokens_per_s": loop.step * self.tokens_per_batch / loop.train_s, "wall_s": loop.wall_s}
+        loop.window_loss, loop.window_grad_norm, loop.window_steps = 0.0, 0.0, 0
+        loop.rows.append(row)
+        self.record.write_metrics(loop.rows)
+        self.built.loggers.log_metrics(row, loop.step)
+        if self.built.grad_probe is not None:
+            self.measure_grads()
+        self.track_best(val)
+        loop.last_val = val
+        log.info("step %6d  train loss %.4f  val %s %.4f  (baseline %.4f)  %.0f tok/s", loop.step, row["train_loss"],
+                 primary, val[primary], self.summary.baseline_val[primary], row["tokens_per_s"])
+        solved = loop.steps_to_target is None and task.is_solved(val[primary])
+        if solved:
+            loop.steps_to_target, loop.seconds_to_target = loop.step, loop.train_s
+        self.write_progress()
+        if self.settings.checkpoint:
+            self.save_checkpoint()
+        if solved and self.settings.early_stop:
+            op = "≤" if task.metrics[primary] == "min" else "≥"
+            log.info("solved (val %s %s %g): stopping early", primary, op, task.solved_at)
+        return solved and self.settings.early_stop
+
+    def track_best(self, val: dict[str, float]) -> None:
+        """The best value of each metric; where the primary one was best (and best.pt there)."""
+        loop, task = self.loop, self.task
+        improved = [name for name, value in val.items() if task.is_better(name, value, loop.best.get(name))]
+        loop.best.update({name: val[name] for name in improved})
+        if task.primary_metric not in improved:
+            return
+        loop.best_step = loop.step
+        if self.settings.keep_best:
+            self.record.save_checkpoint({"format": CHECKPOINT_FORMAT, "step": loop.step,
+                                         "model": self.model.state_dict(), "config": self.config}, BEST)
+
+    def measure_grads(self) -> None:
+        self.loop.grad_rows.append(self.built.grad_probe.measure(self.model, self.loop.step))
+        self.record.write_json(GRADS, self.loop.grad_rows)
+
+    @property
+    def tokens_per_batch(self) -> int:
+        return self.settings.batch_size * self.task.sample_len
+
+    def write_progress(self) -> None:
+        self.sync()
+        self.record.write_summary(self.summary)
+
+    def sync(self) -> None:
+        """The loop's figures into the summary."""
+        s, loop = self.summary, self.loop
+        s.steps, s.best, s.best_step, s.final_val = loop.step, dict(loop.best), loop.best_step, dict(loop.last_val)
+        s.steps_to_target, s.seconds_to_target, s.memory = loop.steps_to_target, loop.seconds_to_target, loop.memory
+        s.train_s, s.data_s, s.eval_s = loop.train_s, loop.data_s, loop.eval_s
+        s.tokens_per_s = loop.step * self.tokens_per_batch / loop.train_s if loop.train_s > 0 else None
+        if self.built.grad_probe is not None:
+            s.grad_per_time_step = diagnostics.summarize(loop.grad_rows)
+
+    def save_checkpoint(self) -> None:
+        self.record.save_checkpoint({"format": CHECKPOINT_FORMAT, "config": self.config,
+                                     "summary": self.summary.to_dict(), **self.loop.state_dict()})
+
+    # --- finish ------------------------------------------------------------------------------------
+    def finish(self, failure: str | None) -> None:
+        """Test metrics and the task's analysis of a run that ended well, the final record either way."""
+        s = self.summary
+        self.sync()
+        if failure is None:
+            test = self.task.splits()["test"]
+            t0 = time.perf_counter()
+            s.final = evaluate(self.model, self.task, test, self.settings.eval_batch_size)
+            s.infer_tokens_per_s = len(test) * self.task.sample_len / (time.perf_counter() - t0)
+            self.model.eval()
+            with torch.no_grad():
+                s.analysis = self.task.examine(self.model, self.record.dir)
+            s.status = "completed"
+            if self.settings.checkpoint:
+                self.save_checkpoint()
+            log.info("test %s", "  ".join(f"{k} {v:.4f} (baseline {s.baseline[k]:.4f})" for k, v in s.final.items()))
+        else:
+            s.status, s.reason = "failed", failure
+            self.record.drop_checkpoint()
+            log.error("%s", failure)
+        self.close()
+
+    def fail(self, exc: Exception) -> None:
+        """Record an exception raised after the record was opened (the caller re-raises it)."""
+        self.sync()
+        self.summary.status, self.summary.reason = "failed", failure_reason(exc)
+        self.record.drop_checkpoint()
+        self.close()
+
+    def close(self) -> None:
+        s = self.summary
+        s.finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        s.max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        s.wall_s = self.loop.wall_s
+        self.built.loggers.finish()
+        self.record.write_summary(s)
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict:
+    """Train one config and write its record into run_dir. Returns the summary (as in summary.json).
+
+    A run folder that already holds a completed run is left alone (its summary is returned); one
+    whose run was killed resumes from its checkpoint (checkpoint.py) and ends exactly as an
+    uninterrupted run would; anything else there starts over.
+    """
+    started, started_at = time.perf_counter(), datetime.now(timezone.utc).isoformat(timespec="seconds")
+    run_dir = Path(run_dir)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    previous = read_summary(run_dir)
+    if previous is not None and previous.get("status") == "completed":
+        log.info("%s already holds a completed run; nothing to do", run_dir)
+        return previous
+    checkpoint = killed_run(run_dir, previous, config)
+    run = Run(build(cfg), run_dir, config, started)
+    if checkpoint is None:
+        run.start(started_at)
     else:
-        summary.update(status="failed", reason=failure)
-        (run_dir / CHECKPOINT).unlink(missing_ok=True)
-        log.error("%s", failure)
-    summary.update(wall_s=wall_before + time.perf_counter() - started,
-                   finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                   max_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    loggers.finish()
-    record.write_summary(summary)
-    return summary
+        run.resume(checkpoint, run_dir / CHECKPOINT, started_at)
+    return run.train()
 
 
-def previous_run(run_dir: Path, config: dict) -> dict | tuple[dict, Path] | None:
-    """What run_dir already holds: the summary of a completed run, (checkpoint, path) of a killed
-    run to resume (same config, checked), or None (nothing, or a run to start over)."""
-    summary_path, checkpoint_path = run_dir / SUMMARY, run_dir / CHECKPOINT
-    if not summary_path.is_file():
+def killed_run(run_dir: Path, previous: dict | None, config: dict) -> dict | None:
+    """The checkpoint of a killed run in run_dir (its summary says "running"), checked to be
+    from the same config; None when there is none."""
+    path = run_dir / CHECKPOINT
+    if previous is None or previous.get("status") != "running" or not path.is_file():
         return None
-    try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None  # written atomically, so only a foreign file is unreadable: start over
-    status = summary.get("status") if isinstance(summary, dict) else None
-    if status == "completed" or status != "running" or not checkpoint_path.is_file():
-        return summary if status == "completed" else None
-    checkpoint = load_checkpoint(checkpoint_path)
-    check_same_config(checkpoint, config, checkpoint_path)
-    return checkpoint, checkpoint_path
-
-
-def model_kind(model_cfg: DictConfig) -> str | None:
-    """The `task_kind` of a model config's class ("sequence" unless the class says otherwise), or
-    None when its _target_ cannot be imported (instantiate reports that)."""
-    from hydra.utils import get_class
-
-    try:
-        return getattr(get_class(model_cfg["_target_"]), "task_kind", "sequence")
-    except Exception:
-        return None
-
-
-def check_model_fits(model_cfg: DictConfig, task: SequenceTask) -> None:
-    """Refuse, before anything is built, a model that cannot run this kind of task (a GRU
-    classifier on video frames), naming the models that can."""
-    kind = model_kind(model_cfg)
-    if kind is None or kind == task.kind:
-        return
-    fitting = [name for name in group_options("model")
-               if model_kind(OmegaConf.load(config_dir() / "model" / f"{name}.yaml")) == task.kind]
-    raise UserError(f"model={model_cfg.get('name')} cannot run dataset={task.name}, which needs a model for "
-                    f"{TASK_KINDS[task.kind]}; choose one of: {', '.join(fitting)}")
+    checkpoint = load_checkpoint(path)
+    check_same_config(checkpoint, config, path)
+    return checkpoint
 
 
 def failure_reason(exc: Exception) -> str:
     """A user error's message as it is; anything else with its type."""
     return str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
-
-
-def run_job(cfg: DictConfig) -> float:
-    """Hydra's task function for `rnnbench train`.
-
-    A single run lets an error propagate (the CLI prints a `UserError` as one line). In a sweep,
-    any error is recorded as a failed run (summary.json with its reason) and the sweep goes on.
-    In a sweep whose launcher runs jobs side by side, torch gets the job's share of the cores
-    (sweep.job_threads) unless `trainer.threads` says otherwise.
-    """
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
-    threads = job_threads(hydra_cfg.launcher) if cfg.trainer.get("threads") is None else None
-    if threads is not None and hydra_cfg.mode == RunMode.MULTIRUN:
-        torch.set_num_threads(threads)
-    try:
-        summary = train(cfg, run_dir)
-    except Exception as exc:
-        if hydra_cfg.mode != RunMode.MULTIRUN:
-            if isinstance(exc, UserError):
-                raise AbortJob(exc) from None  # the CLI prints it as one line
-            raise  # a bug: Hydra shows the traceback
-        reason = failure_reason(exc)
-        if isinstance(exc, UserError):
-            log.error("error: %s", reason)
-        else:
-            log.exception("run failed: %s", reason)
-        if not (run_dir / SUMMARY).exists():  # failed before train() started its record
-            RunRecord(run_dir).write_summary({"status": "failed", "reason": reason, "model": cfg.model.get("name"),
-                                              "dataset": cfg.dataset.get("name"), "seed": cfg.get("seed")})
-        return math.nan
-    return summary["final_val"].get(summary["task"]["primary_metric"], math.nan)

@@ -1,57 +1,52 @@
-"""Shared fixtures: the real configs, composed with Hydra and shrunk to run in seconds on a CPU."""
+"""Shared fixtures: the real configs, composed as `rnnbench train` composes them, made tiny with
+`debug=tiny` (conf/debug/tiny.yaml); tasks built once per test module; the CLI in-process.
+
+The default `pytest` run is for edits (`-m "not slow"` in pyproject.toml); end-to-end runs through
+subprocesses, launchers and the full model × dataset matrix are marked `slow` (`pytest -m slow`;
+CI runs both)."""
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from rnnbench.config import config_dir
+from rnnbench import cli
+from rnnbench.build import build_task
+from rnnbench.config import compose
 
-# Small enough that a full train() takes about a second.
-TINY = ["dataset.seq_len=12", "dataset.n_train=128", "dataset.n_val=32", "dataset.n_test=32",
-        "model.hidden_size=8", "model.embedding_dim=4", "trainer.max_steps=6", "trainer.eval_every=3",
-        "trainer.batch_size=16", "trainer.progress=false", "trainer.device=cpu"]
-TINY_MODEL = [o for o in TINY if not o.startswith("dataset.")]
-SIZES = ["dataset.n_train=128", "dataset.n_val=32", "dataset.n_test=32"]
-# The dataset part of TINY for each dataset (the MNIST configs are tested on generated digits
-# here: tests never download; test_datasets.py covers the MNIST reader against a local server).
-TINY_DATA = {
-    "adding": TINY[:4], "copy": TINY[:4], "parity": TINY[:4],
-    "selective_copy": [*TINY[:4], "dataset.n_tokens=3"],
-    "mqar": [*TINY[:4], "dataset.n_pairs=2", "dataset.vocab_size=16"],
-    "anbn": ["dataset.max_n=4", "dataset.test_max_n=8", "dataset.n_train=128"],
-    "anbncn": ["dataset.max_n=4", "dataset.test_max_n=8", "dataset.n_train=128"],
-    "text": ["dataset.seq_len=16", "dataset.eval_streams=4", "dataset.sample_tokens=20"],
-    "stock": ["dataset.seq_len=5"],
-    "seq_digits": [*SIZES, "dataset.order=row"],
-    "seq_mnist": [*SIZES, "dataset.order=row", "dataset.source=digits"],
-    "permuted_mnist": [*SIZES, "dataset.order=row", "dataset.source=digits"],
-    "reverse": [*TINY[:4], "dataset.min_len=3", "dataset.vocab_size=4"],
-    "text_correction": [*SIZES, "dataset.window=8"],
-    "moving_shapes": [*SIZES, "dataset.size=8", "dataset.input_frames=3", "dataset.output_frames=2",
-                      "dataset.min_size=2", "dataset.max_size=4"],
-}
-
-
-def tiny_overrides(dataset: str) -> list[str]:
-    """TINY for any dataset: the model/trainer part and that dataset's own small sizes."""
-    return [*TINY_MODEL, *TINY_DATA[dataset]]
+TINY = ["debug=tiny"]
 
 
 def compose_config(*overrides: str, tiny: bool = True) -> DictConfig:
-    """The real config with `overrides`; `tiny` first shrinks it (only the model keys the chosen
-    model has: a convolutional model has no embedding_dim)."""
-    dataset = next((o.split("=", 1)[1] for o in overrides if o.startswith("dataset=")), "adding")
-    model = next((o.split("=", 1)[1] for o in overrides if o.startswith("model=")), "gru")
-    keys = OmegaConf.load(config_dir() / "model" / f"{model}.yaml").keys()
-    small = [o for o in tiny_overrides(dataset) if not o.startswith("model.") or o[6:].split("=")[0] in keys] if tiny else []
-    with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        return compose("train", overrides=[*small, *overrides])
+    """The real config with `overrides`, after `debug=tiny` unless tiny=False. A dataset whose
+    files would be downloaded (MNIST) reads its offline stand-in, the generated digits: tests
+    never touch the network. Each composition is made once; callers get their own copy."""
+    return copy.deepcopy(_composed((*(TINY if tiny else []), *overrides)))
+
+
+@functools.lru_cache(maxsize=None)
+def _composed(overrides: tuple[str, ...]) -> DictConfig:
+    cfg = compose(*overrides)
+    if cfg.dataset.get("source") == "mnist":
+        cfg = compose(*overrides, "dataset.source=digits")
+    return cfg
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_task(dataset: str, overrides: tuple[str, ...]):
+    return build_task(compose_config(f"dataset={dataset}", *overrides))
+
+
+def cached_task(dataset: str, *overrides: str):
+    """The task of `dataset=NAME` (after `overrides`), built once per process: for tests that
+    read a task without changing it."""
+    return _cached_task(dataset, overrides)
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +68,38 @@ def no_internet(monkeypatch):
 @pytest.fixture
 def cfg_factory():
     return compose_config
+
+
+@pytest.fixture
+def own_logging():
+    """Hydra points the loggers at each job's train.log and closes it after; put back what the
+    other tests log to."""
+    import logging
+
+    loggers = [logging.getLogger()] + [logging.getLogger(n) for n in list(logging.root.manager.loggerDict)]
+    saved = [(lg, lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
+    yield
+    for lg, handlers, level, propagate in saved:
+        lg.handlers[:] = handlers
+        lg.setLevel(level)
+        lg.propagate = propagate
+
+
+@pytest.fixture
+def in_process(tmp_path, monkeypatch, capsys, own_logging):
+    """`rnnbench ARGS` run by cli.main in this process, in tmp_path: (exit code, stdout, stderr).
+    The same code path as the console script, without starting Python and torch again."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RNNBENCH_OFFLINE", "1")  # no downloads from tests
+
+    def run(*args: str) -> tuple[int, str, str]:
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exc:  # --help: Hydra and argparse exit, as in a real process
+            code = exc.code or 0
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
 
 
 def run_cli(*args: str, cwd: Path, timeout: float = 300, **env_vars: str) -> subprocess.CompletedProcess:

@@ -25,7 +25,7 @@ def counted(fn) -> int:
 
 @pytest.mark.parametrize("model", ["rnn", "gru", "lstm"])
 @pytest.mark.parametrize("impl", ["torch", "fused", "reference"])
-def test_forward_flops_per_step_are_the_gate_matmuls(model, impl):
+def test_forward_flops_per_token_are_the_gate_matmuls(model, impl):
     """2·G·H·(I + H) per token (I = H); the reference cell's matmuls, counted by torch, agree."""
     core = bench.build_core(model, impl, H)
     case = bench.Case(model, impl, 7, 3, H)
@@ -97,6 +97,7 @@ def test_step_memory_counts_weights_gradients_and_what_autograd_saves():
     assert (long * 2 ** 20 - 2 * weights) == pytest.approx(4 * (short * 2 ** 20 - 2 * weights), rel=0.05)
 
 
+@pytest.mark.slow
 def test_bench_writes_its_table_and_the_report_reads_it(tmp_path, capsys):
     out = tmp_path / "bench"
     code = main(["bench", "--models", "lstm,mingru", "--seq-lens", "3,4", "--batch", "2", "--hidden", "4",
@@ -105,7 +106,7 @@ def test_bench_writes_its_table_and_the_report_reads_it(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "matmul peak" in printed and "scan / own loop" in printed and "fused / raw torch.nn" in printed
     table = pd.read_csv(out / bench.CSV)
-    assert {"model", "impl", "T", "batch", "hidden", "params", "flops_per_step", "fwd_ms", "fwd_iqr_ms",
+    assert {"model", "impl", "T", "batch", "hidden", "params", "flops_per_token", "fwd_ms", "fwd_iqr_ms",
             "fwd_tokens_per_s", "fwd_gflops", "fwd_peak_frac", "train_ms", "train_iqr_ms", "train_tokens_per_s",
             "train_gflops", "train_peak_frac", "train_mb"} <= set(table.columns)
     assert sorted(set(zip(table.model, table.impl))) == [("lstm", "fused"), ("lstm", "reference"), ("lstm", "torch"),

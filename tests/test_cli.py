@@ -1,4 +1,6 @@
-"""The command line as a user runs it: subprocesses in a temporary folder."""
+"""The command line as a user runs it, in a temporary folder: the table of bad inputs through
+cli.main in this process (the console script's own code path), and a few of them, the start-up
+and a train-then-report session in real subprocesses."""
 from __future__ import annotations
 
 import json
@@ -7,6 +9,7 @@ import sys
 
 import pytest
 
+from rnnbench.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from rnnbench.config import group_options
 from tests.conftest import TINY, run_cli
 
@@ -23,6 +26,7 @@ def test_help_and_list_need_no_heavy_imports(tmp_path):
     assert result.stdout.strip().endswith("[]"), result.stdout[-200:]
 
 
+@pytest.mark.slow
 def test_train_then_report(tmp_path):
     out = run_cli("train", "model=gru", "dataset=adding", "seed=1", *TINY, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -36,27 +40,27 @@ def test_train_then_report(tmp_path):
     assert "| gru " in out.stdout and (tmp_path / "outputs" / "report" / "report.csv").is_file()
 
 
-def test_multirun_sweep_with_a_failing_job_goes_on(tmp_path):
+def test_multirun_sweep_with_a_failing_job_goes_on(in_process, tmp_path):
     """seq_len=1 is invalid for the adding task: that job is recorded as failed, the rest run,
     and the exit code says something failed."""
-    out = run_cli("train", "-m", "model=rnn,lstm", "dataset.seq_len=1,12", *[o for o in TINY if "seq_len" not in o],
-                  "hydra.sweep.dir=sweep", cwd=tmp_path)
-    assert out.returncode == 1
-    assert "2 of 4 runs failed" in out.stderr and "dataset.seq_len must be ≥ 2" in out.stderr
-    assert "Traceback" not in out.stderr
-    statuses = sorted(json.loads(p.read_text())["status"] for p in (tmp_path / "sweep").rglob("summary.json"))
-    assert statuses == ["completed", "completed", "failed", "failed"]
-    report = run_cli("report", "sweep", cwd=tmp_path)
-    assert report.returncode == 0 and "Failed runs:" in report.stdout
+    code, _, err = in_process("train", "-m", "model=rnn,lstm", "dataset.seq_len=1,12", *TINY, "hydra.sweep.dir=sweep")
+    assert code == 1
+    assert "2 of 4 runs failed" in err and "dataset.seq_len must be ≥ 2" in err
+    assert "Traceback" not in err
+    records = [json.loads(p.read_text()) for p in (tmp_path / "sweep").rglob("summary.json")]
+    assert sorted(r["status"] for r in records) == ["completed", "completed", "failed", "failed"]
+    assert sorted(r["model"] for r in records) == ["lstm", "lstm", "rnn", "rnn"]  # named even when it failed early
+    code, out, _ = in_process("report", "sweep")
+    assert code == 0 and "Failed runs:" in out
 
 
-def test_hydra_flags_keep_working(tmp_path):
-    out = run_cli("train", "--cfg", "job", "model=lstm", "trainer.lr=0.01", cwd=tmp_path)
-    assert out.returncode == 0 and "lstm" in out.stdout and "lr: 0.01" in out.stdout
-    out = run_cli("train", "--help", cwd=tmp_path)
-    assert out.returncode == 0 and out.stdout.startswith("rnnbench train")
-    assert f"model: {', '.join(group_options('model'))}" in out.stdout
-    assert f"dataset: {', '.join(group_options('dataset'))}" in out.stdout
+def test_hydra_flags_keep_working(in_process):
+    code, out, _ = in_process("train", "--cfg", "job", "model=lstm", "trainer.lr=0.01")
+    assert code == 0 and "lstm" in out and "lr: 0.01" in out
+    code, out, _ = in_process("train", "--help")
+    assert code == 0 and out.startswith("rnnbench train")
+    assert f"model: {', '.join(group_options('model'))}" in out
+    assert f"dataset: {', '.join(group_options('dataset'))}" in out
 
 
 def run_folder(checkpoint):
@@ -104,8 +108,8 @@ BAD_FILES = [
      "trainer: TrainerSettings.__init__() got an unexpected keyword argument 'lrr'"),
     (run_folder(lambda p: p.write_bytes(b"garbage")), ["resume", "run"], "run/checkpoint.pt is unreadable (truncated or not a checkpoint"),
     (run_folder(lambda p: __import__("torch").save({"format": "rnnbench.checkpoint/7"}, p)), ["resume", "run"],
-     "has format 'rnnbench.checkpoint/7', not 'rnnbench.checkpoint/2' that this rnnbench resumes from; upgrade rnnbench"),
-    (run_folder(lambda p: __import__("torch").save({"format": "rnnbench.checkpoint/2", "config": {"model": {"hidden_size": 9}}}, p)),
+     f"has format 'rnnbench.checkpoint/7', not '{CHECKPOINT_FORMAT}' that this rnnbench resumes from; upgrade rnnbench"),
+    (run_folder(lambda p: __import__("torch").save({"format": CHECKPOINT_FORMAT, "config": {"model": {"hidden_size": 9}}}, p)),
      ["resume", "run"], "run/checkpoint.pt was written by another config ("),
     (files(**{"a_file": "x"}), ["train", "output_root=a_file/out", "trainer.max_steps=1"],
      "cannot write to a_file/out"),
@@ -158,13 +162,33 @@ BAD_FILES = [
     (["fly"], "unknown command 'fly'; choose from: train, resume, report, study, bench, list, demo"),
     (["list", "extra"], "'rnnbench list' takes no arguments"),
 ]] + BAD_FILES)
-def test_bad_input_gives_one_clear_line(tmp_path, setup, args, message):
+def test_bad_input_gives_one_clear_line(in_process, tmp_path, setup, args, message):
     """Every bad input is answered by one line naming the problem, a non-zero exit, no traceback."""
     if setup:
         setup(tmp_path)
-    out = run_cli(*args, cwd=tmp_path)
-    assert out.returncode != 0
-    assert "Traceback" not in out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1, out.stderr
+    code, _, err = in_process(*args)
+    assert code != 0
+    assert_one_line(err, message)
+
+
+def assert_one_line(err: str, message: str) -> None:
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
     assert lines[0].startswith("rnnbench: error: ") and message in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("setup, args, message", [
+    (None, ["train", "model=transformerz"], "unknown model 'transformerz'; choose from: "),  # composing
+    (None, ["train", "trainer.lr=0"], "trainer.lr must be a number in (0.0, 1000.0], got 0"),  # building
+    (files(**{"p.csv": "Date,Close\n2020-01-01,abc\n"}), ["train", "dataset=stock", "dataset.path=p.csv"],
+     "p.csv row 2: column Close holds 'abc', not a number"),  # reading a file
+])
+def test_bad_input_in_a_real_process(tmp_path, setup, args, message):
+    """The same answers from the console script's module in its own process: one line on stderr,
+    exit code 2."""
+    if setup:
+        setup(tmp_path)
+    out = run_cli(*args, cwd=tmp_path)
+    assert out.returncode == 2
+    assert_one_line(out.stderr, message)

@@ -8,31 +8,31 @@ import json
 import pytest
 import torch
 
-from rnnbench import diagnostics
-from rnnbench.config import instantiate
-from rnnbench.diagnostics import GradPerStep, reference_state_dict, twin_builder
+from rnnbench.build import build_model, build_task, twin
+from rnnbench.diagnostics import GradPerTimeStep, reference_state_dict
 from rnnbench.errors import UserError
 from rnnbench.memory import SavedTensors, check_fits
+from rnnbench.record import GRADS
 from rnnbench.train import train
 
 
 def built(cfg):
-    task = instantiate("dataset", cfg.dataset)
+    task = build_task(cfg)
     torch.manual_seed(0)
-    model = instantiate("model", cfg.model, **task.model_args())
-    return task, model, twin_builder(cfg, lambda c: instantiate("model", c, **task.model_args()))
+    model = build_model(cfg.model, task)
+    return task, model, lambda impl: twin(cfg.model, impl, task)
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru", "rnn"])
-def test_grad_per_step_is_the_total_derivative_through_the_recurrence(cfg_factory, name):
+def test_grad_per_time_step_is_the_total_derivative_through_the_recurrence(cfg_factory, name):
     """g_t from the reference twin equals ∂L/∂h_t computed on the fused model by running the
     sequence up to t, then the rest of it from a state that requires grad."""
     cfg = cfg_factory(f"model={name}", "model.num_layers=1")
     task, model, build = built(cfg)
     assert model.core.impl == "fused"
     val = task.splits()["val"]
-    probe = GradPerStep(model, build, task, val, batch_size=8)
-    norms = probe.measure(model, 0)
+    probe = GradPerTimeStep(model, build, task, batch_size=8)
+    norms = probe.measure(model, 0)["norms"]
     x, y = val.x[:8], val.y[:8]
     fused = model.core.fused
     T = x.shape[1]
@@ -51,15 +51,15 @@ def test_grad_per_step_is_the_total_derivative_through_the_recurrence(cfg_factor
 def test_plain_rnn_gradients_vanish_and_a_run_with_diagnostics_trains_the_same(cfg_factory, tmp_path):
     cfg = cfg_factory("model=rnn", "dataset.seq_len=40", "model.hidden_size=16")
     plain = train(cfg, tmp_path / "plain")
-    cfg = cfg_factory("model=rnn", "dataset.seq_len=40", "model.hidden_size=16", "diagnostics.grad_per_step=true")
+    cfg = cfg_factory("model=rnn", "dataset.seq_len=40", "model.hidden_size=16", "diagnostics.grad_per_time_step=true")
     probed = train(cfg, tmp_path / "probed")
     lines = lambda run: [{k: v for k, v in json.loads(line).items() if k not in ("tokens_per_s", "wall_s")}
                          for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
     assert lines("plain") == lines("probed") and plain["final"] == probed["final"]
-    rows = json.loads((tmp_path / "probed" / diagnostics.FILE).read_text())
+    rows = json.loads((tmp_path / "probed" / GRADS).read_text())
     assert [r["step"] for r in rows] == [0, 3, 6] and all(len(r["norms"]) == 40 for r in rows)
-    assert probed["grad_per_step"]["step"] == 6
-    assert probed["grad_per_step"]["first_over_last"] < 1e-3  # 40 steps back through a tanh RNN
+    assert probed["grad_per_time_step"]["step"] == 6
+    assert probed["grad_per_time_step"]["first_over_last"] < 1e-3  # 40 steps back through a tanh RNN
 
 
 def test_reference_names_follow_torch_layouts():
@@ -69,11 +69,11 @@ def test_reference_names_follow_torch_layouts():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["model=tcn"], "diagnostics.grad_per_step needs a recurrent model (one with an impl option); model=tcn"),
-    (["model=lstm", "model.bidirectional=true", "dataset=parity"], "diagnostics.grad_per_step needs a unidirectional core"),
+    (["model=tcn"], "diagnostics.grad_per_time_step needs a recurrent model (one with an impl option); model=tcn"),
+    (["model=lstm", "model.bidirectional=true", "dataset=parity"], "diagnostics.grad_per_time_step needs a unidirectional core"),
 ])
 def test_diagnostics_refuse_models_without_one_recurrent_direction(cfg_factory, tmp_path, overrides, message):
-    cfg = cfg_factory(*overrides, "diagnostics.grad_per_step=true")
+    cfg = cfg_factory(*overrides, "diagnostics.grad_per_time_step=true")
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
         train(cfg, tmp_path / "run")
     assert not (tmp_path / "run" / "summary.json").exists()

@@ -5,6 +5,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.conftest import TINY, run_cli
@@ -39,23 +40,38 @@ def readme_block(first_line: str) -> str:
     return block
 
 
-def test_custom_cell_example_trains_and_reports(tmp_path):
-    (tmp_path / "mycells.py").write_text(readme_block("# mycells.py"))
-    (tmp_path / "my_conf" / "model").mkdir(parents=True)
-    (tmp_path / "my_conf" / "model" / "mgu.yaml").write_text(readme_block("# my_conf/model/mgu.yaml"))
-    tiny = [o for o in TINY if not o.startswith("model.embedding")]
-    for args in (["hydra.searchpath=[file://my_conf]", "model=mgu"],
-                 ["model=lstm", "model.cell._target_=mycells.MGUCell"]):
-        out = run_cli("train", *args, *tiny, "output_root=out", cwd=tmp_path, PYTHONPATH=str(tmp_path))
-        assert out.returncode == 0, out.stderr
-    summaries = [json.loads(p.read_text()) for p in sorted((tmp_path / "out").rglob("summary.json"))]
-    assert [s["status"] for s in summaries] == ["completed", "completed"]
-    assert {s["model"] for s in summaries} == {"mgu", "lstm"}
-    assert all(s["model_info"]["impl"] == "reference" for s in summaries)
-    H, I = 8, 2  # params of the cell: W (2H×I + 2H) + U_f + U_h, plus the head H + 1
-    assert all(s["params"] == 2 * H * I + 2 * H + 2 * H * H + H + 1 for s in summaries)
-    report = run_cli("report", "out", cwd=tmp_path)
-    assert report.returncode == 0 and "| mgu " in report.stdout
+def test_custom_cell_and_task_examples_train_and_report(in_process, tmp_path, monkeypatch):
+    """The README's cell and task, as a user adds them: two Python files on the path and two YAML
+    files in a folder of their own on Hydra's search path; nothing in rnnbench is edited."""
+    for name in ("mycells.py", "mytasks.py", "my_conf/model/mgu.yaml", "my_conf/dataset/delay.yaml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(readme_block(f"# {name}"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    runs = {"mgu_delay": ["hydra.searchpath=[file://my_conf]", "model=mgu", "dataset=delay", "dataset.seq_len=20",
+                          "dataset.delay=5"],
+            "lstm_adding": ["model=lstm", "model.cell._target_=mycells.MGUCell"]}
+    for name, args in runs.items():
+        code, _, err = in_process("train", *args, *TINY, f"hydra.run.dir=out/{name}")
+        assert code == 0, err
+    summaries = {p.parent.name: json.loads(p.read_text()) for p in (tmp_path / "out").rglob("summary.json")}
+    assert {name: (s["status"], s["model"], s["dataset"]) for name, s in summaries.items()} == {
+        "mgu_delay": ("completed", "mgu", "delay"), "lstm_adding": ("completed", "lstm", "adding")}
+    assert all(s["model_info"]["impl"] == "reference" for s in summaries.values())
+    H = 8  # params of the cell: W (2H×I + 2H) + U_f + U_h, plus the head H + 1; I = 1 (delay), 2 (adding)
+    for name, I in (("mgu_delay", 1), ("lstm_adding", 2)):
+        assert summaries[name]["params"] == 2 * H * I + 2 * H + 2 * H * H + H + 1
+    assert summaries["mgu_delay"]["baseline"]["mse"] == pytest.approx(1 / 12, rel=0.3)  # 32 test samples
+    code, out, _ = in_process("report", "out")
+    assert code == 0 and "| mgu " in out and "## delay" in out and "baseline mse (predict 0.5)" in out
+
+
+def test_delay_task_example_is_what_its_docstring_says():
+    namespace: dict = {}
+    exec(readme_block("# mytasks.py"), namespace)
+    task = namespace["DelayTask"](delay=3, seq_len=10, n_train=4000, n_val=10, n_test=10, seed=0)
+    x, y = task.splits()["train"].x, task.splits()["train"].y
+    assert torch.equal(y, x[:, -3, 0]) and x.shape == (4000, 10, 1)
+    assert task.score_predictor(task.trivial_prediction, task.splits()["train"])["mse"] == pytest.approx(1 / 12, rel=0.05)
 
 
 def test_mgu_example_matches_its_equations():

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from rnnbench.errors import UserError
-from rnnbench.record import FORMAT, METRICS, SUMMARY
+from rnnbench.record import FORMAT, FORMAT_1, GRADS, GRADS_1, METRICS, SUMMARY
 from rnnbench.report import write_report
 from rnnbench.report.claims import judge_claims
 from rnnbench.report.collect import load_runs
@@ -38,8 +38,8 @@ def fake_run(root: Path, name: str, model: str, seed: int, mse: float, *, status
     if analysis:
         summary["analysis"] = analysis
     if grads:  # the norms g_1 … g_T before and after training
-        summary["grad_per_step"] = {"step": 100, "first_over_last": grads[-1][0] / grads[-1][-1]}
-        (run / "grad_per_step.json").write_text(json.dumps([{"step": 0, "norms": grads[0]},
+        summary["grad_per_time_step"] = {"step": 100, "first_over_last": grads[-1][0] / grads[-1][-1]}
+        (run / GRADS).write_text(json.dumps([{"step": 0, "norms": grads[0]},
                                                             {"step": 100, "norms": grads[-1]}]))
     (run / SUMMARY).write_text(json.dumps(summary))
     (run / METRICS).write_text("".join(json.dumps({"step": 50 * (i + 1), "val_mse": v}) + "\n"
@@ -268,3 +268,21 @@ def test_where_group_by_and_metric(records, tmp_path):
         write_report([records], tmp_path / "d", group_by=["trainer.lrr"])
     with pytest.raises(UserError, match="--metric accuracy: adding records mse"):
         write_report([records], tmp_path / "d", metrics=["accuracy"])
+
+
+def test_records_of_the_previous_format_read_as_the_current_one(tmp_path):
+    """Format 1 named per-time-step quantities "per step" (flops_per_step, grad_per_step and its
+    file); its records read back under the current names, so old studies still report."""
+    grads = [[1e-8, 1e-4, 1.0], [1e-6, 1e-3, 1.0]]
+    new = fake_run(tmp_path / "new", "0", "rnn", 0, 0.05, grads=grads)
+    old = fake_run(tmp_path / "old", "0", "rnn", 0, 0.05, grads=grads)
+    summary = json.loads((old / SUMMARY).read_text())
+    summary.update(format=FORMAT_1, flops_per_step=123.0, grad_per_step=summary.pop("grad_per_time_step"))
+    summary["hparams"]["diagnostics.grad_per_step"] = True
+    (old / SUMMARY).write_text(json.dumps(summary))
+    (old / GRADS).rename(old / GRADS_1)
+    runs = load_runs([tmp_path]).runs.set_index("dir")
+    a, b = runs.loc[str(new)], runs.loc[str(old)]
+    assert b["flops_per_token"] == 123.0 and b["hp.diagnostics.grad_per_time_step"]
+    assert b["grad_reach"] == a["grad_reach"] == 1
+    assert b["grad_per_time_step.first_over_last"] == a["grad_per_time_step.first_over_last"]

@@ -124,6 +124,7 @@ def test_a_failed_run_keeps_no_checkpoint_and_starts_over(tmp_path, monkeypatch)
     assert train(compose_config(), tmp_path)["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_from_the_command_line(tmp_path):
     """A real SIGKILL after the first checkpoint; `rnnbench resume` finishes the run with the
     metrics of an uninterrupted one."""
@@ -149,6 +150,7 @@ def test_kill_9_then_resume_from_the_command_line(tmp_path):
     same_results(tmp_path / "whole", tmp_path / "killed")
 
 
+@pytest.mark.slow
 def test_an_unwritable_output_folder_is_one_line(tmp_path):
     (tmp_path / "a_file").write_text("not a folder")
     out = run_cli("train", "output_root=a_file/outputs", "trainer.max_steps=1", cwd=tmp_path)

@@ -12,21 +12,20 @@ from omegaconf import OmegaConf
 from rnnbench.sweep import job_threads, read_outcomes
 from tests.conftest import TINY, run_cli
 
-pytestmark = pytest.mark.slow
-TINY_NO_LEN = [o for o in TINY if "seq_len" not in o]
 
 
 def summaries(folder):
     return {p.parent.name: json.loads(p.read_text()) for p in folder.rglob("summary.json")}
 
 
+@pytest.mark.slow
 def test_parallel_jobs_write_complete_distinct_records_and_failures_are_listed(tmp_path):
     """8 jobs on 2 joblib workers into one sweep folder: 2 complete, 2 diverge (a ReLU RNN at lr
     1000 without clipping), 4 raise (seq_len=1). Every record is whole and in its own folder; the exit code and
     the report list the 6 failures with their reasons."""
     out = run_cli("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1", "model=rnn",
                   "model.cell.nonlinearity=relu", "trainer.lr=0.001,1000", "trainer.grad_clip=null", "dataset.seq_len=12,1",
-                  *TINY_NO_LEN, "hydra.sweep.dir=sweep", cwd=tmp_path)
+                  *TINY, "hydra.sweep.dir=sweep", cwd=tmp_path)
     assert out.returncode == 1, out.stderr[-2000:]
     assert "6 of 8 runs failed" in out.stderr and "Traceback" not in out.stderr
     records = summaries(tmp_path / "sweep")
@@ -46,6 +45,7 @@ def test_parallel_jobs_write_complete_distinct_records_and_failures_are_listed(t
     assert report.stdout.count("diverged: loss became") == 2
 
 
+@pytest.mark.slow
 def test_submitit_local_runs_a_two_job_sweep(tmp_path):
     out = run_cli("train", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5",
                   "hydra.launcher.cpus_per_task=1", "model=rnn,gru", *TINY, "hydra.sweep.dir=sweep", cwd=tmp_path)
@@ -56,9 +56,10 @@ def test_submitit_local_runs_a_two_job_sweep(tmp_path):
     assert (tmp_path / "sweep" / ".submitit").is_dir()
 
 
+@pytest.mark.slow
 def test_optuna_search_tries_the_space_and_keeps_every_trial(tmp_path):
     out = run_cli("train", "hparams_search=adding_gru", "hydra.sweeper.n_trials=3",
-                  *[o for o in TINY if "hidden_size" not in o],
+                  *TINY,
                   "hydra.sweep.dir=search", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     records = summaries(tmp_path / "search")

@@ -2,24 +2,28 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 
 import pytest
 import torch
+from hydra.utils import get_class
 
+from rnnbench.build import build_model, build_task
+from rnnbench.config import group_options
 from rnnbench.data.adding import AddingTask
 from rnnbench.errors import UserError
-from rnnbench.record import CHECKPOINT, CONFIG, METRICS, SUMMARY, SUMMARY_KEYS
-from rnnbench.train import train
+from rnnbench.record import CHECKPOINT, CONFIG, METRICS, SUMMARY, Summary
+from rnnbench.train import evaluate, train
 from tests.conftest import compose_config
 
 
 def test_train_writes_a_complete_record(tmp_path):
-    cfg = compose_config("model=lstm", "dataset=copy")
+    cfg = compose_config("model=lstm", "dataset=copy", "dataset.seq_len=12")
     summary = train(cfg, tmp_path)
     for name in (CONFIG, METRICS, SUMMARY, CHECKPOINT):
         assert (tmp_path / name).is_file(), name
     on_disk = json.loads((tmp_path / SUMMARY).read_text())
-    assert set(SUMMARY_KEYS) <= on_disk.keys()
+    assert on_disk.keys() == {f.name for f in fields(Summary)} and Summary.from_json(on_disk).to_dict() == summary
     assert on_disk["status"] == "completed" and on_disk["reason"] is None
     assert (on_disk["model"], on_disk["dataset"], on_disk["seed"]) == ("lstm", "copy", 0)
     assert on_disk["params"] == summary["params"] > on_disk["core_params"] > 0
@@ -40,7 +44,7 @@ def test_train_writes_a_complete_record(tmp_path):
 def test_encoder_decoder_and_video_runs_leave_complete_records(tmp_path, model, dataset, extra):
     summary = train(compose_config(f"model={model}", f"dataset={dataset}"), tmp_path)
     assert summary["status"] == "completed" and summary["task"]["kind"] in ("transduction", "frames")
-    assert summary["flops_per_step"] > 0 and summary["tokens_per_s"] > 0
+    assert summary["flops_per_token"] > 0 and summary["tokens_per_s"] > 0
     assert set(summary["final"]) == set(summary["baseline"]) == set(summary["task"]["metrics"])
     assert (tmp_path / extra).stat().st_size > 0
     if extra == "examples.txt":
@@ -141,3 +145,30 @@ def test_a_model_that_cannot_read_the_task_fails_before_anything_is_written(tmp_
     with pytest.raises(UserError, match="max_len must be at least the sequence length 12"):
         train(cfg, tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("dataset", group_options("dataset"))
+def test_tasks_and_models_make_their_tensors_on_the_device_of_their_inputs(tmp_path, dataset):
+    """The splits live once, on the run's device; baselines, scores, a training step, evaluation
+    and `examine` must make every tensor there too. No GPU here: with torch's default device set to
+    "meta", a tensor made without a device lands on meta and fails against the CPU data — where,
+    on a GPU run, it would land on the CPU and fail against the GPU data."""
+    kind = get_class(compose_config(f"dataset={dataset}").dataset._target_).kind
+    model = {"sequence": "gru", "transduction": "seq2seq", "frames": "convgru"}[kind]
+    cfg = compose_config(f"dataset={dataset}", f"model={model}")
+    task = build_task(cfg)
+    task.splits()  # built on the CPU before the default device changes
+    net = build_model(cfg.model, task)
+    torch.set_default_device("meta")
+    try:
+        task.baselines("test")
+        task.baseline("val")
+        train_split = task.splits()["train"]
+        pred, _ = net(train_split.x[:4], target=train_split.y[:4])
+        task.loss(pred, train_split.y[:4]).backward()
+        evaluate(net, task, task.splits()["val"], 16)
+        net.eval()
+        with torch.no_grad():
+            task.examine(net, tmp_path)
+    finally:
+        torch.set_default_device("cpu")

@@ -72,7 +72,7 @@ class AssociativeRecallTask(SyntheticTask):
         return {"ce": metrics.cross_entropy(pred, y), "acc": metrics.accuracy(pred, y)}
 
     def trivial_prediction(self, x: Tensor) -> Tensor:
-        logits = torch.full((*x.shape, self.output_size), -math.inf)
+        logits = torch.full((*x.shape, self.output_size), -math.inf, device=x.device)
         logits[..., self.first_value:] = 0.0
         return logits
 

@@ -59,7 +59,7 @@ class CopyMemoryTask(SyntheticTask):
 
     def trivial_prediction(self, x: Tensor) -> Tensor:
         n, length = x.shape
-        logits = torch.full((n, length, self.output_size), NEG)
+        logits = torch.full((n, length, self.output_size), NEG, device=x.device)
         logits[:, : length - self.recall_len, BLANK] = 0.0
         logits[:, length - self.recall_len:, 1: N_SYMBOLS + 1] = 0.0
         return logits

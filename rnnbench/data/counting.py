@@ -30,6 +30,7 @@ from torch import Tensor
 from rnnbench import metrics
 from rnnbench.data.task import IGNORE, SPLITS, InputSpec, SequenceTask, Split, split_generator
 from rnnbench.errors import ConfigError, check_choice, check_int
+from rnnbench.record import ACCURACY_BY_N
 
 PAD, START, END = 0, 1, 5
 LETTERS = {"a": 2, "b": 3, "c": 4}
@@ -86,8 +87,8 @@ class CountingTask(SequenceTask):
     def trivial_prediction(self, x: Tensor) -> Tensor:
         train = self.splits()["train"]
         scored = train.y != IGNORE
-        counts = torch.zeros(self.output_size, self.output_size)
-        counts.index_put_((train.x[scored], train.y[scored]), torch.ones(int(scored.sum())), accumulate=True)
+        counts = torch.zeros(self.output_size, self.output_size, device=x.device)
+        counts.index_put_((train.x[scored], train.y[scored]), counts.new_ones(int(scored.sum())), accumulate=True)
         bigram = torch.log((counts + 1e-3) / (counts + 1e-3).sum(dim=1, keepdim=True))
         return bigram[x]
 
@@ -99,7 +100,7 @@ class CountingTask(SequenceTask):
         by_n = {n: bool(ok) for n, ok in zip(range(1, self.test_max_n + 1), correct.tolist())}
         wrong = [n for n, ok in by_n.items() if not ok]
         generalised = (wrong[0] - 1) if wrong else self.test_max_n
-        (run_dir / "accuracy_by_n.json").write_text(json.dumps(by_n) + "\n", encoding="utf-8")
+        (run_dir / ACCURACY_BY_N).write_text(json.dumps(by_n) + "\n", encoding="utf-8")
         return {"max_n_generalised": generalised,
                 "correct_beyond_training": sum(by_n[n] for n in range(self.max_n + 1, self.test_max_n + 1)),
                 "wrong_n": wrong[:50]}

@@ -28,6 +28,7 @@ from rnnbench import metrics
 from rnnbench.data.images import FONT
 from rnnbench.data.task import InputSpec, SyntheticTask
 from rnnbench.errors import ConfigError, check_choice, check_float, check_int
+from rnnbench.record import FRAMES
 
 SHAPES = ("square", "disc", "digit")
 GLYPHS = torch.tensor([[[c == "#" for c in row] for row in glyph] for glyph in FONT], dtype=torch.bool)  # (10, 7, 5)
@@ -133,7 +134,7 @@ class MovingShapesTask(SyntheticTask):
 
     def other_baselines(self) -> dict:
         mean = self.splits()["train"].y.mean().item()
-        return {"mean frame": lambda x: as_logits(torch.full((len(x), self.horizon, *x.shape[2:]), mean))}
+        return {"mean frame": lambda x: as_logits(torch.full((len(x), self.horizon, *x.shape[2:]), mean, device=x.device))}
 
     def examine(self, model: torch.nn.Module, run_dir: Path) -> dict:
         """frames.png (input / true / predicted frames of three test videos) and the test MSE of
@@ -141,10 +142,10 @@ class MovingShapesTask(SyntheticTask):
         test = self.splits()["test"]
         pred = torch.cat([torch.sigmoid(model(test.x[i:i + 256])[0]) for i in range(0, len(test), 256)])
         copy = test.x[:, -1:]
-        plot_frames(test.x[:3], test.y[:3], pred[:3], run_dir / "frames.png", self.name)
+        plot_frames(test.x[:3].cpu(), test.y[:3].cpu(), pred[:3].cpu(), run_dir / FRAMES, self.name)
         by_frame = ((pred - test.y) ** 2).mean(dim=(0, 2, 3, 4))
         copy_by_frame = ((copy - test.y) ** 2).mean(dim=(0, 2, 3, 4))
-        return {"frames_plot": "frames.png", "mse_by_frame": [round(v, 6) for v in by_frame.tolist()],
+        return {"frames_plot": FRAMES, "mse_by_frame": [round(v, 6) for v in by_frame.tolist()],
                 "copy_last_mse_by_frame": [round(v, 6) for v in copy_by_frame.tolist()]}
 
     def describe(self) -> dict:

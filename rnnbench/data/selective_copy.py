@@ -66,7 +66,7 @@ class SelectiveCopyTask(SyntheticTask):
         return {"ce": metrics.cross_entropy(pred[:, -K:], y[:, -K:]), "acc": metrics.accuracy(pred[:, -K:], y[:, -K:])}
 
     def trivial_prediction(self, x: Tensor) -> Tensor:
-        logits = torch.full((*x.shape, self.output_size), -math.inf)
+        logits = torch.full((*x.shape, self.output_size), -math.inf, device=x.device)
         logits[..., 1:self.vocab_size + 1] = 0.0
         return logits
 

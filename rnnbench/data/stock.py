@@ -37,6 +37,7 @@ from torch import Tensor
 from rnnbench.data.files import bundled, user_file
 from rnnbench.data.task import SPLITS, InputSpec, SequenceTask, Split
 from rnnbench.errors import ConfigError, UserError, check_choice, check_fractions, check_int
+from rnnbench.record import PREDICTIONS, PREDICTIONS_PLOT
 
 SP500_SHA256 = "1c4d0aeed8db9284de8ad71e4063c97f645ad6dd13507f8e305338e96c396ba7"
 PREDICT = ("price", "log_return", "direction")
@@ -200,7 +201,7 @@ class StockTask(SequenceTask):
         if self.predict == "direction":
             p_up = self.splits()["train"].y[:, 0].mean()
             return torch.log(torch.stack([1 - p_up, p_up])).expand(len(x), 2)
-        target = self._last(x) if self.predict == "price" else torch.zeros(len(x), dtype=torch.float64)
+        target = self._last(x) if self.predict == "price" else torch.zeros(len(x), dtype=torch.float64, device=x.device)
         return ((target - self.target_mean) / self.target_std).unsqueeze(-1)
 
     def other_baselines(self) -> dict:
@@ -209,7 +210,7 @@ class StockTask(SequenceTask):
         train = self.splits()["train"]
 
         def design(x: Tensor) -> Tensor:
-            return torch.cat([x.flatten(1).double(), torch.ones(len(x), 1, dtype=torch.float64)], dim=1)
+            return torch.cat([x.flatten(1).double(), torch.ones(len(x), 1, dtype=torch.float64, device=x.device)], dim=1)
 
         weights = torch.linalg.lstsq(design(train.x), train.y[:, :1]).solution
 
@@ -239,15 +240,16 @@ class StockTask(SequenceTask):
 
         test = self.splits()["test"]
         pred = torch.cat([model(test.x[i:i + 1000])[0] for i in range(0, len(test), 1000)])
-        frame = pd.DataFrame({"date": self.dates["test"], "actual": test.y[:, 2].numpy(), "price_t": test.y[:, 1].numpy()})
+        y = test.y.cpu()
+        frame = pd.DataFrame({"date": self.dates["test"], "actual": y[:, 2].numpy(), "price_t": y[:, 1].numpy()})
         if self.predict == "direction":
-            frame["p_up"] = torch.softmax(pred.double(), dim=-1)[:, 1].numpy()
+            frame["p_up"] = torch.softmax(pred.double(), dim=-1)[:, 1].cpu().numpy()
         else:
-            frame["predicted"] = self.to_price(pred, test.y).numpy()
-        frame.to_csv(run_dir / "test_predictions.csv", index=False)
-        plot_test_period(frame, self, run_dir / "test_predictions.png")
+            frame["predicted"] = self.to_price(pred, test.y).cpu().numpy()
+        frame.to_csv(run_dir / PREDICTIONS, index=False)
+        plot_test_period(frame, self, run_dir / PREDICTIONS_PLOT)
         return {"test_period": [str(frame["date"].iloc[0])[:10], str(frame["date"].iloc[-1])[:10]],
-                "predictions": "test_predictions.csv"}
+                "predictions": PREDICTIONS}
 
     def describe(self) -> dict:
         return {**super().describe(), "path": str(self.path), "columns": self.columns, "target": self.target,

@@ -4,6 +4,10 @@ A task generates its train/val/test splits in bulk as tensors from one seed, mak
 evaluation sample also appears in training, and scores predictions. Its trivial baseline is a
 *predictor* scored by the same code as the models, on the same split, so a table's baseline row
 is measured, not quoted.
+
+The splits exist once: built on the CPU, then moved with the task to the run's device
+(`task.to(device)`); training, evaluation, the baselines and `examine` all read those. So every
+tensor a task makes from its inputs is made on their device (`x.new_full`, `device=x.device`).
 """
 from __future__ import annotations
 
@@ -74,6 +78,7 @@ class SequenceTask:
         self.seed = check_int("seed", seed, 0)
         self.solved_at = None if solved_at is None else check_float("solved_at", solved_at)
         self._splits: dict[str, Split] | None = None
+        self.device = "cpu"
 
     # --- what a subclass provides -------------------------------------------------------------
     input: InputSpec
@@ -107,8 +112,9 @@ class SequenceTask:
         return {}
 
     def examine(self, model: torch.nn.Module, run_dir: Path) -> dict:
-        """After training: anything the task adds to the record (generated text, accuracy per
-        length, plots saved in run_dir). Returns JSON-able values for summary["analysis"]."""
+        """After training, in eval mode without gradients: anything the task adds to the record
+        (generated text, accuracy per length, plots saved in run_dir under the names record.py
+        gives them). Returns JSON-able values for summary.analysis."""
         return {}
 
     def model_args(self) -> dict:
@@ -138,8 +144,14 @@ class SequenceTask:
 
     def splits(self) -> dict[str, Split]:
         if self._splits is None:
-            self._splits = self.make_splits()
+            self._splits = {name: Split(s.x.to(self.device), s.y.to(self.device)) for name, s in self.make_splits().items()}
         return self._splits
+
+    def to(self, device: str) -> "SequenceTask":
+        """Move the splits to `device` (the only copy of them); returns the task."""
+        self.device = device
+        self._splits = {name: Split(s.x.to(device), s.y.to(device)) for name, s in self.splits().items()}
+        return self
 
     def baseline(self, split: str = "test") -> dict[str, float]:
         return self.score_predictor(self.trivial_prediction, self.splits()[split])

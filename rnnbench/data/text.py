@@ -40,6 +40,7 @@ from rnnbench.data.download import RemoteFile, fetch
 from rnnbench.data.files import bundled, read_text, user_file
 from rnnbench.data.task import SPLITS, InputSpec, SequenceTask, Split
 from rnnbench.errors import ConfigError, UserError, check_choice, check_float, check_fractions, check_int
+from rnnbench.record import SAMPLE
 
 UNK, EOS = "<unk>", "<eos>"
 TINYSHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
@@ -173,7 +174,7 @@ class TextTask(SequenceTask):
         return {"ppl": math.exp(means["ce"]), **means}
 
     def trivial_prediction(self, x: Tensor) -> Tensor:
-        counts = torch.bincount(self.streams["train"], minlength=self.output_size).float() + 1.0
+        counts = torch.bincount(self.streams["train"].to(x.device), minlength=self.output_size).float() + 1.0
         return torch.log(counts / counts.sum()).expand(*x.shape, self.output_size)
 
     def examine(self, model: torch.nn.Module, run_dir: Path) -> dict:
@@ -181,10 +182,10 @@ class TextTask(SequenceTask):
         if self.sample_tokens == 0:
             return {}
         prompt = self.splits()["test"].x[:1]
-        generator = torch.Generator().manual_seed(self.seed)
+        generator = torch.Generator(device=prompt.device).manual_seed(self.seed)
         ids = generate(model, prompt, self.sample_tokens, self.temperature, generator, self.seq_len)
         prompt_text, sample = self.vocab.decode(prompt[0].tolist(), self.level), self.vocab.decode(ids, self.level)
-        (run_dir / "sample.txt").write_text(f"{prompt_text}\n----- generated (temperature {self.temperature:g}) -----\n"
+        (run_dir / SAMPLE).write_text(f"{prompt_text}\n----- generated (temperature {self.temperature:g}) -----\n"
                                             f"{sample}\n", encoding="utf-8")
         return {"sample": sample, "prompt": prompt_text[-200:]}
 

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from rnnbench.data.task import SequenceTask
 from rnnbench.metrics import IGNORE, edit_distances
+from rnnbench.record import EXAMPLES
 
 PAD, BOS, EOS = 0, 1, 2
 SPECIALS = 3
@@ -59,16 +60,16 @@ class TransductionTask(SequenceTask):
         return F.cross_entropy(pred.reshape(-1, pred.shape[-1]), y.reshape(-1), ignore_index=IGNORE)
 
     def score(self, pred: Tensor, y: Tensor) -> dict[str, float]:
-        guesses, truths = decoded(pred.argmax(-1)), targets(y)
+        guesses, truths = decoded(pred.argmax(-1)), targets(y)  # token lists: counted on the host
         edits = torch.from_numpy(edit_distances(guesses, truths)).double()
-        lengths = torch.tensor([max(len(t), 1) for t in truths], dtype=torch.float64)
+        lengths = torch.tensor([max(len(t), 1) for t in truths], dtype=torch.float64, device="cpu")
         exact = [g == t for g, t in zip(guesses, truths)]
         return {"cer": (edits / lengths).mean().item(), "exact_match": sum(exact) / len(exact)}
 
     def trivial_prediction(self, x: Tensor) -> Tensor:
         """The source tokens (without padding), then EOS, as logits."""
         rows = [row[row != PAD].tolist() + [EOS] for row in x]
-        return one_hot_logits(rows, self.output_size)
+        return one_hot_logits(rows, self.output_size, x.device)
 
     def text(self, ids: list[int]) -> str:
         return "".join(self.symbols[i - SPECIALS] if i >= SPECIALS else "" for i in ids)
@@ -84,7 +85,7 @@ class TransductionTask(SequenceTask):
         lines = []
         for e in examples:
             lines += [f"input      {e['input']!r}", f"prediction {e['prediction']!r}", f"target     {e['target']!r}", ""]
-        (run_dir / "examples.txt").write_text("\n".join(lines), encoding="utf-8")
+        (run_dir / EXAMPLES).write_text("\n".join(lines), encoding="utf-8")
         log.info("examples (test split):\n%s", "\n".join(lines).rstrip())
         return {"examples": examples}
 
@@ -118,10 +119,10 @@ def target_tensor(rows: list[list[int]], width: int) -> Tensor:
     return out
 
 
-def one_hot_logits(rows: list[list[int]], vocab: int) -> Tensor:
-    """Token rows (ragged) as logits (N, longest, vocab); a short row continues with EOS."""
+def one_hot_logits(rows: list[list[int]], vocab: int, device: torch.device | str = "cpu") -> Tensor:
+    """Token rows (ragged) as logits (N, longest, vocab) on `device`; a short row continues with EOS."""
     width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), EOS, dtype=torch.long)
+    ids = torch.full((len(rows), width), EOS, dtype=torch.long, device=device)
     for i, row in enumerate(rows):
-        ids[i, :len(row)] = torch.tensor(row)
+        ids[i, :len(row)] = torch.tensor(row, device=device)
     return F.one_hot(ids, vocab).float() * LOGIT

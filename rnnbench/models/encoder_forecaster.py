@@ -35,7 +35,8 @@ class EncoderForecaster(nn.Module):
         self.forecaster = Recurrent(channels, cell, hidden_size, num_layers, impl="reference")
         self.head = nn.Conv2d(hidden_size, output_size, kernel_size=1)
 
-    def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, None]:
+    def forward(self, x: Tensor, state: Any = None, target: Tensor | None = None) -> tuple[Tensor, None]:
+        """Logits of the next frames; `target` is not read (the call shape every model shares)."""
         _, state = self.encoder(x, state)  # x (B, k, C, h, w)
         frame = x[:, -1:]  # (B, 1, C, h, w)
         logits = []

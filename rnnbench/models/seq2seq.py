@@ -40,7 +40,6 @@ from rnnbench.models.readout import Readout
 
 class Seq2Seq(nn.Module):
     task_kind = "transduction"
-    teacher_forced = True  # the trainer passes the targets to forward()
 
     def __init__(self, core: Callable[..., nn.Module], input_spec: InputSpec, output_size: int, max_output_len: int,
                  attention: str = "bahdanau", teacher_forcing: float = 1.0, bidirectional: bool = False,
@@ -111,7 +110,7 @@ class Seq2Seq(nn.Module):
             step_logits = self._logits(s, context)
             logits.append(step_logits)
             query = s
-            if target is not None and torch.rand(()) < self.teacher_forcing:
+            if target is not None and torch.rand((), device="cpu") < self.teacher_forcing:  # torch's CPU RNG, on any device
                 token = target[:, t].masked_fill(target[:, t] == IGNORE, PAD)
             else:
                 token = step_logits.argmax(-1)

@@ -7,6 +7,10 @@
     readout              → (B, T, D) per step or (B, D)   (readout.py)
     head  Linear(D, O)   → (B, T, O) or (B, O)
 
+Every model in the zoo is called as ``model(x, state=None, target=None) -> (prediction, state)``
+(this wrapper, seq2seq.Seq2Seq, encoder_forecaster.EncoderForecaster), so the trainer never asks
+what kind of model it holds.
+
 ``readout=auto`` reads out every step for tasks with a target per step and the last step
 otherwise. A bidirectional core is refused on a causal task (one whose output at step t may only
 depend on inputs up to t).
@@ -51,7 +55,9 @@ class SequenceModel(nn.Module):
         self.readout = Readout(kind, self.core.output_size, bidirectional)
         self.head = nn.Linear(self.core.output_size, output_size)
 
-    def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+    def forward(self, x: Tensor, state: Any = None, target: Tensor | None = None) -> tuple[Tensor, Any]:
+        """(prediction, new state). `target` is not read: every model is called the same way, and
+        only an encoder-decoder uses it (teacher forcing)."""
         if self.embedding is not None:
             x = self.embedding(x)  # (B, T) -> (B, T, E)
         y, state = self.core(x, state)  # (B, T, D)

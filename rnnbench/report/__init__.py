@@ -18,7 +18,7 @@ import pandas as pd
 from rnnbench.record import atomic_write_text
 from rnnbench.report.claims import judge_claims
 from rnnbench.report.collect import Runs, filter_runs, find_benches, load_runs
-from rnnbench.report.plots import plot_grad_per_step, plot_learning_curves, plot_metric_vs_length, plot_pareto
+from rnnbench.report.plots import plot_grad_per_time_step, plot_learning_curves, plot_metric_vs_length, plot_pareto
 from rnnbench.report.tables import display_table, summarize
 
 
@@ -57,7 +57,7 @@ def write_report(paths: list[Path], out: Path | None = None, where: list[str] = 
                 plot_metric_vs_length(table, keys, primary, direction, str(first["baseline_name"]), title,
                                       out / f"length_{dataset}.png"),
                 plot_pareto(table, keys, primary, direction, unit, title, out / f"pareto_{dataset}.png"),
-                plot_grad_per_step(members, runs.grads, keys, title, out / f"grads_{dataset}.png"),
+                plot_grad_per_time_step(members, runs.grads, keys, title, out / f"grads_{dataset}.png"),
             ) if image]
     claims = judge_claims(runs.runs) if len(runs.runs) else pd.DataFrame()
     benches = [_bench_section(folder, out / f"bench_{i}.png") for i, folder in enumerate(find_benches(paths))]

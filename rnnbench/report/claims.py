@@ -1,7 +1,8 @@
 """The folk claims about recurrent cells, each judged from the runs that bear on it.
 
 A claim compares two groups of completed runs made in the same setting — same dataset, same
-values of every dataset, trainer and optimizer key and of the model's hidden_size —
+values of every dataset, trainer and optimizer key and of the model's hidden_size (seeds and the
+keys that do not change what a run computes, record.INCIDENTAL_KEYS, aside) —
 differing only in the model (or one model switch, such as bidirectional). Where a report holds
 no such pair, the claim is not listed: verdicts are never written in advance.
 
@@ -17,7 +18,7 @@ no such pair, the claim is not listed: verdicts are never written in advance.
                                                    of a T sweep, vs RNN and vs GRU
     plain RNN gradients vanish                     gradient reach: steps t < T     Welch, RNN < LSTM, GRU
                                                    with ‖∂L/∂h_t‖ ≥ 10⁻³‖∂L/∂h_T‖
-                                                   after training (diagnostics.grad_per_step)
+                                                   after training (diagnostics.grad_per_time_step)
     LSTM counts beyond its training range          largest n with every a^n b^n    Welch, LSTM > RNN, GRU
     (Weiss et al. 2018)                            (… c^n) up to it right
                                                    (analysis.max_n_generalised)
@@ -34,7 +35,7 @@ there are (≥ 3 recommended); the evidence column gives the means, the differen
 interval, t and p, and — for a claim on a task metric — which side beats the task's trivial
 baseline on average (two models at the baseline can differ "significantly" and still have learnt
 nothing). A claim whose measure one side did not record (gradients without
-diagnostics.grad_per_step) is not listed.
+diagnostics.grad_per_time_step) is not listed.
 """
 from __future__ import annotations
 
@@ -44,13 +45,11 @@ from typing import Iterator
 
 import pandas as pd
 
+from rnnbench.record import SEED_KEYS, incidental
 from rnnbench.report.collect import ANALYSIS, HPARAM, as_typed
 from rnnbench.report.stats import short, verdict, welch
 
 SHARED_MODEL_KEYS = ("model.hidden_size",)
-NOT_SETTING = {"seed", "dataset.seed", "output_root", "data_dir", "trainer.progress", "trainer.checkpoint",
-               "trainer.keep_best", "trainer.threads", "trainer.device", "diagnostics.grad_per_step",
-               "diagnostics.batch_size"}
 MARGIN = 0.10  # non-inferiority margin, as a fraction of the better parent's mean
 COLUMNS = ["claim", "setting", "verdict", "evidence"]
 
@@ -92,8 +91,7 @@ def _settings(done: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame, list[str]
     """(label, runs, varied keys) for each setting: runs of one dataset alike in every key that
     is not the model's own (a key some runs lack does not split them)."""
     for dataset, frame in done.groupby("dataset", sort=True):
-        keys = [c for c in frame.columns if c.startswith(HPARAM) and c[len(HPARAM):] not in NOT_SETTING
-                and (not c[len(HPARAM):].startswith("model.") or c[len(HPARAM):] in SHARED_MODEL_KEYS)]
+        keys = [c for c in frame.columns if c.startswith(HPARAM) and _setting_key(c[len(HPARAM):])]
         values = frame[keys].map(_hashable) if keys else frame[[]]
         varied = [k for k in keys if values[k].nunique() > 1]
         if not varied:
@@ -103,6 +101,14 @@ def _settings(done: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame, list[str]
             combo = combo if isinstance(combo, tuple) else (combo,)
             label = ", ".join(f"{k.split('.')[-1]}={as_typed(v)}" for k, v in zip(varied, combo))
             yield f"{dataset} ({label})", members, varied
+
+
+def _setting_key(key: str) -> bool:
+    """Whether two runs must agree on this config key to be compared: not a seed, not incidental,
+    and of the model's own keys only those every model shares."""
+    if key in SEED_KEYS or incidental(key):
+        return False
+    return not key.startswith("model.") or key in SHARED_MODEL_KEYS
 
 
 def _select(frame: pd.DataFrame, model: str, switches: dict) -> pd.DataFrame:

@@ -1,6 +1,10 @@
 """Find run records under some paths and load them into pandas: one row per run, one row per
 evaluation. A record that cannot be trusted (unreadable, unknown format, still `running`, missing
-keys) is skipped with a one-line reason; failed runs are kept, with their reasons."""
+keys) is skipped with a one-line reason; failed runs are kept, with their reasons.
+
+A run's row is its `record.Summary` read back: identity, the fields the schema marks as report
+columns (`Summary.columns()`), the metrics of `final`, `best`, `baseline`, `baseline_val` (as
+"final.mse" …), the other baselines, the numbers of `analysis`, and the config as "hp.<key>"."""
 from __future__ import annotations
 
 import json
@@ -11,10 +15,9 @@ import pandas as pd
 
 from rnnbench.errors import UserError
 
-REACH_FLOOR = 1e-3  # gradient_reach counts the steps whose gradient is at least this fraction of the last one's
-GRADS = "grad_per_step.json"  # rnnbench.diagnostics.FILE (not imported: that module needs torch)
-from rnnbench.record import FORMAT, METRICS, SUMMARY, SUMMARY_KEYS
+from rnnbench.record import FORMAT, FORMAT_1, METRICS, REQUIRED_KEYS, SUMMARY, Summary, grads_file
 
+REACH_FLOOR = 1e-3  # gradient_reach counts the steps whose gradient is at least this fraction of the last one's
 HPARAM = "hp."  # prefix of the flattened config columns in the runs table
 OTHER_BASELINE = "other_baseline."  # + name + "." + metric
 ANALYSIS = "analysis."  # + key: numbers a task adds after training (e.g. max_n_generalised)
@@ -24,7 +27,7 @@ ANALYSIS = "analysis."  # + key: numbers a task adds after training (e.g. max_n_
 class Runs:
     runs: pd.DataFrame  # one row per run: identity, sizes, speed, final.*, best.*, baseline(_val).*, hp.*
     curves: pd.DataFrame  # one row per evaluation: dir, step, train_loss, val_<metric>, …
-    grads: dict[str, list[dict]] = field(default_factory=dict)  # dir → grad_per_step.json rows (first and last)
+    grads: dict[str, list[dict]] = field(default_factory=dict)  # dir → ‖∂L/∂h_t‖ rows (the first and the last)
     skipped: list[str] = field(default_factory=list)  # records not loaded: "<dir>: <reason>"
     warnings: list[str] = field(default_factory=list)  # records loaded with a defect
 
@@ -97,47 +100,40 @@ def as_typed(value) -> str:
     return str(value)
 
 
-def _read_summary(run_dir: Path) -> dict | str:
+def _read_summary(run_dir: Path) -> Summary | str:
     """The summary, or why it is skipped."""
     try:
-        summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+        data = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         return f"{SUMMARY} is unreadable ({type(exc).__name__}); skipped"
-    if not isinstance(summary, dict) or summary.get("format") != FORMAT:
-        return f"not an rnnbench run record (format {summary.get('format') if isinstance(summary, dict) else '?'!r}, expected {FORMAT!r}); skipped"
-    status = summary.get("status")
+    found = data.get("format") if isinstance(data, dict) else "?"
+    if found not in (FORMAT, FORMAT_1):
+        return f"not an rnnbench run record (format {found!r}, expected {FORMAT!r}); skipped"
+    status = data.get("status")
     if status == "running":
         return "incomplete (status 'running': killed, or still training); skipped"
-    if status == "failed":
-        return summary if {"model", "dataset", "reason"} <= summary.keys() else "failed run without model/dataset/reason; skipped"
-    if status != "completed":
+    if status == "failed" and not {"model", "dataset", "reason"} <= data.keys():
+        return "failed run without model/dataset/reason; skipped"
+    if status not in ("completed", "failed"):
         return f"unknown status {status!r}; skipped"
-    missing = [k for k in SUMMARY_KEYS if k not in summary]
+    missing = [k for k in REQUIRED_KEYS if k not in data] if status == "completed" else []
     if missing:
         return f"missing {', '.join(missing)}; skipped"
-    return summary
+    return Summary.from_json(data)
 
 
-def _run_row(run_dir: Path, s: dict) -> dict:
-    task = s.get("task") or {}
-    row = {"dir": str(run_dir), "status": s["status"], "reason": s.get("reason"),
-           "dataset": s.get("dataset"), "model": s.get("model"), "seed": s.get("seed"),
-           "params": s.get("params"), "core_params": s.get("core_params"), "flops_per_step": s.get("flops_per_step"),
-           "tokens_per_s": s.get("tokens_per_s"), "infer_tokens_per_s": s.get("infer_tokens_per_s"),
-           "step_mb": (s.get("memory") or {}).get("step_mb"),
-           "grad_first_over_last": (s.get("grad_per_step") or {}).get("first_over_last"),
-           "wall_s": s.get("wall_s"), "steps": s.get("steps"),
-           "steps_to_target": s.get("steps_to_target"), "seconds_to_target": s.get("seconds_to_target"),
-           "baseline_name": s.get("baseline_name"), "primary_metric": task.get("primary_metric"),
-           "solved_at": task.get("solved_at"), "metric_directions": task.get("metrics"), "kind": task.get("kind")}
+def _run_row(run_dir: Path, s: Summary) -> dict:
+    row = {"dir": str(run_dir), "status": s.status, "reason": s.reason, "dataset": s.dataset, "model": s.model,
+           "seed": s.seed, **s.columns(), "baseline_name": s.baseline_name,
+           "primary_metric": s.task.get("primary_metric"), "solved_at": s.task.get("solved_at"),
+           "metric_directions": s.task.get("metrics"), "kind": s.task.get("kind")}
     for part in ("final", "best", "baseline", "baseline_val"):
-        row.update({f"{part}.{k}": v for k, v in (s.get(part) or {}).items()})
-    for name, scores in (s.get("baselines") or {}).items():  # further reference predictors (stock: linear AR)
-        if name != s.get("baseline_name"):
+        row.update({f"{part}.{k}": v for k, v in getattr(s, part).items()})
+    for name, scores in s.baselines.items():  # further reference predictors (stock: linear AR)
+        if name != s.baseline_name:
             row.update({f"{OTHER_BASELINE}{name}.{k}": v for k, v in scores.items()})
-    row.update({f"{ANALYSIS}{k}": v for k, v in (s.get("analysis") or {}).items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool)})
-    row.update({HPARAM + k: v for k, v in (s.get("hparams") or {}).items()})
+    row.update({f"{ANALYSIS}{k}": v for k, v in s.analysis.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    row.update({HPARAM + k: v for k, v in s.hparams.items()})
     return row
 
 
@@ -150,8 +146,8 @@ def gradient_reach(norms: list[float], floor: float = REACH_FLOOR) -> int:
 
 
 def _read_grads(run_dir: Path) -> list[dict]:
-    """The first and the last measurement of grad_per_step.json (diagnostics.py), if any."""
-    path = run_dir / GRADS
+    """The first and the last measurement of ‖∂L/∂h_t‖ (record.GRADS, diagnostics.py), if any."""
+    path = grads_file(run_dir)
     if not path.is_file():
         return []
     try:

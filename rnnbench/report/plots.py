@@ -4,7 +4,7 @@
                              seeds, band from the lowest to the highest seed), the baseline dashed
     length_<dataset>.png     test metric against sequence length T, when dataset.seq_len was varied
     pareto_<dataset>.png     test metric against parameters and against training speed, Pareto front
-    grads_<dataset>.png      ‖∂L/∂h_t‖ against t before and after training (diagnostics.grad_per_step)
+    grads_<dataset>.png      ‖∂L/∂h_t‖ against t before and after training (diagnostics.grad_per_time_step)
     throughput_vs_T.png      `rnnbench bench`: train-step tokens/s and time against T, log-log
 """
 from __future__ import annotations
@@ -132,10 +132,11 @@ def pareto_front(x: pd.Series, y: pd.Series, x_more_is_better: bool, y_more_is_b
     return front
 
 
-def plot_grad_per_step(runs: pd.DataFrame, grads: dict[str, list[dict]], keys: list[str], title: str,
-                       path: Path) -> Path | None:
-    """‖∂L/∂h_t‖ against t (diagnostics.grad_per_step), one line per group (geometric mean over
-    seeds): at the first measurement (before training) and at the last, on a log axis."""
+def plot_grad_per_time_step(runs: pd.DataFrame, grads: dict[str, list[dict]], keys: list[str], title: str,
+                            path: Path) -> Path | None:
+    """‖∂L/∂h_t‖ against t (diagnostics.grad_per_time_step), one line per group (geometric mean
+    over seeds): at the first measurement (before training, unless diagnostics were switched on
+    when a run resumed) and at the last, on a log axis."""
     measured = runs[runs["dir"].isin(grads.keys()) & (runs["status"] == "completed")]
     if measured.empty:
         return None
@@ -147,7 +148,7 @@ def plot_grad_per_step(runs: pd.DataFrame, grads: dict[str, list[dict]], keys: l
             norms = np.array([r["norms"][:length] for r in rows], dtype=float)
             mean = np.exp(np.log(np.maximum(norms, 1e-30)).mean(axis=0))
             ax.plot(np.arange(1, length + 1), mean, label=f"{label} (n={len(rows)})")
-            when = "before training" if which == 0 else f"after {rows[0]['step']} steps"
+            when = "before training" if rows[0]["step"] == 0 else f"after {rows[0]['step']} steps"
             ax.set_title(f"{title}: {when}", fontsize=10)
     for ax in axes:
         ax.set_yscale("log")

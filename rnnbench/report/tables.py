@@ -9,9 +9,14 @@ were not run alike:
   - a ``model.`` key splits only runs of the same model name (``model.hidden_size=64,128`` with
     ``model=lstm``, or a user cell swapped into ``model=lstm``): across models the keys differ by
     definition, and the params column shows their size.
-Seeds never split groups. `rnnbench report --group-by KEY…` replaces the detected keys (runs that
-differ in anything else are then pooled: the table says which keys it grouped by).
-`--metric NAME…` keeps those of the task's metrics.
+Seeds never split groups, and neither do the keys that do not change what a run computes
+(record.INCIDENTAL_KEYS: where it writes, what it shows or mirrors). `rnnbench report --group-by
+KEY…` replaces the detected keys (runs that differ in anything else are then pooled: the table says
+which keys it grouped by). `--metric NAME…` keeps those of the task's metrics.
+
+A group's row combines each report column of the record (record.Summary's `report` metadata) as
+the schema says — "same" takes the value (sizes), "mean" averages over seeds — and each metric as
+mean ± std with the 95% interval; `display_table` formats one line per column.
 """
 from __future__ import annotations
 
@@ -21,11 +26,10 @@ import math
 import pandas as pd
 
 from rnnbench.errors import UserError
+from rnnbench.record import SEED_KEYS, aggregations, incidental
 from rnnbench.report.collect import ANALYSIS, HPARAM, OTHER_BASELINE
 from rnnbench.report.stats import mean_ci
 
-NEVER_GROUPED = {"seed", "dataset.seed", "output_root", "data_dir", "trainer.progress", "trainer.checkpoint",
-                 "trainer.keep_best", "trainer.threads", "diagnostics.grad_per_step", "diagnostics.batch_size"}
 ARROWS = {"min": "↓", "max": "↑"}
 
 
@@ -35,7 +39,7 @@ def grouping_keys(runs: pd.DataFrame) -> list[str]:
     chosen: list[pd.Series] = []
     for column in sorted(c for c in runs.columns if c.startswith(HPARAM)):
         key = column[len(HPARAM):]
-        if key in NEVER_GROUPED or key.startswith("logger."):  # where a run was mirrored changes nothing in it
+        if key in SEED_KEYS or incidental(key):
             continue
         values = runs[column].map(_hashable)
         if key.startswith("model."):
@@ -82,15 +86,10 @@ def summarize(runs: pd.DataFrame, group_by: list[str] | None = None,
     for group, members in frame.groupby(["model", *keys], dropna=False, sort=True):
         done = members[members["status"] == "completed"]
         row = dict(zip(["model", *keys], group))
-        row.update(n=len(done), failed=len(members) - len(done),
-                   params=_first(done["params"]), core_params=_first(done["core_params"]),
-                   flops_per_step=_first(done["flops_per_step"]),
-                   tokens_per_s=done["tokens_per_s"].mean(), wall_s=done["wall_s"].mean(),
-                   infer_tokens_per_s=_mean(done, "infer_tokens_per_s"), step_mb=_mean(done, "step_mb"),
-                   grad_reach=_mean(done, "grad_reach"), grad_reach_std=_std(done, "grad_reach"),
-                   solved=int(done["steps_to_target"].notna().sum()),
-                   steps_to_target=done["steps_to_target"].mean(),
-                   seconds_to_target=done["seconds_to_target"].mean())
+        row.update(n=len(done), failed=len(members) - len(done), solved=int(done["steps_to_target"].notna().sum()),
+                   grad_reach=_mean(done, "grad_reach"), grad_reach_std=_std(done, "grad_reach"))
+        row.update({column: _first(done.get(column)) if how == "same" else _mean(done, column)
+                    for column, how in aggregations().items()})
         for metric in directions:
             values = done.get(f"final.{metric}", pd.Series(dtype=float)).astype(float)
             row[f"{metric}_mean"] = values.mean()
@@ -119,12 +118,12 @@ def display_table(table: pd.DataFrame, keys: list[str], directions: dict[str, st
         out[key] = table[key].map(_text)
     out["params"] = table["params"].map(_count)
     out["core params"] = table["core_params"].map(_count)
-    out["FLOPs/step"] = table["flops_per_step"].map(_count)
+    out[f"FLOPs/{unit[:-1]}"] = table["flops_per_token"].map(_count)
     out[f"train {unit}/s"] = table["tokens_per_s"].map(_count)
     if table["infer_tokens_per_s"].notna().any():
         out[f"infer {unit}/s"] = table["infer_tokens_per_s"].map(_count)
-    if table["step_mb"].notna().any():
-        out["train step MiB"] = table["step_mb"].map(_number)
+    if table["memory.step_mb"].notna().any():
+        out["train step MiB"] = table["memory.step_mb"].map(_number)
     for metric, direction in directions.items():
         out[f"test {metric} {ARROWS[direction]}"] = [
             _mean_std(m, s) for m, s in zip(table[f"{metric}_mean"], table[f"{metric}_std"])]
@@ -158,7 +157,7 @@ def _hashable(value):
 
 
 def _mean(frame: pd.DataFrame, column: str) -> float:
-    return frame[column].astype(float).mean() if column in frame else math.nan
+    return frame[column].astype(float).mean() if column in frame and len(frame) else math.nan
 
 
 def _std(frame: pd.DataFrame, column: str) -> float:
@@ -172,8 +171,8 @@ def _interval(low, high) -> str:
     return f"[{format(low, spec)}, {format(high, spec)}]"
 
 
-def _first(series: pd.Series):
-    series = series.dropna()
+def _first(series: pd.Series | None):
+    series = series.dropna() if series is not None else ()
     return series.iloc[0] if len(series) else math.nan
 
 

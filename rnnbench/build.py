@@ -1,0 +1,108 @@
+"""Config → the objects of one run: trainer settings, task (its splits on the run's device), model,
+optimizer, and what watches the run (gradient probe, loggers).
+
+Every config mistake is found here, before a run writes anything: a bad value raises a one-line
+`UserError` naming its key, a model that cannot run the task names the models that can, a batch
+larger than the training set says how large it may be.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from rnnbench import diagnostics
+from rnnbench.config import compose, group_options, instantiate
+from rnnbench.data.task import TASK_KINDS, SequenceTask
+from rnnbench.errors import ConfigError, UserError, check_int
+from rnnbench.loggers import Loggers, build_loggers
+
+
+if TYPE_CHECKING:
+    from rnnbench.train import TrainerSettings
+
+
+@dataclass
+class Built:
+    """What `build` makes of a config: everything a run needs besides its folder."""
+
+    settings: TrainerSettings
+    seed: int
+    task: SequenceTask
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    grad_probe: diagnostics.GradPerTimeStep | None
+    loggers: Loggers
+
+
+def build(cfg: DictConfig) -> Built:
+    """Instantiate the config's groups. The model is initialised from `seed` right after the task is
+    built, so a run's weights depend on nothing else."""
+    settings = instantiate("trainer", cfg.trainer)
+    seed = check_int("seed", cfg.seed, 0)
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+    task = build_task(cfg).to(settings.device)
+    train_size = len(task.splits()["train"])
+    if train_size < settings.batch_size:
+        unit = "windows" if task.stateful else "samples"
+        raise ConfigError("trainer.batch_size", f"must not exceed the training set size ({train_size} {unit}); "
+                          "lower it or use more training data", settings.batch_size)
+    check_model_fits(cfg.model, task)
+    torch.manual_seed(seed)
+    model = build_model(cfg.model, task).to(settings.device)
+    optimizer = instantiate("optimizer", cfg.optimizer)(model.parameters())
+    grad_probe = None
+    if diagnostics.enabled(cfg):
+        with torch.random.fork_rng(devices=[]):  # the twin's initialisation must not move the run's RNG
+            grad_probe = diagnostics.GradPerTimeStep(model, lambda impl: twin(cfg.model, impl, task), task,
+                                                     OmegaConf.select(cfg, "diagnostics.batch_size", default=64))
+    return Built(settings, seed, task, model, optimizer, grad_probe, build_loggers(cfg.get("logger")))
+
+
+def build_task(cfg: DictConfig) -> SequenceTask:
+    return instantiate("dataset", cfg.dataset)
+
+
+def build_model(model_cfg: DictConfig, task: SequenceTask) -> torch.nn.Module:
+    return instantiate("model", model_cfg, **task.model_args())
+
+
+def twin(model_cfg: DictConfig, impl: str, task: SequenceTask) -> torch.nn.Module:
+    """The model of `model_cfg` built with another `impl` (the gradient probe's reference twin)."""
+    if "impl" not in model_cfg:
+        raise ConfigError("diagnostics.grad_per_time_step", f"needs a recurrent model (one with an impl option); "
+                          f"model={model_cfg.get('name')} has no recurrent core", show_value=False)
+    return build_model(OmegaConf.merge(model_cfg, {"impl": impl}), task)
+
+
+def model_kind(model_cfg: DictConfig) -> str | None:
+    """The `task_kind` of a model config's class ("sequence" unless the class says otherwise), or
+    None when its _target_ cannot be imported (instantiate reports that)."""
+    from hydra.utils import get_class
+
+    try:
+        return getattr(get_class(model_cfg["_target_"]), "task_kind", "sequence")
+    except Exception:
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def _kind_of_option(name: str) -> str | None:
+    """The task kind of model=NAME (composing it is the one way to read its base's _target_)."""
+    return model_kind(compose(f"model={name}").model)
+
+
+def check_model_fits(model_cfg: DictConfig, task: SequenceTask) -> None:
+    """Refuse, before anything is built, a model that cannot run this kind of task (a GRU
+    classifier on video frames), naming the models that can."""
+    kind = model_kind(model_cfg)
+    if kind is None or kind == task.kind:
+        return
+    fitting = [name for name in group_options("model") if _kind_of_option(name) == task.kind]
+    raise UserError(f"model={model_cfg.get('name')} cannot run dataset={task.name}, which needs a model for "
+                    f"{TASK_KINDS[task.kind]}; choose one of: {', '.join(fitting)}")
+

@@ -1,0 +1,55 @@
+"""Hydra's task function for `rnnbench train`: one job of a run or a sweep, around train.train().
+
+It finds the run folder Hydra made, gives torch the job's share of the cores when a launcher runs
+jobs side by side (sweep.job_threads; `trainer.threads` overrides), keeps a failing job from
+stopping a sweep, and returns what an Optuna sweeper minimises: the last validation value of the
+task's primary metric, or NaN for a run that did not complete.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+from rnnbench.errors import AbortJob, UserError
+from rnnbench.record import SUMMARY, RunRecord, Summary
+from rnnbench.sweep import job_threads
+from rnnbench.train import failure_reason, train
+
+log = logging.getLogger("rnnbench")
+
+
+def run_job(cfg: DictConfig) -> float:
+    """A single run lets an error propagate (the CLI prints a `UserError` as one line). In a sweep,
+    any error is recorded as a failed run (summary.json with its reason) and the sweep goes on."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    sweeping = hydra_cfg.mode == RunMode.MULTIRUN
+    threads = job_threads(hydra_cfg.launcher) if cfg.trainer.get("threads") is None else None
+    if threads is not None and sweeping:
+        torch.set_num_threads(threads)
+    try:
+        summary = train(cfg, run_dir)
+    except Exception as exc:
+        if not sweeping:
+            if isinstance(exc, UserError):
+                raise AbortJob(exc) from None  # the CLI prints it as one line
+            raise  # a bug: Hydra shows the traceback
+        reason = failure_reason(exc)
+        if isinstance(exc, UserError):
+            log.error("error: %s", reason)
+        else:
+            log.exception("run failed: %s", reason)
+        if not (run_dir / SUMMARY).exists():  # failed before train() started its record
+            RunRecord(run_dir).write_summary(Summary(status="failed", reason=reason, model=cfg.model.get("name"),
+                                                     dataset=cfg.dataset.get("name"), seed=cfg.get("seed")))
+        return math.nan
+    if summary["status"] != "completed":
+        return math.nan
+    return summary["final_val"].get(summary["task"]["primary_metric"], math.nan)
