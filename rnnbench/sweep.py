@@ -7,7 +7,7 @@ they are right whichever launcher ran the jobs — in this process (basic), in w
 (`hydra/launcher=joblib`), or in other processes or machines (`submitit_local`, `submitit_slurm`).
 
 Threads. Jobs that run side by side must share the cores, not each take all of them (two jobs
-of 2 threads on 2 cores run 3–10× slower than one after the other). When `trainer.threads` is
+of 2 threads on 2 cores ran 3.8× slower than with 1 thread each: benchmarks/README.md, pitfall 2). When `trainer.threads` is
 null, a job gets ``cores // n_jobs`` torch threads under joblib (loky also caps each worker's
 OpenMP pool so) and ``cpus_per_task`` under submitit when that is set. The record's `threads`
 says what a run had.

@@ -88,7 +88,7 @@ def run_cell(cell: nn.Module, x: Tensor, state: Any = None, steps: list[Tensor] 
     if state is None:
         state = cell.initial_state(x.shape[0], x)
     outputs = []
-    # unbind once: indexing xp[:, t] inside the loop makes backward O(T²) (PERF_NOTES.md)
+    # unbind once: indexing xp[:, t] inside the loop makes backward O(T²) (benchmarks/README.md, pitfall 1)
     for xp_t in cell.project_input(x).unbind(1):
         h, state = cell(xp_t, state)
         outputs.append(h)
