@@ -4,6 +4,7 @@ sets the exit code whichever process ran the jobs."""
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import pytest
@@ -100,3 +101,39 @@ def test_a_missing_plugin_names_the_extra():
     exc = MissingConfigException("not found", missing_cfg_file="hydra/launcher/joblib", options=["basic"])
     assert hydra_error_message(exc) == ("unknown hydra/launcher 'joblib'; choose from: basic (joblib comes with "
                                         "the sweep extra: pip install -c constraints.txt -e '.[sweep]')")
+
+
+def test_a_job_returns_the_validation_value_only_for_a_completed_run(tmp_path, monkeypatch):
+    """What an Optuna sweeper minimises: the last validation value of the primary metric of a
+    completed run, NaN for a run that diverged, even after an evaluation that went well."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from rnnbench.config import config_dir
+    from rnnbench.data.adding import AddingTask
+    from rnnbench.job import run_job
+
+    def job(name: str) -> float:
+        with initialize_config_dir(str(config_dir()), version_base="1.3"):
+            cfg = compose("train", overrides=[*TINY, "hydra.mode=MULTIRUN"], return_hydra_config=True)
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(tmp_path / name)
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            del cfg["hydra"]
+        return run_job(cfg)
+
+    value = job("completed")
+    assert value == json.loads((tmp_path / "completed" / "summary.json").read_text())["final_val"]["mse"]
+    calls = {"n": 0}
+    loss = AddingTask.loss
+
+    def diverging(self, pred, y):  # call 1 is the memory probe; steps 1-3 are fine, step 4 is not
+        calls["n"] += 1
+        return loss(self, pred, y) * (float("nan") if calls["n"] >= 5 else 1.0)
+
+    monkeypatch.setattr(AddingTask, "loss", diverging)
+    assert math.isnan(job("diverged"))
+    summary = json.loads((tmp_path / "diverged" / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["final_val"]  # it had been evaluated at step 3
