@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import TINY, run_cli
+from tests.conftest import TINY
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -26,9 +26,7 @@ After training the record holds a sample of `sample_tokens` generated tokens (sa
 from __future__ import annotations
 
 import math
-import re
 import zipfile
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 

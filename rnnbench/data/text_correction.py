@@ -28,7 +28,6 @@ import re
 import string
 
 import numpy as np
-import torch
 
 from rnnbench.data.files import bundled, read_text, user_file
 from rnnbench.data.task import SPLITS, InputSpec, Split, _split_seed
