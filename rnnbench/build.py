@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from rnnbench import diagnostics
 from rnnbench.config import compose, group_options, instantiate
 from rnnbench.data.task import TASK_KINDS, SequenceTask
-from rnnbench.errors import ConfigError, UserError, check_int
+from rnnbench.errors import MAX_SEED, ConfigError, UserError, check_int
 from rnnbench.loggers import Loggers, build_loggers
 
 
@@ -42,7 +42,7 @@ def build(cfg: DictConfig) -> Built:
     """Instantiate the config's groups. The model is initialised from `seed` right after the task is
     built, so a run's weights depend on nothing else."""
     settings = instantiate("trainer", cfg.trainer)
-    seed = check_int("seed", cfg.seed, 0)
+    seed = check_int("seed", cfg.seed, 0, MAX_SEED)
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
     task = build_task(cfg).to(settings.device)

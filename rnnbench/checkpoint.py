@@ -1,4 +1,5 @@
-"""Checkpoints: what a killed run resumes from, and every way a checkpoint file can be wrong.
+"""Checkpoints: what a killed run resumes from, what a run folder already holds, and every way a
+checkpoint file can be wrong.
 
 checkpoint.pt (rewritten atomically at every evaluation and at the end, `trainer.checkpoint=true`)
 holds the training loop's whole state, `train.LoopState.state_dict()` — model and optimizer
@@ -9,17 +10,20 @@ seed, replayed up to the step on resume. best.pt (`trainer.keep_best=true`) hold
 weights at the best validation value.
 
 Loading is `torch.load(weights_only=True)`: tensors and plain containers only, never code.
-A run folder is resumed when its summary says `running` (the process was killed) and its
-checkpoint was written by the same config (record.INCIDENTAL_KEYS may differ); a `completed` run is
-left as it is; a `failed` run starts over.
+`previous_run` says what a folder holds for a config. A run that did not complete resumes from
+its checkpoint when there is one — killed (its summary still says `running`), or stopped by its
+environment (a full disk: the checkpoint is kept for that) — and was written by the same config
+(record.INCIDENTAL_KEYS may differ); a `completed` run of the same config is left as it is; a
+run without a checkpoint (diverged, or killed before its first) starts over. A run of another
+config, completed or not, is refused naming the keys that differ, and so is a checkpoint that
+cannot be read: `FolderRefused`, before anything in the folder is written.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from rnnbench.errors import UserError
-from rnnbench.record import flatten, incidental
+from rnnbench.record import CHECKPOINT, FolderRefused, Summary, flatten, incidental, read_summary
 
 FORMAT = "rnnbench.checkpoint/3"
 
@@ -33,26 +37,46 @@ def load_checkpoint(path: Path) -> dict:
     try:
         checkpoint = torch.load(path, weights_only=True, map_location="cpu")
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
-        raise UserError(f"{path} is unreadable (truncated or not a checkpoint: {_first_line(exc)}); "
-                        "delete it to start the run over") from None
+        raise FolderRefused(f"{path} is unreadable (truncated or not a checkpoint: {_first_line(exc)}); "
+                            "delete it to start the run over") from None
     found = checkpoint.get("format") if isinstance(checkpoint, dict) else None
     if found != FORMAT:
         newer = isinstance(found, str) and found.startswith("rnnbench.checkpoint/") and \
             found.rsplit("/", 1)[1].isdigit() and int(found.rsplit("/", 1)[1]) > int(FORMAT.rsplit("/", 1)[1])
         hint = "upgrade rnnbench to resume it" if newer else "delete it to start the run over"
-        raise UserError(f"{path} has format {found!r}, not {FORMAT!r} that this rnnbench resumes from; {hint}")
+        raise FolderRefused(f"{path} has format {found!r}, not {FORMAT!r} that this rnnbench resumes from; {hint}")
     return checkpoint
 
 
-def check_same_config(checkpoint: dict, config: dict, path: Path) -> None:
-    """Refuse to resume a checkpoint written by another config, naming the keys that differ."""
-    before, now = flatten(checkpoint.get("config") or {}), flatten(config)
+def previous_run(run_dir: Path, config: dict) -> tuple[str, dict | None]:
+    """What `run_dir` holds for `config`: ("completed", its summary), ("resume", the checkpoint),
+    or ("new", None) — nothing, a run without a checkpoint, or a summary that cannot be read
+    (records are written atomically, so only a foreign file is unreadable). Reads, never writes."""
+    summary = read_summary(run_dir)
+    if summary is None:
+        return "new", None
+    if summary.get("status") == "completed":
+        check_same_config(Summary.from_json(summary).hparams, config, f"{run_dir} holds a completed run of",
+                          "train into a new run folder (or hydra.sweep.dir)")
+        return "completed", summary
+    path = run_dir / CHECKPOINT
+    if not path.is_file():
+        return "new", None
+    checkpoint = load_checkpoint(path)
+    check_same_config(flatten(checkpoint.get("config") or {}), config, f"{path} was written by",
+                      "resume with the same overrides, or train into a new run folder")
+    return "resume", checkpoint
+
+
+def check_same_config(before: dict, config: dict, what: str, remedy: str) -> None:
+    """Refuse a folder whose run had another config (`before`, flattened), naming the keys that
+    differ; record.INCIDENTAL_KEYS may."""
+    now = flatten(config)
     changed = sorted(k for k in before.keys() | now.keys() if not incidental(k) and before.get(k) != now.get(k))
     if changed:
         shown = ", ".join(f"{k}: {before.get(k)!r} → {now.get(k)!r}" for k in changed[:3])
         more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-        raise UserError(f"{path} was written by another config ({shown}{more}); resume with the same "
-                        "overrides, or train into a new run folder")
+        raise FolderRefused(f"{what} another config ({shown}{more}); {remedy}")
 
 
 def load_into(module: Any, state: dict, what: str, path: Path) -> None:
@@ -60,8 +84,8 @@ def load_into(module: Any, state: dict, what: str, path: Path) -> None:
     try:
         module.load_state_dict(state)
     except (RuntimeError, ValueError, KeyError) as exc:
-        raise UserError(f"{path}: its {what} state does not fit this {what} ({_first_line(exc)}); "
-                        "delete it to start the run over") from None
+        raise FolderRefused(f"{path}: its {what} state does not fit this {what} ({_first_line(exc)}); "
+                            "delete it to start the run over") from None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -3,14 +3,13 @@ so `rnnbench --help` and `rnnbench list` start without torch, pandas or matplotl
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import sys
 from datetime import datetime
 from pathlib import Path
 
-from rnnbench.config import config_dir, hydra_error_message, yaml_error_message
-from rnnbench.errors import AbortJob, UserError
+from rnnbench.config import config_dir, fresh_dir, hydra_error_message, one_line, yaml_error_message
+from rnnbench.errors import UNWRITABLE, AbortJob, UserError, cannot_write
 
 USAGE = """\
 usage: rnnbench COMMAND [ARGS...]
@@ -49,9 +48,6 @@ runs are skipped, killed ones continue from their checkpoints, failed ones start
 """
 
 
-UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOSPC, errno.EEXIST, errno.EDQUOT}
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -72,9 +68,19 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, AbortJob) as exc:
         print(f"rnnbench: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a folder of results that cannot be made or written (report --out, demo, bench)
+        if exc.errno not in UNWRITABLE or exc.filename is None:
+            raise
+        print(f"rnnbench: error: {cannot_write(exc, OPTION_FOR_PLACE.get(command, 'another path'))}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("rnnbench: interrupted", file=sys.stderr)
         return 130
+
+
+# The option that chooses where a command writes (for the message when it cannot).
+OPTION_FOR_PLACE = {"report": "--out DIR", "bench": "--out DIR", "demo": "another working folder",
+                    "study": "output_root=DIR or study.dir=DIR"}
 
 
 def _train_job(cfg):
@@ -111,8 +117,7 @@ def train(args: list[str]) -> int:
     except OSError as exc:  # Hydra creating the run folder, or the record inside it
         if exc.errno not in UNWRITABLE:
             raise
-        raise UserError(f"cannot write to {exc.filename}: {exc.strerror.lower()}; choose a writable folder "
-                        "with output_root=DIR (or hydra.run.dir=DIR)") from None
+        raise cannot_write(exc) from None
     finally:
         sys.argv = argv0
     failed = [o for o in outcomes if o["status"] != "completed"]
@@ -125,19 +130,30 @@ def train(args: list[str]) -> int:
 
 
 def resume(args: list[str]) -> int:
-    """`rnnbench train` again in RUN_DIR with the overrides it was started with (Hydra saved them in
-    RUN_DIR/.hydra/overrides.yaml), as a single run even if it was one job of a sweep."""
+    """`rnnbench train` again in RUN_DIR with the overrides it was started with (saved in
+    RUN_DIR/.hydra/overrides.yaml), as a single run even if it was one job of a sweep. OVERRIDES
+    replace saved ones of the same key (trainer.threads=2), so only what the folder allows to
+    change may differ (record.INCIDENTAL_KEYS; anything else is refused, naming the keys)."""
     if not args:
         raise UserError("'rnnbench resume' needs the run folder: rnnbench resume RUN_DIR [OVERRIDES...]")
     run_dir, extra = Path(args[0]), args[1:]
     saved = run_dir / ".hydra" / "overrides.yaml"
+    how = f"resume with 'rnnbench train <the same overrides> hydra.run.dir={run_dir}'"
     if not saved.is_file():
-        raise UserError(f"{run_dir} is not an rnnbench run folder (no .hydra/overrides.yaml); resume with "
-                        f"'rnnbench train <the same overrides> hydra.run.dir={run_dir}'")
-    from omegaconf import OmegaConf
+        raise UserError(f"{run_dir} is not an rnnbench run folder (no .hydra/overrides.yaml); {how}")
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf import ListConfig, OmegaConf
 
-    overrides = [str(o) for o in OmegaConf.load(saved)]
-    return train([*overrides, *extra, f"hydra.run.dir={run_dir}", "hydra.mode=RUN"])
+    try:
+        loaded = OmegaConf.load(saved)
+        if not isinstance(loaded, ListConfig):
+            raise ValueError(f"a {type(loaded).__name__}, not a list")
+        parsed = OverridesParser.create().parse_overrides([str(o) for o in loaded] + list(extra))
+    except (ValueError, OSError, HydraException) as exc:
+        raise UserError(f"{saved} is not a list of overrides ({one_line(str(exc))}); {how}") from None
+    merged = {o.get_key_element(): o.input_line for o in parsed}  # a later override of a key replaces it
+    return train([*merged.values(), f"hydra.run.dir={run_dir}", "hydra.mode=RUN"])
 
 
 def report(args: list[str]) -> int:
@@ -170,7 +186,7 @@ def study(args: list[str]) -> int:
     scale, folder, overrides = study_options(args[1:])
     parts = study_parts(name, scale)
     root_arg = next((o.split("=", 1)[1] for o in overrides if o.startswith("output_root=")), "outputs")
-    folder = folder or Path(root_arg) / "studies" / name / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    folder = folder or Path(fresh_dir(str(Path(root_arg) / "studies" / name / _now())))
     failed = 0
     for part, part_overrides in parts.items():
         print(f"rnnbench study {name}: part '{part}' into {folder / part}", file=sys.stderr)
@@ -235,7 +251,7 @@ def bench(args: list[str]) -> int:
         grids = [{"models": options.models or grids[0]["models"], "seq_lens": options.seq_lens or grids[0]["seq_lens"],
                   "batches": options.batch or grids[0]["batches"], "hiddens": options.hidden or grids[0]["hiddens"]}]
     cases = [case for g in grids for case in grid(g["models"], g["seq_lens"], g["batches"], g["hiddens"], options.impls)]
-    out = options.out or Path("outputs") / "bench" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    out = options.out or Path(fresh_dir(str(Path("outputs") / "bench" / _now())))
     table, ratio_table, meta = run_bench(cases, out, options.device, min_time,
                                          progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(markdown(table, ratio_table, meta), end="")
@@ -254,11 +270,15 @@ def list_options(args: list[str]) -> int:
 
 def demo(args: list[str]) -> int:
     """conf/experiment/demo.yaml as a sweep into outputs/demo/<time>, then its report."""
-    sweep_dir = Path("outputs") / "demo" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    sweep_dir = fresh_dir(str(Path("outputs") / "demo" / _now()))
     code = train(["experiment=demo", f"hydra.sweep.dir={sweep_dir}", *args])
     if code == 0:
         report([str(sweep_dir)])
     return code
+
+
+def _now() -> str:
+    return datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
 
 
 if __name__ == "__main__":

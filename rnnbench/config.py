@@ -2,16 +2,61 @@
 
 Configs are the top-level ``conf/`` folder of the repository. A wheel ships it inside the package
 as ``rnnbench/conf`` (see pyproject.toml); an editable install or a checkout reads it in place.
+
+Two resolvers name run folders (conf/train.yaml), registered when this module is imported (the
+CLI, and every launcher worker that unpickles its task function, imports it):
+    ${rnnbench.fresh_dir:PATH}      PATH, or PATH-2, PATH-3 …: the first that did not exist, made
+                                    here — of two commands started in the same second, each gets
+                                    its own folder (cached, so every job of a sweep sees one)
+    ${rnnbench.run_id:OVERRIDES}    8 hex digits naming a job's task overrides (those that change
+                                    what a run computes): a sweep's subfolder is a function of its
+                                    config, so a changed grid never lands on another config's run
 """
 from __future__ import annotations
 
+import hashlib
+import itertools
+import os
 import re
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from rnnbench.errors import ConfigError, UserError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def fresh_dir(path: str) -> str:
+    """`path`, or `path-2`, `path-3` …: the first that did not exist, created here. mkdir is atomic,
+    so processes racing for one name each end with their own folder. Where nothing can be created
+    (a read-only or full disk), `path` is returned as it is, for its writer to report the error (a
+    resolver's exception would reach the user wrapped in OmegaConf's)."""
+    for n in itertools.count(1):
+        candidate = path if n == 1 else f"{path}-{n}"
+        try:
+            Path(candidate).parent.mkdir(parents=True, exist_ok=True)
+            os.mkdir(candidate)
+            return candidate
+        except FileExistsError:
+            continue
+        except OSError:
+            return path
+    raise AssertionError("unreachable")
+
+
+def run_id(overrides: Any) -> str:
+    """A short hash of a job's task overrides, leaving out the keys that do not define a run."""
+    from rnnbench.record import incidental
+
+    kept = sorted(str(o) for o in overrides if not incidental(str(o).split("=", 1)[0].lstrip("+~")))
+    return hashlib.sha256("\n".join(kept).encode()).hexdigest()[:8]
+
+
+for _name, _resolver in (("rnnbench.fresh_dir", fresh_dir), ("rnnbench.run_id", run_id)):
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _resolver, use_cache=True)
 
 
 def config_dir() -> Path:
@@ -85,6 +130,9 @@ def instantiate(group: str, node: Any, **kwargs: Any) -> Any:
             raise (cause if str(cause).startswith(group) else UserError(f"{group}: {cause}")) from None
         if isinstance(cause, TypeError) and "argument" in str(cause):
             raise UserError(f"{group}: {cause}") from None
+        if isinstance(cause, MemoryError) or (isinstance(cause, RuntimeError) and "allocate" in str(cause)):
+            raise UserError(f"{group}: its weights do not fit in memory ({one_line(str(cause))[:160]}); "
+                            f"make it smaller ({group}.hidden_size, num_layers)") from None
         located = re.search(r"Error locating target '([^']+)'", str(exc))
         if located:
             key = re.search(r"full_key: (\S+)", str(exc))

@@ -7,7 +7,9 @@ validates the same way whether it is built from YAML or from Python.
 """
 from __future__ import annotations
 
+import errno
 import math
+import re
 from typing import Any, Iterable
 
 
@@ -55,6 +57,18 @@ def check_float(key: str, value: Any, low: float | None = None, high: float | No
     return float(value)
 
 
+MAX_SEED = 2 ** 63 - 1  # what torch.manual_seed and numpy's SeedSequence both take
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+def check_name(key: str, value: Any) -> str:
+    """A model's or a dataset's name: it names run folders and report files, so no '/' or spaces."""
+    if not isinstance(value, str) or not NAME.fullmatch(value):
+        raise ConfigError(key, "must be a name of letters, digits and _ . + - (it names run folders and report "
+                               "files)", value)
+    return value
+
+
 def check_choice(key: str, value: Any, allowed: Iterable[Any]) -> Any:
     allowed = list(allowed)
     if value not in allowed:
@@ -79,6 +93,19 @@ def _range_text(low: float | None, high: float | None, low_open: bool = False) -
     if high is not None:
         return f" ≤ {high}"
     return ""
+
+
+def cannot_write(exc: OSError, option: str = "output_root=DIR (or hydra.run.dir=DIR)") -> UserError:
+    """One line for a folder or file that cannot be written: where, why, and the `option` that
+    chooses another place."""
+    if exc.errno == errno.ENOSPC:
+        return UserError(f"cannot write to {exc.filename}: the disk is full (no space left on device); free some "
+                         f"space, or choose a folder on another disk with {option}")
+    return UserError(f"cannot write to {exc.filename}: {(exc.strerror or str(exc)).lower()}; choose a writable "
+                     f"folder with {option}")
+
+
+UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOSPC, errno.EEXIST, errno.EDQUOT}
 
 
 class AbortJob(BaseException):

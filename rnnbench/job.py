@@ -4,9 +4,17 @@ It finds the run folder Hydra made, gives torch the job's share of the cores whe
 jobs side by side (sweep.job_threads; `trainer.threads` overrides), keeps a failing job from
 stopping a sweep, and returns what an Optuna sweeper minimises: the last validation value of the
 task's primary metric, or NaN for a run that did not complete.
+
+Hydra's own copy of the config (`.hydra/`: config.yaml, hydra.yaml, overrides.yaml, which
+`rnnbench resume` reads) is written by the trainer with the record, once the folder is known to
+take this run (conf/train.yaml sets `hydra.output_subdir: null`): a command refused for a folder
+writes nothing in it. A refused folder (`record.FolderRefused`: another process writes there, it
+holds a run of another config, its checkpoint cannot be read) stops a sweep too, in one line,
+rather than being recorded as a failed run of this sweep.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from pathlib import Path
@@ -14,8 +22,8 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from rnnbench.errors import AbortJob, UserError
-from rnnbench.record import SUMMARY, RunRecord, Summary
+from rnnbench.errors import UNWRITABLE, AbortJob, UserError, cannot_write
+from rnnbench.record import HYDRA, SUMMARY, FolderRefused, RunRecord, Summary
 from rnnbench.sweep import job_threads
 from rnnbench.train import failure_reason, train
 
@@ -35,11 +43,17 @@ def run_job(cfg: DictConfig) -> float:
     if threads is not None and sweeping:
         torch.set_num_threads(threads)
     try:
-        summary = train(cfg, run_dir)
+        summary = train(cfg, run_dir, hydra_files(cfg, hydra_cfg))
+    except FolderRefused as exc:
+        raise AbortJob(exc) from None  # nothing was written there; the command stops here
     except Exception as exc:
         if not sweeping:
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()  # the folder Hydra made for a run refused before its record: only if empty
             if isinstance(exc, UserError):
                 raise AbortJob(exc) from None  # the CLI prints it as one line
+            if isinstance(exc, OSError) and exc.errno in UNWRITABLE and exc.filename:
+                raise AbortJob(cannot_write(exc)) from None  # a full disk, a read-only folder
             raise  # a bug: Hydra shows the traceback
         reason = failure_reason(exc)
         if isinstance(exc, UserError):
@@ -53,3 +67,11 @@ def run_job(cfg: DictConfig) -> float:
     if summary["status"] != "completed":
         return math.nan
     return summary["final_val"].get(summary["task"]["primary_metric"], math.nan)
+
+
+def hydra_files(cfg: DictConfig, hydra_cfg: DictConfig) -> dict[str, str]:
+    """What Hydra writes into `.hydra/` of a job folder, as name → YAML text."""
+    from omegaconf import OmegaConf
+
+    return {f"{HYDRA}/config.yaml": OmegaConf.to_yaml(cfg), f"{HYDRA}/hydra.yaml": OmegaConf.to_yaml({"hydra": hydra_cfg}),
+            f"{HYDRA}/overrides.yaml": OmegaConf.to_yaml(hydra_cfg.overrides.task)}

@@ -12,8 +12,16 @@
     task extras              what a task's `examine` leaves: the names below `BEST`
 
 Every file is written whole to a temporary file in the same folder, flushed, fsynced and renamed
-over the target, so a reader (or a crash) never sees half a file. metrics.jsonl is rewritten whole
-at each evaluation for the same reason; it has one line per evaluation, so this stays cheap.
+over the target, so a reader (or a crash) never sees half a file, and a failed write (a full
+disk) leaves the previous version in place: the last good checkpoint survives until a complete new
+one replaces it. A write that fails raises OSError naming the file. Files get the permissions the
+umask gives new files (not mkstemp's 0600). metrics.jsonl is rewritten whole at each evaluation for
+the same reason; it has one line per evaluation, so this stays cheap. A temporary file left by a
+killed writer is removed when the next writer opens the folder (`RunRecord.lock`).
+
+One live writer per run folder: `RunRecord.lock` takes an exclusive `flock` on the folder itself
+(no lock file: a refused command writes nothing), which the kernel releases when the process
+ends, however it ends — so a killed run never leaves its folder locked.
 
 `Summary` is the schema of summary.json, every field once: the trainer fills it, the report reads
 it (`Summary.from_json`, which also reads records of the previous format), the loggers mirror it.
@@ -24,6 +32,8 @@ one display line in report/tables.py.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -31,6 +41,8 @@ import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
+
+from rnnbench.errors import UserError
 
 FORMAT = "rnnbench.run/2"
 CONFIG, METRICS, SUMMARY, CHECKPOINT, BEST = "config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt", "best.pt"
@@ -125,11 +137,20 @@ class Summary:
     @classmethod
     def from_json(cls, data: dict) -> "Summary":
         """A summary read back, upgraded from an earlier format; unknown keys are ignored and
-        missing ones take their defaults (a failed run's record holds few)."""
+        missing ones take their defaults (a failed run's record holds few). A field of the wrong
+        type (text where a number belongs, a list for a mapping) raises ValueError naming it."""
         if data.get("format") == FORMAT_1:
             data = _upgrade_1(data)
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        known = {f.name: f for f in fields(cls) if f.name in data}
+        for name, f in known.items():
+            problem = _type_problem(data[name], f.type, numbers_inside=name in METRIC_MAPS or name == "memory")
+            if problem:
+                raise ValueError(f"{name} {problem}")
+        for name, scores in (data.get("baselines") or {}).items():
+            problem = _type_problem(scores, "dict", numbers_inside=True)
+            if problem:
+                raise ValueError(f"baselines.{name} {problem}")
+        return cls(**{name: data[name] for name in known})
 
     def columns(self) -> dict[str, Any]:
         """The fields with `report` metadata, flat: "params", "memory.step_mb", …"""
@@ -141,6 +162,22 @@ class Summary:
             elif how is not None:
                 out[f.name] = value
         return out
+
+
+METRIC_MAPS = ("final", "final_val", "best", "baseline", "baseline_val")  # metric name → value
+_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "dict": (dict,), "list": (list,), "None": (type(None),)}
+
+
+def _type_problem(value: Any, annotation: str, numbers_inside: bool = False) -> str | None:
+    """Why `value` does not fit a field annotated `annotation` ("int | None", "dict" …), or None."""
+    allowed = tuple(t for part in annotation.split("|") for t in _TYPES[part.strip()])
+    if isinstance(value, bool) or not isinstance(value, allowed):
+        return f"holds {value!r:.60}, not {annotation.replace('None', 'null')}"
+    if numbers_inside and isinstance(value, dict):
+        bad = [k for k, v in value.items() if isinstance(v, bool) or not isinstance(v, (int, float, type(None)))]
+        if bad:
+            return f"holds {value[bad[0]]!r:.60} for {bad[0]}, not a number"
+    return None
 
 
 def aggregations() -> dict[str, str]:
@@ -175,18 +212,35 @@ def grads_file(run_dir: Path) -> Path:
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False) -> None:
-    """Call write(file) on a temporary file beside `path`, then rename it over `path`."""
+    """Call write(file) on a temporary file beside `path`, then rename it over `path`. An OSError
+    (disk full, permission) names `path`; the previous file, if any, is left as it was."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+TMP_SUFFIX = ".tmp"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -220,6 +274,11 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+class FolderRefused(UserError):
+    """A run folder another process is writing, or one that holds another run: refused before
+    anything in it is written (a sweep stops rather than records a failure there)."""
+
+
 def read_summary(run_dir: Path) -> dict | None:
     """summary.json of a run folder as written, or None when there is none or it cannot be read
     (records are written atomically, so only a foreign file is unreadable)."""
@@ -236,9 +295,33 @@ class RunRecord:
     def __init__(self, run_dir: Path):
         self.dir = Path(run_dir)
 
-    def _path(self, name: str) -> Path:
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the folder for this process: a second writer is refused with `FolderRefused`. On
+        entry, temporary files a killed writer left behind are removed (no one else writes here)."""
+        import fcntl
+
         self.dir.mkdir(parents=True, exist_ok=True)
-        return self.dir / name
+        fd = os.open(self.dir, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise FolderRefused(f"{self.dir} is in use by another rnnbench process (a run is writing there "
+                                  "now); wait for it to end, or choose another folder") from None
+            for stale in self.dir.glob(f".*{TMP_SUFFIX}"):
+                stale.unlink(missing_ok=True)
+            yield self
+        finally:
+            os.close(fd)
+
+    def _path(self, name: str) -> Path:
+        path = self.dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def write_text(self, name: str, text: str) -> None:
+        atomic_write_text(self._path(name), text)
 
     def write_config(self, yaml_text: str) -> None:
         atomic_write_text(self._path(CONFIG), yaml_text)
@@ -253,9 +336,13 @@ class RunRecord:
         atomic_write_text(self._path(name), to_json(obj))
 
     def save_checkpoint(self, state: dict, name: str = CHECKPOINT) -> None:
+        """Serialised in memory first, so that a full disk fails as an OSError of the file write
+        (torch's own writer reports it as a RuntimeError), and the previous checkpoint stays."""
         import torch
 
-        atomic_write(self._path(name), lambda f: torch.save(state, f), binary=True)
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write(self._path(name), lambda f: f.write(buffer.getbuffer()), binary=True)
 
     def drop_checkpoint(self) -> None:
         """A failed run is started over, not resumed: its checkpoint goes."""

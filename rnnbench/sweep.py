@@ -6,6 +6,12 @@ by a Hydra callback in the launching process (`RecordOutcomes`, registered in co
 they are right whichever launcher ran the jobs — in this process (basic), in worker processes
 (`hydra/launcher=joblib`), or in other processes or machines (`submitit_local`, `submitit_slurm`).
 
+Folders. A sweep folder holds one sweep: `SweepFolderCheck` refuses, before the launcher writes
+anything, a sweep into a folder whose multirun.yaml has other task overrides (the keys that do not
+define a run aside) — the same command again continues the sweep, as it should. Inside it each
+job's folder is named by its config (conf/train.yaml: model, dataset, seed and a hash of the
+overrides), so a job finds its own earlier run, never another config's.
+
 Threads. Jobs that run side by side must share the cores, not each take all of them (two jobs
 of 2 threads on 2 cores ran 3.8× slower than with 1 thread each: benchmarks/README.md, pitfall 2). When `trainer.threads` is
 null, a job gets ``cores // n_jobs`` torch threads under joblib (loky also caps each worker's
@@ -22,7 +28,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from rnnbench.record import SUMMARY
+from rnnbench.errors import AbortJob
+from rnnbench.record import SUMMARY, FolderRefused, incidental
 
 # Runs that ended in this process's last `rnnbench train`: {"dir", "status", "reason"}.
 OUTCOMES: list[dict] = []
@@ -56,6 +63,37 @@ class RecordOutcomes(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         OUTCOMES.extend(read_outcomes(Path(config.hydra.sweep.dir)))
+
+
+class SweepFolderCheck(Callback):
+    """Raises AbortJob: Hydra turns an Exception of a callback into a warning and goes on."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from omegaconf import OmegaConf
+
+        folder = Path(str(config.hydra.sweep.dir))
+        earlier = folder / "multirun.yaml"
+        if not earlier.is_file():
+            return
+        changed = changed_overrides(OmegaConf.load(earlier).hydra.overrides.task, config.hydra.overrides.task)
+        if changed:
+            more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+            raise AbortJob(FolderRefused(f"{folder} holds a sweep of other overrides ({'; '.join(changed[:3])}{more}); "
+                                         "sweep into a new folder (leave hydra.sweep.dir out), or repeat its overrides"))
+
+
+def changed_overrides(before: Any, now: Any) -> list[str]:
+    """'key: old → new' for each override (Hydra's parser: a key, a +key, a ~key) that differs
+    between two lists of task overrides, the keys that do not define a run left out."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    def by_key(overrides: Any) -> dict[str, str]:
+        parsed = OverridesParser.create().parse_overrides([str(o) for o in overrides])
+        return {o.get_key_element(): o.input_line for o in parsed if not incidental(o.key_or_group)}
+
+    old, new = by_key(before), by_key(now)
+    return [f"{key}: {old.get(key, '(none)')} → {new.get(key, '(none)')}" for key in sorted(old.keys() | new.keys())
+            if old.get(key) != new.get(key)]
 
 
 def job_threads(launcher: DictConfig | dict, cores: int | None = None) -> int | None:

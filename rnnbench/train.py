@@ -23,6 +23,7 @@ training steps (batch fetch, forward, backward, optimizer), which excludes evalu
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import platform
@@ -44,12 +45,12 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from rnnbench import diagnostics
 from rnnbench.build import Built, build
 from rnnbench.checkpoint import FORMAT as CHECKPOINT_FORMAT
-from rnnbench.checkpoint import check_same_config, load_checkpoint, load_into
+from rnnbench.checkpoint import load_into, previous_run
 from rnnbench.data.task import SequenceTask, Split
 from rnnbench.errors import ConfigError, UserError, check_choice, check_float, check_int
 from rnnbench.flops import count_flops
 from rnnbench.memory import SavedTensors, check_fits, train_memory
-from rnnbench.record import BEST, CHECKPOINT, GRADS, RunRecord, Summary, flatten, read_summary
+from rnnbench.record import BEST, CHECKPOINT, GRADS, RunRecord, Summary, flatten
 
 log = logging.getLogger("rnnbench")
 
@@ -219,10 +220,10 @@ class LoopState:
 class Run:
     """One run of built parts into one run folder: `start` or `resume`, then `train`."""
 
-    def __init__(self, built: Built, run_dir: Path, config: dict, started: float):
+    def __init__(self, built: Built, record: RunRecord, config: dict, started: float):
         self.built, self.config = built, config
         self.settings, self.task, self.model = built.settings, built.task, built.model
-        self.record = RunRecord(run_dir)
+        self.record = record
         self.loop = LoopState(built.model, built.optimizer, started=started)
         self.summary = Summary()  # start() or resume() makes it
         self.order = batch_order(self.task, len(self.task.splits()["train"]), self.settings.batch_size, built.seed)
@@ -256,16 +257,18 @@ class Run:
         """The loop as the checkpoint left it, and the batch order replayed up to its step."""
         self.loop.load_state_dict(checkpoint, path)
         self.summary = Summary.from_json(checkpoint["summary"])
-        self.summary.resumed.append({"step": self.loop.step, "at": started_at})
+        self.summary.threads = torch.get_num_threads()  # what this process has (trainer.threads may change)
+        self.summary.resumed.append({"step": self.loop.step, "at": started_at, "threads": self.summary.threads})
         for _ in range(self.loop.step):
             next(self.order)
         log.info("resuming %s from step %d", self.record.dir, self.loop.step)
 
     # --- train -------------------------------------------------------------------------------------
-    def train(self) -> dict:
-        """Open the record, loop, finish; from the first write on, an exception is recorded."""
+    def train(self, files: dict[str, str]) -> dict:
+        """Open the record (with `files`: name → text), loop, finish; from the first write on, an
+        exception is recorded."""
         try:
-            self.open()
+            self.open(files)
             failure = self.run_loop()
             self.finish(failure)
         except Exception as exc:
@@ -273,12 +276,14 @@ class Run:
             raise
         return self.summary.to_dict()
 
-    def open(self) -> None:
+    def open(self, files: dict[str, str]) -> None:
         """The record's first files, the loggers, the gradient picture before training."""
         resuming = bool(self.summary.resumed)
         if not resuming:
             self.record.drop_checkpoint()  # a failed run's: this one starts over
         self.record.write_config(OmegaConf.to_yaml(OmegaConf.create(self.config)))
+        for name, text in files.items():
+            self.record.write_text(name, text)
         self.built.loggers.start(self.record.dir, self.summary, self.config)
         if self.built.grad_probe is not None and not resuming:
             self.measure_grads()
@@ -433,11 +438,15 @@ class Run:
         self.close()
 
     def fail(self, exc: Exception) -> None:
-        """Record an exception raised after the record was opened (the caller re-raises it)."""
+        """Record an exception raised after the record was opened (the caller re-raises it). One
+        of the environment (OSError: a full disk, a folder made read-only) keeps the last good
+        checkpoint, so the run resumes once the cause is gone; any other starts over."""
         self.sync()
         self.summary.status, self.summary.reason = "failed", failure_reason(exc)
-        self.record.drop_checkpoint()
-        self.close()
+        if not isinstance(exc, OSError):
+            self.record.drop_checkpoint()
+        with contextlib.suppress(OSError):  # the disk may still be full: the summary then stays as it was
+            self.close()
 
     def close(self) -> None:
         s = self.summary
@@ -448,40 +457,43 @@ class Run:
         self.record.write_summary(s)
 
 
-def train(cfg: DictConfig, run_dir: Path) -> dict:
-    """Train one config and write its record into run_dir. Returns the summary (as in summary.json).
+def train(cfg: DictConfig, run_dir: Path, files: dict[str, str] | None = None) -> dict:
+    """Train one config and write its record into run_dir (with `files`, name → text, beside it).
+    Returns the summary (as in summary.json).
 
-    A run folder that already holds a completed run is left alone (its summary is returned); one
-    whose run was killed resumes from its checkpoint (checkpoint.py) and ends exactly as an
-    uninterrupted run would; anything else there starts over.
+    What the folder holds decides (checkpoint.previous_run): a completed run of this config is
+    left alone (its summary is returned), a run that did not complete resumes from its checkpoint
+    and ends exactly as an uninterrupted run would, anything else starts over; a run of another
+    config is refused. That is checked before building (a quick refusal) and again once the
+    folder is locked for this process (another may have written it meanwhile); a folder another
+    process is writing is refused. Nothing is written into the folder before those checks pass.
     """
     started, started_at = time.perf_counter(), datetime.now(timezone.utc).isoformat(timespec="seconds")
-    run_dir = Path(run_dir)
-    config = OmegaConf.to_container(cfg, resolve=True)
-    previous = read_summary(run_dir)
-    if previous is not None and previous.get("status") == "completed":
-        log.info("%s already holds a completed run; nothing to do", run_dir)
+    record, config = RunRecord(run_dir), OmegaConf.to_container(cfg, resolve=True)
+    state, previous = previous_run(record.dir, config)
+    if state == "completed":
+        log.info("%s already holds a completed run of this config; nothing to do", record.dir)
         return previous
-    checkpoint = killed_run(run_dir, previous, config)
-    run = Run(build(cfg), run_dir, config, started)
-    if checkpoint is None:
-        run.start(started_at)
-    else:
-        run.resume(checkpoint, run_dir / CHECKPOINT, started_at)
-    return run.train()
-
-
-def killed_run(run_dir: Path, previous: dict | None, config: dict) -> dict | None:
-    """The checkpoint of a killed run in run_dir (its summary says "running"), checked to be
-    from the same config; None when there is none."""
-    path = run_dir / CHECKPOINT
-    if previous is None or previous.get("status") != "running" or not path.is_file():
-        return None
-    checkpoint = load_checkpoint(path)
-    check_same_config(checkpoint, config, path)
-    return checkpoint
+    built = build(cfg)
+    with record.lock():
+        state, previous = previous_run(record.dir, config)
+        if state == "completed":
+            return previous
+        run = Run(built, record, config, started)
+        if state == "resume":
+            run.resume(previous, record.dir / CHECKPOINT, started_at)
+        else:
+            run.start(started_at)
+        return run.train(files or {})
 
 
 def failure_reason(exc: Exception) -> str:
-    """A user error's message as it is; anything else with its type."""
-    return str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+    """A user error's message as it is; a file that could not be written named, with the way on;
+    anything else with its type."""
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename:
+        why = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc)).lower()
+        return (f"cannot write {exc.filename}: {why}; the last good checkpoint is kept: once that is fixed, the "
+                "same command (or rnnbench resume on the run folder) continues the run")
+    return f"{type(exc).__name__}: {exc}"

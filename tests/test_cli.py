@@ -9,9 +9,12 @@ import sys
 
 import pytest
 
+from omegaconf import OmegaConf
+
 from rnnbench.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from rnnbench.config import group_options
-from tests.conftest import TINY, run_cli
+from rnnbench.record import FORMAT, flatten
+from tests.conftest import TINY, compose_config, run_cli
 
 
 def test_help_and_list_need_no_heavy_imports(tmp_path):
@@ -84,6 +87,16 @@ def files(**contents):
     return make
 
 
+def completed_run(folder: str, **changes):
+    """A completed run's summary in `folder`, of the debug=tiny config with `changes`."""
+    def make(root):
+        hparams = {**flatten(OmegaConf.to_container(compose_config(), resolve=True)), **changes}
+        hparams.update({f"dataset.{k}": v for k, v in changes.items() if f"dataset.{k}" in hparams})
+        (root / folder).mkdir()
+        (root / folder / "summary.json").write_text(json.dumps({"format": FORMAT, "status": "completed", "hparams": hparams}))
+    return make
+
+
 # Inputs a user can get wrong, beyond the command line: data files, YAML files, checkpoints.
 BAD_FILES = [
     (files(**{"book.txt": b""}), ["train", "dataset=text", "dataset.corpus=book.txt"], "dataset.corpus: book.txt is empty"),
@@ -113,6 +126,26 @@ BAD_FILES = [
      ["resume", "run"], "run/checkpoint.pt was written by another config ("),
     (files(**{"a_file": "x"}), ["train", "output_root=a_file/out", "trainer.max_steps=1"],
      "cannot write to a_file/out"),
+    # issue 23: inputs that were misread, records that were mixed, tracebacks
+    (files(**{"d.csv": "Date,Close\n" + "".join(f"0{m}/01/2001,{m}\n" for m in range(1, 10))}),
+     ["train", "dataset=stock", "dataset.path=d.csv"], "column Date reads both as %d/%m/%Y and as %m/%d/%Y"),
+    (files(**{"d.csv": "Date,Close\n" + "".join(f"{d},{d + 1}\n" for d in range(50))}),
+     ["train", "dataset=stock", "dataset.path=d.csv"], "column Date holds numbers (0…), not dates"),
+    (files(**{"d.csv": "Date,Close\n2001-01-01,1\n2001-01-02,inf\n"}), ["train", "dataset=stock", "dataset.path=d.csv"],
+     "d.csv row 3: column Close holds inf, an infinite value"),
+    (files(**{"d.csv": "Date,Symbol,Close\n2001-01-01,A,1\n2001-01-01,B,2\n"}),
+     ["train", "dataset=stock", "dataset.path=d.csv"], "row 3: '2001-01-01' is a date seen before (1 such rows)"),
+    (files(**{"corpus__a.txt": "text"}), ["train", "dataset=text", "dataset.corpus=corpus"],
+     "dataset.corpus: corpus is a folder; give the path of a file in it"),
+    (files(**{"a_file": "x", "r__summary.json": "{\"format\": \"rnnbench.run/2\", \"status\": \"completed\", \"reason\": null, \"model\": \"gru\", \"dataset\": \"adding\", \"seed\": 0, \"params\": 1, \"tokens_per_s\": 1.0, \"wall_s\": 1.0, \"final\": {\"mse\": 0.1}, \"best\": {\"mse\": 0.1}, \"baseline\": {\"mse\": 0.2}, \"task\": {\"primary_metric\": \"mse\", \"metrics\": {\"mse\": \"min\"}}}"}), ["report", "r", "--out", "a_file"],
+     "cannot write to a_file: file exists; choose a writable folder with --out DIR"),
+    (files(**{"run__.hydra__overrides.yaml": "model: gru\n"}), ["resume", "run"],
+     "run/.hydra/overrides.yaml is not a list of overrides"),
+    (completed_run("run", seed=5), ["train", "debug=tiny", "hydra.run.dir=run"],
+     "run holds a completed run of another config (dataset.seed: 5 → 0, seed: 5 → 0); train into a new run folder"),
+    (files(**{"s__multirun.yaml": "hydra:\n  overrides:\n    task: [debug=tiny, model=rnn]\n"}),
+     ["train", "-m", "debug=tiny", "model=gru", "hydra.sweep.dir=s"],
+     "s holds a sweep of other overrides (model: model=rnn → model=gru); sweep into a new folder"),
 ]
 
 
@@ -161,6 +194,9 @@ BAD_FILES = [
     (["report", "."], "no run records (summary.json) or bench results (bench.csv) under ."),
     (["fly"], "unknown command 'fly'; choose from: train, resume, report, study, bench, list, demo"),
     (["list", "extra"], "'rnnbench list' takes no arguments"),
+    (["train", "seed=18446744073709551616"], "seed must be an integer in [0, 9223372036854775807], got 18446744073709551616"),
+    (["train", "debug=tiny", "dataset.name=adding/T20"], "dataset.name must be a name of letters, digits and _ . + -"),
+    (["train", "debug=tiny", "model.hidden_size=1000000"], "model: its weights do not fit in memory"),
 ]] + BAD_FILES)
 def test_bad_input_gives_one_clear_line(in_process, tmp_path, setup, args, message):
     """Every bad input is answered by one line naming the problem, a non-zero exit, no traceback."""

@@ -227,6 +227,43 @@ def test_stock_gaps_follow_the_stated_policy(tmp_path):
         StockTask(path=str(path), seq_len=5, missing="error")
 
 
+def dated_csv(path: Path, dates, close=None, **columns) -> Path:
+    close = np.linspace(100, 200, len(dates)) if close is None else close
+    pd.DataFrame({"Date": dates, "Close": close, **columns}).to_csv(path, index=False)
+    return path
+
+
+def test_day_first_dates_are_read_day_first_and_ambiguous_ones_are_refused(tmp_path):
+    """One format for the whole date column: dd/mm/yyyy with days past 12 can only be day-first;
+    when every day is ≤ 12 both readings fit and disagree, and the task says so instead of
+    guessing month-first (a 14× different test MSE before)."""
+    days = pd.date_range("2001-01-01", periods=400, freq="D")
+    task = StockTask(path=str(dated_csv(tmp_path / "dayfirst.csv", days.strftime("%d/%m/%Y"))), seq_len=5)
+    assert list(task.frame["date"]) == list(days)
+    monthly = pd.date_range("2001-01-01", periods=12, freq="MS").strftime("%d/%m/%Y")
+    path = dated_csv(tmp_path / "ambiguous.csv", monthly)
+    with pytest.raises(UserError, match=r"column Date reads both as %d/%m/%Y and as %m/%d/%Y.*dataset.date_format="):
+        StockTask(path=str(path), seq_len=2)
+    stated = StockTask(path=str(path), seq_len=2, split=[0.5, 0.25, 0.25], date_format="%d/%m/%Y")
+    assert stated.frame["date"].iloc[-1] == pd.Timestamp("2001-12-01")
+
+
+def test_long_files_integer_dates_and_infinite_values_are_refused_with_the_way_out(tmp_path):
+    days = list(pd.date_range("2001-01-01", periods=300, freq="D").strftime("%Y-%m-%d"))
+    long = dated_csv(tmp_path / "long.csv", days * 2, Symbol=["A"] * 300 + ["B"] * 300)
+    with pytest.raises(UserError, match=r"row 302: '2001-01-01' is a date seen before \(300 such rows\).*dataset.filter="):
+        StockTask(path=str(long), seq_len=5)
+    one = StockTask(path=str(long), seq_len=5, filter="Symbol=B")
+    assert len(one.frame) == 300 and list(one.frame["date"].dt.strftime("%Y-%m-%d")) == days
+    with pytest.raises(UserError, match="dataset.filter: no row of .* has Symbol=C"):
+        StockTask(path=str(long), seq_len=5, filter="Symbol=C")
+    with pytest.raises(UserError, match=r"column Date holds numbers \(0…\), not dates; .*dataset.date_format"):
+        StockTask(path=str(dated_csv(tmp_path / "ints.csv", range(300))), seq_len=5)
+    infinite = dated_csv(tmp_path / "inf.csv", days, close=np.r_[np.linspace(1, 2, 299), np.inf])
+    with pytest.raises(UserError, match="inf.csv row 301: column Close holds inf, an infinite value"):
+        StockTask(path=str(infinite), seq_len=5)
+
+
 @pytest.mark.parametrize("change, kwargs, message", [
     (None, {"target": "Open", "columns": ["Open"]}, "has no column 'Open'; its columns are Date, Close, Volume"),
     ("text", {}, "row 12: column Close holds '12.5x', not a number"),

@@ -112,7 +112,7 @@ def test_a_diverging_run_is_recorded_as_failed(tmp_path, monkeypatch):
     ("model.impl=cuda", "model.impl must be one of auto, fused, scan, reference, got 'cuda'"),
     ("model.readout=first", "model.readout must be one of auto, last, mean, attention, dot_attention, got 'first'"),
     ("model.cell.nonlinearity=sigmoid", "model.cell.nonlinearity must be one of tanh, relu, got 'sigmoid'"),
-    ("seed=-1", "seed must be an integer ≥ 0, got -1"),
+    ("seed=-1", "seed must be an integer in [0, 9223372036854775807], got -1"),
 ])
 def test_bad_values_raise_a_user_error_naming_the_key(tmp_path, override, message):
     cfg = compose_config("model=rnn", override)

@@ -36,6 +36,8 @@ def bundled(name: str, sha256: str, data_dir: str | Path) -> Path:
 def user_file(path: str | Path, key: str) -> Path:
     """A file named by the user in config key `key`; it must exist and be non-empty."""
     resolved = Path(path).expanduser()
+    if resolved.is_dir():
+        raise UserError(f"{key}: {path} is a folder; give the path of a file in it")
     if not resolved.is_file():
         where = "" if resolved.is_absolute() else f" (relative to {Path.cwd()})"
         raise UserError(f"{key}: no file at {path}{where}; give the path of an existing file")

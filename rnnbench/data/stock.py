@@ -20,6 +20,14 @@ straddles a boundary and nothing from a later row reaches an earlier sample (tes
 Missing values (``missing``): ffill carries the last observation forward (never backward; a
 leading gap is dropped), drop removes the row, error refuses the file.
 
+Reading the file is strict, so that a series is never silently misread: one date format for the
+whole column — inferred when exactly one reading fits every row (ISO 8601, %d/%m/%Y, %m/%d/%Y, …),
+refused when two readings fit but disagree (dates whose days are all ≤ 12) unless
+``date_format`` states it; numbers in the date column are refused (they would become 1970) unless
+``date_format`` says how to read them (%Y%m%d); a date seen twice is refused (a long file with one
+row per symbol and date: ``filter: Symbol=AAPL`` keeps one series); an infinite value is refused.
+Each refusal names the file, the row and the column.
+
 Baselines, on the same windows: persistence (p̂_{t+h} = p_t, i.e. zero return) and a linear
 autoregression (least squares on the training windows, same inputs as the models); for
 direction the training class frequencies, the last move (P(up | last move up/down), counted on
@@ -39,6 +47,9 @@ from rnnbench.data.task import SPLITS, InputSpec, SequenceTask, Split
 from rnnbench.errors import ConfigError, UserError, check_choice, check_fractions, check_int
 from rnnbench.record import PREDICTIONS, PREDICTIONS_PLOT
 
+# Date formats tried when dataset.date_format is null; a column must read the same way in all that fit.
+DATE_FORMATS = ("ISO8601", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%m-%d-%Y", "%Y/%m/%d",
+                "%d/%m/%y", "%m/%d/%y", "%b %d, %Y", "%d %b %Y")
 SP500_SHA256 = "1c4d0aeed8db9284de8ad71e4063c97f645ad6dd13507f8e305338e96c396ba7"
 PREDICT = ("price", "log_return", "direction")
 
@@ -49,8 +60,8 @@ class StockTask(SequenceTask):
 
     def __init__(self, path: str = "sp500", date_column: str = "Date", columns=("Close",), target: str = "Close",
                  predict: str = "log_return", seq_len: int = 30, horizon: int = 1, split=(0.7, 0.15, 0.15),
-                 missing: str = "ffill", data_dir: str = "datasets", seed: int = 0,
-                 solved_at: float | None = None, name: str | None = None):
+                 missing: str = "ffill", date_format: str | None = None, filter: str | None = None,
+                 data_dir: str = "datasets", seed: int = 0, solved_at: float | None = None, name: str | None = None):
         super().__init__(seed, solved_at, name)
         self.predict = check_choice("predict", predict, PREDICT)
         self.seq_len = check_int("seq_len", seq_len, 1, 10_000)
@@ -58,6 +69,13 @@ class StockTask(SequenceTask):
         self.missing = check_choice("missing", missing, ("ffill", "drop", "error"))
         if isinstance(columns, str) or not all(isinstance(c, str) for c in columns) or not len(columns):
             raise ConfigError("columns", "must be a non-empty list of column names, e.g. [Close, Volume]", columns)
+        if date_format is not None and (not isinstance(date_format, str) or "%" not in date_format):
+            raise ConfigError("date_format", "must be a strptime format such as %d/%m/%Y, or null to infer it",
+                              date_format)
+        if filter is not None and (not isinstance(filter, str) or "=" not in filter):
+            raise ConfigError("filter", "must be COLUMN=VALUE (the rows of one series, e.g. Symbol=AAPL), or null",
+                              filter)
+        self.date_format, self.filter = date_format, filter
         self.columns = list(columns)
         if target not in self.columns:
             raise ConfigError("target", f"must be one of dataset.columns {self.columns} (the models and the "
@@ -83,24 +101,22 @@ class StockTask(SequenceTask):
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             raise UserError(f"dataset.path: {self.path} is not a readable CSV ({str(exc).splitlines()[0]})") from None
         needed = [self.date_column, *dict.fromkeys([*self.columns, self.target])]
+        frame = self._filtered(frame)
         absent = [c for c in needed if c not in frame.columns]
         if absent:
             raise UserError(f"dataset: {self.path} has no column {', '.join(map(repr, absent))}; its columns are "
                             f"{', '.join(map(str, frame.columns))} (set dataset.date_column, dataset.columns, dataset.target)")
-        dates = pd.to_datetime(frame[self.date_column], errors="coerce", format="mixed")
-        if dates.isna().any():
-            row = int(dates.isna().to_numpy().argmax())
-            raise UserError(f"dataset: {self.path} row {row + 2}: {self.date_column}={frame[self.date_column].iloc[row]!r} "
-                            "is not a date")
-        values = pd.DataFrame({"date": dates})
+        values = pd.DataFrame({"date": self._dates(frame[self.date_column])})
         for column in needed[1:]:
             numbers = pd.to_numeric(frame[column], errors="coerce")
-            bad = numbers.isna() & frame[column].notna()
+            bad = (numbers.isna() & frame[column].notna()) | np.isinf(numbers)
             if bad.any():
                 row = int(bad.to_numpy().argmax())
-                raise UserError(f"dataset: {self.path} row {row + 2}: column {column} holds {frame[column].iloc[row]!r}, "
-                                "not a number")
-            values[column] = numbers
+                what = "an infinite value" if np.isinf(numbers.iloc[row]) else "not a number"
+                value = frame[column].iloc[row]
+                shown = repr(value) if isinstance(value, str) else value
+                raise UserError(f"dataset: {self.path} row {frame.index[row] + 2}: column {column} holds {shown}, {what}")
+            values[column] = numbers.to_numpy()
         values = values.sort_values("date", kind="stable").reset_index(drop=True)
         gaps = int(values[needed[1:]].isna().any(axis=1).sum())
         if gaps and self.missing == "error":
@@ -116,6 +132,52 @@ class StockTask(SequenceTask):
                     raise UserError(f"dataset: column {column} has values ≤ 0, so it has no log returns; "
                                     "use dataset.predict=price or other columns")
         return values, gaps
+
+    def _filtered(self, frame):
+        """The rows of the series `filter` names (COLUMN=VALUE), or all; the frame's index keeps
+        each row's place in the file."""
+        if self.filter is None:
+            return frame
+        column, value = self.filter.split("=", 1)
+        if column not in frame.columns:
+            raise UserError(f"dataset.filter: {self.path} has no column {column!r}; its columns are "
+                            f"{', '.join(map(str, frame.columns))}")
+        kept = frame[frame[column].astype(str) == value]
+        if kept.empty:
+            raise UserError(f"dataset.filter: no row of {self.path} has {column}={value}")
+        return kept
+
+    def _dates(self, column):
+        """The date column read with one format for every row (the class docstring); a date seen
+        twice is refused."""
+        import pandas as pd
+
+        where = f"dataset: {self.path} column {self.date_column}"
+        if self.date_format is None and pd.api.types.is_numeric_dtype(column):
+            raise UserError(f"{where} holds numbers ({column.iloc[0]}…), not dates; say how to read them with "
+                            "dataset.date_format (e.g. %Y%m%d)")
+        text = column.astype(str)
+        formats = [self.date_format] if self.date_format else list(DATE_FORMATS)
+        readings = {fmt: pd.to_datetime(text, format=fmt, errors="coerce") for fmt in formats}
+        fitting = {fmt: parsed for fmt, parsed in readings.items() if not parsed.isna().any()}
+        if not fitting:
+            best = max(readings.values(), key=lambda parsed: parsed.notna().sum())
+            row = int(best.isna().to_numpy().argmax())
+            how = f"as {self.date_format}" if self.date_format else "in the format of the other rows"
+            raise UserError(f"{where} row {column.index[row] + 2}: {text.iloc[row]!r} is not a date {how}; "
+                            "state the format with dataset.date_format (e.g. %d/%m/%Y)")
+        distinct = {tuple(parsed.to_numpy()): fmt for fmt, parsed in fitting.items()}
+        if len(distinct) > 1:
+            raise UserError(f"{where} reads both as {' and as '.join(distinct.values())}, with other dates (e.g. "
+                            f"{text.iloc[0]!r}); state the format, e.g. dataset.date_format={next(iter(distinct.values()))}")
+        dates = next(iter(fitting.values()))
+        repeated = dates.duplicated()
+        if repeated.any():
+            row = int(repeated.to_numpy().argmax())
+            raise UserError(f"{where} row {column.index[row] + 2}: {text.iloc[row]!r} is a date seen before "
+                            f"({int(repeated.sum())} such rows): several series in one file? keep one with "
+                            "dataset.filter=COLUMN=VALUE (e.g. Symbol=AAPL), or give one column per series")
+        return dates.to_numpy()
 
     # --- splits ---------------------------------------------------------------------------------
     def _parts(self):

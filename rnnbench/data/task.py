@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rnnbench.errors import check_float, check_int
+from rnnbench.errors import MAX_SEED, check_float, check_int, check_name
 from rnnbench.metrics import IGNORE  # noqa: F401  (re-exported: a per-step target that is not scored)
 
 SPLITS = ("train", "val", "test")
@@ -74,8 +74,8 @@ class SequenceTask:
 
     def __init__(self, seed: int, solved_at: float | None = None, name: str | None = None):
         if name is not None:
-            self.name = name  # the config's label; defaults to the class's
-        self.seed = check_int("seed", seed, 0)
+            self.name = check_name("name", name)  # the config's label; defaults to the class's
+        self.seed = check_int("seed", seed, 0, MAX_SEED)
         self.solved_at = None if solved_at is None else check_float("solved_at", solved_at)
         self._splits: dict[str, Split] | None = None
         self.device = "cpu"

@@ -121,7 +121,7 @@ class TextTask(SequenceTask):
             archive = fetch(WIKITEXT2, Path(self.data_dir))
             with zipfile.ZipFile(archive) as z:
                 return {split: z.read(member).decode("utf-8") for split, member in WIKITEXT2_MEMBERS.items()}
-        if "/" not in self.corpus and "." not in self.corpus:
+        if "/" not in self.corpus and "." not in self.corpus and not Path(self.corpus).exists():
             raise ConfigError("corpus", "must be one of " + ", ".join(CORPUS_LEVEL) + " or a path to a UTF-8 text file",
                               self.corpus)
         return self._split_text(read_text(user_file(self.corpus, "dataset.corpus"), "dataset.corpus"))

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnbench.data.task import InputSpec
-from rnnbench.errors import check_int
+from rnnbench.errors import check_int, check_name
 from rnnbench.models.recurrent import Recurrent
 
 
@@ -28,7 +28,7 @@ class EncoderForecaster(nn.Module):
     def __init__(self, cell: Callable[..., nn.Module], input_spec: InputSpec, output_size: int, horizon: int,
                  hidden_size: int = 16, num_layers: int = 1, name: str = "encoder_forecaster"):
         super().__init__()
-        self.name = name
+        self.name = check_name("name", name)
         self.horizon = check_int("horizon", horizon, 1)
         channels = input_spec.size
         self.encoder = Recurrent(channels, cell, hidden_size, num_layers, impl="reference")

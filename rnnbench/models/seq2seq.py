@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from rnnbench.data.task import InputSpec
 from rnnbench.data.transduction import BOS, EOS, PAD
-from rnnbench.errors import check_choice, check_float, check_int
+from rnnbench.errors import check_choice, check_float, check_int, check_name
 from rnnbench.metrics import IGNORE
 from rnnbench.models.attention import ATTENTIONS, Attention
 from rnnbench.models.readout import Readout
@@ -45,7 +45,7 @@ class Seq2Seq(nn.Module):
                  attention: str = "bahdanau", teacher_forcing: float = 1.0, bidirectional: bool = False,
                  embedding_dim: int = 32, name: str = "seq2seq", **core_options: Any):
         super().__init__()
-        self.name = name
+        self.name = check_name("name", name)
         self.attention_kind = check_choice("attention", attention, ("none", *ATTENTIONS))
         self.teacher_forcing = check_float("teacher_forcing", teacher_forcing, 0.0, 1.0)
         self.max_output_len = check_int("max_output_len", max_output_len, 1)

@@ -22,7 +22,7 @@ from typing import Any, Callable
 from torch import Tensor, nn
 
 from rnnbench.data.task import InputSpec
-from rnnbench.errors import ConfigError, check_choice, check_int
+from rnnbench.errors import ConfigError, check_choice, check_int, check_name
 from rnnbench.models.readout import SEQUENCE_READOUTS, Readout
 
 
@@ -35,7 +35,7 @@ class SequenceModel(nn.Module):
         """`core(input_size, **core_options)` builds the core; every other key of a model config
         (hidden_size, num_layers, cell, …) is a core option."""
         super().__init__()
-        self.name = name
+        self.name = check_name("name", name)
         check_choice("readout", readout, ("auto", *SEQUENCE_READOUTS))
         if per_step and readout != "auto":
             raise ConfigError("readout", "must be 'auto' for a task with a target at every step "

@@ -10,7 +10,12 @@ Results of `rnnbench bench` (bench.csv) found under the paths get their own sect
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
+import os
+import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +41,39 @@ def write_report(paths: list[Path], out: Path | None = None, where: list[str] = 
         runs = filter_runs(runs, list(where))
     out = out or paths[0] / "report"
     out.mkdir(parents=True, exist_ok=True)
+    with staged(out) as stage:
+        sections, csv_parts, images = _dataset_sections(runs, group_by, metrics, stage)
+        claims = judge_claims(runs.runs) if len(runs.runs) else pd.DataFrame()
+        benches = [_bench_section(folder, stage / f"bench_{i}.png") for i, folder in enumerate(find_benches(paths))]
+        images += [plot for _, plot in benches if plot]
+        sections += [(title, "", table, 5) for tables, _ in benches for title, table in tables]
+        markdown = _markdown(runs, paths, sections, images, claims)
+        atomic_write_text(stage / "report.md", markdown)
+        summary = pd.concat(csv_parts, ignore_index=True) if csv_parts else pd.DataFrame()
+        atomic_write_text(stage / "report.csv", summary.to_csv(index=False))
+        atomic_write_text(stage / "runs.csv", runs.runs.to_csv(index=False))
+        atomic_write_text(stage / "report.tex", _latex(sections, claims))
+        atomic_write_text(stage / "report.html", _html(runs, sections, images, claims))
+    return markdown + f"\nWritten to {out}/ (report.md, report.csv, runs.csv, report.tex, report.html"\
+        + "".join(f", {p.name}" for p in images) + ")\n"
+
+
+@contextlib.contextmanager
+def staged(out: Path):
+    """A folder inside `out` to write a report into; its files replace those of `out` only when
+    all of them were written (a full disk leaves the previous report whole, and no empty PNG)."""
+    stage = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
+    try:
+        yield stage
+        for path in stage.iterdir():
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _dataset_sections(runs: Runs, group_by, metrics, folder: Path):
+    """For each dataset: its section (title, setting, table, label columns), its numeric table and
+    its plots (written into `folder`)."""
     sections, csv_parts, images = [], [], []
     for dataset, members in runs.runs.groupby("dataset", sort=True) if len(runs.runs) else []:
         table, keys, directions = summarize(members, group_by, metrics)
@@ -50,28 +88,22 @@ def write_report(paths: list[Path], out: Path | None = None, where: list[str] = 
         sections.append((dataset, _setting(members, keys), shown, 1 + len(keys)))
         csv_parts.append(table.assign(dataset=dataset))
         if primary:
-            title, direction = f"{dataset}{_setting(members, keys)}", directions[primary]
+            title, direction, stem = f"{dataset}{_setting(members, keys)}", directions[primary], file_stem(dataset)
             images += [image for image in (
                 plot_learning_curves(members, runs.curves, keys, primary, str(first["baseline_name"]), title,
-                                     out / f"curves_{dataset}.png"),
+                                     folder / f"curves_{stem}.png"),
                 plot_metric_vs_length(table, keys, primary, direction, str(first["baseline_name"]), title,
-                                      out / f"length_{dataset}.png"),
-                plot_pareto(table, keys, primary, direction, unit, title, out / f"pareto_{dataset}.png"),
-                plot_grad_per_time_step(members, runs.grads, keys, title, out / f"grads_{dataset}.png"),
+                                      folder / f"length_{stem}.png"),
+                plot_pareto(table, keys, primary, direction, unit, title, folder / f"pareto_{stem}.png"),
+                plot_grad_per_time_step(members, runs.grads, keys, title, folder / f"grads_{stem}.png"),
             ) if image]
-    claims = judge_claims(runs.runs) if len(runs.runs) else pd.DataFrame()
-    benches = [_bench_section(folder, out / f"bench_{i}.png") for i, folder in enumerate(find_benches(paths))]
-    images += [plot for _, plot in benches if plot]
-    sections += [(title, "", table, 5) for tables, _ in benches for title, table in tables]
-    markdown = _markdown(runs, paths, sections, images, claims)
-    atomic_write_text(out / "report.md", markdown)
-    summary = pd.concat(csv_parts, ignore_index=True) if csv_parts else pd.DataFrame()
-    atomic_write_text(out / "report.csv", summary.to_csv(index=False))
-    atomic_write_text(out / "runs.csv", runs.runs.to_csv(index=False))
-    atomic_write_text(out / "report.tex", _latex(sections, claims))
-    atomic_write_text(out / "report.html", _html(runs, sections, images, claims))
-    return markdown + f"\nWritten to {out}/ (report.md, report.csv, runs.csv, report.tex, report.html"\
-        + "".join(f", {p.name}" for p in images) + ")\n"
+    return sections, csv_parts, images
+
+
+def file_stem(name: str) -> str:
+    """A name from a record (a dataset's) as part of a file name: nothing but letters, digits and
+    _ . -, so no value can reach outside the report folder."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("._") or "_"
 
 
 def _bench_section(folder: Path, image: Path):
@@ -112,23 +144,33 @@ LEGEND = ("Test metrics are mean ± sample std over seeds, with the 95% t-interv
 
 
 def _markdown(runs: Runs, paths: list[Path], sections, images, claims: pd.DataFrame) -> str:
-    lines = ["# rnnbench report", "", f"{_counts(runs)} — from {', '.join(map(str, paths))}.",
+    """The report as Markdown; every text from a record is escaped (`_md`)."""
+    lines = ["# rnnbench report", "", _md(f"{_counts(runs)} — from {', '.join(map(str, paths))}."),
              LEGEND if len(runs.runs) else "", ""]
     for dataset, setting, shown, labels in sections:
         align = ["left"] * labels + ["right"] * (shown.shape[1] - labels)  # labels left, numbers right
-        lines += [f"## {dataset}{setting}", "",
-                  shown.to_markdown(index=False, disable_numparse=True, colalign=align), ""]
+        lines += [f"## {_md(dataset + setting)}", "", _md_table(shown, colalign=align), ""]
     if len(claims):
         lines += ["## Claims", "", "Each verdict is computed from the runs above that bear on the claim "
-                  "(rnnbench/report/claims.py); claims without such runs are not listed.", "",
-                  claims.to_markdown(index=False, disable_numparse=True), ""]
+                  "(rnnbench/report/claims.py); claims without such runs are not listed.", "", _md_table(claims), ""]
     failed = runs.runs[runs.runs["status"] == "failed"] if len(runs.runs) else []
     if len(failed):
-        lines += ["Failed runs:", *[f"- {r.dir}: {r.reason}" for r in failed.itertuples()], ""]
+        lines += ["Failed runs:", *[f"- {_md(f'{r.dir}: {r.reason}')}" for r in failed.itertuples()], ""]
     for title, notes in (("Skipped", runs.skipped), ("Warnings", runs.warnings)):
         if notes:
-            lines += [f"{title}:", *[f"- {note}" for note in notes], ""]
+            lines += [f"{title}:", *[f"- {_md(note)}" for note in notes], ""]
     return "\n".join(lines)
+
+
+def _md(text) -> str:
+    """Text from a record, safe in Markdown: no HTML tag starts (`<x` becomes `&lt;x`; "p < 0.05"
+    stays readable), no `|` to break a table row, no line break."""
+    return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", str(text)).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(frame: pd.DataFrame, **options) -> str:
+    safe = frame.map(_md).rename(columns=_md)
+    return safe.to_markdown(index=False, disable_numparse=True, **options)
 
 
 def _latex(sections, claims: pd.DataFrame) -> str:
@@ -141,8 +183,18 @@ def _latex(sections, claims: pd.DataFrame) -> str:
     for frame, caption, labels in tables:
         styler = frame.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
         parts.append(styler.to_latex(column_format="l" * labels + "r" * (frame.shape[1] - labels), hrules=True,
-                                     caption=caption.replace("_", "\\_")))
+                                     caption=_latex_text(caption)))
     return "\n".join(parts)
+
+
+LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def _latex_text(text: str) -> str:
+    """Text from a record as LaTeX text: every special character escaped (a dataset named
+    `\\input{x}` prints as such)."""
+    return "".join(LATEX_SPECIAL.get(char, char) for char in text)
 
 
 def _html(runs: Runs, sections, images, claims: pd.DataFrame) -> str:

@@ -59,8 +59,11 @@ def load_runs(paths: list[Path]) -> Runs:
         if isinstance(summary, str):
             skipped.append(f"{run_dir}: {summary}")
             continue
-        rows.append(_run_row(run_dir, summary))
         evals, bad_lines = _read_metrics(run_dir)
+        if isinstance(evals, str):
+            skipped.append(f"{run_dir}: {evals}")
+            continue
+        rows.append(_run_row(run_dir, summary))
         if bad_lines:
             warnings.append(f"{run_dir}/{METRICS}: {bad_lines} unreadable line(s) ignored")
         curves.extend({"dir": str(run_dir), **row} for row in evals)
@@ -119,7 +122,10 @@ def _read_summary(run_dir: Path) -> Summary | str:
     missing = [k for k in REQUIRED_KEYS if k not in data] if status == "completed" else []
     if missing:
         return f"missing {', '.join(missing)}; skipped"
-    return Summary.from_json(data)
+    try:
+        return Summary.from_json(data)
+    except ValueError as exc:
+        return f"{SUMMARY}: {exc}; skipped"
 
 
 def _run_row(run_dir: Path, s: Summary) -> dict:
@@ -158,19 +164,24 @@ def _read_grads(run_dir: Path) -> list[dict]:
     return [rows[0], rows[-1]] if len(rows) > 1 else rows
 
 
-def _read_metrics(run_dir: Path) -> tuple[list[dict], int]:
+def _read_metrics(run_dir: Path) -> tuple[list[dict] | str, int]:
+    """The evaluation rows and how many lines could not be parsed (a line cut short: ignored, with
+    a warning); or why the record is skipped: a row whose values are not all numbers."""
     path = run_dir / METRICS
     if not path.is_file():
         return [], 0
     rows, bad = [], 0
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
             bad += 1
             continue
-        if isinstance(row, dict) and "step" in row:
-            rows.append(row)
-        else:
+        if not isinstance(row, dict) or "step" not in row:
             bad += 1
+            continue
+        wrong = [k for k, v in row.items() if isinstance(v, bool) or not isinstance(v, (int, float, type(None)))]
+        if wrong:
+            return f"{METRICS} line {number}: {wrong[0]} holds {row[wrong[0]]!r:.60}, not a number; skipped", bad
+        rows.append(row)
     return rows, bad
