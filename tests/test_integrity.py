@@ -272,3 +272,64 @@ def test_the_promised_python_versions_are_the_ones_the_pins_serve():
     assert requires == ">=3.11,<3.13" and "Python 3.11 or 3.12" in (repo / "README.md").read_text()
     assert (3, 11) <= sys.version_info[:2] < (3, 13)
 
+
+
+KILLER = """
+import io, os, signal, sys, tempfile
+from pathlib import Path
+from rnnbench import cli, record
+
+moment, at_step = sys.argv[1], int(sys.argv[2])
+save = record.RunRecord.save_checkpoint
+
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def half_then_die(path, write, binary=False):  # the checkpoint's temporary file, half written
+    buffer = io.BytesIO()
+    write(buffer)
+    fd, _ = tempfile.mkstemp(dir=Path(path).parent, prefix=f".{Path(path).name}.", suffix=".tmp")
+    os.write(fd, buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    os.fsync(fd)
+    die()
+
+
+def killing_save(self, state, name=record.CHECKPOINT):
+    if name != record.CHECKPOINT or state["step"] != at_step:
+        return save(self, state, name)
+    if moment == "before":
+        die()
+    if moment == "during":
+        record.atomic_write = half_then_die
+    save(self, state, name)
+    die()
+
+
+record.RunRecord.save_checkpoint = killing_save
+sys.exit(cli.main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kills", [[("before", 3)], [("after", 3)], [("during", 6)], [("after", 3), ("during", 9)],
+                                   [("before", 3), ("after", 6), ("after", 9)]],
+                         ids=["before the first checkpoint", "right after one", "while writing one",
+                              "twice", "three times"])
+def test_kill_9_at_every_moment_resumes_to_the_uninterrupted_result(tmp_path, kills):
+    """A real SIGKILL at each kind of moment (before the first checkpoint is written, right after a
+    checkpoint, half way through a checkpoint's temporary file, several times in one run); the same
+    command then finishes the run with the metrics of an uninterrupted one, bit for bit."""
+    args = ["train", *TINY, "model=lstm", "model.num_layers=2", "model.dropout=0.3", "trainer.max_steps=12",
+            "trainer.eval_every=3", "trainer.threads=1"]
+    env = {**os.environ, "RNNBENCH_OFFLINE": "1"}
+    assert run_cli(*args, "hydra.run.dir=whole", cwd=tmp_path).returncode == 0
+    for moment, step in kills:
+        killed = subprocess.run([sys.executable, "-c", KILLER, moment, str(step), *args, "hydra.run.dir=killed"],
+                                cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+        assert json.loads((tmp_path / "killed" / SUMMARY).read_text())["status"] == "running"
+    assert run_cli(*args, "hydra.run.dir=killed", cwd=tmp_path).returncode == 0
+    same_results(tmp_path / "whole", tmp_path / "killed")
+    assert not list((tmp_path / "killed").glob(".*.tmp"))
