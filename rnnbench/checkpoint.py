@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rnnbench.record import CHECKPOINT, FolderRefused, Summary, flatten, incidental, read_summary
+from rnnbench.record import CHECKPOINT, FolderRefused, Summary, changes, flatten, read_summary
 
 FORMAT = "rnnbench.checkpoint/3"
 
@@ -71,12 +71,9 @@ def previous_run(run_dir: Path, config: dict) -> tuple[str, dict | None]:
 def check_same_config(before: dict, config: dict, what: str, remedy: str) -> None:
     """Refuse a folder whose run had another config (`before`, flattened), naming the keys that
     differ; record.INCIDENTAL_KEYS may."""
-    now = flatten(config)
-    changed = sorted(k for k in before.keys() | now.keys() if not incidental(k) and before.get(k) != now.get(k))
+    changed = changes(before, flatten(config))
     if changed:
-        shown = ", ".join(f"{k}: {before.get(k)!r} → {now.get(k)!r}" for k in changed[:3])
-        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-        raise FolderRefused(f"{what} another config ({shown}{more}); {remedy}")
+        raise FolderRefused(f"{what} another config ({changed}); {remedy}")
 
 
 def load_into(module: Any, state: dict, what: str, path: Path) -> None:

@@ -70,6 +70,14 @@ def incidental(key: str) -> bool:
     return any(key == k or (k.endswith(".") and key.startswith(k)) for k in INCIDENTAL_KEYS)
 
 
+def changes(before: dict, now: dict) -> str:
+    """'key: old → new' for the keys whose values differ, INCIDENTAL_KEYS aside — the first three
+    and how many more; empty when the two agree."""
+    changed = sorted(k for k in before.keys() | now.keys() if not incidental(k) and before.get(k) != now.get(k))
+    shown = ", ".join(f"{k}: {before.get(k)!r} → {now.get(k)!r}" for k in changed[:3])
+    return shown + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+
+
 def _report(how: str | dict[str, str], default: Any = None) -> Any:
     return field(default=default, metadata={"report": how})
 

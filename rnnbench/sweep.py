@@ -13,10 +13,10 @@ job's folder is named by its config (conf/train.yaml: model, dataset, seed and a
 overrides), so a job finds its own earlier run, never another config's.
 
 Threads. Jobs that run side by side must share the cores, not each take all of them (two jobs
-of 2 threads on 2 cores ran 3.8× slower than with 1 thread each: benchmarks/README.md, pitfall 2). When `trainer.threads` is
-null, a job gets ``cores // n_jobs`` torch threads under joblib (loky also caps each worker's
-OpenMP pool so) and ``cpus_per_task`` under submitit when that is set. The record's `threads`
-says what a run had.
+of 2 threads on 2 cores ran 3.8× slower than with 1 thread each: benchmarks/README.md, pitfall
+2). When `trainer.threads` is null, a job gets ``cores // n_jobs`` torch threads under joblib
+(loky also caps each worker's OpenMP pool so) and ``cpus_per_task`` under submitit when that is
+set. The record's `threads` says what a run had.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from rnnbench.errors import AbortJob
-from rnnbench.record import SUMMARY, FolderRefused, incidental
+from rnnbench.record import SUMMARY, FolderRefused, changes
 
 # Runs that ended in this process's last `rnnbench train`: {"dir", "status", "reason"}.
 OUTCOMES: list[dict] = []
@@ -75,25 +75,18 @@ class SweepFolderCheck(Callback):
         earlier = folder / "multirun.yaml"
         if not earlier.is_file():
             return
-        changed = changed_overrides(OmegaConf.load(earlier).hydra.overrides.task, config.hydra.overrides.task)
+        changed = changes(by_key(OmegaConf.load(earlier).hydra.overrides.task), by_key(config.hydra.overrides.task))
         if changed:
-            more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-            raise AbortJob(FolderRefused(f"{folder} holds a sweep of other overrides ({'; '.join(changed[:3])}{more}); "
-                                         "sweep into a new folder (leave hydra.sweep.dir out), or repeat its overrides"))
+            raise AbortJob(FolderRefused(f"{folder} holds a sweep of other overrides ({changed}); sweep into a new "
+                                         "folder (leave hydra.sweep.dir out), or repeat its overrides"))
 
 
-def changed_overrides(before: Any, now: Any) -> list[str]:
-    """'key: old → new' for each override (Hydra's parser: a key, a +key, a ~key) that differs
-    between two lists of task overrides, the keys that do not define a run left out."""
+def by_key(overrides: Any) -> dict[str, str]:
+    """Task overrides as {key: value as typed} (Hydra's parser: a key, a +key, a ~key)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    def by_key(overrides: Any) -> dict[str, str]:
-        parsed = OverridesParser.create().parse_overrides([str(o) for o in overrides])
-        return {o.get_key_element(): o.input_line for o in parsed if not incidental(o.key_or_group)}
-
-    old, new = by_key(before), by_key(now)
-    return [f"{key}: {old.get(key, '(none)')} → {new.get(key, '(none)')}" for key in sorted(old.keys() | new.keys())
-            if old.get(key) != new.get(key)]
+    parsed = OverridesParser.create().parse_overrides([str(o) for o in overrides])
+    return {o.get_key_element(): o.input_line.split("=", 1)[-1] for o in parsed}
 
 
 def job_threads(launcher: DictConfig | dict, cores: int | None = None) -> int | None:

@@ -145,7 +145,7 @@ BAD_FILES = [
      "run holds a completed run of another config (dataset.seed: 5 → 0, seed: 5 → 0); train into a new run folder"),
     (files(**{"s__multirun.yaml": "hydra:\n  overrides:\n    task: [debug=tiny, model=rnn]\n"}),
      ["train", "-m", "debug=tiny", "model=gru", "hydra.sweep.dir=s"],
-     "s holds a sweep of other overrides (model: model=rnn → model=gru); sweep into a new folder"),
+     "s holds a sweep of other overrides (model: 'rnn' → 'gru'); sweep into a new folder"),
 ]
 
 

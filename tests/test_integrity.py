@@ -140,7 +140,7 @@ def test_a_sweep_folder_holds_one_sweep(in_process, tmp_path):
     assert {p.parent.name: p.read_bytes() for p in (tmp_path / "sweep").glob("*/summary.json")} == runs
     before = listing(tmp_path / "sweep")
     code, _, err = in_process("train", *sweep, "trainer.lr=0.05")
-    assert code == 2 and "sweep holds a sweep of other overrides (trainer.lr: (none) → trainer.lr=0.05)" in err
+    assert code == 2 and "sweep holds a sweep of other overrides (trainer.lr: None → '0.05')" in err
     assert listing(tmp_path / "sweep") == before  # multirun.yaml included
 
 
