@@ -3,22 +3,29 @@
 
 The default `pytest` run is for edits (`-m "not slow"` in pyproject.toml); end-to-end runs through
 subprocesses, launchers and the full model × dataset matrix are marked `slow` (`pytest -m slow`;
-CI runs both)."""
+CI runs both). Tests run on every core (pytest-xdist, `-n auto`), one torch thread each: the
+workers would otherwise fight over the cores (benchmarks/README.md, pitfall 2); `-n 0` runs them
+in this process, for one test at a time.
+"""
 from __future__ import annotations
 
-import copy
-import functools
 import os
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
-from omegaconf import DictConfig
+if os.environ.get("PYTEST_XDIST_WORKER"):  # before torch is imported, here and in the processes tests start
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from rnnbench import cli
-from rnnbench.build import build_task
-from rnnbench.config import compose
+import copy  # noqa: E402
+import functools  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from rnnbench import cli  # noqa: E402
+from rnnbench.build import build_task  # noqa: E402
+from rnnbench.config import compose  # noqa: E402
 
 TINY = ["debug=tiny"]
 
