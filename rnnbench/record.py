@@ -46,7 +46,7 @@ from rnnbench.errors import UserError
 
 FORMAT = "rnnbench.run/2"
 CONFIG, METRICS, SUMMARY, CHECKPOINT, BEST = "config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt", "best.pt"
-GRADS, LOG, TENSORBOARD, HYDRA = "grad_per_time_step.json", "train.log", "tensorboard", ".hydra"
+GRADS, TENSORBOARD, HYDRA = "grad_per_time_step.json", "tensorboard", ".hydra"
 # What a completed record must hold for the report; an older or foreign one lacking a key is skipped.
 REQUIRED_KEYS = ("format", "status", "reason", "model", "dataset", "seed", "params", "tokens_per_s", "wall_s",
                  "final", "best", "baseline")
@@ -136,7 +136,7 @@ class Summary:
     determinism: dict = field(default_factory=dict)  # what a rerun reproduces
     started_at: str | None = None
     finished_at: str | None = None
-    resumed: list = field(default_factory=list)  # {"step", "at"} for each resume
+    resumed: list = field(default_factory=list)  # {"step", "at", "threads"} for each resume
     loggers: dict = field(default_factory=dict)  # each logger's identity (and error, if it failed)
 
     def to_dict(self) -> dict:
@@ -209,7 +209,8 @@ GRADS_1 = "grad_per_step.json"
 
 def _upgrade_1(data: dict) -> dict:
     data = {_RENAMED_1.get(k, k): v for k, v in data.items()}
-    data["hparams"] = {_RENAMED_1.get(k, k): v for k, v in (data.get("hparams") or {}).items()}
+    if isinstance(data.get("hparams"), dict):
+        data["hparams"] = {_RENAMED_1.get(k, k): v for k, v in data["hparams"].items()}
     return {**data, "format": FORMAT}
 
 

@@ -1,12 +1,17 @@
-"""The trainer: one config, one run folder, in four phases.
+"""The trainer: one config, one run folder, in these phases.
 
     train(cfg, run_dir)
+      folder      checkpoint.previous_run: what the folder holds for this config (a completed run
+                  is returned as it is; a run of another config is refused)
       build       build.build(cfg): settings, task (its splits on the run's device), model, optimizer
+      lock        RunRecord.lock(): this process is the folder's one writer; the folder checked again
       start       Run.start(): sizes (params, FLOPs), the memory check, the baselines → the record's
                   first summary; or Run.resume(checkpoint): the loop's state as it was saved
-      loop        Run.run_loop(): training steps (Run.step), and every `eval_every` steps Run.validate:
-                  validation metrics, best values, the record and the checkpoint
-      finish      Run.finish(): test metrics, the task's analysis, the final record
+      loop        Run.open(): the record's first files; Run.run_loop(): training steps (Run.step), and
+                  every `eval_every` steps Run.validate: validation metrics, best values, the record
+                  and the checkpoint
+      finish      Run.finish(): test metrics, the task's analysis, the final record (Run.fail on an
+                  exception)
 
 The loop's state is one object, `LoopState`: what a checkpoint saves and what resume restores.
 Config errors are raised by build and start, before anything is written; from the first write on,
