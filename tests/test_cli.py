@@ -203,7 +203,7 @@ def test_bad_input_gives_one_clear_line(in_process, tmp_path, setup, args, messa
     if setup:
         setup(tmp_path)
     code, _, err = in_process(*args)
-    assert code != 0
+    assert code == 2
     assert_one_line(err, message)
 
 
