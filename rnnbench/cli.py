@@ -83,13 +83,6 @@ OPTION_FOR_PLACE = {"report": "--out DIR", "bench": "--out DIR", "demo": "anothe
                     "study": "output_root=DIR or study.dir=DIR"}
 
 
-def _train_job(cfg):
-    """Hydra's task function (module level, so launchers can pickle it)."""
-    from rnnbench.job import run_job
-
-    return run_job(cfg)
-
-
 def train(args: list[str]) -> int:
     """Hand the arguments to Hydra. Hydra is told to re-raise errors (HYDRA_FULL_ERROR) so that
     they are printed here as one line instead of Hydra's multi-line report."""
@@ -99,13 +92,16 @@ def train(args: list[str]) -> int:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from rnnbench.config import register_resolvers
+    from rnnbench.job import run_job  # Hydra's task function (module level: launchers pickle it)
     from rnnbench.sweep import OUTCOMES as outcomes  # filled from the records by a Hydra callback
 
     outcomes.clear()  # a command that runs no job (--cfg, --help) leaves none
+    register_resolvers()
     argv0 = sys.argv
     sys.argv = ["rnnbench train", *args]
     try:
-        hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")(_train_job)()
+        hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")(run_job)()
     except (HydraException, OmegaConfBaseException) as exc:
         raise UserError(hydra_error_message(exc)) from None
     except yaml.YAMLError as exc:  # a config file (yours, with --config-dir) that does not parse

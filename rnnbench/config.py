@@ -3,8 +3,9 @@
 Configs are the top-level ``conf/`` folder of the repository. A wheel ships it inside the package
 as ``rnnbench/conf`` (see pyproject.toml); an editable install or a checkout reads it in place.
 
-Two resolvers name run folders (conf/train.yaml), registered when this module is imported (the
-CLI, and every launcher worker that unpickles its task function, imports it):
+Two resolvers name run folders (conf/train.yaml), registered by `register_resolvers` — before
+Hydra starts (cli.train), on import of the task function's module (job.py: a launcher's worker
+imports it to unpickle the function, before it names the job's folder) and by `compose`:
     ${rnnbench.fresh_dir:PATH}      PATH, or PATH-2, PATH-3 …: the first that did not exist, made
                                     here — of two commands started in the same second, each gets
                                     its own folder (cached, so every job of a sweep sees one)
@@ -20,8 +21,6 @@ import os
 import re
 from pathlib import Path
 from typing import Any
-
-from omegaconf import OmegaConf
 
 from rnnbench.errors import ConfigError, UserError
 
@@ -54,9 +53,12 @@ def run_id(overrides: Any) -> str:
     return hashlib.sha256("\n".join(kept).encode()).hexdigest()[:8]
 
 
-for _name, _resolver in (("rnnbench.fresh_dir", fresh_dir), ("rnnbench.run_id", run_id)):
-    if not OmegaConf.has_resolver(_name):
-        OmegaConf.register_new_resolver(_name, _resolver, use_cache=True)
+def register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    for name, resolver in (("rnnbench.fresh_dir", fresh_dir), ("rnnbench.run_id", run_id)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver, use_cache=True)
 
 
 def config_dir() -> Path:
@@ -84,6 +86,7 @@ def compose(*overrides: str) -> Any:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf, open_dict
 
+    register_resolvers()
     if GlobalHydra.instance().is_initialized():
         cfg = hydra_compose("train", overrides=list(overrides), return_hydra_config=True)
     else:

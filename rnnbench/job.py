@@ -19,22 +19,26 @@ import logging
 import math
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig
 
+from rnnbench.config import register_resolvers
 from rnnbench.errors import UNWRITABLE, AbortJob, UserError, cannot_write
 from rnnbench.record import HYDRA, SUMMARY, FolderRefused, RunRecord, Summary
 from rnnbench.sweep import job_threads
-from rnnbench.train import failure_reason, train
 
 log = logging.getLogger("rnnbench")
+register_resolvers()  # a launcher's worker imports this module to unpickle run_job, then names the job's folder
 
 
 def run_job(cfg: DictConfig) -> float:
     """A single run lets an error propagate (the CLI prints a `UserError` as one line). In a sweep,
-    any error is recorded as a failed run (summary.json with its reason) and the sweep goes on."""
+    any error is recorded as a failed run (summary.json with its reason) and the sweep goes on.
+    Torch is imported here, not with the module: `rnnbench train --cfg job` runs no job."""
+    import torch
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
+
+    from rnnbench.train import failure_reason, train
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
