@@ -92,12 +92,11 @@ def train(args: list[str]) -> int:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from rnnbench.config import register_resolvers
-    from rnnbench.job import run_job  # Hydra's task function (module level: launchers pickle it)
+    from rnnbench.job import run_job  # Hydra's task function (module level: launchers pickle it; registers
+    # the resolvers that name run folders)
     from rnnbench.sweep import OUTCOMES as outcomes  # filled from the records by a Hydra callback
 
     outcomes.clear()  # a command that runs no job (--cfg, --help) leaves none
-    register_resolvers()
     argv0 = sys.argv
     sys.argv = ["rnnbench train", *args]
     try:

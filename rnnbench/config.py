@@ -3,9 +3,9 @@
 Configs are the top-level ``conf/`` folder of the repository. A wheel ships it inside the package
 as ``rnnbench/conf`` (see pyproject.toml); an editable install or a checkout reads it in place.
 
-Two resolvers name run folders (conf/train.yaml), registered by `register_resolvers` — before
-Hydra starts (cli.train), on import of the task function's module (job.py: a launcher's worker
-imports it to unpickle the function, before it names the job's folder) and by `compose`:
+Two resolvers name run folders (conf/train.yaml), registered by `register_resolvers` on import of
+the task function's module (job.py, which cli.train imports before Hydra starts and a launcher's
+worker imports to unpickle the function, before it names the job's folder) and by `compose`:
     ${rnnbench.fresh_dir:PATH}      PATH, or PATH-2, PATH-3 …: the first that did not exist, made
                                     here — of two commands started in the same second, each gets
                                     its own folder (cached, so every job of a sweep sees one)
@@ -45,11 +45,21 @@ def fresh_dir(path: str) -> str:
     raise AssertionError("unreachable")
 
 
-def run_id(overrides: Any) -> str:
-    """A short hash of a job's task overrides, leaving out the keys that do not define a run."""
+def defining_overrides(overrides: Any) -> dict[str, str]:
+    """Task overrides as {key (with a + or ~ it has): the override as typed}, read by Hydra's parser,
+    without the keys that do not define a run (record.INCIDENTAL_KEYS): what names a sweep's job
+    folder (`run_id`) and what two sweeps into one folder must agree on (sweep.SweepFolderCheck)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     from rnnbench.record import incidental
 
-    kept = sorted(str(o) for o in overrides if not incidental(str(o).split("=", 1)[0].lstrip("+~")))
+    parsed = OverridesParser.create().parse_overrides([str(o) for o in overrides])
+    return {o.get_key_element(): o.input_line for o in parsed if not incidental(o.key_or_group)}
+
+
+def run_id(overrides: Any) -> str:
+    """A short hash of a job's task overrides, leaving out the keys that do not define a run."""
+    kept = sorted(defining_overrides(overrides).values())
     return hashlib.sha256("\n".join(kept).encode()).hexdigest()[:8]
 
 

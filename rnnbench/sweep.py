@@ -71,22 +71,19 @@ class SweepFolderCheck(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from omegaconf import OmegaConf
 
+        from rnnbench.config import defining_overrides
+
         folder = Path(str(config.hydra.sweep.dir))
         earlier = folder / "multirun.yaml"
         if not earlier.is_file():
             return
-        changed = changes(by_key(OmegaConf.load(earlier).hydra.overrides.task), by_key(config.hydra.overrides.task))
+        def values(overrides: Any) -> dict[str, str]:  # key → the value as typed
+            return {key: line.split("=", 1)[-1] for key, line in defining_overrides(overrides).items()}
+
+        changed = changes(values(OmegaConf.load(earlier).hydra.overrides.task), values(config.hydra.overrides.task))
         if changed:
             raise AbortJob(FolderRefused(f"{folder} holds a sweep of other overrides ({changed}); sweep into a new "
                                          "folder (leave hydra.sweep.dir out), or repeat its overrides"))
-
-
-def by_key(overrides: Any) -> dict[str, str]:
-    """Task overrides as {key: value as typed} (Hydra's parser: a key, a +key, a ~key)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parsed = OverridesParser.create().parse_overrides([str(o) for o in overrides])
-    return {o.get_key_element(): o.input_line.split("=", 1)[-1] for o in parsed}
 
 
 def job_threads(launcher: DictConfig | dict, cores: int | None = None) -> int | None:
