@@ -19,10 +19,12 @@ from rnnbench.config import compose, group_options, instantiate
 from rnnbench.data.task import TASK_KINDS, SequenceTask
 from rnnbench.errors import MAX_SEED, ConfigError, UserError, check_int
 from rnnbench.loggers import Loggers, build_loggers
+from rnnbench.sizing import sized
 
 
 if TYPE_CHECKING:
     from rnnbench.train import TrainerSettings
+    from rnnbench.tune import TrialReport
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Built:
     optimizer: torch.optim.Optimizer
     grad_probe: diagnostics.GradPerTimeStep | None
     loggers: Loggers
+    trial: TrialReport | None = None  # the tuner's trial this run reports to (tune.py)
 
 
 def build(cfg: DictConfig) -> Built:
@@ -60,7 +63,12 @@ def build(cfg: DictConfig) -> Built:
         with torch.random.fork_rng(devices=[]):  # the twin's initialisation must not move the run's RNG
             grad_probe = diagnostics.GradPerTimeStep(model, lambda impl: twin(cfg.model, impl, task), task,
                                                      OmegaConf.select(cfg, "diagnostics.batch_size", default=64))
-    return Built(settings, seed, task, model, optimizer, grad_probe, build_loggers(cfg.get("logger")))
+    trial = None
+    if OmegaConf.select(cfg, "tuning.trial") is not None:
+        from rnnbench.tune import trial_report
+
+        trial = trial_report(cfg, task.metrics[task.primary_metric] == "min")
+    return Built(settings, seed, task, model, optimizer, grad_probe, build_loggers(cfg.get("logger")), trial)
 
 
 def build_task(cfg: DictConfig) -> SequenceTask:
@@ -68,7 +76,17 @@ def build_task(cfg: DictConfig) -> SequenceTask:
 
 
 def build_model(model_cfg: DictConfig, task: SequenceTask) -> torch.nn.Module:
-    return instantiate("model", model_cfg, **task.model_args())
+    """The model of `model_cfg` for `task`, at the width of its parameter budget if it has one
+    (sizing.py); `model.sizing` says what the budget gave ({} without one)."""
+    args = task.model_args()  # outside sizing's meta-device builds: it may read the data
+
+    def make(cfg: DictConfig) -> torch.nn.Module:
+        return instantiate("model", cfg, **args)
+
+    plain, sizing = sized(model_cfg, make)
+    model = make(plain)
+    model.sizing = sizing
+    return model
 
 
 def twin(model_cfg: DictConfig, impl: str, task: SequenceTask) -> torch.nn.Module:

@@ -10,10 +10,11 @@ seed, replayed up to the step on resume. best.pt (`trainer.keep_best=true`) hold
 weights at the best validation value.
 
 Loading is `torch.load(weights_only=True)`: tensors and plain containers only, never code.
-`previous_run` says what a folder holds for a config. A run that did not complete resumes from
+`previous_run` says what a folder holds for a config. A run that did not finish resumes from
 its checkpoint when there is one — killed (its summary still says `running`), or stopped by its
 environment (a full disk: the checkpoint is kept for that) — and was written by the same config
-(record.INCIDENTAL_KEYS may differ); a `completed` run of the same config is left as it is; a
+(record.INCIDENTAL_KEYS may differ); a finished run of the same config (`completed`, or `pruned`
+by the tuner) is left as it is; a
 run without a checkpoint (diverged, or killed before its first) starts over. A run of another
 config, completed or not, is refused naming the keys that differ, and so is a checkpoint that
 cannot be read: `FolderRefused`, before anything in the folder is written.
@@ -26,6 +27,7 @@ from typing import Any
 from rnnbench.record import CHECKPOINT, FolderRefused, Summary, changes, flatten, read_summary
 
 FORMAT = "rnnbench.checkpoint/3"
+FINISHED = ("completed", "pruned")  # a run that ended as it should: left as it is
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -49,14 +51,14 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def previous_run(run_dir: Path, config: dict) -> tuple[str, dict | None]:
-    """What `run_dir` holds for `config`: ("completed", its summary), ("resume", the checkpoint),
+    """What `run_dir` holds for `config`: ("completed", its summary: a finished run), ("resume", the checkpoint),
     or ("new", None) — nothing, a run without a checkpoint, or a summary that cannot be read
     (records are written atomically, so only a foreign file is unreadable). Reads, never writes."""
     summary = read_summary(run_dir)
     if summary is None:
         return "new", None
-    if summary.get("status") == "completed":
-        check_same_config(Summary.from_json(summary).hparams, config, f"{run_dir} holds a completed run of",
+    if summary.get("status") in FINISHED:
+        check_same_config(Summary.from_json(summary).hparams, config, f"{run_dir} holds a {summary['status']} run of",
                           "train into a new run folder (or hydra.sweep.dir)")
         return "completed", summary
     path = run_dir / CHECKPOINT

@@ -115,7 +115,7 @@ def train(args: list[str]) -> int:
         raise cannot_write(exc) from None
     finally:
         sys.argv = argv0
-    failed = [o for o in outcomes if o["status"] != "completed"]
+    failed = [o for o in outcomes if o["status"] not in ("completed", "pruned", "diverged trial")]  # tune.py
     if failed:
         print(f"rnnbench: {len(failed)} of {len(outcomes)} runs failed:", file=sys.stderr)
         for outcome in failed:

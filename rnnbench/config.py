@@ -176,7 +176,7 @@ def yaml_error_message(exc: BaseException) -> str:
 
 
 # Launchers and sweepers of the `sweep` extra (pyproject.toml).
-PLUGINS = ("joblib", "submitit_local", "submitit_slurm", "optuna")
+PLUGINS = ("joblib", "submitit_local", "submitit_slurm", "tune")
 
 
 def hydra_error_message(exc: BaseException) -> str:

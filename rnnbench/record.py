@@ -55,12 +55,17 @@ REQUIRED_KEYS = ("format", "status", "reason", "model", "dataset", "seed", "para
 SAMPLE, ACCURACY_BY_N, EXAMPLES, FRAMES = "sample.txt", "accuracy_by_n.json", "examples.txt", "frames.png"
 PREDICTIONS, PREDICTIONS_PLOT = "test_predictions.csv", "test_predictions.png"
 
+# Why a run's training stopped (train.Run.stop): it reached the task's target (trainer.early_stop),
+# its validation value stopped improving (trainer.patience), it used its budget, it diverged, or
+# the tuner pruned it.
+STOP_REASONS = ("solved", "plateau", "max_steps", "diverged", "pruned")
+
 # Config keys that do not change what a run computes: where it writes and reads, what it shows,
 # mirrors or measures on the side (a run with diagnostics trains bit for bit as one without). Runs
 # that differ only in these are the same run: the report never splits groups by them and a killed
 # run may resume with other values. A trailing dot covers a whole node.
 INCIDENTAL_KEYS = ("output_root", "data_dir", "trainer.progress", "trainer.threads", "trainer.checkpoint",
-                   "trainer.keep_best", "diagnostics.", "logger.")
+                   "trainer.keep_best", "diagnostics.", "logger.", "tuning.")
 # The seeds: what replicates of one setting differ in. The report averages over them.
 SEED_KEYS = ("seed", "dataset.seed")
 
@@ -90,8 +95,9 @@ class Summary:
     "best", "solved" and early stopping refer to)."""
 
     format: str = FORMAT
-    status: str = "running"  # running | completed | failed
+    status: str = "running"  # running | completed | failed | pruned (a tuning trial the tuner gave up on)
     reason: str | None = None  # why it failed
+    stop_reason: str | None = None  # why training stopped: STOP_REASONS
     # what was run
     model: str | None = None
     dataset: str | None = None

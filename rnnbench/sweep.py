@@ -37,12 +37,16 @@ OUTCOMES: list[dict] = []
 
 def read_outcomes(folder: Path) -> list[dict]:
     """The outcome of every run record at or under `folder`; an unreadable or still-running record
-    counts as incomplete."""
+    counts as incomplete. A tuning trial that diverged is a "diverged trial": the search learnt
+    that its value is too large, and goes on."""
     outcomes = []
     for path in sorted(folder.rglob(SUMMARY)):
         try:
             summary = json.loads(path.read_text(encoding="utf-8"))
             status, reason = summary.get("status"), summary.get("reason")
+            if status == "failed" and summary.get("stop_reason") == "diverged" and \
+                    (summary.get("hparams") or {}).get("tuning.trial") is not None:
+                status = "diverged trial"  # the tuner tried a learning rate too large: a result, not a failure
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
             status, reason = "unreadable", f"{SUMMARY} cannot be read"
         if status == "running":

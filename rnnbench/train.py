@@ -72,6 +72,9 @@ class TrainerSettings:
     eval_every: int = 200
     eval_batch_size: int = 1000
     early_stop: bool = False
+    patience: int | None = None
+    min_delta: float = 0.0
+    test: bool = True
     device: str = "auto"
     threads: int | None = None
     progress: bool | None = None
@@ -88,6 +91,10 @@ class TrainerSettings:
         check_int("eval_every", self.eval_every, 1)
         check_int("eval_batch_size", self.eval_batch_size, 1)
         check_choice("early_stop", self.early_stop, (True, False))
+        if self.patience is not None:
+            check_int("patience", self.patience, 1)
+        check_float("min_delta", self.min_delta, 0.0, 0.99)
+        check_choice("test", self.test, (True, False))
         if self.threads is not None:
             check_int("threads", self.threads, 1, 1024)
         check_choice("progress", self.progress, (None, True, False))
@@ -199,6 +206,9 @@ class LoopState:
     seconds_to_target: float | None = None
     memory: dict | None = None  # of the first training step
     grad_rows: list[dict] = field(default_factory=list)  # diagnostics: grad_per_time_step.json
+    plateau_best: float | None = None  # the primary metric's last value that beat the one before by min_delta
+    evals_without_progress: int = 0  # evaluations since then (trainer.patience)
+    stop_reason: str | None = None  # STOP_REASONS
     started: float = field(default_factory=time.perf_counter)  # this process's clock; not saved
 
     @property
@@ -219,7 +229,8 @@ class LoopState:
         torch.set_rng_state(state["rng"])
         self.wall_before = state["wall_before"]
         for name in self._plain():
-            setattr(self, name, state[name])
+            if name in state:  # a checkpoint of an earlier rnnbench lacks the newer fields: their defaults hold
+                setattr(self, name, state[name])
 
 
 class Run:
@@ -247,7 +258,7 @@ class Run:
 
         check_fits(model, probe_loss, settings.batch_size, settings.device,
                    f"dataset.seq_len={task.seq_len} with trainer.batch_size={settings.batch_size}")
-        info = model.describe()
+        info = {**model.describe(), **model.sizing}
         baselines = task.baselines("test")
         self.summary = Summary(
             model=info["name"], dataset=task.name, seed=self.built.seed, hparams=flatten(self.config), model_info=info,
@@ -298,8 +309,8 @@ class Run:
                  self.task.seq_len, s.seed, s.params, s.core_params, s.model_info.get("impl", ""), s.device)
 
     def run_loop(self) -> str | None:
-        """Training steps until max_steps, or until solved with early stopping; returns why the run
-        failed (it diverged), or None."""
+        """Training steps until a stop (`stop`, or max_steps); returns why the run failed (it
+        diverged), or None. `loop.stop_reason` says why the loop ended."""
         settings = self.settings
         bar = tqdm(total=settings.max_steps, initial=self.loop.step, desc=f"{self.summary.model}/{self.task.name}/"
                    f"s{self.built.seed}", leave=False, file=sys.stderr,
@@ -309,12 +320,16 @@ class Run:
             while self.loop.step < settings.max_steps:
                 failure = self.step()
                 if failure:
+                    self.loop.stop_reason = "diverged"
                     return failure
                 bar.update(1)
                 bar.set_postfix(loss=f"{self.loop.window_loss / self.loop.window_steps:.4f}", refresh=False)
                 if self.loop.step % settings.eval_every == 0 or self.loop.step == settings.max_steps:
-                    if self.validate():
+                    self.validate()
+                    if self.loop.stop_reason:
                         break
+        if self.loop.stop_reason is None:
+            self.loop.stop_reason = "max_steps"
         return None
 
     def step(self) -> str | None:
@@ -350,9 +365,9 @@ class Run:
         loop.window_steps += 1
         return None
 
-    def validate(self) -> bool:
-        """Validation metrics → metrics.jsonl, the loggers, best values, the target, the record and
-        the checkpoint. Returns True when the run is solved and stops early."""
+    def validate(self) -> None:
+        """Validation metrics → metrics.jsonl, the loggers, best values, the target, the reasons to
+        stop (`stop`), the record and the checkpoint."""
         loop, task, primary = self.loop, self.task, self.task.primary_metric
         t0 = time.perf_counter()
         val = evaluate(self.model, task, task.splits()["val"], self.settings.eval_batch_size)
@@ -373,13 +388,40 @@ class Run:
         solved = loop.steps_to_target is None and task.is_solved(val[primary])
         if solved:
             loop.steps_to_target, loop.seconds_to_target = loop.step, loop.train_s
+        loop.stop_reason = self.stop(val[primary], solved)
         self.write_progress()
         if self.settings.checkpoint:
             self.save_checkpoint()
-        if solved and self.settings.early_stop:
-            op = "≤" if task.metrics[primary] == "min" else "≥"
-            log.info("solved (val %s %s %g): stopping early", primary, op, task.solved_at)
-        return solved and self.settings.early_stop
+
+    def stop(self, value: float, solved: bool) -> str | None:
+        """Why training stops after this evaluation of the primary metric on validation, or None.
+
+        solved    it reached the task's target and trainer.early_stop is on
+        pruned    a tuning trial that the tuner's pruner gives up on (its validation curve so far is
+                  reported to the trial: rnnbench/tune.py)
+        plateau   trainer.patience evaluations in a row without beating the reference value by
+                  trainer.min_delta relative (|ref| · min_delta); the reference is the last value that
+                  did, so slow drift below min_delta per evaluation does not keep a run going
+        """
+        loop, task, settings = self.loop, self.task, self.settings
+        if solved and settings.early_stop:
+            op = "≤" if task.metrics[task.primary_metric] == "min" else "≥"
+            log.info("solved (val %s %s %g): stopping early", task.primary_metric, op, task.solved_at)
+            return "solved"
+        if self.built.trial is not None and self.built.trial.prune(value, loop.step):
+            log.info("pruned by the tuner at step %d", loop.step)
+            return "pruned"
+        reference = loop.plateau_best
+        if reference is None or (task.is_better(task.primary_metric, value, reference)
+                                 and abs(value - reference) > settings.min_delta * abs(reference)):
+            loop.plateau_best, loop.evals_without_progress = value, 0
+            return None
+        loop.evals_without_progress += 1
+        if settings.patience is not None and loop.evals_without_progress >= settings.patience:
+            log.info("plateau: %d evaluations without a %g relative improvement of val %s; stopping",
+                     loop.evals_without_progress, settings.min_delta, task.primary_metric)
+            return "plateau"
+        return None
 
     def track_best(self, val: dict[str, float]) -> None:
         """The best value of each metric; where the primary one was best (and best.pt there)."""
@@ -409,6 +451,7 @@ class Run:
         """The loop's figures into the summary."""
         s, loop = self.summary, self.loop
         s.steps, s.best, s.best_step, s.final_val = loop.step, dict(loop.best), loop.best_step, dict(loop.last_val)
+        s.stop_reason = loop.stop_reason
         s.steps_to_target, s.seconds_to_target, s.memory = loop.steps_to_target, loop.seconds_to_target, loop.memory
         s.train_s, s.data_s, s.eval_s = loop.train_s, loop.data_s, loop.eval_s
         s.tokens_per_s = loop.step * self.tokens_per_batch / loop.train_s if loop.train_s > 0 else None
@@ -421,26 +464,32 @@ class Run:
 
     # --- finish ------------------------------------------------------------------------------------
     def finish(self, failure: str | None) -> None:
-        """Test metrics and the task's analysis of a run that ended well, the final record either way."""
+        """The final record: a run that ended well (completed, or pruned by the tuner) keeps its
+        checkpoint, and a completed one is scored on test (unless trainer.test=false: a tuning
+        trial chooses on validation only) and examined by its task; a failed one records why."""
         s = self.summary
         self.sync()
-        if failure is None:
-            test = self.task.splits()["test"]
-            t0 = time.perf_counter()
-            s.final = evaluate(self.model, self.task, test, self.settings.eval_batch_size)
-            s.infer_tokens_per_s = len(test) * self.task.sample_len / (time.perf_counter() - t0)
-            self.model.eval()
-            with torch.no_grad():
-                s.analysis = self.task.examine(self.model, self.record.dir)
-            s.status = "completed"
-            if self.settings.checkpoint:
-                self.save_checkpoint()
-            log.info("test %s", "  ".join(f"{k} {v:.4f} (baseline {s.baseline[k]:.4f})" for k, v in s.final.items()))
-        else:
+        if failure is not None:
             s.status, s.reason = "failed", failure
             self.record.drop_checkpoint()
             log.error("%s", failure)
+        else:
+            s.status = "pruned" if s.stop_reason == "pruned" else "completed"
+            if s.status == "completed" and self.settings.test:
+                self.score_test()
+            if self.settings.checkpoint:
+                self.save_checkpoint()
         self.close()
+
+    def score_test(self) -> None:
+        s, test = self.summary, self.task.splits()["test"]
+        t0 = time.perf_counter()
+        s.final = evaluate(self.model, self.task, test, self.settings.eval_batch_size)
+        s.infer_tokens_per_s = len(test) * self.task.sample_len / (time.perf_counter() - t0)
+        self.model.eval()
+        with torch.no_grad():
+            s.analysis = self.task.examine(self.model, self.record.dir)
+        log.info("test %s", "  ".join(f"{k} {v:.4f} (baseline {s.baseline[k]:.4f})" for k, v in s.final.items()))
 
     def fail(self, exc: Exception) -> None:
         """Record an exception raised after the record was opened (the caller re-raises it). One

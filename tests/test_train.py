@@ -14,7 +14,7 @@ from rnnbench.data.adding import AddingTask
 from rnnbench.errors import UserError
 from rnnbench.record import CHECKPOINT, CONFIG, METRICS, SUMMARY, Summary
 from rnnbench.train import evaluate, train
-from tests.conftest import compose_config
+from tests.conftest import cached_task, compose_config
 
 
 def test_train_writes_a_complete_record(tmp_path):
@@ -79,6 +79,43 @@ def test_early_stop_when_solved(tmp_path):
     assert summary["steps"] == summary["steps_to_target"] == 3 and summary["status"] == "completed"
 
 
+def test_plateau_stopping_on_a_fabricated_curve():
+    """patience 3, min_delta 1%: the reference is the last value that beat the one before by 1%;
+    three evaluations short of that in a row stop the run, and a big enough gain resets the count."""
+    from types import SimpleNamespace
+
+    from rnnbench.train import LoopState, Run, TrainerSettings
+
+    def stops(curve: list[float], task: str = "adding", **settings) -> list[str | None]:
+        run = SimpleNamespace(loop=LoopState(model=None, optimizer=None), task=cached_task(task),
+                              settings=TrainerSettings(device="cpu", **settings), built=SimpleNamespace(trial=None))
+        reasons = []
+        for step, value in enumerate(curve, 1):
+            run.loop.step = step
+            reasons.append(Run.stop(run, value, solved=False))
+        return reasons
+
+    # mse (lower is better): 0.5 → 0.499 is a 0.2% gain, not progress; 0.45 is 10%, progress.
+    assert stops([1.0, 0.5, 0.499, 0.498, 0.45, 0.449, 0.6, 0.448], patience=3, min_delta=0.01) == \
+        [None, None, None, None, None, None, None, "plateau"]
+    assert stops([1.0, 0.5, 0.499, 0.498, 0.497], patience=3, min_delta=0.01)[-1] == "plateau"
+    assert stops([1.0, 0.5, 0.499, 0.498, 0.497], patience=3, min_delta=0.0) == [None] * 5  # any gain is progress
+    assert stops([1.0, 1.0, 1.0, 1.0, 1.0], patience=None) == [None] * 5  # no patience: never on a plateau
+    assert stops([0.1, 0.5, 0.5, 0.5], task="parity", patience=2)[2] == "plateau"  # ce of parity: lower is better
+
+
+def test_a_run_on_a_plateau_stops_and_says_why(tmp_path):
+    cfg = compose_config("trainer.lr=1e-9", "trainer.patience=2", "trainer.max_steps=60", "trainer.eval_every=3",
+                         "trainer.min_delta=0.01")
+    summary = train(cfg, tmp_path)
+    assert summary["status"] == "completed" and summary["stop_reason"] == "plateau"
+    assert summary["steps"] == 9 and summary["final"]  # evaluations at 3 (reference), 6, 9: two without progress
+    done = train(compose_config("trainer.max_steps=6", "trainer.eval_every=3"), tmp_path / "full")
+    assert done["stop_reason"] == "max_steps"
+    solved = train(compose_config("dataset.solved_at=10.0", "trainer.early_stop=true"), tmp_path / "solved")
+    assert solved["stop_reason"] == "solved"
+
+
 def test_a_diverging_run_is_recorded_as_failed(tmp_path, monkeypatch):
     calls = {"n": 0}
     loss = AddingTask.loss
@@ -92,7 +129,7 @@ def test_a_diverging_run_is_recorded_as_failed(tmp_path, monkeypatch):
     on_disk = json.loads((tmp_path / SUMMARY).read_text())
     assert on_disk["status"] == "failed" == summary["status"]
     assert on_disk["reason"] == "diverged: loss became nan at step 4"
-    assert on_disk["final"] == {} and on_disk["steps"] == 3
+    assert on_disk["final"] == {} and on_disk["steps"] == 3 and on_disk["stop_reason"] == "diverged"
     assert not (tmp_path / CHECKPOINT).exists()
 
 
@@ -113,6 +150,9 @@ def test_a_diverging_run_is_recorded_as_failed(tmp_path, monkeypatch):
     ("model.readout=first", "model.readout must be one of auto, last, mean, attention, dot_attention, got 'first'"),
     ("model.cell.nonlinearity=sigmoid", "model.cell.nonlinearity must be one of tanh, relu, got 'sigmoid'"),
     ("seed=-1", "seed must be an integer in [0, 9223372036854775807], got -1"),
+    ("trainer.patience=0", "trainer.patience must be an integer ≥ 1, got 0"),
+    ("trainer.min_delta=-0.1", "trainer.min_delta must be a number in [0.0, 0.99], got -0.1"),
+    ("model.param_budget=-5", "model.param_budget must be an integer ≥ 1, got -5"),
 ])
 def test_bad_values_raise_a_user_error_naming_the_key(tmp_path, override, message):
     cfg = compose_config("model=rnn", override)

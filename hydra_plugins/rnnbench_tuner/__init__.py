@@ -1,0 +1,1 @@
+"""Hydra discovers rnnbench's tuner here (plugins must live in the hydra_plugins namespace)."""

@@ -1,0 +1,258 @@
+"""The tuner: Hydra's sweeper over Optuna (≥ 4), with trials pruned on their validation curves.
+
+    rnnbench train hydra/sweeper=tune 'hydra.sweeper.params={trainer.lr: tag(log, interval(1e-4, 3e-2))}' ...
+    rnnbench train hparams_search=adding_gru      (conf/hparams_search/: ready searches)
+
+Every trial is an ordinary `rnnbench train` job (any launcher) with its own record. What it
+optimises is the **best validation value of the task's primary metric** over the trial's
+evaluations; Optuna's study always minimises ``sign · value`` (sign −1 for a metric where higher
+is better), so one study serves every task and the job needs no direction from the user.
+
+Pruning: at each evaluation the job reports its value to its trial (`TrialReport.prune`, called
+by train.Run.stop) and asks the pruner (`hydra.sweeper.pruner`: median, successive_halving,
+hyperband or none); a pruned trial stops there and its record says ``status: pruned`` and the
+step (``steps``). The study lives in an Optuna journal file, ``<sweep dir>/tuning.journal``, which
+trials in other processes (joblib, submitit) open to report, and which makes the search
+resumable: the same command with ``hydra.sweep.dir=<that folder>`` continues up to n_trials (a
+trial killed with its job is marked failed and its run resumes if it is asked again).
+
+Trials choose on validation only: the tuner runs them with ``trainer.test=false``, so no trial
+touches the test split. The search ends by writing ``<sweep dir>/best.yaml``: the best trial's
+parameters and value, the trials by state, and the optimizer steps the trials took against
+n_trials × max_steps (what pruning and plateau stops saved). `rnnbench study` re-runs the best
+configuration on fresh seeds for the test numbers.
+
+Search space: `hydra.sweeper.params` (key → Hydra sweep syntax) plus any sweep override on the
+command line (``model.hidden_size=32,64``):
+    interval(a, b)            float in [a, b]; tag(log, interval(a, b)) on a log scale;
+                              int(interval(a, b)) an integer
+    choice(x, y, …) / x,y,…   one of these values
+    range(a, b[, step])       an integer (or float) from a up to b, exclusive
+This module imports Optuna only when a search or a trial runs (Hydra imports the plugin at every
+start).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rnnbench.errors import ConfigError, UserError, check_int
+
+log = logging.getLogger("rnnbench")
+
+JOURNAL, BEST = "tuning.journal", "best.yaml"
+PRUNERS = {"none": "NopPruner", "median": "MedianPruner", "successive_halving": "SuccessiveHalvingPruner",
+           "hyperband": "HyperbandPruner"}
+# median: no pruning before 4 trials have finished (the median of fewer is noise).
+PRUNER_DEFAULTS = {"median": {"n_startup_trials": 4}}
+SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler"}
+# Keys the tuner sets on every trial: where the trial reports (incidental to the run, record.py),
+# and that it never sees the test split.
+TRIAL_KEYS = ("tuning.storage", "tuning.study", "tuning.trial", "trainer.test")
+
+
+def journal(path: str | Path):
+    """The Optuna storage of a study: a journal file (file-locked appends; no database needed)."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def make_pruner(name: str, args: dict | None):
+    import optuna
+
+    if name not in PRUNERS:
+        raise UserError(f"hydra.sweeper.pruner must be one of {', '.join(PRUNERS)}, got {name!r}")
+    try:
+        return getattr(optuna.pruners, PRUNERS[name])(**{**PRUNER_DEFAULTS.get(name, {}), **(args or {})})
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"hydra.sweeper.pruner_args do not fit the {name} pruner: {exc}") from None
+
+
+class TrialReport:
+    """A job's link to its trial: `prune(value, step)` reports the validation value and says
+    whether the pruner stops the trial."""
+
+    def __init__(self, tuning: DictConfig, lower_is_better: bool):
+        import optuna
+
+        storage = journal(tuning.storage)
+        study_id = storage.get_study_id_from_name(tuning.study)
+        attrs = storage.get_study_user_attrs(study_id)
+        study = optuna.load_study(study_name=tuning.study, storage=storage,
+                                  pruner=make_pruner(attrs.get("pruner", "none"), attrs.get("pruner_args")))
+        self.trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, int(tuning.trial))
+        self.storage, self.trial = storage, optuna.trial.Trial(study, self.trial_id)
+        self.sign = 1.0 if lower_is_better else -1.0
+
+    def prune(self, value: float, step: int) -> bool:
+        from optuna.trial import TrialState
+
+        if self.storage.get_trial(self.trial_id).state != TrialState.RUNNING:  # the tuner already closed it
+            return False
+        self.trial.report(self.sign * value, step)
+        return self.trial.should_prune()
+
+
+def trial_report(cfg: DictConfig, lower_is_better: bool) -> TrialReport | None:
+    """The trial this job runs for the tuner (cfg.tuning, set by the tuner), or None."""
+    tuning = cfg.get("tuning")
+    if not tuning or tuning.get("trial") is None:
+        return None
+    return TrialReport(tuning, lower_is_better)
+
+
+def distribution(override) -> Any:
+    """The Optuna distribution of a parsed Hydra sweep override."""
+    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    key, value = override.get_key_element(), override.value()
+    if isinstance(value, ChoiceSweep):
+        return CategoricalDistribution(list(value.list))
+    if isinstance(value, RangeSweep):
+        start, stop, step = value.start, value.stop, value.step
+        if all(isinstance(v, int) for v in (start, stop, step)):
+            return IntDistribution(start, stop - step, step=step)
+        return FloatDistribution(start, stop - step, step=step)
+    if isinstance(value, IntervalSweep):
+        log_scale = "log" in value.tags
+        if log_scale and value.start <= 0:
+            raise UserError(f"hydra.sweeper.params.{key}: a log-scale interval must start above 0, got {value.start}")
+        if value.start >= value.end:
+            raise UserError(f"hydra.sweeper.params.{key}: the interval must be increasing, got "
+                            f"({value.start}, {value.end})")
+        if isinstance(value.start, int) and isinstance(value.end, int):
+            return IntDistribution(value.start, value.end, log=log_scale)
+        return FloatDistribution(value.start, value.end, log=log_scale)
+    raise UserError(f"hydra.sweeper.params.{key}: {override.input_line!r} is not a search range; use interval(a, b), "
+                    "tag(log, interval(a, b)), choice(x, y, …) or range(a, b)")
+
+
+def split_arguments(arguments: list[str], params: dict) -> tuple[list[str], dict]:
+    """(fixed overrides, key → distribution) from the command line and hydra.sweeper.params."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    lines = [f"{key}={value}" for key, value in params.items()]
+    space = {o.get_key_element(): distribution(o) for o in parser.parse_overrides(lines)}
+    fixed = []
+    for override in parser.parse_overrides(arguments):
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            space[key] = distribution(override)
+        elif key not in TRIAL_KEYS:
+            fixed.append(override.input_line)
+    return fixed, space
+
+
+class TunerImpl:
+    """What hydra_plugins.rnnbench_tuner.Tuner delegates to (settings: conf/hydra/sweeper/tune.yaml)."""
+
+    def __init__(self, n_trials: int, n_jobs: int, sampler: str, seed: int, pruner: str,
+                 pruner_args: dict | None, params: dict | None, study_name: str | None, enqueue: list | None = None):
+        self.n_trials = check_int("hydra.sweeper.n_trials", n_trials, 1)
+        self.n_jobs = check_int("hydra.sweeper.n_jobs", n_jobs, 1)
+        if sampler not in SAMPLERS:
+            raise ConfigError("hydra.sweeper.sampler", f"must be one of {', '.join(SAMPLERS)}", sampler)
+        if pruner not in PRUNERS:
+            raise ConfigError("hydra.sweeper.pruner", f"must be one of {', '.join(PRUNERS)}", pruner)
+        self.sampler, self.seed, self.pruner = sampler, check_int("hydra.sweeper.seed", seed, 0), pruner
+        self.pruner_args = dict(pruner_args or {})
+        self.params, self.study_name = dict(params or {}), study_name
+        self.enqueue = [dict(p) for p in enqueue or []]
+        if not all(isinstance(p, dict) for p in enqueue or []):
+            raise ConfigError("hydra.sweeper.enqueue", "must be a list of {key: value} mappings", enqueue)
+
+    def sweep(self, sweeper, arguments: list[str]) -> dict:
+        import optuna
+
+        fixed, space = split_arguments(arguments, self.params)
+        if not space:
+            raise UserError("the tuner has nothing to search: give hydra.sweeper.params (e.g. "
+                            "'hydra.sweeper.params={trainer.lr: tag(log, interval(1e-4, 3e-2))}') or a sweep override")
+        folder = Path(str(sweeper.config.hydra.sweep.dir))
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder.resolve() / JOURNAL  # absolute: a launcher may run the job elsewhere
+        name = self.study_name or folder.name
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = getattr(optuna.samplers, SAMPLERS[self.sampler])(seed=self.seed)
+        study = optuna.create_study(study_name=name, storage=journal(path), sampler=sampler, direction="minimize",
+                                    pruner=make_pruner(self.pruner, self.pruner_args), load_if_exists=True)
+        study.set_user_attr("pruner", self.pruner)
+        study.set_user_attr("pruner_args", self.pruner_args)
+        for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            study.tell(stale.number, state=optuna.trial.TrialState.FAIL)  # its job was killed: asked again, it resumes
+        done = len(study.trials)
+        if done == 0:
+            for params in self.enqueue:  # tried first, in this order
+                study.enqueue_trial(params)
+        log.info("tuning %s: %d trials (%d done), pruner %s, into %s", name, self.n_trials, done, self.pruner, folder)
+        while done < self.n_trials:
+            trials = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - done))]
+            batch = [[*fixed, *(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in t.params.items()),
+                      f"tuning.storage={path}", f"tuning.study={name}", f"tuning.trial={t.number}", "trainer.test=false"]
+                     for t in trials]
+            sweeper.validate_batch_is_legal(batch)
+            for trial, job in zip(trials, sweeper.launcher.launch(batch, initial_job_idx=done)):
+                self.tell(study, trial, Path(job.hydra_cfg.hydra.runtime.output_dir))
+            done += len(trials)
+        best = summarize(study, folder, self.n_trials)
+        OmegaConf.save(OmegaConf.create(best), folder / BEST)
+        log.info("best of %s: %s (value %s)", name, best["best_params"], best["best_value"])
+        return best
+
+    @staticmethod
+    def tell(study, trial, run_dir: Path) -> None:
+        """The trial's outcome, read from its record: pruned, failed, or its best validation value."""
+        from optuna.trial import TrialState
+
+        from rnnbench.record import read_summary
+
+        summary = read_summary(run_dir) or {}
+        status, value = summary.get("status"), objective(summary)
+        if status == "pruned":
+            study.tell(trial, state=TrialState.PRUNED)
+        elif status != "completed" or value is None:
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            study.tell(trial, value)
+
+
+def objective(summary: dict) -> float | None:
+    """sign · best validation value of the primary metric (what the study minimises), or None."""
+    task = summary.get("task") or {}
+    primary = task.get("primary_metric")
+    value = (summary.get("best") or {}).get(primary)
+    if value is None or not math.isfinite(value):
+        return None
+    return value if (task.get("metrics") or {}).get(primary) == "min" else -value
+
+
+def summarize(study, folder: Path, n_trials: int) -> dict:
+    """best.yaml: the best parameters and value, the trials by state, and the steps they took."""
+    from optuna.trial import TrialState
+
+    from rnnbench.record import read_summary
+
+    trials = study.get_trials(deepcopy=False)
+    states = {state.name.lower(): sum(t.state == state for t in trials)
+              for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    summaries = [s for s in (read_summary(p.parent) for p in folder.glob("*/summary.json")) if s]
+    steps = sum(s.get("steps") or 0 for s in summaries)
+    budget = sum((s.get("hparams") or {}).get("trainer.max_steps", 0) for s in summaries)
+    completed = [t for t in trials if t.state == TrialState.COMPLETE]
+    best = min(completed, key=lambda t: t.value) if completed else None
+    metric = next((s["task"]["primary_metric"] for s in summaries if s.get("task")), None)
+    higher = next((s["task"]["metrics"][metric] == "max" for s in summaries if s.get("task")), False)
+    return {"study": study.study_name, "objective": f"best validation {metric}" + (" (higher is better)" if higher else ""),
+            "best_params": dict(best.params) if best else None,
+            "best_value": (-best.value if higher else best.value) if best else None,
+            "best_trial": best.number if best else None, "n_trials": n_trials, "trials": states,
+            "steps": {"taken": int(steps), "without_stops": int(budget),
+                      "fraction": round(steps / budget, 4) if budget else None}}
