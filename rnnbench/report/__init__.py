@@ -21,7 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from rnnbench.record import atomic_write_text
-from rnnbench.report.claims import judge_claims
+from rnnbench.report.claims import COLUMNS as CLAIM_COLUMNS
+from rnnbench.report.claims import display_claims, judge_claims
 from rnnbench.report.collect import Runs, filter_runs, find_benches, load_runs
 from rnnbench.report.plots import plot_grad_per_time_step, plot_learning_curves, plot_metric_vs_length, plot_pareto
 from rnnbench.report.tables import display_table, summarize
@@ -43,7 +44,9 @@ def write_report(paths: list[Path], out: Path | None = None, where: list[str] = 
     out.mkdir(parents=True, exist_ok=True)
     with staged(out) as stage:
         sections, csv_parts, images = _dataset_sections(runs, group_by, metrics, stage)
-        claims = judge_claims(runs.runs) if len(runs.runs) else pd.DataFrame()
+        claims = judge_claims(runs.runs) if len(runs.runs) else pd.DataFrame(columns=CLAIM_COLUMNS)
+        atomic_write_text(stage / "claims.csv", claims.to_csv(index=False))
+        claims = display_claims(claims)
         benches = [_bench_section(folder, stage / f"bench_{i}.png") for i, folder in enumerate(find_benches(paths))]
         images += [plot for _, plot in benches if plot]
         sections += [(title, "", table, 5) for tables, _ in benches for title, table in tables]
@@ -54,7 +57,7 @@ def write_report(paths: list[Path], out: Path | None = None, where: list[str] = 
         atomic_write_text(stage / "runs.csv", runs.runs.to_csv(index=False))
         atomic_write_text(stage / "report.tex", _latex(sections, claims))
         atomic_write_text(stage / "report.html", _html(runs, sections, images, claims))
-    return markdown + f"\nWritten to {out}/ (report.md, report.csv, runs.csv, report.tex, report.html"\
+    return markdown + f"\nWritten to {out}/ (report.md, report.csv, runs.csv, claims.csv, report.tex, report.html"\
         + "".join(f", {p.name}" for p in images) + ")\n"
 
 
@@ -143,6 +146,14 @@ LEGEND = ("Test metrics are mean ± sample std over seeds, with the 95% t-interv
           "optimizer state and saved activations of one training step (rnnbench/memory.py).")
 
 
+CLAIMS_LEGEND = ("Each verdict is computed from the runs above that bear on the claim (rnnbench/report/claims.py); "
+                 "claims without such runs are not listed. p: the claim's test (Welch; non-inferiority for "
+                 "'at least as good'), in brackets Holm-adjusted over all the claims here — verdicts read the "
+                 "adjusted p at 5%. A claim about skill is 'neither learned' when no side beats the task's "
+                 "trivial baseline. Hedges' g: the difference in pooled standard deviations. Numbers in "
+                 "claims.csv.")
+
+
 def _markdown(runs: Runs, paths: list[Path], sections, images, claims: pd.DataFrame) -> str:
     """The report as Markdown; every text from a record is escaped (`_md`)."""
     lines = ["# rnnbench report", "", _md(f"{_counts(runs)} — from {', '.join(map(str, paths))}."),
@@ -151,8 +162,7 @@ def _markdown(runs: Runs, paths: list[Path], sections, images, claims: pd.DataFr
         align = ["left"] * labels + ["right"] * (shown.shape[1] - labels)  # labels left, numbers right
         lines += [f"## {_md(dataset + setting)}", "", _md_table(shown, colalign=align), ""]
     if len(claims):
-        lines += ["## Claims", "", "Each verdict is computed from the runs above that bear on the claim "
-                  "(rnnbench/report/claims.py); claims without such runs are not listed.", "", _md_table(claims), ""]
+        lines += ["## Claims", "", CLAIMS_LEGEND, "", _md_table(claims), ""]
     failed = runs.runs[runs.runs["status"] == "failed"] if len(runs.runs) else []
     if len(failed):
         lines += ["Failed runs:", *[f"- {_md(f'{r.dir}: {r.reason}')}" for r in failed.itertuples()], ""]

@@ -30,39 +30,120 @@ no such pair, the claim is not listed: verdicts are never written in advance.
                                                    the default, seq2seq attention
                                                    vs none
 
-Verdicts (stats.verdict): holds, does not hold, inconclusive — significance at 5% with the seeds
-there are (≥ 3 recommended); the evidence column gives the means, the difference with its 95%
-interval, t and p, and — for a claim on a task metric — which side beats the task's trivial
-baseline on average (two models at the baseline can differ "significantly" and still have learnt
-nothing). A claim whose measure one side did not record (gradients without
-diagnostics.grad_per_time_step) is not listed.
+Verdicts (stats.verdict): holds, does not hold, inconclusive, and neither learned.
+- The claims of one report are one family: their p-values are adjusted together (Holm–Bonferroni,
+  stats.holm) and each verdict is read from its adjusted p at 5%. Exact claims (parameter counts)
+  need no test and are not in the family.
+- A claim about skill (a task metric, or steps to the target) is decided only where at least one
+  side beats the task's trivial baseline, significantly (one-sided t-test against the baseline
+  scored on the same test data, stats.beats) — or reached the target at least once. Where neither
+  does, the verdict is "neither learned": two failures can differ "significantly" and say nothing
+  about the cells. Such rows are not in the family either.
+- Beside each difference: Hedges' g with its 95% interval (how big), and, when a verdict is
+  inconclusive, the smallest difference the test could have detected with 80% power at these n
+  and spreads (stats.detectable): "underpowered" is then a number, not a guess.
+The evidence column gives the means, the difference with its 95% interval, t and p. A claim whose
+measure one side did not record (gradients without diagnostics.grad_per_time_step) is not listed.
+
+Width. Runs sized by `model.param_budget` are compared at equal budget (their hidden sizes
+differ by design); the parameter-count claims are judged only at equal hidden_size, where they
+mean something. Keys a study tuned per model (`tuned`, e.g. trainer.lr: each model at its own
+best value) do not split settings.
 """
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import pandas as pd
 
 from rnnbench.record import SEED_KEYS, incidental
 from rnnbench.report.collect import ANALYSIS, HPARAM, as_typed
-from rnnbench.report.stats import short, verdict, welch
+from rnnbench.report.stats import ALPHA, Comparison, beats, claim_p, holm, short, verdict, welch
 
-SHARED_MODEL_KEYS = ("model.hidden_size",)
+SHARED_MODEL_KEYS = ("model.hidden_size", "model.param_budget")
+BUDGET, WIDTH, TUNED = HPARAM + "model.param_budget", HPARAM + "model.hidden_size", HPARAM + "tuned"
 MARGIN = 0.10  # non-inferiority margin, as a fraction of the better parent's mean
-COLUMNS = ["claim", "setting", "verdict", "evidence"]
+NEITHER = "neither learned"
+# claims.csv; the report's tables show DISPLAY.
+COLUMNS = ["claim", "setting", "verdict", "p", "p_adjusted", "effect_size", "effect_low", "effect_high",
+           "detectable", "n_a", "n_b", "evidence"]
+DISPLAY = ["claim", "setting", "verdict", "p (Holm)", "Hedges' g [95% CI]", "evidence"]
+
+
+@dataclass
+class Judgement:
+    """One claim in one setting before the family's adjustment: its comparison and how to read it,
+    or a verdict fixed without a test (exact counts; neither side learned)."""
+
+    claim: str
+    setting: str
+    evidence: str
+    comparison: Comparison | None = None
+    expect: str = ">"
+    margin: float = 0.0
+    fixed: str | None = None
+    notes: list[str] = field(default_factory=list)  # said after the numbers
+
+    @property
+    def p(self) -> float:
+        return math.nan if self.fixed or self.comparison is None else claim_p(self.comparison, self.expect, self.margin)
 
 
 def judge_claims(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per (claim, setting) the runs can judge: claim, setting, verdict, evidence."""
-    rows: list[dict] = []
+    """One row per (claim, setting) the runs can judge (COLUMNS), verdicts read from p-values
+    adjusted over all of them."""
     if runs.empty or "status" not in runs:
         return pd.DataFrame(columns=COLUMNS)
-    for setting, frame, _ in _settings(runs[runs["status"] == "completed"]):
+    done = runs[(runs["status"] == "completed") & runs["tested"].fillna(False).astype(bool)]  # tuning trials aside
+    return decide(_judgements(done))
+
+
+def decide(judgements: list[Judgement]) -> pd.DataFrame:
+    """Holm over the family of tested claims, then each verdict and its evidence."""
+    adjusted = holm([j.p for j in judgements])
+    rows = []
+    for j, q in zip(judgements, adjusted):
+        c = j.comparison
+        found = j.fixed or verdict(c, j.expect, j.margin, q)
+        evidence = j.evidence
+        if c is not None and not j.fixed and not math.isnan(c.g):
+            evidence += f"; Hedges' g {c.g:.2f} [{c.g_low:.2f}, {c.g_high:.2f}]"
+        if found == "inconclusive" and c is not None and not math.isnan(c.detectable):
+            evidence += (f"; underpowered: with n={c.n_a}, {c.n_b} this test detects a difference of "
+                         f"{short(c.detectable)} or more (80% power)")
+        evidence += "".join(j.notes)
+        rows.append({"claim": j.claim, "setting": j.setting, "verdict": found, "p": j.p, "p_adjusted": q,
+                     "effect_size": c.g if c and not j.fixed else math.nan,
+                     "effect_low": c.g_low if c and not j.fixed else math.nan,
+                     "effect_high": c.g_high if c and not j.fixed else math.nan,
+                     "detectable": c.detectable if c else math.nan,
+                     "n_a": c.n_a if c else None, "n_b": c.n_b if c else None, "evidence": evidence})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def display_claims(claims: pd.DataFrame) -> pd.DataFrame:
+    """The claims as the report's tables show them: p (adjusted) and g as text."""
+    def p_text(row) -> str:
+        return "—" if math.isnan(row.p) else f"{row.p:.2g} ({row.p_adjusted:.2g})"
+
+    def g_text(row) -> str:
+        return "—" if math.isnan(row.effect_size) else f"{row.effect_size:.2f} [{row.effect_low:.2f}, {row.effect_high:.2f}]"
+
+    shown = claims.assign(**{"p (Holm)": [p_text(r) for r in claims.itertuples()],
+                             "Hedges' g [95% CI]": [g_text(r) for r in claims.itertuples()]})
+    return shown[DISPLAY]
+
+
+def _judgements(done: pd.DataFrame) -> list[Judgement]:
+    rows: list[Judgement] = []
+    for setting, frame, _ in _settings(done):
         direction = _direction(frame)
-        rows += _more_params(setting, frame, "lstm", "gru", "LSTM has more parameters than GRU")
-        rows += _more_params(setting, frame, "convlstm", "convgru", "ConvGRU is lighter than ConvLSTM")
+        if BUDGET not in frame or frame[BUDGET].isna().all():  # counts compared at equal width only
+            rows += _more_params(setting, frame, "lstm", "gru", "LSTM has more parameters than GRU")
+            rows += _more_params(setting, frame, "convlstm", "convgru", "ConvGRU is lighter than ConvLSTM")
         rows += _compare(setting, frame, "GRU trains faster than LSTM (tokens/s)", ("gru", {}), ("lstm", {}),
                          "tokens_per_s", ">", unit=" tok/s")
         rows += _compare(setting, frame, "ConvGRU is faster than ConvLSTM (frames/s)", ("convgru", {}),
@@ -83,15 +164,19 @@ def judge_claims(runs: pd.DataFrame) -> pd.DataFrame:
                                ("attention helps the encoder-decoder", ("seq2seq", {"model.attention": ("bahdanau", "luong")}),
                                 ("seq2seq", {"model.attention": "none"}))):
                 rows += _compare(setting, frame, f"{name} ({metric})", a, b, f"final.{metric}", better)
-    rows += _longer_dependencies(runs[runs["status"] == "completed"])
-    return pd.DataFrame(rows, columns=COLUMNS)
+    rows += _longer_dependencies(done)
+    return rows
 
 
 def _settings(done: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame, list[str]]]:
     """(label, runs, varied keys) for each setting: runs of one dataset alike in every key that
-    is not the model's own (a key some runs lack does not split them)."""
+    is not the model's own (a key some runs lack does not split them), nor tuned per model, nor the
+    width of runs sized by a parameter budget."""
     for dataset, frame in done.groupby("dataset", sort=True):
-        keys = [c for c in frame.columns if c.startswith(HPARAM) and _setting_key(c[len(HPARAM):])]
+        tuned = {HPARAM + k for keys in frame.get(TUNED, pd.Series(dtype=object)).dropna() for k in keys}
+        budgeted = BUDGET in frame and frame[BUDGET].notna().any()
+        keys = [c for c in frame.columns if c.startswith(HPARAM) and _setting_key(c[len(HPARAM):])
+                and c not in tuned and c != TUNED and not (budgeted and c == WIDTH)]
         values = frame[keys].map(_hashable) if keys else frame[[]]
         varied = [k for k in keys if values[k].nunique() > 1]
         if not varied:
@@ -122,46 +207,49 @@ def _select(frame: pd.DataFrame, model: str, switches: dict) -> pd.DataFrame:
     return chosen
 
 
-def _compare(setting, frame, claim, a, b, column, expect, unit="") -> list[dict]:
-    """a vs b on `column`; not listed unless both sides recorded it. On a task metric
-    (final.*), the evidence also says which side beats the task's trivial baseline."""
+def _compare(setting, frame, claim, a, b, column, expect, unit="", margin=0.0) -> list[Judgement]:
+    """a vs b on `column`; not listed unless both sides recorded it. On a task metric (final.*)
+    the claim is about skill: decided only if a side beats the task's trivial baseline."""
     runs_a, runs_b = _select(frame, *a), _select(frame, *b)
     if column not in frame or runs_a[column].isna().all() or runs_b[column].isna().all():
         return []
     comparison = welch(runs_a[column].astype(float), runs_b[column].astype(float))
-    evidence = f"{_name(a)} vs {_name(b)}: {comparison.describe(unit)}"
+    judgement = Judgement(claim, setting, f"{_name(a)} vs {_name(b)}: {comparison.describe(unit)}", comparison,
+                          expect, margin)
     if column.startswith("final."):
-        evidence += _against_baseline(frame, column.removeprefix("final."), expect[0],
-                                      {_name(a): runs_a, _name(b): runs_b})
-    return [_row(claim, setting, verdict(comparison, expect), evidence)]
+        _gate_on_baseline(judgement, frame, column.removeprefix("final."), expect[0],
+                          {_name(a): runs_a, _name(b): runs_b})
+    return [judgement]
 
 
-def _against_baseline(frame, metric, better, sides: dict[str, pd.DataFrame]) -> str:
-    """'; the baseline (name) scores X: beaten on average by both / by a only / by neither' —
-    a difference between two models that are both no better than the trivial predictor says
-    little about the cells."""
+def _gate_on_baseline(judgement: Judgement, frame, metric, better, sides: dict[str, pd.DataFrame]) -> None:
+    """Which side beats the task's trivial baseline (one-sided t-test at 5% against the baseline
+    on the same test data); if neither does, the verdict is NEITHER."""
     column = f"baseline.{metric}"
     if column not in frame or frame[column].isna().all():
-        return ""
+        return
     base = float(frame[column].astype(float).mean())
-    beaten = [name for name, runs in sides.items()
-              if (runs[f"final.{metric}"].astype(float).mean() - base) * (1 if better == ">" else -1) > 0]
+    ps = {name: beats(runs[f"final.{metric}"].astype(float), base, better) for name, runs in sides.items()}
+    beaten = [name for name, p in ps.items() if p < ALPHA]
     who = "both" if len(beaten) == len(sides) else f"{beaten[0]} only" if beaten else "neither"
     name = frame["baseline_name"].dropna()
     label = f"the baseline ({name.iloc[0]})" if len(name) else "the baseline"
-    return f"; {label} scores {short(base)}: beaten on average by {who}"
+    tests = ", ".join(f"{side} p={short(p)}" for side, p in ps.items())
+    judgement.notes.append(f"; {label} scores {short(base)}: beaten (one-sided t-test, 5%) by {who} ({tests})")
+    if not beaten:
+        judgement.fixed = NEITHER
 
 
-def _more_params(setting, frame, more: str, fewer: str, claim: str) -> list[dict]:
+def _more_params(setting, frame, more: str, fewer: str, claim: str) -> list[Judgement]:
     a, b = frame[frame["model"] == more]["params"], frame[frame["model"] == fewer]["params"]
     if a.empty or b.empty:
         return []
     pa, pb = int(a.iloc[0]), int(b.iloc[0])
-    return [_row(claim, setting, "holds" if pa > pb else "does not hold",
-                 f"{more} {pa:,} vs {fewer} {pb:,} parameters (×{pa / pb:.2f}; exact, the same for every seed)")]
+    return [Judgement(claim, setting, f"{more} {pa:,} vs {fewer} {pb:,} parameters (×{pa / pb:.2f}; exact, the "
+                      "same for every seed)", fixed="holds" if pa > pb else "does not hold")]
 
 
-def _steps_to_target(setting, frame) -> list[dict]:
+def _steps_to_target(setting, frame) -> list[Judgement]:
     if "steps_to_target" not in frame:
         return []
     reached = frame.assign(censored=frame["steps_to_target"].isna(),
@@ -169,21 +257,24 @@ def _steps_to_target(setting, frame) -> list[dict]:
     rows = _compare(setting, reached, "GRU reaches the target in fewer steps than LSTM", ("gru", {}), ("lstm", {}),
                     "steps_or_budget", "<", unit=" steps")
     if rows:
-        missed = {m: int(reached[reached["model"] == m]["censored"].sum()) for m in ("gru", "lstm")}
+        sides = {m: reached[reached["model"] == m] for m in ("gru", "lstm")}
+        missed = {m: int(runs["censored"].sum()) for m, runs in sides.items()}
         if any(missed.values()):
-            rows[0]["evidence"] += (f"; runs that never reached it (counted at their whole budget, a lower bound): "
-                                    f"gru {missed['gru']}, lstm {missed['lstm']}")
+            rows[0].notes.append(f"; runs that never reached it (counted at their whole budget, a lower bound): "
+                                 f"gru {missed['gru']}, lstm {missed['lstm']}")
+        if all(missed[m] == len(runs) for m, runs in sides.items()):
+            rows[0].fixed = NEITHER  # neither ever reached the target: the "steps" are both budgets
     return rows
 
 
-def _versus(setting, frame, claim: str, model: str, others: tuple[str, ...], column, expect, unit="") -> list[dict]:
+def _versus(setting, frame, claim: str, model: str, others: tuple[str, ...], column, expect, unit="") -> list[Judgement]:
     """`model` against each of `others` (_compare); `claim` names the other as {other}."""
     return [row for other in others
             for row in _compare(setting, frame, claim.format(other=other.upper()), (model, {}), (other, {}),
                                 column, expect, unit)]
 
 
-def _hybrids(setting, frame, metric, better) -> list[dict]:
+def _hybrids(setting, frame, metric, better) -> list[Judgement]:
     rows = []
     column = f"final.{metric}"
     parents = {p: frame[frame["model"] == p][column].astype(float).mean() for p in ("lstm", "gru")}
@@ -192,21 +283,18 @@ def _hybrids(setting, frame, metric, better) -> list[dict]:
         return rows
     best = (min if better == "<" else max)(parents, key=parents.get)
     for hybrid in ("hybrid_stacked", "hybrid_parallel"):
-        runs = frame[frame["model"] == hybrid]
-        if runs.empty:
+        if frame[frame["model"] == hybrid].empty:
             continue
-        parent = frame[frame["model"] == best]
-        comparison = welch(runs[column].astype(float), parent[column].astype(float))
         margin = MARGIN * abs(parents[best])
-        found = verdict(comparison, better + "=", margin)
-        baseline = _against_baseline(frame, metric, better, {hybrid: runs, best: parent})
-        rows.append(_row(f"{hybrid} is at least as good as the better parent ({metric})", setting, found,
-                         f"{hybrid} vs {best} (the better parent): {comparison.describe()}; "
-                         f"margin ±{margin:.3g} (10% of {best}'s mean){baseline}"))
+        judgement = _compare(setting, frame, f"{hybrid} is at least as good as the better parent ({metric})",
+                             (hybrid, {}), (best, {}), column, better + "=", margin=margin)[0]
+        judgement.evidence = (f"{hybrid} vs {best} (the better parent): {judgement.comparison.describe()}; "
+                              f"margin ±{margin:.3g} (10% of {best}'s mean)")
+        rows.append(judgement)
     return rows
 
 
-def _longer_dependencies(done: pd.DataFrame) -> list[dict]:
+def _longer_dependencies(done: pd.DataFrame) -> list[Judgement]:
     """At the longest T of each dataset's T sweep (where the runs vary dataset.seq_len), LSTM
     against RNN and against GRU on the task's primary metric."""
     rows = []
@@ -232,10 +320,6 @@ def _direction(frame: pd.DataFrame) -> tuple[str, str] | None:
         if isinstance(primary, str) and isinstance(metrics, dict) and primary in metrics:
             return primary, "<" if metrics[primary] == "min" else ">"
     return None
-
-
-def _row(claim, setting, found, evidence) -> dict:
-    return {"claim": claim, "setting": setting, "verdict": found, "evidence": evidence}
 
 
 def _name(selector) -> str:

@@ -132,7 +132,8 @@ def _run_row(run_dir: Path, s: Summary) -> dict:
     row = {"dir": str(run_dir), "status": s.status, "reason": s.reason, "dataset": s.dataset, "model": s.model,
            "seed": s.seed, **s.columns(), "baseline_name": s.baseline_name,
            "primary_metric": s.task.get("primary_metric"), "solved_at": s.task.get("solved_at"),
-           "metric_directions": s.task.get("metrics"), "kind": s.task.get("kind")}
+           "metric_directions": s.task.get("metrics"), "kind": s.task.get("kind"),
+           "stop_reason": s.stop_reason, "tested": bool(s.final)}  # tested: scored on test (not a tuning trial)
     for part in ("final", "best", "baseline", "baseline_val"):
         row.update({f"{part}.{k}": v for k, v in getattr(s, part).items()})
     for name, scores in s.baselines.items():  # further reference predictors (stock: linear AR)

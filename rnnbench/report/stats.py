@@ -5,6 +5,16 @@
                       t = (ā − b̄) / √(s_a²/n_a + s_b²/n_b), Welch–Satterthwaite degrees of freedom,
                       two-sided p, and the 95% interval of ā − b̄ (scipy.stats.t; what
                       scipy.stats.ttest_ind(equal_var=False) computes, tested against it)
+    hedges_g(a, b)    the standardised difference g = J · (ā − b̄)/s_pooled, J = 1 − 3/(4(n_a+n_b) − 9),
+                      with its 95% interval g ± 1.96 √((n_a+n_b)/(n_a n_b) + g²/(2(n_a+n_b)))
+                      (Hedges & Olkin 1985): how big a difference is, beside whether it is real
+    detectable(...)   the smallest difference Welch's test finds with 80% power at α = 0.05 with
+                      these n and spreads (noncentral t): what an "inconclusive" could have missed
+    noninferiority_p  one-sided p of "a − b is on the claimed side of ∓margin" (Welch's t, shifted)
+    beats(x, ref)     one-sided one-sample t-test p of "the mean of x is better than ref" (a
+                      model against its task's trivial baseline, scored on the same test data)
+    holm(ps)          Holm–Bonferroni step-down adjusted p-values: the claims of one report are one
+                      family; a verdict is read from its adjusted p
     verdict(...)      "holds" / "does not hold" / "inconclusive" from such a test
 
 With the few seeds a CPU budget allows (3–5), the t-interval is wide; an honest verdict says
@@ -36,7 +46,8 @@ def mean_ci(values) -> tuple[float, float, float]:
 
 @dataclass
 class Comparison:
-    """a vs b: means, their difference with its 95% interval, Welch's t and two-sided p."""
+    """a vs b: means, their difference with its 95% interval, Welch's t (standard error, degrees of
+    freedom) and two-sided p, Hedges' g with its interval, the smallest detectable difference."""
 
     n_a: int
     n_b: int
@@ -47,6 +58,12 @@ class Comparison:
     high: float
     t: float
     p: float
+    se: float = math.nan
+    df: float = math.nan
+    g: float = math.nan
+    g_low: float = math.nan
+    g_high: float = math.nan
+    detectable: float = math.nan
 
     def describe(self, unit: str = "") -> str:
         if math.isnan(self.p):
@@ -81,31 +98,117 @@ def welch(a, b) -> Comparison:
     t = diff / se
     half = float(stats.t.ppf(1 - ALPHA / 2, df) * se)
     return Comparison(len(a), len(b), mean_a, mean_b, diff, diff - half, diff + half,
-                      t, float(2 * stats.t.sf(abs(t), df)))
+                      t, float(2 * stats.t.sf(abs(t), df)), se, df, *hedges_g(a, b), detectable(se, df))
 
 
-def verdict(comparison: Comparison, expect: str, margin: float = 0.0) -> str:
-    """Does the data support the claim about a − b?
+def hedges_g(a, b) -> tuple[float, float, float]:
+    """(g, low, high); nan when neither side varies (the difference is then exact, not a size)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    n_a, n_b = len(a), len(b)
+    if n_a < 2 or n_b < 2:
+        return math.nan, math.nan, math.nan
+    pooled = math.sqrt(((n_a - 1) * a.var(ddof=1) + (n_b - 1) * b.var(ddof=1)) / (n_a + n_b - 2))
+    if pooled == 0:
+        return math.nan, math.nan, math.nan
+    g = (1 - 3 / (4 * (n_a + n_b) - 9)) * (a.mean() - b.mean()) / pooled
+    half = 1.959964 * math.sqrt((n_a + n_b) / (n_a * n_b) + g * g / (2 * (n_a + n_b)))
+    return float(g), float(g - half), float(g + half)
+
+
+def detectable(se: float, df: float, power: float = 0.8) -> float:
+    """The difference δ at which Welch's two-sided test at ALPHA rejects with probability `power`,
+    for this standard error and these degrees of freedom: P(|T′| > t_crit) = power with
+    T′ ~ noncentral t(df, δ/se)."""
+    if not (se > 0 and df > 0):
+        return math.nan
+    from scipy import optimize, stats
+
+    critical = stats.t.ppf(1 - ALPHA / 2, df)
+
+    def shortfall(delta: float) -> float:
+        shift = delta / se
+        wrong_tail = np.nan_to_num(stats.nct.cdf(-critical, df, shift))  # negligible; scipy gives nan far out
+        return stats.nct.sf(critical, df, shift) + wrong_tail - power
+
+    high = se
+    while shortfall(high) < 0:
+        high *= 2
+    return float(optimize.brentq(shortfall, 0.0, high))
+
+
+def noninferiority_p(comparison: Comparison, expect: str, margin: float) -> float:
+    """One-sided p of H0 "a − b is beyond the margin on the wrong side": for '<=' (a at most b +
+    margin) H0 is a − b ≥ margin; for '>=' it is a − b ≤ −margin. No spread: 0 or 1."""
+    c = comparison
+    if math.isnan(c.p):
+        return math.nan
+    shifted = c.diff - margin if expect == "<=" else c.diff + margin
+    if not c.se > 0:
+        right = shifted < 0 if expect == "<=" else shifted > 0
+        return 0.0 if right else 1.0
+    from scipy import stats
+
+    t = shifted / c.se
+    return float(stats.t.cdf(t, c.df) if expect == "<=" else stats.t.sf(t, c.df))
+
+
+def beats(values, reference: float, better: str) -> float:
+    """One-sided p that the mean of `values` is better ('<': lower, '>': higher) than the fixed
+    `reference`; nan below 2 values. No spread: 0 if every value is better, else 1."""
+    x = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+    if len(x) < 2 or reference is None or math.isnan(reference):
+        return math.nan
+    sign = 1.0 if better == ">" else -1.0
+    sd = x.std(ddof=1)
+    if sd == 0:
+        return 0.0 if sign * (x.mean() - reference) > 0 else 1.0
+    from scipy import stats
+
+    return float(stats.t.sf(sign * (x.mean() - reference) / (sd / math.sqrt(len(x))), len(x) - 1))
+
+
+def holm(p_values) -> list[float]:
+    """Holm–Bonferroni adjusted p-values, in the input order (nan: no test, left out of the family):
+    sorted p_(1) ≤ … ≤ p_(m), adjusted p_(i) = max_{j ≤ i} min(1, (m − j + 1) p_(j))."""
+    ps = [float(p) for p in p_values]
+    tested = sorted((p, i) for i, p in enumerate(ps) if not math.isnan(p))
+    adjusted, running = list(ps), 0.0
+    m = len(tested)
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+def claim_p(comparison: Comparison, expect: str, margin: float = 0.0) -> float:
+    """The p of the test that decides a claim: Welch's two-sided p for '>' / '<', the
+    non-inferiority p for '>=' / '<='."""
+    return comparison.p if expect in (">", "<") else noninferiority_p(comparison, expect, margin)
+
+
+def verdict(comparison: Comparison, expect: str, margin: float = 0.0, p: float | None = None) -> str:
+    """Does the data support the claim about a − b? `p` is the claim's p after adjustment for the
+    family of claims (holm); default: its own `claim_p`.
 
     expect '>' or '<' (a larger / smaller than b): holds when the difference is significant at 5%
-    (Welch) in that direction, does not hold when it is significant the other way, else
-    inconclusive.
+    in that direction, does not hold when it is significant the other way, else inconclusive.
     expect '>=' or '<=' (a at least as large / at most as large as b, within `margin`, a
-    non-inferiority claim): holds when the whole 95% interval of a − b lies on the claimed side of
-    −margin / +margin, does not hold when the difference is significant the wrong way, else
-    inconclusive. Fewer than 2 values on a side: inconclusive.
+    non-inferiority claim): holds when the non-inferiority test is significant; does not hold when
+    the whole 95% interval of a − b lies beyond the margin on the wrong side (inferior by more
+    than the margin); else inconclusive. Fewer than 2 values on a side: inconclusive.
     """
     if math.isnan(comparison.p):
         return "inconclusive"
+    p = claim_p(comparison, expect, margin) if p is None else p
     larger = expect.startswith(">")
-    wrong_way = comparison.p < ALPHA and (comparison.diff < 0 if larger else comparison.diff > 0)
     if expect in (">", "<"):
-        right_way = comparison.p < ALPHA and not wrong_way
-    else:
-        right_way = comparison.low >= -margin if larger else comparison.high <= margin
-    if right_way:
+        significant = p < ALPHA
+        wrong_way = significant and (comparison.diff < 0 if larger else comparison.diff > 0)
+        return "does not hold" if wrong_way else "holds" if significant else "inconclusive"
+    if p < ALPHA:
         return "holds"
-    return "does not hold" if wrong_way else "inconclusive"
+    inferior = comparison.high < -margin if larger else comparison.low > margin
+    return "does not hold" if inferior else "inconclusive"
 
 
 def short(value: float) -> str:
