@@ -85,11 +85,11 @@ def build_core(model: str, impl: str, hidden: int) -> nn.Module:
         if model not in TORCH_MODULES:
             raise UserError(f"impl torch exists for {', '.join(TORCH_MODULES)}, not {model}")
         return TorchCore(TORCH_MODULES[model](hidden, hidden, batch_first=True))
-    from rnnbench.config import instantiate
+    from rnnbench.build import model_from_config
     from rnnbench.data.task import InputSpec
 
-    whole = instantiate("model", model_config(model, impl, hidden), input_spec=InputSpec("real", hidden),
-                        output_size=1, per_step=True, causal=False)
+    whole = model_from_config(model_config(model, impl, hidden), input_spec=InputSpec("real", hidden),
+                              output_size=1, per_step=True, causal=False)
     return whole.core
 
 

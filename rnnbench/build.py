@@ -76,10 +76,14 @@ def build_task(cfg: DictConfig) -> SequenceTask:
 
 
 def build_model(model_cfg: DictConfig, task: SequenceTask) -> torch.nn.Module:
-    """The model of `model_cfg` for `task`, at the width of its parameter budget if it has one
-    (sizing.py); `model.sizing` says what the budget gave ({} without one)."""
-    args = task.model_args()  # outside sizing's meta-device builds: it may read the data
+    """The model of `model_cfg` for `task` (model_from_config)."""
+    return model_from_config(model_cfg, **task.model_args())  # read outside sizing's meta-device builds
 
+
+def model_from_config(model_cfg: DictConfig, **args) -> torch.nn.Module:
+    """The model of `model_cfg` with the task's arguments `args` (input spec, output size, …), at
+    the width of its parameter budget if it has one (sizing.py); `model.sizing` says what the
+    budget gave ({} without one)."""
     def make(cfg: DictConfig) -> torch.nn.Module:
         return instantiate("model", cfg, **args)
 

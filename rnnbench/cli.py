@@ -24,8 +24,9 @@ commands:
                            stdout; CSV, Markdown, LaTeX, HTML with the plots, PNG in DIR)
                            of the run records under PATH
   study NAME [OVERRIDES...]
-                           a ready set of sweeps (conf/study/NAME.yaml; e.g. claims: the folk
-                           claims; study.scale=full for a real study), then its report
+                           a comparison on the fair protocol (conf/study/NAME.yaml; claims: the
+                           folk claims): every model tuned alike, then fresh seeds for the test
+                           numbers, then the report (study.scale=full, study.seed_offset=K)
   bench [--full] [--models M...] [--seq-lens T...] [--out DIR] ...
                            microbenchmark of the recurrent cores: tokens/s forward and train step,
                            FLOPs, % of the measured matmul peak, memory; ratios fused/torch.nn,
@@ -170,28 +171,54 @@ def report(args: list[str]) -> int:
 
 
 def study(args: list[str]) -> int:
-    """Each part of conf/study/NAME.yaml as a sweep into one folder, then the report over it."""
+    """conf/study/NAME.yaml on the fair protocol (rnnbench/study.py): for each part and variant, the
+    tuner's search, then the best configuration on fresh seeds; then the report over the folder."""
     from rnnbench.config import group_options
-    from rnnbench.study import study_options, study_parts
+    from rnnbench.study import best_overrides, seeds_for, study_options, study_plan, tuner_overrides
 
     if not args or args[0].startswith("-"):
-        raise UserError(f"'rnnbench study' needs a study name: rnnbench study NAME [study.scale=full] [OVERRIDES...]; "
-                        f"choose from: {', '.join(group_options('study'))}")
+        raise UserError(f"'rnnbench study' needs a study name: rnnbench study NAME [study.scale=full] "
+                        f"[study.seed_offset=K] [OVERRIDES...]; choose from: {', '.join(group_options('study'))}")
     name = args[0]
-    scale, folder, overrides = study_options(args[1:])
-    parts = study_parts(name, scale)
+    scale, folder, offset, overrides = study_options(args[1:])
+    plan = study_plan(name, scale)
+    tuning_seed, fresh = seeds_for(offset, plan.seeds)
     root_arg = next((o.split("=", 1)[1] for o in overrides if o.startswith("output_root=")), "outputs")
     folder = folder or Path(fresh_dir(str(Path(root_arg) / "studies" / name / _now())))
     failed = 0
-    for part, part_overrides in parts.items():
-        print(f"rnnbench study {name}: part '{part}' into {folder / part}", file=sys.stderr)
-        try:
-            failed += train(["-m", *part_overrides, *overrides, f"hydra.sweep.dir={folder / part}"]) != 0
-        except UserError as exc:  # this part's config does not compose: say so, run the others
-            print(f"rnnbench: error: study part '{part}': {exc}", file=sys.stderr)
-            failed += 1
+    for part, (tuned, units) in plan.parts.items():
+        for unit in units:
+            best: dict = {}
+            if tuned:
+                where = folder / part / "tuning" / unit.name
+                failed += _study_sweep(f"{part}: tuning {unit.name} (seed {tuning_seed})", where,
+                                       [*tuner_overrides(plan.tune), *unit.overrides, *plan.launcher, *overrides,
+                                        f"seed={tuning_seed}", f"hydra.sweeper.seed={tuning_seed}"])
+                best = best_overrides(where / "best.yaml")
+                if best is None:
+                    print(f"rnnbench study {name}: {part}/{unit.name}: no tuning trial completed; no test runs",
+                          file=sys.stderr)
+                    failed += 1
+                    continue
+            chosen = [f"{k}={v}" for k, v in best.items()] + ([f"tuned=[{','.join(sorted(best))}]"] if best else [])
+            failed += _study_sweep(f"{part}: {unit.name} on fresh seeds {fresh[0]}…{fresh[-1]}",
+                                   folder / part / "test" / unit.name,
+                                   [*unit.overrides, *chosen, *plan.launcher, *overrides,
+                                    f"seed={','.join(map(str, fresh))}"])
     report([str(folder)])
     return 1 if failed else 0
+
+
+def _study_sweep(what: str, where: Path, overrides: list[str]) -> int:
+    """One sweep of a study into `where` (later overrides of a key replace earlier ones); 1 if a
+    run failed or the config does not compose (said, and the study goes on), else 0."""
+    print(f"rnnbench study: {what} → {where}", file=sys.stderr)
+    merged = {override.split("=", 1)[0].lstrip("+~"): override for override in overrides}
+    try:
+        return int(train(["-m", *merged.values(), f"hydra.sweep.dir={where}"]) != 0)
+    except UserError as exc:
+        print(f"rnnbench: error: study step {what}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _positive_ints(text: str) -> list[int]:

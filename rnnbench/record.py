@@ -65,7 +65,7 @@ STOP_REASONS = ("solved", "plateau", "max_steps", "diverged", "pruned")
 # that differ only in these are the same run: the report never splits groups by them and a killed
 # run may resume with other values. A trailing dot covers a whole node.
 INCIDENTAL_KEYS = ("output_root", "data_dir", "trainer.progress", "trainer.threads", "trainer.checkpoint",
-                   "trainer.keep_best", "diagnostics.", "logger.", "tuning.")
+                   "trainer.keep_best", "diagnostics.", "logger.", "tuning.", "tuned")
 # The seeds: what replicates of one setting differ in. The report averages over them.
 SEED_KEYS = ("seed", "dataset.seed")
 

@@ -1,13 +1,37 @@
-"""`rnnbench study NAME`: a ready set of sweeps (conf/study/NAME.yaml), then one report over all.
+"""`rnnbench study NAME`: a comparison run on the fair protocol, then one report over it.
 
-A study file lists `parts`; each is the overrides of one `rnnbench train -m` sweep, and optionally
-`full`: overrides that replace the part's own (same key) at ``study.scale=full``. Parts run one
-after the other into <output_root>/studies/NAME/<time>/<part> (a part's jobs may run side by side
-with a launcher override); a failed run does not stop the study. Re-running the same command with
-``study.dir=<that folder>`` skips completed runs and resumes killed ones, like any sweep.
+The protocol (Collins et al. 2017; Melis et al. 2018), for each part of conf/study/NAME.yaml:
+
+  1. Equal tuning. Every variant of the part (a model, or a model with a switch) gets the same
+     search: the tuner (hydra/sweeper=tune, tune.py) with the study's `tune` settings — the same
+     number of trials, the same steps per trial, the same space (at least trainer.lr, log scale),
+     pruning on validation curves — on the validation split only, with the *tuning seed*. A part
+     with a sweep over other keys (dataset.seq_len=50,200) tunes each variant at each value.
+  2. Fresh seeds. The best configuration of each variant is trained again on `seeds` fresh seeds
+     (never the tuning seed) and only these runs are scored on test. They carry `tuned=[keys]`,
+     so the report compares variants each at its own tuned values.
+  3. Equal size. Parts set `model.param_budget` (sizing.py): models are compared at equal
+     parameter count; a part with `tune: false` (the `width` part) compares them at equal
+     hidden_size instead, for the claims that are about width (parameter counts, speed per token).
+  4. Adaptive budgets: `trainer.patience` stops runs on a plateau; every record says why it stopped.
+
+Seeds. With ``study.seed_offset=K`` the study runs on seeds no other offset uses: tuning seed
+TUNING_SEED + K, fresh seeds 100·K … 100·K + seeds − 1 (`seeds_for`). Running the quick study at
+two offsets and comparing the verdicts is the stability check of README.
+
+Layout: <output_root>/studies/NAME/<time>/<part>/tuning/<unit>/ (the trials, best.yaml) and
+<part>/test/<unit>/ (the fresh-seed runs), one Hydra sweep each; tuning.csv (one row per unit);
+report/. The same command with ``study.dir=<that folder>`` continues a killed study: searches
+resume from their journals, completed runs are kept.
+
+Scales: a part's `full` overrides replace its own (same key) at ``study.scale=full``, and the
+protocol's `full` settings replace the protocol's (seeds, trials).
 """
 from __future__ import annotations
 
+import itertools
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -16,37 +40,137 @@ from rnnbench.config import config_dir, group_options
 from rnnbench.errors import UserError
 
 SCALES = ("quick", "full")
+TUNING_SEED = 1_000_000  # + seed_offset; fresh seeds are 100·offset + 0 … seeds − 1
+MAX_SEEDS = 100
 
 
-def study_parts(name: str, scale: str = "quick") -> dict[str, list[str]]:
-    """part name → its overrides at this scale."""
+@dataclass
+class Unit:
+    """One variant of a part at one value of the part's other sweeps: tuned, then run on fresh seeds."""
+
+    part: str
+    name: str  # folder name: variant and setting
+    overrides: list[str]  # the variant's and the setting's, with the part's fixed ones
+
+
+@dataclass
+class Plan:
+    seeds: int
+    tune: dict  # n_trials, params, sampler settings (hydra.sweeper.*)
+    launcher: list[str]
+    parts: dict[str, tuple[bool, list[Unit]]] = field(default_factory=dict)  # part → (tuned?, units)
+
+
+def seeds_for(offset: int, n: int) -> tuple[int, list[int]]:
+    """(tuning seed, fresh seeds) of a study run at `offset`: disjoint within and across offsets."""
+    if not 0 <= n <= MAX_SEEDS:
+        raise UserError(f"a study part must ask for 1 to {MAX_SEEDS} fresh seeds, got {n}")
+    return TUNING_SEED + offset, [MAX_SEEDS * offset + k for k in range(n)]
+
+
+def study_plan(name: str, scale: str = "quick") -> Plan:
     names = group_options("study")
     if name not in names:
         raise UserError(f"unknown study '{name}'; choose from: {', '.join(names)}")
     if scale not in SCALES:
         raise UserError(f"study.scale must be one of {', '.join(SCALES)}, got {scale!r}")
-    spec = OmegaConf.to_container(OmegaConf.load(config_dir() / "study" / f"{name}.yaml"))
-    parts = {}
+    spec = OmegaConf.to_container(OmegaConf.load(config_dir() / "study" / f"{name}.yaml"), resolve=True)
+    protocol = spec.get("protocol") or {}
+    if scale == "full":
+        protocol = {**protocol, **(protocol.get("full") or {}),
+                    "tune": {**protocol.get("tune", {}), **(protocol.get("full") or {}).get("tune", {})}}
+    plan = Plan(seeds=int(protocol.get("seeds", 3)), tune=protocol.get("tune", {}), launcher=protocol.get("launcher", []))
     for part, body in (spec.get("parts") or {}).items():
-        overrides = {_key(o): o for o in body["overrides"]}
+        overrides = {_key(o): o for o in body.get("overrides", [])}
         if scale == "full":
             overrides.update({_key(o): o for o in body.get("full", [])})
-        parts[part] = list(overrides.values())
-    return parts
+        variants = body.get("variants") or {m: [f"model={m}"] for m in body.get("models", [])}
+        plan.parts[part] = (body.get("tune", True), _units(part, variants, list(overrides.values())))
+    return plan
 
 
-def study_options(args: list[str]) -> tuple[str, Path | None, list[str]]:
-    """(scale, folder to continue or None, the overrides for every part) from the command's
-    arguments: study.scale=… and study.dir=… are the study's; the rest go to Hydra."""
-    scale, folder, rest = "quick", None, []
+def _units(part: str, variants: dict[str, list[str]], overrides: list[str]) -> list[Unit]:
+    """Each variant at each combination of the part's sweeps (a,b,c values; seeds are the study's)."""
+    fixed, sweeps = [], []
+    for override in overrides:
+        key, _, value = override.partition("=")
+        values = _split(value)
+        if key == "seed":
+            raise UserError(f"study part '{part}' sets seed; the study chooses seeds (study.seed_offset)")
+        if len(values) > 1:
+            sweeps.append([(key, v) for v in values])
+        else:
+            fixed.append(override)
+    units = []
+    for variant, variant_overrides in variants.items():
+        for combo in itertools.product(*sweeps):
+            label = "_".join(f"{k.split('.')[-1]}{v}" for k, v in combo)
+            units.append(Unit(part, re.sub(r"[^A-Za-z0-9_.+-]", "-", variant + (f"_{label}" if label else "")),
+                              [*fixed, *variant_overrides, *(f"{k}={v}" for k, v in combo)]))
+    return units
+
+
+def _split(value: str) -> list[str]:
+    """The values of a simple sweep a,b,c (commas inside brackets or quotes do not split)."""
+    parts, depth, current, quote = [], 0, "", None
+    for char in value:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[({":
+            depth += 1
+        elif char in "])}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+            continue
+        current += char
+    return [*parts, current]
+
+
+def tuner_overrides(tune: dict) -> list[str]:
+    """The study's `tune` settings as the tuner's overrides: the space, then hydra.sweeper.*."""
+    out = ["hydra/sweeper=tune"]
+    for key, value in (tune.get("params") or {}).items():
+        out.append(f"{key}={value}")
+    for key, value in tune.items():
+        if key == "params":
+            continue
+        if isinstance(value, dict):
+            out += [f"+hydra.sweeper.{key}.{k}={v}" for k, v in value.items()]
+        else:
+            out.append(f"hydra.sweeper.{key}={value}")
+    return out
+
+
+def best_overrides(best_yaml: Path) -> dict | None:
+    """The best parameters of a finished search (best.yaml), or None when no trial completed."""
+    if not best_yaml.is_file():
+        return None
+    best = OmegaConf.to_container(OmegaConf.load(best_yaml))
+    return best.get("best_params") or None
+
+
+def study_options(args: list[str]) -> tuple[str, Path | None, int, list[str]]:
+    """(scale, folder to continue or None, seed offset, the overrides for every part) from the
+    command's arguments: study.scale=…, study.dir=… and study.seed_offset=… are the study's; the
+    rest go to Hydra."""
+    scale, folder, offset, rest = "quick", None, 0, []
     for arg in args:
         if arg.startswith("study.scale="):
             scale = arg.split("=", 1)[1]
         elif arg.startswith("study.dir="):
             folder = Path(arg.split("=", 1)[1])
+        elif arg.startswith("study.seed_offset="):
+            text = arg.split("=", 1)[1]
+            if not text.isdigit() or int(text) > 9999:
+                raise UserError(f"study.seed_offset must be an integer in [0, 9999], got {text!r}")
+            offset = int(text)
         else:
             rest.append(arg)
-    return scale, folder, rest
+    return scale, folder, offset, rest
 
 
 def _key(override: str) -> str:

@@ -162,9 +162,17 @@ BAD_FILES = [
     (["train", "trainer.lrr=0.1"], "Could not override 'trainer.lrr'"),
     (["train", "-m", "seed=0,1", "--cfg", "job"], "Only one of --run, --multirun, --cfg, --info and --shell_completion "
                                                  "can be specified (--cfg job shows the config of a single run: drop -m)"),
-    (["study"], "'rnnbench study' needs a study name: rnnbench study NAME [study.scale=full] [OVERRIDES...]; choose from: claims"),
+    (["study"], "'rnnbench study' needs a study name: rnnbench study NAME [study.scale=full] [study.seed_offset=K] "
+                "[OVERRIDES...]; choose from: claims"),
     (["study", "claimz"], "unknown study 'claimz'; choose from: claims"),
     (["study", "claims", "study.scale=huge"], "study.scale must be one of quick, full, got 'huge'"),
+    (["study", "claims", "study.seed_offset=-2"], "study.seed_offset must be an integer in [0, 9999], got '-2'"),
+    (["train", "model.param_budget=-5"], "model.param_budget must be an integer ≥ 1, got -5"),
+    (["train", "model=lstm", "model.param_budget=10"], "model.param_budget=10 is below the smallest model=lstm for this "
+                                                       "task (22 parameters at hidden_size=1); give at least 22"),
+    (["train", "trainer.patience=0"], "trainer.patience must be an integer ≥ 1, got 0"),
+    (["train", "-m", "hydra/sweeper=tune", "trainer.lr=0.1,0.2", "hydra.sweeper.pruner=asha"],
+     "hydra.sweeper.pruner must be one of none, median, successive_halving, hyperband, got 'asha'"),
     (["report", "nowhere", "--where", "x"], "report path 'nowhere' does not exist"),
     (["train", "model.cell._target_=nowhere.Cell"], "model.cell._target_ 'nowhere.Cell' cannot be imported (No module named 'nowhere')"),
     (["train", "dataset=text", "dataset.corpus=no/book.txt"], "dataset.corpus: no file at no/book.txt (relative to"),

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from rnnbench.build import build_model
 from rnnbench.config import instantiate
 from rnnbench.errors import ConfigError, UserError
 from rnnbench.models import Recurrent
@@ -289,8 +290,7 @@ def test_bidirectional_last_readout_takes_each_direction_final_state():
 def build(*overrides):
     cfg = compose_config(*overrides)
     task = instantiate("dataset", cfg.dataset)
-    return instantiate("model", cfg.model, input_spec=task.input, output_size=task.output_size,
-                       per_step=task.per_step, causal=task.causal), task
+    return build_model(cfg.model, task), task
 
 
 @pytest.mark.parametrize("model", ["lstm", "hybrid_parallel", "mingru"])

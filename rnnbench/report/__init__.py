@@ -23,7 +23,7 @@ import pandas as pd
 from rnnbench.record import atomic_write_text
 from rnnbench.report.claims import COLUMNS as CLAIM_COLUMNS
 from rnnbench.report.claims import display_claims, judge_claims
-from rnnbench.report.collect import Runs, filter_runs, find_benches, load_runs
+from rnnbench.report.collect import Runs, filter_runs, find_benches, load_runs, searches, set_trials_aside
 from rnnbench.report.plots import plot_grad_per_time_step, plot_learning_curves, plot_metric_vs_length, plot_pareto
 from rnnbench.report.tables import display_table, summarize
 
@@ -40,6 +40,8 @@ def write_report(paths: list[Path], out: Path | None = None, where: list[str] = 
     runs = load_runs(paths)
     if where:
         runs = filter_runs(runs, list(where))
+    runs, trials = set_trials_aside(runs)
+    tuning = searches(paths)
     out = out or paths[0] / "report"
     out.mkdir(parents=True, exist_ok=True)
     with staged(out) as stage:
@@ -50,6 +52,10 @@ def write_report(paths: list[Path], out: Path | None = None, where: list[str] = 
         benches = [_bench_section(folder, stage / f"bench_{i}.png") for i, folder in enumerate(find_benches(paths))]
         images += [plot for _, plot in benches if plot]
         sections += [(title, "", table, 5) for tables, _ in benches for title, table in tables]
+        if len(tuning):
+            atomic_write_text(stage / "tuning.csv", tuning.to_csv(index=False))
+            sections.append((f"Tuning: {len(tuning)} searches, {trials} trials (validation only; the tables above "
+                             "and the claims use the fresh-seed runs)", "", _relative(tuning, paths), 2))
         markdown = _markdown(runs, paths, sections, images, claims)
         atomic_write_text(stage / "report.md", markdown)
         summary = pd.concat(csv_parts, ignore_index=True) if csv_parts else pd.DataFrame()
@@ -103,6 +109,12 @@ def _dataset_sections(runs: Runs, group_by, metrics, folder: Path):
     return sections, csv_parts, images
 
 
+def _relative(table: pd.DataFrame, paths: list[Path]) -> pd.DataFrame:
+    """Folder names shortened to below the first report path."""
+    root = str(paths[0]).rstrip("/") + "/"
+    return table.assign(search=[s.removeprefix(root) for s in table["search"]])
+
+
 def file_stem(name: str) -> str:
     """A name from a record (a dataset's) as part of a file name: nothing but letters, digits and
     _ . -, so no value can reach outside the report folder."""
@@ -136,7 +148,8 @@ def _setting(members: pd.DataFrame, keys: list[str]) -> str:
 
 def _counts(runs: Runs) -> str:
     status = runs.runs["status"].value_counts() if len(runs.runs) else {}
-    return (f"{len(runs.runs)} runs ({status.get('completed', 0)} completed, {status.get('failed', 0)} failed); "
+    pruned = f", {status.get('pruned')} pruned" if status.get("pruned") else ""
+    return (f"{len(runs.runs)} runs ({status.get('completed', 0)} completed, {status.get('failed', 0)} failed{pruned}); "
             f"{len(runs.skipped)} records skipped")
 
 

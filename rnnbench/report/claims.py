@@ -173,11 +173,14 @@ def _settings(done: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame, list[str]
     is not the model's own (a key some runs lack does not split them), nor tuned per model, nor the
     width of runs sized by a parameter budget."""
     for dataset, frame in done.groupby("dataset", sort=True):
-        tuned = {HPARAM + k for keys in frame.get(TUNED, pd.Series(dtype=object)).dropna() for k in keys}
+        tuned = {HPARAM + k for keys in frame.get(TUNED, pd.Series(dtype=object)).dropna() for k in keys} & set(frame)
+        tuned |= {c for c in frame.columns if any(frame[c].equals(frame[t]) for t in tuned)}  # optimizer.lr ≡ trainer.lr
         budgeted = BUDGET in frame and frame[BUDGET].notna().any()
         keys = [c for c in frame.columns if c.startswith(HPARAM) and _setting_key(c[len(HPARAM):])
                 and c not in tuned and c != TUNED and not (budgeted and c == WIDTH)]
         values = frame[keys].map(_hashable) if keys else frame[[]]
+        if BUDGET in values:  # runs without a budget (null) are a setting of their own: equal width
+            values[BUDGET] = values[BUDGET].astype(object).where(values[BUDGET].notna(), "none")
         varied = [k for k in keys if values[k].nunique() > 1]
         if not varied:
             yield str(dataset), frame, []

@@ -52,6 +52,48 @@ def find_benches(paths: list[Path]) -> list[Path]:
     return sorted({csv.parent for path in paths for csv in path.rglob(BENCH_CSV)})
 
 
+def set_trials_aside(runs: Runs) -> tuple[Runs, int]:
+    """The runs without the tuner's trials, and how many trials there were — when there are other
+    runs: a study's report compares its fresh-seed runs, its trials are summed up by the tuning
+    table (`searches`). Paths that hold nothing but trials (one search) keep them."""
+    if not len(runs.runs) or "trial" not in runs.runs:
+        return runs, 0
+    trial = runs.runs["trial"].notna()
+    if trial.all() or not trial.any():
+        return runs, 0
+    kept = runs.runs[~trial]
+    curves = runs.curves[runs.curves["dir"].isin(kept["dir"])] if len(runs.curves) else runs.curves
+    return Runs(kept.reset_index(drop=True), curves, {d: g for d, g in runs.grads.items() if d in set(kept["dir"])},
+                runs.skipped, runs.warnings), int(trial.sum())
+
+
+def searches(paths: list[Path]) -> pd.DataFrame:
+    """One row per tuner search (its best.yaml) under the paths: what it chose and what it spent."""
+    import yaml
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    rows = []
+    for best_file in sorted({p for path in paths for p in path.rglob("best.yaml")}):
+        try:
+            best = OmegaConf.to_container(OmegaConf.load(best_file))
+        except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException) as exc:  # named, not fatal
+            rows.append({"search": str(best_file.parent), "best": f"unreadable: {type(exc).__name__}"})
+            continue
+        if not isinstance(best, dict) or "trials" not in best:
+            continue
+        trials, steps = best.get("trials") or {}, best.get("steps") or {}
+        params = best.get("best_params") or {}
+        rows.append({"search": str(best_file.parent), "objective": best.get("objective"),
+                     "best": ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+                     or "no trial completed",
+                     "value": best.get("best_value"),
+                     "trials (done / pruned / failed)": f"{trials.get('complete', 0)} / {trials.get('pruned', 0)} / "
+                                                        f"{trials.get('fail', 0)}",
+                     "steps taken": steps.get("taken"), "of max": steps.get("without_stops")})
+    return pd.DataFrame(rows)
+
+
 def load_runs(paths: list[Path]) -> Runs:
     rows, curves, grads, skipped, warnings = [], [], {}, [], []
     for run_dir in find_records(paths):
@@ -133,7 +175,8 @@ def _run_row(run_dir: Path, s: Summary) -> dict:
            "seed": s.seed, **s.columns(), "baseline_name": s.baseline_name,
            "primary_metric": s.task.get("primary_metric"), "solved_at": s.task.get("solved_at"),
            "metric_directions": s.task.get("metrics"), "kind": s.task.get("kind"),
-           "stop_reason": s.stop_reason, "tested": bool(s.final)}  # tested: scored on test (not a tuning trial)
+           "stop_reason": s.stop_reason, "tested": bool(s.final),  # tested: scored on test (not a tuning trial)
+           "trial": s.hparams.get("tuning.trial")}  # the tuner's trial number, for a trial
     for part in ("final", "best", "baseline", "baseline_val"):
         row.update({f"{part}.{k}": v for k, v in getattr(s, part).items()})
     for name, scores in s.baselines.items():  # further reference predictors (stock: linear AR)
