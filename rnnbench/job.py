@@ -2,8 +2,9 @@
 
 It finds the run folder Hydra made, gives torch the job's share of the cores when a launcher runs
 jobs side by side (sweep.job_threads; `trainer.threads` overrides), keeps a failing job from
-stopping a sweep, and returns what an Optuna sweeper minimises: the last validation value of the
-task's primary metric, or NaN for a run that did not complete.
+stopping a sweep, and returns what a value-reading sweeper (Hydra's optuna or nevergrad plugins)
+minimises: the last validation value of the task's primary metric, or NaN for a run that did not
+complete. rnnbench's tuner (tune.py) reads the record instead: best value, pruned or failed.
 
 Hydra's own copy of the config (`.hydra/`: config.yaml, hydra.yaml, overrides.yaml, which
 `rnnbench resume` reads) is written by the trainer with the record, once the folder is known to

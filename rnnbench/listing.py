@@ -13,7 +13,7 @@ from rnnbench.config import config_dir, group_options
 TITLES = {"model": "models", "model/base": "keys shared by the models that build on a base (model.KEY=VALUE)",
           "model/cell": "cells of model=seq2seq", "dataset": "datasets",
           "optimizer": "optimizers", "trainer": "trainer settings", "experiment": "experiments",
-          "hparams_search": "hyperparameter searches (Optuna; needs rnnbench[sweep])",
+          "hparams_search": "tuning searches (rnnbench's Optuna tuner with pruning; needs rnnbench[sweep])",
           "study": "studies (rnnbench study NAME)",
           "logger": "loggers mirroring the run record (several: logger=[tensorboard,mlflow]; needs rnnbench[loggers])",
           "debug": "debug settings"}

@@ -29,3 +29,10 @@ def test_wheel_ships_the_configs(tmp_path):
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[0] == str(site / "rnnbench" / "conf")
     assert list((elsewhere / "outputs" / "runs").glob("*_lstm_adding_s0/summary.json"))
+    # the tuner's plugin module ships too, where Hydra looks for sweepers
+    assert (site / "hydra_plugins" / "rnnbench_tuner" / "tuner.py").is_file()
+    tune = subprocess.run([sys.executable, "-c", code, "train", "-m", "hydra/sweeper=tune", "trainer.lr=interval(0.001,0.01)",
+                           "hydra.sweeper.n_trials=1", "hydra.sweep.dir=search", *TINY], cwd=elsewhere, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert tune.returncode == 0, tune.stderr
+    assert (elsewhere / "search" / "best.yaml").is_file()
