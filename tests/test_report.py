@@ -365,3 +365,39 @@ def test_claims_csv_and_equal_budget_settings(tmp_path):
     speed = claims.set_index("claim").loc["GRU trains faster than LSTM (tokens/s)"]
     assert speed["setting"] == "adding" and speed["p_adjusted"] >= speed["p"]
     assert "Hedges' g [95% CI]" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_the_table_says_why_runs_stopped_and_the_width_a_budget_gave(tmp_path):
+    for seed, (reason, steps) in enumerate((("plateau", 800), ("plateau", 900), ("max_steps", 1000))):
+        run = fake_run(tmp_path, f"gru{seed}", "gru", seed, 0.01)
+        summary = json.loads((run / SUMMARY).read_text())
+        summary.update(stop_reason=reason, steps=steps, model_info={"param_budget": 4000, "hidden_size": 34})
+        summary["hparams"]["model.param_budget"] = 4000
+        (run / SUMMARY).write_text(json.dumps(summary))
+    runs = load_runs([tmp_path]).runs
+    assert set(runs["hp.model.hidden_size"]) == {34}  # the width built, not the config's default
+    from rnnbench.report.tables import display_table, summarize
+
+    table, keys, directions = summarize(runs)
+    shown = display_table(table, keys, directions, "predict 1.0", 0.01, "mse")
+    assert shown["stopped"][0] == "max_steps ×1 at 1,000 steps, plateau ×2 at 850 steps"
+
+
+def test_longer_dependencies_are_judged_at_the_longest_T_of_their_own_sweep(tmp_path):
+    """A study's budgeted T sweep (30, 80) beside an equal-width part at T=100: the claim is made
+    at T=80 within the sweep, not at the other part's T."""
+    def sized(run, budget):
+        summary = json.loads((run / SUMMARY).read_text())
+        summary["hparams"]["model.param_budget"] = budget
+        (run / SUMMARY).write_text(json.dumps(summary))
+
+    for T in (30, 80):
+        for name, mses in (("lstm", [0.001, 0.0012, 0.0011]), ("rnn", [0.16, 0.161, 0.159])):
+            for seed, mse in enumerate(mses):
+                sized(fake_run(tmp_path / f"T{T}", f"{name}{seed}", name, seed, mse, seq_len=T), 4000)
+    claim_runs(tmp_path / "width", [("lstm", [0.17, 0.171, 0.169], 17473, 400000),
+                                    ("rnn", [0.17, 0.171, 0.169], 4417, 480000)])
+    claims = judge_claims(load_runs([tmp_path]).runs)
+    longer = claims[claims["claim"].str.startswith("LSTM handles longer dependencies than RNN")]
+    assert list(longer["claim"]) == ["LSTM handles longer dependencies than RNN (mse at the longest T, 80)"]
+    assert longer["verdict"].iloc[0] == "holds" and "param_budget=4000" in longer["setting"].iloc[0]

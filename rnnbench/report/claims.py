@@ -168,26 +168,28 @@ def _judgements(done: pd.DataFrame) -> list[Judgement]:
     return rows
 
 
-def _settings(done: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame, list[str]]]:
+def _settings(done: pd.DataFrame, ignore: tuple[str, ...] = ()) -> Iterator[tuple[str, pd.DataFrame, list[str]]]:
     """(label, runs, varied keys) for each setting: runs of one dataset alike in every key that
     is not the model's own (a key some runs lack does not split them), nor tuned per model, nor the
-    width of runs sized by a parameter budget."""
+    width of runs sized by a parameter budget, nor one of `ignore` (columns)."""
     for dataset, frame in done.groupby("dataset", sort=True):
         tuned = {HPARAM + k for keys in frame.get(TUNED, pd.Series(dtype=object)).dropna() for k in keys} & set(frame)
         tuned |= {c for c in frame.columns if any(frame[c].equals(frame[t]) for t in tuned)}  # optimizer.lr ≡ trainer.lr
-        budgeted = BUDGET in frame and frame[BUDGET].notna().any()
         keys = [c for c in frame.columns if c.startswith(HPARAM) and _setting_key(c[len(HPARAM):])
-                and c not in tuned and c != TUNED and not (budgeted and c == WIDTH)]
+                and c not in tuned and c != TUNED and c not in ignore]
         values = frame[keys].map(_hashable) if keys else frame[[]]
         if BUDGET in values:  # runs without a budget (null) are a setting of their own: equal width
-            values[BUDGET] = values[BUDGET].astype(object).where(values[BUDGET].notna(), "none")
+            budgeted = values[BUDGET].notna()
+            values[BUDGET] = values[BUDGET].astype(object).where(budgeted, "none")
+            if WIDTH in values:  # sized by the budget: their widths differ by design
+                values[WIDTH] = values[WIDTH].astype(object).where(~budgeted, "by budget")
         varied = [k for k in keys if values[k].nunique() > 1]
         if not varied:
             yield str(dataset), frame, []
             continue
         for combo, members in frame.groupby([values[k] for k in varied], dropna=False, sort=True):
             combo = combo if isinstance(combo, tuple) else (combo,)
-            label = ", ".join(f"{k.split('.')[-1]}={as_typed(v)}" for k, v in zip(varied, combo))
+            label = ", ".join(f"{k.split('.')[-1]}={as_typed(v)}" for k, v in zip(varied, combo) if v != "by budget")
             yield f"{dataset} ({label})", members, varied
 
 
@@ -304,16 +306,14 @@ def _longer_dependencies(done: pd.DataFrame) -> list[Judgement]:
     column = HPARAM + "dataset.seq_len"
     if column not in done:
         return rows
-    for dataset, frame in done.groupby("dataset", sort=True):
-        lengths = frame[column].dropna()
-        if lengths.nunique() < 2 or not _direction(frame):
+    for setting, family, _ in _settings(done, ignore=(column,)):  # runs alike but for T
+        lengths = family[column].dropna()
+        if lengths.nunique() < 2 or not _direction(family):
             continue
-        longest = frame[frame[column] == lengths.max()]
-        metric, better = _direction(frame)
-        for setting, members, _ in _settings(longest):
-            rows += _versus(setting, members, "LSTM handles longer dependencies than {other} "
-                            f"({metric} at the longest T, {int(lengths.max())})", "lstm", ("rnn", "gru"),
-                            f"final.{metric}", better)
+        metric, better = _direction(family)
+        rows += _versus(setting, family[family[column] == lengths.max()], "LSTM handles longer dependencies than "
+                        f"{{other}} ({metric} at the longest T, {int(lengths.max())})", "lstm", ("rnn", "gru"),
+                        f"final.{metric}", better)
     return rows
 
 

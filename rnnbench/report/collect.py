@@ -184,6 +184,8 @@ def _run_row(run_dir: Path, s: Summary) -> dict:
             row.update({f"{OTHER_BASELINE}{name}.{k}": v for k, v in scores.items()})
     row.update({f"{ANALYSIS}{k}": v for k, v in s.analysis.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
     row.update({HPARAM + k: v for k, v in s.hparams.items()})
+    if s.model_info.get("param_budget") is not None:  # sized by its budget: the width it was built with
+        row[HPARAM + "model.hidden_size"] = s.model_info["hidden_size"]
     return row
 
 

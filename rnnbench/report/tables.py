@@ -42,6 +42,8 @@ def grouping_keys(runs: pd.DataFrame) -> list[str]:
         if key in SEED_KEYS or incidental(key):
             continue
         values = runs[column].map(_hashable)
+        if key == "model.param_budget":  # no budget (null) is a setting of its own: equal width
+            values = values.astype(object).where(values.notna(), "none")
         if key.startswith("model."):
             varies = values.groupby(runs["model"]).nunique().max() > 1
         else:
@@ -87,6 +89,7 @@ def summarize(runs: pd.DataFrame, group_by: list[str] | None = None,
         done = members[members["status"] == "completed"]
         row = dict(zip(["model", *keys], group))
         row.update(n=len(done), failed=len(members) - len(done), solved=int(done["steps_to_target"].notna().sum()),
+                   stopped=stopped(done),
                    grad_reach=_mean(done, "grad_reach"), grad_reach_std=_std(done, "grad_reach"))
         row.update({column: _first(done.get(column)) if how == "same" else _mean(done, column)
                     for column, how in aggregations().items()})
@@ -147,9 +150,23 @@ def display_table(table: pd.DataFrame, keys: list[str], directions: dict[str, st
             zip(table["solved"], table["n"], table["steps_to_target"], table["seconds_to_target"])]
     if table["grad_reach"].notna().any():
         out["gradient reach (steps)"] = [_mean_std(m, s) for m, s in zip(table["grad_reach"], table["grad_reach_std"])]
+    if table["stopped"].astype(bool).any():
+        out["stopped"] = table["stopped"]
     out["seeds"] = table["n"]
     out["failed"] = table["failed"]
     return out
+
+
+def stopped(done: pd.DataFrame) -> str:
+    """Why the runs of a group stopped: "plateau ×2 at 850 steps, max_steps ×1 at 1,000" (mean
+    steps per reason); empty for records without stop_reason (format 1)."""
+    if "stop_reason" not in done or done["stop_reason"].isna().all():
+        return ""
+    parts = []
+    for reason, runs in done.groupby("stop_reason", sort=True):
+        count = f" ×{len(runs)}" if len(done) > 1 else ""
+        parts.append(f"{reason}{count} at {runs['steps'].astype(float).mean():,.0f} steps")
+    return ", ".join(parts)
 
 
 def _hashable(value):
@@ -183,7 +200,9 @@ def _is_missing(value) -> bool:
 def _text(value) -> str:
     if _is_missing(value):
         return "—"
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    if isinstance(value, float):  # a tuned learning rate has 16 digits; report.csv keeps them
+        return str(int(value)) if value.is_integer() else f"{value:.4g}"
+    return str(value)
 
 
 def _count(value) -> str:
