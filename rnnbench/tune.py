@@ -202,7 +202,7 @@ class TunerImpl:
             for trial, job in zip(trials, sweeper.launcher.launch(batch, initial_job_idx=done)):
                 self.tell(study, trial, Path(job.hydra_cfg.hydra.runtime.output_dir))
             done += len(trials)
-        best = summarize(study, folder, self.n_trials)
+        best = summarize(study, folder, self.n_trials, space)
         OmegaConf.save(OmegaConf.create(best), folder / BEST)
         log.info("best of %s: %s (value %s)", name, best["best_params"], best["best_value"])
         return best
@@ -234,8 +234,18 @@ def objective(summary: dict) -> float | None:
     return value if (task.get("metrics") or {}).get(primary) == "min" else -value
 
 
-def summarize(study, folder: Path, n_trials: int) -> dict:
-    """best.yaml: the best parameters and value, the trials by state, and the steps they took."""
+def at_edge(value: float, dist, fraction: float = 0.05) -> bool:
+    """Whether a numeric value lies in the outer `fraction` of its range (on a log scale for a
+    log-scale range): the search may have cut off the optimum."""
+    low, high = dist.low, dist.high
+    if dist.log:
+        value, low, high = math.log(value), math.log(low), math.log(high)
+    return high > low and min(value - low, high - value) <= fraction * (high - low)
+
+
+def summarize(study, folder: Path, n_trials: int, space: dict) -> dict:
+    """best.yaml: the best parameters and value, those at the edge of their range, the trials by
+    state, and the steps they took."""
     from optuna.trial import TrialState
 
     from rnnbench.record import read_summary
@@ -253,6 +263,9 @@ def summarize(study, folder: Path, n_trials: int) -> dict:
     return {"study": study.study_name, "objective": f"best validation {metric}" + (" (higher is better)" if higher else ""),
             "best_params": dict(best.params) if best else None,
             "best_value": (-best.value if higher else best.value) if best else None,
-            "best_trial": best.number if best else None, "n_trials": n_trials, "trials": states,
+            "best_trial": best.number if best else None,
+            "at_edge": [k for k, v in (best.params if best else {}).items()
+                        if hasattr(space.get(k), "low") and at_edge(v, space[k])],
+            "space": {k: repr(d) for k, d in space.items()}, "n_trials": n_trials, "trials": states,
             "steps": {"taken": int(steps), "without_stops": int(budget),
                       "fraction": round(steps / budget, 4) if budget else None}}

@@ -78,3 +78,13 @@ def test_trials_in_worker_processes_report_to_the_journal_and_are_pruned(tmp_pat
     runs = records(tmp_path / "search")
     pruned = [s for s in runs.values() if s["status"] == "pruned"]
     assert [s["hparams"]["trainer.lr"] for s in pruned] == [50.0] and pruned[0]["steps"] == 10
+
+
+def test_a_best_value_at_the_edge_of_its_range_is_flagged():
+    from optuna.distributions import FloatDistribution
+
+    from rnnbench.tune import at_edge
+
+    log = FloatDistribution(1e-3, 1e-1, log=True)
+    assert at_edge(1.1e-3, log) and at_edge(0.09, log) and not at_edge(1e-2, log)
+    assert at_edge(0.96, FloatDistribution(0.0, 1.0)) and not at_edge(0.5, FloatDistribution(0.0, 1.0))

@@ -84,10 +84,11 @@ def searches(paths: list[Path]) -> pd.DataFrame:
             continue
         trials, steps = best.get("trials") or {}, best.get("steps") or {}
         params = best.get("best_params") or {}
+        edge = best.get("at_edge") or []
         rows.append({"search": str(best_file.parent), "objective": best.get("objective"),
                      "best": ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-                     or "no trial completed",
-                     "value": best.get("best_value"),
+                     + (f" (at the edge of its range: {', '.join(edge)})" if edge else "") or "no trial completed",
+                     "value": f"{best['best_value']:.4g}" if isinstance(best.get("best_value"), float) else None,
                      "trials (done / pruned / failed)": f"{trials.get('complete', 0)} / {trials.get('pruned', 0)} / "
                                                         f"{trials.get('fail', 0)}",
                      "steps taken": steps.get("taken"), "of max": steps.get("without_stops")})
