@@ -28,8 +28,10 @@ def test_every_unit_of_the_claims_study_composes(scale):
                     assert as_typed(OmegaConf.select(cfg, key)) == as_typed(value), (part, unit.name, key)
             if tuned:
                 assert cfg.model.param_budget is not None, (part, unit.name)  # equal size
-    units = {u.name for u in study.study_plan("claims", scale).parts["adding"][1]}
-    assert ("gru_seq_len100" in units) == (True)
+    units = {u.name for u in plan.parts["adding"][1]}  # each model at each length of the part's T sweep
+    lengths = (30, 80) if scale == "quick" else (50, 120)
+    assert units == {f"{m}_seq_len{T}" for m in ("rnn", "lstm", "gru", "hybrid_stacked", "hybrid_parallel")
+                     for T in lengths}
 
 
 def test_fresh_seeds_never_reuse_a_tuning_seed():
