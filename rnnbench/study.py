@@ -168,6 +168,9 @@ def study_options(args: list[str]) -> tuple[str, Path | None, int, list[str]]:
             if not text.isdigit() or int(text) > 9999:
                 raise UserError(f"study.seed_offset must be an integer in [0, 9999], got {text!r}")
             offset = int(text)
+        elif arg.split("=", 1)[0].lstrip("+~") == "seed":
+            raise UserError(f"{arg}: a study chooses its seeds (a tuning seed, then fresh ones); "
+                            "use study.seed_offset=K for seeds no other offset uses")
         else:
             rest.append(arg)
     return scale, folder, offset, rest

@@ -1,6 +1,6 @@
 """The tuner: Hydra's sweeper over Optuna (≥ 4), with trials pruned on their validation curves.
 
-    rnnbench train hydra/sweeper=tune 'hydra.sweeper.params={trainer.lr: tag(log, interval(1e-4, 3e-2))}' ...
+    rnnbench train -m hydra/sweeper=tune 'trainer.lr=tag(log, interval(1e-4, 3e-2))' model=lstm ...
     rnnbench train hparams_search=adding_gru      (conf/hparams_search/: ready searches)
 
 Every trial is an ordinary `rnnbench train` job (any launcher) with its own record. What it
@@ -174,8 +174,8 @@ class TunerImpl:
 
         fixed, space = split_arguments(arguments, self.params)
         if not space:
-            raise UserError("the tuner has nothing to search: give hydra.sweeper.params (e.g. "
-                            "'hydra.sweeper.params={trainer.lr: tag(log, interval(1e-4, 3e-2))}') or a sweep override")
+            raise UserError("the tuner has nothing to search: give a range on the command line (e.g. "
+                            "'trainer.lr=tag(log, interval(1e-4, 3e-2))') or hydra.sweeper.params in a config")
         folder = Path(str(sweeper.config.hydra.sweep.dir))
         folder.mkdir(parents=True, exist_ok=True)
         path = folder.resolve() / JOURNAL  # absolute: a launcher may run the job elsewhere

@@ -167,6 +167,8 @@ BAD_FILES = [
     (["study", "claimz"], "unknown study 'claimz'; choose from: claims"),
     (["study", "claims", "study.scale=huge"], "study.scale must be one of quick, full, got 'huge'"),
     (["study", "claims", "study.seed_offset=-2"], "study.seed_offset must be an integer in [0, 9999], got '-2'"),
+    (["study", "claims", "seed=0,1"], "seed=0,1: a study chooses its seeds (a tuning seed, then fresh ones); use "
+                                      "study.seed_offset=K"),
     (["train", "model.param_budget=-5"], "model.param_budget must be an integer ≥ 1, got -5"),
     (["train", "model=lstm", "model.param_budget=10"], "model.param_budget=10 is below the smallest model=lstm for this "
                                                        "task (22 parameters at hidden_size=1); give at least 22"),
