@@ -88,3 +88,20 @@ def test_a_best_value_at_the_edge_of_its_range_is_flagged():
     log = FloatDistribution(1e-3, 1e-1, log=True)
     assert at_edge(1.1e-3, log) and at_edge(0.09, log) and not at_edge(1e-2, log)
     assert at_edge(0.96, FloatDistribution(0.0, 1.0)) and not at_edge(0.5, FloatDistribution(0.0, 1.0))
+
+
+def test_a_search_killed_mid_trial_continues(in_process, tmp_path):
+    """A trial left RUNNING in the journal (its job was killed) is marked failed when the same
+    command runs again, and the search goes on to n_trials."""
+    import optuna
+
+    from rnnbench.tune import JOURNAL, journal
+
+    folder = tmp_path / "search"
+    folder.mkdir()
+    study = optuna.create_study(study_name="search", storage=journal((folder / JOURNAL).resolve()))
+    study.ask()  # a trial whose job never reported back
+    code, _, err = in_process("train", *TUNE, "hydra.sweeper.n_trials=3")
+    assert code == 0, err
+    best = OmegaConf.load(folder / "best.yaml")
+    assert dict(best.trials) == {"complete": 2, "pruned": 0, "fail": 1} and len(records(folder)) == 2
