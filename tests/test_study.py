@@ -86,6 +86,6 @@ def test_a_study_tunes_each_variant_then_runs_fresh_seeds_and_reports(tmp_path, 
         assert {r["hparams"]["trainer.lr"] for r in runs} == {best["trainer.lr"]}
         assert all(r["hparams"]["tuned"] == ["trainer.lr"] for r in runs)
     assert "## Claims" in out and "LSTM has more parameters than GRU" in out  # the width part, equal hidden_size
-    assert "Tuning: 4 searches, 12 trials" in out
+    assert "Tuning: 4 searches, 12 trials set aside" in out
     claims = (tmp_path / "s" / "report" / "claims.csv").read_text()
     assert "handles longer dependencies than RNN" in claims

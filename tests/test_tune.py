@@ -105,3 +105,13 @@ def test_a_search_killed_mid_trial_continues(in_process, tmp_path):
     assert code == 0, err
     best = OmegaConf.load(folder / "best.yaml")
     assert dict(best.trials) == {"complete": 2, "pruned": 0, "fail": 1} and len(records(folder)) == 2
+
+
+def test_a_report_of_a_search_shows_its_pruned_trials(in_process, tmp_path):
+    code, _, err = in_process("train", *TUNE, "hydra.sweeper.n_trials=5", ENQUEUE)
+    assert code == 0, err
+    code, out, err = in_process("report", "search")
+    assert code == 0, err
+    assert "5 runs (4 completed, 0 failed, 1 pruned)" in out and "Skipped" not in out
+    assert "pruned at 10 steps" in out  # the absurd learning rate's row says where it stopped
+    assert "Tuning: 1 search, its trials are the runs above" in out  # a search alone: its trials are the runs

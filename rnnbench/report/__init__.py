@@ -54,8 +54,10 @@ def write_report(paths: list[Path], out: Path | None = None, where: list[str] = 
         sections += [(title, "", table, 5) for tables, _ in benches for title, table in tables]
         if len(tuning):
             atomic_write_text(stage / "tuning.csv", tuning.to_csv(index=False))
-            sections.append((f"Tuning: {len(tuning)} searches, {trials} trials (validation only; the tables above "
-                             "and the claims use the fresh-seed runs)", "", _relative(tuning, paths), 2))
+            what = (f"{trials} trials set aside (validation only; the tables above and the claims use the "
+                    "fresh-seed runs)" if trials else "its trials are the runs above (validation only)")
+            sections.append((f"Tuning: {len(tuning)} search{'es' if len(tuning) > 1 else ''}, {what}", "",
+                             _relative(tuning, paths), 2))
         markdown = _markdown(runs, paths, sections, images, claims)
         atomic_write_text(stage / "report.md", markdown)
         summary = pd.concat(csv_parts, ignore_index=True) if csv_parts else pd.DataFrame()

@@ -160,9 +160,9 @@ def _read_summary(run_dir: Path) -> Summary | str:
         return "incomplete (status 'running': killed, or still training); skipped"
     if status == "failed" and not {"model", "dataset", "reason"} <= data.keys():
         return "failed run without model/dataset/reason; skipped"
-    if status not in ("completed", "failed"):
+    if status not in ("completed", "failed", "pruned"):
         return f"unknown status {status!r}; skipped"
-    missing = [k for k in REQUIRED_KEYS if k not in data] if status == "completed" else []
+    missing = [k for k in REQUIRED_KEYS if k not in data] if status in ("completed", "pruned") else []
     if missing:
         return f"missing {', '.join(missing)}; skipped"
     try:

@@ -88,8 +88,9 @@ def summarize(runs: pd.DataFrame, group_by: list[str] | None = None,
     for group, members in frame.groupby(["model", *keys], dropna=False, sort=True):
         done = members[members["status"] == "completed"]
         row = dict(zip(["model", *keys], group))
-        row.update(n=len(done), failed=len(members) - len(done), solved=int(done["steps_to_target"].notna().sum()),
-                   stopped=stopped(done),
+        row.update(n=len(done), failed=int((members["status"] == "failed").sum()),
+                   solved=int(done["steps_to_target"].notna().sum()),
+                   stopped=stopped(members[members["status"].isin(("completed", "pruned"))]),
                    grad_reach=_mean(done, "grad_reach"), grad_reach_std=_std(done, "grad_reach"))
         row.update({column: _first(done.get(column)) if how == "same" else _mean(done, column)
                     for column, how in aggregations().items()})
