@@ -52,7 +52,6 @@ best value) do not split settings.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -60,7 +59,7 @@ from typing import Iterator
 import pandas as pd
 
 from rnnbench.record import SEED_KEYS, incidental
-from rnnbench.report.collect import ANALYSIS, HPARAM, as_typed
+from rnnbench.report.collect import ANALYSIS, HPARAM, as_typed, config_values
 from rnnbench.report.stats import ALPHA, Comparison, beats, claim_p, holm, short, verdict, welch
 
 SHARED_MODEL_KEYS = ("model.hidden_size", "model.param_budget")
@@ -103,22 +102,22 @@ def judge_claims(runs: pd.DataFrame) -> pd.DataFrame:
 
 def decide(judgements: list[Judgement]) -> pd.DataFrame:
     """Holm over the family of tested claims, then each verdict and its evidence."""
-    adjusted = holm([j.p for j in judgements])
+    ps = [j.p for j in judgements]
     rows = []
-    for j, q in zip(judgements, adjusted):
+    for j, p, q in zip(judgements, ps, holm(ps)):
         c = j.comparison
         found = j.fixed or verdict(c, j.expect, j.margin, q)
+        sized = c is not None and not j.fixed  # an effect size for a tested difference only
+        g = (c.g, c.g_low, c.g_high) if sized else (math.nan,) * 3
         evidence = j.evidence
-        if c is not None and not j.fixed and not math.isnan(c.g):
-            evidence += f"; Hedges' g {c.g:.2f} [{c.g_low:.2f}, {c.g_high:.2f}]"
+        if not math.isnan(g[0]):
+            evidence += f"; Hedges' g {g[0]:.2f} [{g[1]:.2f}, {g[2]:.2f}]"
         if found == "inconclusive" and c is not None and not math.isnan(c.detectable):
             evidence += (f"; underpowered: with n={c.n_a}, {c.n_b} this test detects a difference of "
                          f"{short(c.detectable)} or more (80% power)")
         evidence += "".join(j.notes)
-        rows.append({"claim": j.claim, "setting": j.setting, "verdict": found, "p": j.p, "p_adjusted": q,
-                     "effect_size": c.g if c and not j.fixed else math.nan,
-                     "effect_low": c.g_low if c and not j.fixed else math.nan,
-                     "effect_high": c.g_high if c and not j.fixed else math.nan,
+        rows.append({"claim": j.claim, "setting": j.setting, "verdict": found, "p": p, "p_adjusted": q,
+                     "effect_size": g[0], "effect_low": g[1], "effect_high": g[2],
                      "detectable": c.detectable if c else math.nan,
                      "n_a": c.n_a if c else None, "n_b": c.n_b if c else None, "evidence": evidence})
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -177,12 +176,9 @@ def _settings(done: pd.DataFrame, ignore: tuple[str, ...] = ()) -> Iterator[tupl
         tuned |= {c for c in frame.columns if any(frame[c].equals(frame[t]) for t in tuned)}  # optimizer.lr ≡ trainer.lr
         keys = [c for c in frame.columns if c.startswith(HPARAM) and _setting_key(c[len(HPARAM):])
                 and c not in tuned and c != TUNED and c not in ignore]
-        values = frame[keys].map(_hashable) if keys else frame[[]]
-        if BUDGET in values:  # runs without a budget (null) are a setting of their own: equal width
-            budgeted = values[BUDGET].notna()
-            values[BUDGET] = values[BUDGET].astype(object).where(budgeted, "none")
-            if WIDTH in values:  # sized by the budget: their widths differ by design
-                values[WIDTH] = values[WIDTH].astype(object).where(~budgeted, "by budget")
+        values = frame[keys].apply(config_values) if keys else frame[[]]
+        if BUDGET in values and WIDTH in values:  # sized by the budget: their widths differ by design
+            values[WIDTH] = values[WIDTH].astype(object).where(values[BUDGET] == "none", "by budget")
         varied = [k for k in keys if values[k].nunique() > 1]
         if not varied:
             yield str(dataset), frame, []
@@ -331,6 +327,4 @@ def _name(selector) -> str:
                            for k, v in switches.items())
 
 
-def _hashable(value):
-    return json.dumps(value, sort_keys=True) if isinstance(value, (list, dict)) else value
 

@@ -137,6 +137,21 @@ def filter_runs(runs: Runs, where: list[str]) -> Runs:
     return Runs(frame, curves, {d: g for d, g in runs.grads.items() if d in keep}, runs.skipped, runs.warnings)
 
 
+def hashable(value):
+    """A config value that pandas can group and compare: lists and mappings as JSON text."""
+    return json.dumps(value, sort_keys=True) if isinstance(value, (list, dict)) else value
+
+
+def config_values(column: pd.Series) -> pd.Series:
+    """A config column ("hp.<key>") as values that decide whether runs were run alike: hashable,
+    and a null model.param_budget as "none" — no budget is a setting of its own (equal width),
+    not a missing key (which never splits runs)."""
+    values = column.map(hashable)
+    if column.name == HPARAM + "model.param_budget":
+        values = values.astype(object).where(values.notna(), "none")
+    return values
+
+
 def as_typed(value) -> str:
     """A value as typed on the command line: 100 for 100.0, true for True."""
     if isinstance(value, bool):

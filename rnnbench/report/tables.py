@@ -20,14 +20,13 @@ mean ± std with the 95% interval; `display_table` formats one line per column.
 """
 from __future__ import annotations
 
-import json
 import math
 
 import pandas as pd
 
 from rnnbench.errors import UserError
 from rnnbench.record import SEED_KEYS, aggregations, incidental
-from rnnbench.report.collect import ANALYSIS, HPARAM, OTHER_BASELINE
+from rnnbench.report.collect import ANALYSIS, HPARAM, OTHER_BASELINE, config_values, hashable
 from rnnbench.report.stats import mean_ci
 
 ARROWS = {"min": "↓", "max": "↑"}
@@ -41,9 +40,7 @@ def grouping_keys(runs: pd.DataFrame) -> list[str]:
         key = column[len(HPARAM):]
         if key in SEED_KEYS or incidental(key):
             continue
-        values = runs[column].map(_hashable)
-        if key == "model.param_budget":  # no budget (null) is a setting of its own: equal width
-            values = values.astype(object).where(values.notna(), "none")
+        values = config_values(runs[column])
         if key.startswith("model."):
             varies = values.groupby(runs["model"]).nunique().max() > 1
         else:
@@ -82,7 +79,7 @@ def summarize(runs: pd.DataFrame, group_by: list[str] | None = None,
                             "(e.g. dataset.seq_len, model.hidden_size, trainer.lr)")
     keys = grouping_keys(runs) if group_by is None else list(group_by)
     directions = metric_directions(runs, metrics)
-    frame = runs.assign(**{k: runs[HPARAM + k].map(_hashable) for k in keys})
+    frame = runs.assign(**{k: runs[HPARAM + k].map(hashable) for k in keys})
     extras = [c for c in runs.columns if c.startswith((OTHER_BASELINE, ANALYSIS)) and runs[c].notna().any()]
     rows = []
     for group, members in frame.groupby(["model", *keys], dropna=False, sort=True):
@@ -168,10 +165,6 @@ def stopped(done: pd.DataFrame) -> str:
         count = f" ×{len(runs)}" if len(done) > 1 else ""
         parts.append(f"{reason}{count} at {runs['steps'].astype(float).mean():,.0f} steps")
     return ", ".join(parts)
-
-
-def _hashable(value):
-    return json.dumps(value, sort_keys=True) if isinstance(value, (list, dict)) else value
 
 
 def _mean(frame: pd.DataFrame, column: str) -> float:
