@@ -24,10 +24,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rnnbench.record import CHECKPOINT, FolderRefused, Summary, changes, flatten, read_summary
+from rnnbench.record import CHECKPOINT, FINISHED, FolderRefused, Summary, changes, flatten, read_summary
 
 FORMAT = "rnnbench.checkpoint/3"
-FINISHED = ("completed", "pruned")  # a run that ended as it should: left as it is
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -95,6 +95,7 @@ def train(args: list[str]) -> int:
 
     from rnnbench.job import run_job  # Hydra's task function (module level: launchers pickle it; registers
     # the resolvers that name run folders)
+    from rnnbench.record import FINISHED
     from rnnbench.sweep import OUTCOMES as outcomes  # filled from the records by a Hydra callback
 
     outcomes.clear()  # a command that runs no job (--cfg, --help) leaves none
@@ -116,7 +117,7 @@ def train(args: list[str]) -> int:
         raise cannot_write(exc) from None
     finally:
         sys.argv = argv0
-    failed = [o for o in outcomes if o["status"] not in ("completed", "pruned", "diverged trial")]  # tune.py
+    failed = [o for o in outcomes if o["status"] not in (*FINISHED, "diverged trial")]  # sweep.read_outcomes
     if failed:
         print(f"rnnbench: {len(failed)} of {len(outcomes)} runs failed:", file=sys.stderr)
         for outcome in failed:

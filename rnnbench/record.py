@@ -55,6 +55,9 @@ REQUIRED_KEYS = ("format", "status", "reason", "model", "dataset", "seed", "para
 SAMPLE, ACCURACY_BY_N, EXAMPLES, FRAMES = "sample.txt", "accuracy_by_n.json", "examples.txt", "frames.png"
 PREDICTIONS, PREDICTIONS_PLOT = "test_predictions.csv", "test_predictions.png"
 
+# The statuses of a run that ended as it should: left as it is, counted as a result (not a failure).
+FINISHED = ("completed", "pruned")
+
 # Why a run's training stopped (train.Run.stop): it reached the task's target (trainer.early_stop),
 # its validation value stopped improving (trainer.patience), it used its budget, it diverged, or
 # the tuner pruned it.

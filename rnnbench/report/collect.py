@@ -15,7 +15,7 @@ import pandas as pd
 
 from rnnbench.errors import UserError
 
-from rnnbench.record import FORMAT, FORMAT_1, METRICS, REQUIRED_KEYS, SUMMARY, Summary, grads_file
+from rnnbench.record import FINISHED, FORMAT, FORMAT_1, METRICS, REQUIRED_KEYS, SUMMARY, Summary, grads_file
 
 REACH_FLOOR = 1e-3  # gradient_reach counts the steps whose gradient is at least this fraction of the last one's
 HPARAM = "hp."  # prefix of the flattened config columns in the runs table
@@ -175,9 +175,9 @@ def _read_summary(run_dir: Path) -> Summary | str:
         return "incomplete (status 'running': killed, or still training); skipped"
     if status == "failed" and not {"model", "dataset", "reason"} <= data.keys():
         return "failed run without model/dataset/reason; skipped"
-    if status not in ("completed", "failed", "pruned"):
+    if status not in (*FINISHED, "failed"):
         return f"unknown status {status!r}; skipped"
-    missing = [k for k in REQUIRED_KEYS if k not in data] if status in ("completed", "pruned") else []
+    missing = [k for k in REQUIRED_KEYS if k not in data] if status in FINISHED else []
     if missing:
         return f"missing {', '.join(missing)}; skipped"
     try:

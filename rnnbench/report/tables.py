@@ -25,7 +25,7 @@ import math
 import pandas as pd
 
 from rnnbench.errors import UserError
-from rnnbench.record import SEED_KEYS, aggregations, incidental
+from rnnbench.record import FINISHED, SEED_KEYS, aggregations, incidental
 from rnnbench.report.collect import ANALYSIS, HPARAM, OTHER_BASELINE, config_values, hashable
 from rnnbench.report.stats import mean_ci
 
@@ -87,7 +87,7 @@ def summarize(runs: pd.DataFrame, group_by: list[str] | None = None,
         row = dict(zip(["model", *keys], group))
         row.update(n=len(done), failed=int((members["status"] == "failed").sum()),
                    solved=int(done["steps_to_target"].notna().sum()),
-                   stopped=stopped(members[members["status"].isin(("completed", "pruned"))]),
+                   stopped=stopped(members[members["status"].isin(FINISHED)]),
                    grad_reach=_mean(done, "grad_reach"), grad_reach_std=_std(done, "grad_reach"))
         row.update({column: _first(done.get(column)) if how == "same" else _mean(done, column)
                     for column, how in aggregations().items()})
