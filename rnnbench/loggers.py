@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench.errors import UserError
-from rnnbench.record import SUMMARY, TENSORBOARD, Summary, flatten
+from rnnbench.record import FINISHED, SUMMARY, TENSORBOARD, Summary, flatten
 
 log = logging.getLogger("rnnbench")
 EXTRA = "pip install -c constraints.txt -e '.[loggers]'"
@@ -104,7 +104,7 @@ class TensorBoardLogger(Logger):
 class MLflowLogger(Logger):
     """One MLflow run per rnnbench run, in `experiment`: the flattened config as params, tags
     model/dataset/seed/status and the run folder, metrics at each evaluation step, and at the end
-    test_<metric>, sizes, speeds and summary.json as an artifact; status FINISHED or FAILED.
+    test_<metric>, sizes, speeds and summary.json as an artifact; status FINISHED (completed, pruned) or FAILED.
 
     `tracking_uri` defaults to a local file store (``file:`` + a folder). MLflow 3 keeps that
     store in maintenance mode and refuses it unless MLFLOW_ALLOW_FILE_STORE is set; it is set
@@ -163,7 +163,7 @@ class MLflowLogger(Logger):
         if summary.reason:
             self.client.set_tag(self.run_id, "reason", str(summary.reason)[:5000])
         self.client.log_dict(self.run_id, summary.to_dict(), SUMMARY)
-        self.client.set_terminated(self.run_id, "FINISHED" if summary.status == "completed" else "FAILED")
+        self.client.set_terminated(self.run_id, "FINISHED" if summary.status in FINISHED else "FAILED")
 
 
 def build_loggers(node: Any) -> "Loggers":

@@ -77,6 +77,17 @@ def test_a_resumed_run_continues_its_mlflow_run(tmp_path, monkeypatch):
     assert len(client.search_runs([run.info.experiment_id])) == 1
 
 
+def test_a_pruned_trial_is_finished_in_mlflow(tmp_path, monkeypatch):
+    """A tuning trial the pruner stopped ended as it should: FINISHED, its status tag says pruned."""
+    from rnnbench.train import Run
+
+    monkeypatch.setattr(Run, "stop", lambda self, value, solved: "pruned")
+    summary = train(mlflow_cfg(tmp_path), tmp_path / "run")
+    assert summary["status"] == "pruned"
+    _, run = mlflow_run(summary)
+    assert run.info.status == "FINISHED" and run.data.tags["status"] == "pruned"
+
+
 def test_a_diverged_run_is_failed_in_mlflow(tmp_path):
     summary = train(mlflow_cfg(tmp_path, "model=rnn", "model.cell.nonlinearity=relu", "trainer.lr=1000",
                                "trainer.grad_clip=null"), tmp_path / "run")
