@@ -191,6 +191,8 @@ def hydra_error_message(exc: BaseException) -> str:
         if group in ("hydra/launcher", "hydra/sweeper") and name in PLUGINS:
             hint = f" ({name} comes with the sweep extra: pip install -c constraints.txt -e '.[sweep]')"
         return f"unknown {group} '{name}'; choose from: {', '.join(sorted(options))}{hint}"
+    if isinstance(exc.__cause__, UserError):  # a plugin of ours (the tuner) refused a setting: its own line
+        return str(exc.__cause__)
     text = str(exc)
     if exc.__cause__ is not None and str(exc.__cause__) not in text:
         text += " " + str(exc.__cause__)

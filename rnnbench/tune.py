@@ -123,14 +123,14 @@ def distribution(override) -> Any:
     if isinstance(value, IntervalSweep):
         log_scale = "log" in value.tags
         if log_scale and value.start <= 0:
-            raise UserError(f"hydra.sweeper.params.{key}: a log-scale interval must start above 0, got {value.start}")
+            raise UserError(f"the search range of {key}: a log-scale interval must start above 0, got {value.start}")
         if value.start >= value.end:
-            raise UserError(f"hydra.sweeper.params.{key}: the interval must be increasing, got "
+            raise UserError(f"the search range of {key}: the interval must be increasing, got "
                             f"({value.start}, {value.end})")
         if isinstance(value.start, int) and isinstance(value.end, int):
             return IntDistribution(value.start, value.end, log=log_scale)
         return FloatDistribution(value.start, value.end, log=log_scale)
-    raise UserError(f"hydra.sweeper.params.{key}: {override.input_line!r} is not a search range; use interval(a, b), "
+    raise UserError(f"the search range of {key}: {override.input_line!r} is not a search range; use interval(a, b), "
                     "tag(log, interval(a, b)), choice(x, y, …) or range(a, b)")
 
 
@@ -165,9 +165,9 @@ class TunerImpl:
         self.sampler, self.seed, self.pruner = sampler, check_int("hydra.sweeper.seed", seed, 0), pruner
         self.pruner_args = dict(pruner_args or {})
         self.params, self.study_name = dict(params or {}), study_name
-        self.enqueue = [dict(p) for p in enqueue or []]
-        if not all(isinstance(p, dict) for p in enqueue or []):
+        if not isinstance(enqueue or [], list) or not all(isinstance(p, dict) for p in enqueue or []):
             raise ConfigError("hydra.sweeper.enqueue", "must be a list of {key: value} mappings", enqueue)
+        self.enqueue = [dict(p) for p in enqueue or []]
 
     def sweep(self, sweeper, arguments: list[str]) -> dict:
         import optuna
