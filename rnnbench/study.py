@@ -90,17 +90,19 @@ def study_plan(name: str, scale: str = "quick") -> Plan:
 
 
 def _units(part: str, variants: dict[str, list[str]], overrides: list[str]) -> list[Unit]:
-    """Each variant at each combination of the part's sweeps (a,b,c values; seeds are the study's)."""
+    """Each variant at each combination of the part's sweeps (a,b,c values, read by Hydra's
+    override parser; seeds are the study's)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     fixed, sweeps = [], []
-    for override in overrides:
-        key, _, value = override.partition("=")
-        values = _split(value)
-        if key == "seed":
+    for override in OverridesParser.create().parse_overrides(overrides):
+        key = override.get_key_element()
+        if override.key_or_group == "seed":
             raise UserError(f"study part '{part}' sets seed; the study chooses seeds (study.seed_offset)")
-        if len(values) > 1:
-            sweeps.append([(key, v) for v in values])
+        if override.is_sweep_override():
+            sweeps.append([(key, v) for v in override.sweep_string_iterator()])
         else:
-            fixed.append(override)
+            fixed.append(override.input_line)
     units = []
     for variant, variant_overrides in variants.items():
         for combo in itertools.product(*sweeps):
@@ -108,26 +110,6 @@ def _units(part: str, variants: dict[str, list[str]], overrides: list[str]) -> l
             units.append(Unit(part, re.sub(r"[^A-Za-z0-9_.+-]", "-", variant + (f"_{label}" if label else "")),
                               [*fixed, *variant_overrides, *(f"{k}={v}" for k, v in combo)]))
     return units
-
-
-def _split(value: str) -> list[str]:
-    """The values of a simple sweep a,b,c (commas inside brackets or quotes do not split)."""
-    parts, depth, current, quote = [], 0, "", None
-    for char in value:
-        if quote:
-            quote = None if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "[({":
-            depth += 1
-        elif char in "])}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-            continue
-        current += char
-    return [*parts, current]
 
 
 def tuner_overrides(tune: dict) -> list[str]:
