@@ -58,11 +58,6 @@ PREDICTIONS, PREDICTIONS_PLOT = "test_predictions.csv", "test_predictions.png"
 # The statuses of a run that ended as it should: left as it is, counted as a result (not a failure).
 FINISHED = ("completed", "pruned")
 
-# Why a run's training stopped (train.Run.stop): it reached the task's target (trainer.early_stop),
-# its validation value stopped improving (trainer.patience), it used its budget, it diverged, or
-# the tuner pruned it.
-STOP_REASONS = ("solved", "plateau", "max_steps", "diverged", "pruned")
-
 # Config keys that do not change what a run computes: where it writes and reads, what it shows,
 # mirrors or measures on the side (a run with diagnostics trains bit for bit as one without). Runs
 # that differ only in these are the same run: the report never splits groups by them and a killed
@@ -100,7 +95,7 @@ class Summary:
     format: str = FORMAT
     status: str = "running"  # running | completed | failed | pruned (a tuning trial the tuner gave up on)
     reason: str | None = None  # why it failed
-    stop_reason: str | None = None  # why training stopped: STOP_REASONS
+    stop_reason: str | None = None  # why training stopped (train.Run.stop): solved|plateau|max_steps|diverged|pruned
     # what was run
     model: str | None = None
     dataset: str | None = None

@@ -208,7 +208,7 @@ class LoopState:
     grad_rows: list[dict] = field(default_factory=list)  # diagnostics: grad_per_time_step.json
     plateau_best: float | None = None  # the primary metric's last value that beat the one before by min_delta
     evals_without_progress: int = 0  # evaluations since then (trainer.patience)
-    stop_reason: str | None = None  # STOP_REASONS
+    stop_reason: str | None = None  # Summary.stop_reason
     started: float = field(default_factory=time.perf_counter)  # this process's clock; not saved
 
     @property
