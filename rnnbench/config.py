@@ -175,8 +175,8 @@ def yaml_error_message(exc: BaseException) -> str:
     return f"{where} is not valid YAML ({problem}); fix the file"
 
 
-# Launchers and sweepers of the `sweep` extra (pyproject.toml).
-PLUGINS = ("joblib", "submitit_local", "submitit_slurm", "tune")
+# Launchers of the `sweep` extra (pyproject.toml); the tuner (hydra/sweeper=tune) says itself when Optuna is missing.
+PLUGINS = ("joblib", "submitit_local", "submitit_slurm")
 
 
 def hydra_error_message(exc: BaseException) -> str:

@@ -33,6 +33,7 @@ start).
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 from pathlib import Path
@@ -156,6 +157,9 @@ class TunerImpl:
 
     def __init__(self, n_trials: int, n_jobs: int, sampler: str, seed: int, pruner: str,
                  pruner_args: dict | None, params: dict | None, study_name: str | None, enqueue: list | None = None):
+        if importlib.util.find_spec("optuna") is None:
+            raise UserError("hydra/sweeper=tune needs Optuna, which comes with the sweep extra: "
+                            "pip install -c constraints.txt -e '.[sweep]'")
         self.n_trials = check_int("hydra.sweeper.n_trials", n_trials, 1)
         self.n_jobs = check_int("hydra.sweeper.n_jobs", n_jobs, 1)
         if sampler not in SAMPLERS:

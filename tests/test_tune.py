@@ -116,3 +116,13 @@ def test_a_report_of_a_search_shows_its_pruned_trials(in_process, tmp_path):
     assert "5 runs (4 completed, 0 failed, 1 pruned)" in out and "Skipped" not in out
     assert "pruned at 10 steps" in out  # the absurd learning rate's row says where it stopped
     assert "Tuning: 1 search, its trials are the runs above" in out  # a search alone: its trials are the runs
+
+
+def test_the_tuner_without_optuna_names_the_extra(in_process, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "optuna" else find_spec(name, *a))
+    code, _, err = in_process("train", *TUNE, "hydra.sweeper.n_trials=1")
+    assert code == 2 and err.strip() == ("rnnbench: error: hydra/sweeper=tune needs Optuna, which comes with the sweep "
+                                         "extra: pip install -c constraints.txt -e '.[sweep]'"), err
