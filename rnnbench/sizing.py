@@ -16,6 +16,7 @@ The record keeps both: `hparams["model.param_budget"]` (the budget asked) and
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Callable
 
 import torch
@@ -37,12 +38,13 @@ def width_for_budget(make: Callable[[int], torch.nn.Module], budget: int, step: 
     of `step` (the smaller width on a tie). A budget below the smallest model, or beyond the
     largest width, raises UserError."""
     check_int("model.param_budget", budget, 1)
-    smallest = count_params(make, step)
+    count = functools.lru_cache(maxsize=None)(lambda width: count_params(make, width))  # each width built once
+    smallest = count(step)
     if budget < smallest:
         raise UserError(f"model.param_budget={budget} is below the smallest {what} for this task ({smallest:,} "
                         f"parameters at hidden_size={step}); give at least {smallest:,}")
     high = step
-    while count_params(make, high) < budget:
+    while count(high) < budget:
         high *= 2
         if high > MAX_WIDTH:
             raise UserError(f"model.param_budget={budget} needs {what} wider than hidden_size={MAX_WIDTH:,}; "
@@ -50,13 +52,12 @@ def width_for_budget(make: Callable[[int], torch.nn.Module], budget: int, step: 
     low = max(step, high // 2 // step * step)  # P(low) < budget ≤ P(high), unless low == high == step
     while high - low > step:
         middle = (low + high) // 2 // step * step
-        if count_params(make, middle) < budget:
+        if count(middle) < budget:
             low = middle
         else:
             high = middle
-    candidates = [(abs(count_params(make, w) - budget), w) for w in sorted({low, high})]
-    width = min(candidates)[1]
-    return width, count_params(make, width)
+    width = min(sorted({low, high}), key=lambda w: abs(count(w) - budget))  # the smaller on a tie
+    return width, count(width)
 
 
 def sized(model_cfg: DictConfig, make: Callable[[DictConfig], torch.nn.Module]) -> tuple[DictConfig, dict]:
