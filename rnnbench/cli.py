@@ -214,7 +214,9 @@ def _study_sweep(what: str, where: Path, overrides: list[str]) -> int:
     """One sweep of a study into `where` (later overrides of a key replace earlier ones); 1 if a
     run failed or the config does not compose (said, and the study goes on), else 0."""
     print(f"rnnbench study: {what} → {where}", file=sys.stderr)
-    merged = {override.split("=", 1)[0].lstrip("+~"): override for override in overrides}
+    from rnnbench.study import override_key
+
+    merged = {override_key(override): override for override in overrides}
     try:
         return int(train(["-m", *merged.values(), f"hydra.sweep.dir={where}"]) != 0)
     except UserError as exc:

@@ -81,9 +81,9 @@ def study_plan(name: str, scale: str = "quick") -> Plan:
                     "tune": {**protocol.get("tune", {}), **(protocol.get("full") or {}).get("tune", {})}}
     plan = Plan(seeds=int(protocol.get("seeds", 3)), tune=protocol.get("tune", {}), launcher=protocol.get("launcher", []))
     for part, body in (spec.get("parts") or {}).items():
-        overrides = {_key(o): o for o in body.get("overrides", [])}
+        overrides = {override_key(o): o for o in body.get("overrides", [])}
         if scale == "full":
-            overrides.update({_key(o): o for o in body.get("full", [])})
+            overrides.update({override_key(o): o for o in body.get("full", [])})
         variants = body.get("variants") or {m: [f"model={m}"] for m in body.get("models", [])}
         plan.parts[part] = (body.get("tune", True), _units(part, variants, list(overrides.values())))
     return plan
@@ -150,7 +150,7 @@ def study_options(args: list[str]) -> tuple[str, Path | None, int, list[str]]:
             if not text.isdigit() or int(text) > 9999:
                 raise UserError(f"study.seed_offset must be an integer in [0, 9999], got {text!r}")
             offset = int(text)
-        elif arg.split("=", 1)[0].lstrip("+~") == "seed":
+        elif override_key(arg) == "seed":
             raise UserError(f"{arg}: a study chooses its seeds (a tuning seed, then fresh ones); "
                             "use study.seed_offset=K for seeds no other offset uses")
         else:
@@ -158,5 +158,6 @@ def study_options(args: list[str]) -> tuple[str, Path | None, int, list[str]]:
     return scale, folder, offset, rest
 
 
-def _key(override: str) -> str:
+def override_key(override: str) -> str:
+    """The key an override sets (`+x.y=1` → x.y): a later override of the same key replaces it."""
     return override.split("=", 1)[0].lstrip("+~")
