@@ -39,7 +39,7 @@ def run_job(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from rnnbench.train import failure_reason, train
+    from rnnbench.train import train
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -48,10 +48,21 @@ def run_job(cfg: DictConfig) -> float:
     if threads is not None and sweeping:
         torch.set_num_threads(threads)
     try:
-        summary = train(cfg, run_dir, hydra_files(cfg, hydra_cfg))
-    except FolderRefused as exc:
-        raise AbortJob(exc) from None  # nothing was written there; the command stops here
+        outcome = train(cfg, run_dir, hydra_files(cfg, hydra_cfg))
     except Exception as exc:
+        outcome = exc
+    return settle(outcome, cfg, run_dir, sweeping)
+
+
+def settle(outcome: dict | Exception, cfg: DictConfig, run_dir: Path, sweeping: bool) -> float:
+    """A job's value from its outcome (its summary, or the exception its training raised); also
+    for the jobs of a batched run (batching.py)."""
+    from rnnbench.train import failure_reason
+
+    if isinstance(outcome, FolderRefused):
+        raise AbortJob(outcome) from None  # nothing was written there; the command stops here
+    if isinstance(outcome, Exception):
+        exc = outcome
         if not sweeping:
             with contextlib.suppress(OSError):
                 run_dir.rmdir()  # the folder Hydra made for a run refused before its record: only if empty
@@ -59,16 +70,17 @@ def run_job(cfg: DictConfig) -> float:
                 raise AbortJob(exc) from None  # the CLI prints it as one line
             if isinstance(exc, OSError) and exc.errno in UNWRITABLE and exc.filename:
                 raise AbortJob(cannot_write(exc)) from None  # a full disk, a read-only folder
-            raise  # a bug: Hydra shows the traceback
+            raise exc  # a bug: Hydra shows the traceback
         reason = failure_reason(exc)
         if isinstance(exc, UserError):
             log.error("error: %s", reason)
         else:
-            log.exception("run failed: %s", reason)
+            log.error("run failed: %s", reason, exc_info=exc)
         if not (run_dir / SUMMARY).exists():  # failed before train() started its record
             RunRecord(run_dir).write_summary(Summary(status="failed", reason=reason, model=cfg.model.get("name"),
                                                      dataset=cfg.dataset.get("name"), seed=cfg.get("seed")))
         return math.nan
+    summary = outcome
     if summary["status"] != "completed":
         return math.nan
     return summary["final_val"].get(summary["task"]["primary_metric"], math.nan)

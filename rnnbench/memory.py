@@ -77,7 +77,9 @@ def available_bytes(device: str) -> int | None:
 
 
 def check_fits(model: nn.Module, forward: Callable[[int], Tensor], batch_size: int, device: str,
-               what: str, limit: int | None = None) -> int:
+               what: str, limit: int | None = None,
+               advice: str = "lower trainer.batch_size or dataset.seq_len (activations grow with both), or use a "
+                             "smaller model") -> int:
     """Estimate one training step's memory from a forward pass over PROBE_BATCH samples
     (`forward(n)` returns the loss of the first n training samples) and refuse it when it exceeds
     90% of `limit` (default: what is available now). Returns the estimate in bytes. Torch's RNG
@@ -92,8 +94,7 @@ def check_fits(model: nn.Module, forward: Callable[[int], Tensor], batch_size: i
     if limit is not None and estimate > 0.9 * limit:
         raise UserError(f"{what} needs about {_gib(estimate)} for one training step (activations "
                         f"{_gib(counter.bytes * batch_size // n)} for batch {batch_size}), but {_gib(limit)} is "
-                        "available; lower trainer.batch_size or dataset.seq_len (activations grow with both), "
-                        "or use a smaller model")
+                        f"available; {advice}")
     return estimate
 
 

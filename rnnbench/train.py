@@ -311,55 +311,75 @@ class Run:
     def run_loop(self) -> str | None:
         """Training steps until a stop (`stop`, or max_steps); returns why the run failed (it
         diverged), or None. `loop.stop_reason` says why the loop ended."""
-        settings = self.settings
-        bar = tqdm(total=settings.max_steps, initial=self.loop.step, desc=f"{self.summary.model}/{self.task.name}/"
-                   f"s{self.built.seed}", leave=False, file=sys.stderr,
-                   disable=None if settings.progress is None else not settings.progress)
-        with logging_redirect_tqdm(), bar:
+        with logging_redirect_tqdm(), self.progress_bar() as bar:
             self.model.train()
-            while self.loop.step < settings.max_steps:
-                failure = self.step()
-                if failure:
-                    self.loop.stop_reason = "diverged"
-                    return failure
+            while self.loop.step < self.settings.max_steps:
+                failure = self.after_step(self.step())
                 bar.update(1)
-                bar.set_postfix(loss=f"{self.loop.window_loss / self.loop.window_steps:.4f}", refresh=False)
-                if self.loop.step % settings.eval_every == 0 or self.loop.step == settings.max_steps:
-                    self.validate()
-                    if self.loop.stop_reason:
-                        break
-        if self.loop.stop_reason is None:
-            self.loop.stop_reason = "max_steps"
+                bar.set_postfix(loss=f"{self.loop.window_loss / max(self.loop.window_steps, 1):.4f}", refresh=False)
+                if failure or self.loop.stop_reason:
+                    return failure
+        self.loop.stop_reason = self.loop.stop_reason or "max_steps"  # resumed after its last step
+        return None
+
+    def progress_bar(self, total: int | None = None, desc: str | None = None) -> tqdm:
+        settings = self.settings
+        return tqdm(total=total or settings.max_steps, initial=0 if total else self.loop.step, leave=False,
+                    desc=desc or f"{self.summary.model}/{self.task.name}/s{self.built.seed}", file=sys.stderr,
+                    disable=None if settings.progress is None else not settings.progress)
+
+    def after_step(self, failure: str | None) -> str | None:
+        """What follows an optimizer step (`failure`: the step's): a validation every `eval_every`
+        steps and at max_steps, and `loop.stop_reason` set when the loop ends here."""
+        loop = self.loop
+        if failure:
+            loop.stop_reason = "diverged"
+            return failure
+        if loop.step % self.settings.eval_every == 0 or loop.step == self.settings.max_steps:
+            self.validate()
+        if loop.stop_reason is None and loop.step >= self.settings.max_steps:
+            loop.stop_reason = "max_steps"
         return None
 
     def step(self) -> str | None:
         """One optimizer step on the next batch; returns the failure when loss or gradient norm is
         not finite (the weights are then left as they were)."""
-        loop, model, task, train = self.loop, self.model, self.task, self.task.splits()["train"]
+        loop, model = self.loop, self.model
         t0 = time.perf_counter()
-        index, fresh = next(self.order)
-        x, y = train.x[index], train.y[index]
+        x, y, fresh = self.next_batch()
         t1 = time.perf_counter()
         saved = SavedTensors(model.parameters()) if loop.memory is None else None
         with saved.counting() if saved else contextlib.nullcontext():
             pred, state = model(x, None if fresh else loop.carried, target=y)
-            loss = task.loss(pred, y)
+            loss = self.task.loss(pred, y)
         loop.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        return self.update(loss.item(), state, saved.bytes if saved else None, t1 - t0, t0)
+
+    def next_batch(self) -> tuple[Tensor, Tensor, bool]:
+        """The next training batch (x, y) of the run's batch order, and whether it starts fresh."""
+        index, fresh = next(self.order)
+        train = self.task.splits()["train"]
+        return train.x[index], train.y[index], fresh
+
+    def update(self, loss_value: float, state: Any, activation_bytes: int | None, data_s: float,
+               started: float) -> str | None:
+        """After backward: clip, check, step the optimizer, count. `activation_bytes` (first step
+        only) is what the forward pass saved; `data_s` the seconds fetching the batch, `started`
+        the step's start on the perf_counter clock."""
+        loop, model = self.loop, self.model
         clip = self.settings.grad_clip if self.settings.grad_clip is not None else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip).item()
-        loss_value = loss.item()
         if not math.isfinite(loss_value) or not math.isfinite(grad_norm):
             what, value = ("loss", loss_value) if not math.isfinite(loss_value) else ("gradient norm", grad_norm)
             return f"diverged: {what} became {value} at step {loop.step + 1}"
         loop.optimizer.step()
         loop.step += 1
         loop.carried = detach_state(state)
-        if saved:
-            loop.memory = train_memory(model, loop.optimizer, saved.bytes)
-        t2 = time.perf_counter()
-        loop.data_s += t1 - t0
-        loop.train_s += t2 - t0
+        if activation_bytes is not None:
+            loop.memory = train_memory(model, loop.optimizer, activation_bytes)
+        loop.data_s += data_s
+        loop.train_s += time.perf_counter() - started
         loop.window_loss += loss_value
         loop.window_grad_norm += grad_norm
         loop.window_steps += 1
@@ -522,23 +542,33 @@ def train(cfg: DictConfig, run_dir: Path, files: dict[str, str] | None = None) -
     folder is locked for this process (another may have written it meanwhile); a folder another
     process is writing is refused. Nothing is written into the folder before those checks pass.
     """
+    with prepared(cfg, run_dir) as run:
+        return run if isinstance(run, dict) else run.train(files or {})
+
+
+@contextlib.contextmanager
+def prepared(cfg: DictConfig, run_dir: Path) -> Iterator[Run | dict]:
+    """The run of `cfg` in `run_dir`, built, started or resumed, its folder locked while the
+    context is open; or the summary of the completed run the folder already holds (`train`)."""
     started, started_at = time.perf_counter(), datetime.now(timezone.utc).isoformat(timespec="seconds")
     record, config = RunRecord(run_dir), OmegaConf.to_container(cfg, resolve=True)
     state, previous = previous_run(record.dir, config)
     if state == "completed":
         log.info("%s already holds a completed run of this config; nothing to do", record.dir)
-        return previous
+        yield previous
+        return
     built = build(cfg)
     with record.lock():
         state, previous = previous_run(record.dir, config)
         if state == "completed":
-            return previous
+            yield previous
+            return
         run = Run(built, record, config, started)
         if state == "resume":
             run.resume(previous, record.dir / CHECKPOINT, started_at)
         else:
             run.start(started_at)
-        return run.train(files or {})
+        yield run
 
 
 def failure_reason(exc: Exception) -> str:

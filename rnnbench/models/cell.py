@@ -14,10 +14,10 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnbench.errors import check_int
+from rnnbench.models.members import linear
 
 
 class Cell(nn.Module):
@@ -70,7 +70,7 @@ class GateCell(Cell):
             nn.init.uniform_(weight, -bound, bound)
 
     def project_input(self, x: Tensor) -> Tensor:  # (B, T, I) -> (B, T, G·H)
-        return F.linear(x, self.weight_ih, self.bias_ih)
+        return linear(x, self.weight_ih, self.bias_ih)
 
     def project_hidden(self, h: Tensor) -> Tensor:  # (B, H) -> (B, G·H)
-        return F.linear(h, self.weight_hh, self.bias_hh)
+        return linear(h, self.weight_hh, self.bias_hh)
