@@ -46,6 +46,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from rnnbench.batching import BATCHING, MEMBER_KEYS
 from rnnbench.build import build_model
 from rnnbench.diagnostics import reference_state_dict
+from rnnbench.errors import UserError
 from rnnbench.memory import SavedTensors, check_fits
 from rnnbench.models import members as member_ops
 from rnnbench.models.recurrent import Recurrent
@@ -88,6 +89,10 @@ def train_members(jobs: list[Job], batching: str = "auto") -> list[dict | Except
             batch = BatchedRun(runs, {i: jobs[i].files for i in runs})
             reason = batch.check()
         if batch is not None and reason is None:
+            try:
+                batch.check_memory()
+            except UserError as exc:  # nothing is written yet
+                return [exc if i in runs else result for i, result in enumerate(results)]
             for i, outcome in batch.train().items():
                 results[i] = outcome
             return results
@@ -123,7 +128,8 @@ def why_not_batched(runs: list[Run], batching: str = "auto") -> str | None:
     if first.task.stateful:
         return "the task carries the recurrent state from batch to batch (truncated BPTT)"
     for module in first.model.modules():
-        if isinstance(module, nn.Dropout) and module.p > 0:
+        rate = module.p if isinstance(module, nn.Dropout) else getattr(module, "dropout", 0)  # nn.GRU's float too
+        if isinstance(rate, float) and rate > 0:
             return ("dropout draws its masks from one random generator per process: members would not draw "
                     "their single runs' masks")
         if getattr(module, "members_unsupported", None):
@@ -197,7 +203,6 @@ class BatchedRun:
                 outcomes[i] = exc
         if not active:
             return outcomes
-        self.check_memory(active)
         first = self.runs[active[0]]
         log.info("%d members of %s on %s as one batched run", len(active), first.summary.model, first.task.name)
         total = max(self.runs[i].settings.max_steps - self.runs[i].loop.step for i in active)
@@ -245,8 +250,9 @@ class BatchedRun:
         share = saved.bytes // len(active) if saved else None  # each member's part of the activations
         return [self.runs[i].update(loss.item(), None, share, data_s, started) for i, loss in zip(active, losses)]
 
-    def check_memory(self, active: list[int]) -> None:
-        """Refuse, in one line, a batch of members whose training step would not fit in memory."""
+    def check_memory(self) -> None:
+        """Refuse, in one line, members whose batched training step would not fit in memory."""
+        active = list(self.runs)
         run = self.runs[active[0]]
         train = run.task.splits()["train"]
         k = len(active)

@@ -138,3 +138,51 @@ def test_a_job_returns_the_validation_value_only_for_a_completed_run(tmp_path, m
     assert math.isnan(job("diverged"))
     summary = json.loads((tmp_path / "diverged" / "summary.json").read_text())
     assert summary["status"] == "failed" and summary["final_val"]  # it had been evaluated at step 3
+
+
+@pytest.mark.slow
+def test_the_batched_launcher_isolates_diverging_members_and_lists_failures(tmp_path):
+    """The sweep above on hydra/launcher=batched: the 4 jobs at seq_len=12 (seeds × learning rates)
+    are one batched run of 4 members, where the 2 at lr 1000 really diverge and leave the batch;
+    the 4 at seq_len=1 are refused one by one. Exit code, failure list and report as above."""
+    out = run_cli("train", "-m", "hydra/launcher=batched", "hydra.launcher.batching=always", "seed=0,1", "model=rnn",
+                  "model.cell.nonlinearity=relu", "trainer.lr=0.001,1000", "trainer.grad_clip=null",
+                  "dataset.seq_len=12,1", *TINY, "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "6 of 8 runs failed" in out.stderr and "Traceback" not in out.stderr
+    log = out.stdout + out.stderr
+    assert "Launching 8 jobs in 2 runs" in log and "4 members of rnn on adding as one batched run" in log
+    records = summaries(tmp_path / "sweep")
+    assert len(records) == 8
+    reasons = sorted(str(s["reason"]) for s in records.values())
+    assert sum(r.startswith("diverged: loss became nan") for r in reasons) == 2
+    assert sum("dataset.seq_len must be ≥ 2" in r for r in reasons) == 4
+    completed = [s for s in records.values() if s["status"] == "completed"]
+    assert len(completed) == 2 and {s["seed"] for s in completed} == {0, 1}
+    assert all(s["members"] == 4 for s in records.values() if s["status"] != "failed" or s.get("steps"))
+    report = run_cli("report", "sweep", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.count("diverged: loss became") == 2
+
+
+def test_the_batched_launcher_batches_what_it_can(in_process, tmp_path):
+    """Seeds of the GRU are one batched run; the transformer's run one after another (its
+    operations are not member-aware); a second run of the command finds every run complete."""
+    args = ("train", "-m", "hydra/launcher=batched", "model=gru,transformer", "seed=0,1", *TINY,
+            "trainer.max_steps=6", "trainer.eval_every=3", "hydra.sweep.dir=sweep")
+    code, _, err = in_process(*args)
+    assert code == 0, err[-2000:]
+    records = summaries(tmp_path / "sweep")
+    members = {(s["model"], s["seed"]): (s["members"], s["member"]) for s in records.values()}
+    assert members == {("gru", 0): (2, 0), ("gru", 1): (2, 1), ("transformer", 0): (None, None),
+                       ("transformer", 1): (None, None)}
+    assert all(s["status"] == "completed" for s in records.values())
+    assert all((tmp_path / "sweep" / name / ".hydra" / "overrides.yaml").is_file() for name in records)
+    code, _, err = in_process(*args)
+    assert code == 0 and summaries(tmp_path / "sweep") == records
+
+
+def test_bad_batched_launcher_settings_are_one_line(in_process):
+    code, _, err = in_process("train", "-m", "hydra/launcher=batched", "hydra.launcher.max_members=0", *TINY,
+                              "seed=0,1")
+    assert code != 0 and "hydra.launcher.max_members must be" in err and "Traceback" not in err
