@@ -55,6 +55,7 @@ from rnnbench.train import Run, prepared
 
 log = logging.getLogger("rnnbench")
 
+
 @dataclass
 class Job:
     """One run to train: its config, its folder, and files to write beside its record."""

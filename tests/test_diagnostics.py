@@ -97,6 +97,32 @@ def test_saved_tensors_counts_each_storage_once_and_no_weights():
     assert counter.bytes == (4 * 10 + 4 * 10) * 4
 
 
+def test_counting_saved_tensors_keeps_no_graph_alive():
+    """Saved outputs (tanh, sigmoid save their result) handed back as themselves would be a
+    reference cycle through autograd's graph that Python's collector cannot free: every counted
+    forward pass would stay in memory (a sweep of many runs grew to 24 GB)."""
+    import gc
+
+    weight = torch.randn(16, 16, requires_grad=True)
+
+    def tensors() -> int:
+        gc.collect()
+        return sum(torch.is_tensor(o) for o in gc.get_objects())
+
+    def count_one() -> None:
+        with SavedTensors([weight]).counting():
+            h = torch.zeros(4, 16)
+            for _ in range(20):
+                h = torch.tanh(h @ weight)
+            h.sum().backward()
+
+    count_one()
+    before = tensors()
+    for _ in range(3):
+        count_one()
+    assert tensors() == before
+
+
 def test_a_step_too_big_for_memory_is_refused_with_an_estimate(cfg_factory, tmp_path):
     cfg = cfg_factory("model=lstm", "dataset.seq_len=50")
     task, model, _ = built(cfg)

@@ -126,3 +126,19 @@ def test_the_tuner_without_optuna_names_the_extra(in_process, monkeypatch):
     code, _, err = in_process("train", *TUNE, "hydra.sweeper.n_trials=1")
     assert code == 2 and err.strip() == ("rnnbench: error: hydra/sweeper=tune needs Optuna, which comes with the sweep "
                                          "extra: pip install -c constraints.txt -e '.[sweep]'"), err
+
+
+def test_trials_launched_together_train_as_batched_members(in_process, tmp_path):
+    """n_jobs trials on hydra/launcher=batched: one batched run whose members report to the
+    study each its own curve; the search's bookkeeping is that of trials run one by one. (Trials
+    launched together cannot prune one another early: none has finished when they are compared.)"""
+    code, _, err = in_process("train", *TUNE, "hydra/launcher=batched", "hydra.launcher.batching=always",
+                              "hydra.sweeper.n_trials=5", "hydra.sweeper.n_jobs=5", ENQUEUE)
+    assert code == 0, err
+    runs = sorted(records(tmp_path / "search").values(), key=lambda s: s["hparams"]["tuning.trial"])
+    assert [s["hparams"]["trainer.lr"] for s in runs] == [0.02, 0.03, 0.05, 0.04, 50.0]
+    assert [(s["members"], s["member"]) for s in runs] == [(5, k) for k in range(5)]
+    best = OmegaConf.to_container(OmegaConf.load(tmp_path / "search" / "best.yaml"))
+    chosen = min(runs[:4], key=lambda s: s["best"]["mse"])
+    assert best["best_params"] == {"trainer.lr": chosen["hparams"]["trainer.lr"]}
+    assert sum(best["trials"].values()) == 5

@@ -136,6 +136,12 @@ def display_claims(claims: pd.DataFrame) -> pd.DataFrame:
     return shown[DISPLAY]
 
 
+def _single_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The runs whose speed was their own: a batched member's tokens/s is its share of steps it
+    took with K − 1 others (rnnbench/members.py), so speed claims leave members out."""
+    return frame[frame["members"].isna()] if "members" in frame else frame
+
+
 def _judgements(done: pd.DataFrame) -> list[Judgement]:
     rows: list[Judgement] = []
     for setting, frame, _ in _settings(done):
@@ -143,9 +149,10 @@ def _judgements(done: pd.DataFrame) -> list[Judgement]:
         if BUDGET not in frame or frame[BUDGET].isna().all():  # counts compared at equal width only
             rows += _more_params(setting, frame, "lstm", "gru", "LSTM has more parameters than GRU")
             rows += _more_params(setting, frame, "convlstm", "convgru", "ConvGRU is lighter than ConvLSTM")
-        rows += _compare(setting, frame, "GRU trains faster than LSTM (tokens/s)", ("gru", {}), ("lstm", {}),
+        timed = _single_runs(frame)
+        rows += _compare(setting, timed, "GRU trains faster than LSTM (tokens/s)", ("gru", {}), ("lstm", {}),
                          "tokens_per_s", ">", unit=" tok/s")
-        rows += _compare(setting, frame, "ConvGRU is faster than ConvLSTM (frames/s)", ("convgru", {}),
+        rows += _compare(setting, timed, "ConvGRU is faster than ConvLSTM (frames/s)", ("convgru", {}),
                          ("convlstm", {}), "tokens_per_s", ">", unit=" frames/s")
         rows += _steps_to_target(setting, frame)
         rows += _versus(setting, frame, "plain RNN gradients vanish (gradient reach, RNN < {other})", "rnn",
