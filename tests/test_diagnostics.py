@@ -113,8 +113,7 @@ def test_counting_saved_tensors_keeps_no_graph_alive():
         with SavedTensors([weight]).counting():
             h = torch.zeros(4, 16)
             for _ in range(20):
-                h = torch.tanh(h @ weight)
-            h.sum().backward()
+                h = torch.tanh(h @ weight)  # no backward: check_fits's probe only counts
 
     count_one()
     before = tensors()
