@@ -100,7 +100,8 @@ def test_saved_tensors_counts_each_storage_once_and_no_weights():
 def test_counting_saved_tensors_keeps_no_graph_alive():
     """Saved outputs (tanh, sigmoid save their result) handed back as themselves would be a
     reference cycle through autograd's graph that Python's collector cannot free: every counted
-    forward pass would stay in memory (a sweep of many runs grew to 24 GB)."""
+    forward pass without a backward would stay in memory (check_fits's probe at every run's start;
+    24 GB over benchmarks/members.py's grid)."""
     import gc
 
     weight = torch.randn(16, 16, requires_grad=True)
