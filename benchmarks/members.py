@@ -10,10 +10,10 @@ path: torch's fused kernel where the cell has one) times K, against the same num
 one batched run of K members (members.BatchedRun.step: stacked weights, one forward and backward,
 each member's own clip and Adam step). Best of 3 repetitions each. Printed: the speed-up (K
 sequential / batched), the activations one batched step saves over one single run's (memory
-grows ~K×), and what hydra/launcher=batched with batching=auto would do (members.slower_batched).
+grows ~K×), and what hydra/launcher=batched with batching=auto does (members.slower_batched).
 Then, per cell, the crossover: the largest width at which K = 8 still wins.
 
---sweep adds the end-to-end comparison: the same 8 jobs (GRU, H = 32, seeds 0–7, 300 steps) as a
+--sweep instead measures the end-to-end comparison: the same 8 jobs (GRU, H = 32, seeds 0–7, 300 steps) as a
 sweep on the basic launcher, on joblib with 2 workers, and on the batched launcher (wall seconds).
 """
 from __future__ import annotations
@@ -83,7 +83,7 @@ def measure(cell: str, width: int, count: int, steps: int, folder: Path) -> dict
         with saved.counting():
             batches = [runs[i].next_batch() for i in active]
             batch.forward(active, torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches]))
-        auto = "one after another" if slower_batched(single.model, single.settings.device) else "batched"
+        auto = "one after another" if slower_batched(single) else "batched"
         return {"cell": cell, "H": width, "K": count, "sequential s": count * one, "batched s": together,
                 "speed-up": count * one / together, "activations ×": saved.bytes / saved_single.bytes, "auto": auto}
 
@@ -95,7 +95,7 @@ def sweep_times(folder: Path) -> list[dict]:
     for name, launcher in (("basic", []), ("joblib ×2", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]),
                            ("batched", ["hydra/launcher=batched"])):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "rnnbench", *common, *launcher, f"hydra.sweep.dir={folder / name}"],
+        subprocess.run([sys.executable, "-m", "rnnbench", *common, *launcher, f"hydra.sweep.dir={folder / name[:6]}"],
                        check=True, capture_output=True, text=True)
         out.append({"launcher": name, "wall s": time.perf_counter() - started})
     return out
@@ -113,26 +113,30 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     import pandas as pd
 
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        if args.sweep:
+            print(pd.DataFrame(sweep_times(Path(tmp))).round(1).to_string(index=False))
+            return
+        rows = []
         for cell in args.cells.split(","):
             for width in map(int, args.widths.split(",")):
                 for count in map(int, args.members.split(",")):
                     rows.append(measure(cell, width, count, args.steps, Path(tmp)))
                     print(rows[-1], file=sys.stderr, flush=True)
-        table = pd.DataFrame(rows)
-        pd.set_option("display.width", 200)
-        print(table.pivot_table(index=["cell", "H"], columns="K", values="speed-up").round(2).to_string())
-        print()
-        print(table[table.K > 1].pivot_table(index=["cell", "H"], columns="K", values="activations ×").round(1)
-              .to_string())
-        k8 = table[(table.K == 8) & (table["speed-up"] > 1)]
-        print("\ncrossover (largest H where K=8 wins):", k8.groupby("cell").H.max().to_dict())
-        print("auto:", table.groupby("cell")["auto"].first().to_dict())
-        if args.sweep:
-            print()
-            print(pd.DataFrame(sweep_times(Path(tmp))).round(1).to_string(index=False))
-
+    table = pd.DataFrame(rows)
+    pd.set_option("display.width", 200)
+    print(table.pivot_table(index=["cell", "H"], columns="K", values="speed-up").round(2).to_string())
+    print()
+    print(table[table.K > 1].pivot_table(index=["cell", "H"], columns="K", values="activations ×").round(1)
+          .to_string())
+    k8 = table[(table.K == 8) & (table["speed-up"] > 1)]
+    print("\ncrossover (largest H where K=8 wins):", k8.groupby("cell").H.max().to_dict())
+    grouped = table[table.K > 1]
+    print("\nbatching=auto:")
+    print(grouped.pivot_table(index="cell", columns="H", values="auto", aggfunc="first").to_string())
+    lost = grouped[(grouped.auto == "batched") & (grouped["speed-up"] < 1)]
+    print("auto slower than one after another at:", lost[["cell", "H", "K", "speed-up"]].round(2)
+          .to_dict("records") or "nowhere")
 
 if __name__ == "__main__":
     main()

@@ -136,16 +136,33 @@ def why_not_batched(runs: list[Run], batching: str = "auto") -> str | None:
         if getattr(module, "members_unsupported", None):
             return f"{type(module).__name__}: {module.members_unsupported}"
     if batching == "auto":
-        return slower_batched(first.model, first.settings.device)
+        return slower_batched(first)
     return None
 
 
-def slower_batched(model: nn.Module, device: str) -> str | None:
-    """The measured rule of batching=auto (benchmarks/members.py; benchmarks/README.md, "Batched
-    members"): on the CPU, torch's fused LSTM (oneDNN) trains one small model ~4× faster than
-    the GRU kernel, and K of them one after another beat one batched reference LSTM."""
-    if device == "cpu" and any(isinstance(m, nn.LSTM) for m in model.modules()):
+# batching=auto on the CPU: the largest batch × width at which batched members beat runs one after
+# another at every K measured (4–32; benchmarks/members.py, T = 100, batch 64, 2 threads:
+# benchmarks/README.md, "Batched members"). Beyond it a step is arithmetic, not dispatch.
+AUTO_CPU_LIMIT = {"scan": 64 * 32, "loop": 64 * 64}
+
+
+def slower_batched(run: Run) -> str | None:
+    """The measured rule of batching=auto, or None where batching wins. On the CPU: never torch's
+    fused LSTM (oneDNN trains one small LSTM ~4× faster than the GRU kernel, and K of them one after
+    another beat one batched reference LSTM at every K and width measured); otherwise batch ×
+    width up to AUTO_CPU_LIMIT (scan cells, minGRU/minLSTM, gain least: one scan is already a few
+    large operations). On CUDA, where a small model leaves the device idle whatever its kernel,
+    always (not measured here: no GPU)."""
+    if not run.settings.device == "cpu":
+        return None
+    if any(isinstance(m, nn.LSTM) for m in run.model.modules()):
         return "the fused LSTM kernel on the CPU is faster one run after another (measured)"
+    width = run.model.sizing.get("hidden_size") or run.config["model"].get("hidden_size")
+    kind = "scan" if any(getattr(m, "impl", None) == "scan" for m in run.model.modules()) else "loop"
+    work = run.settings.batch_size * width if isinstance(width, int) else None
+    if work is not None and work > AUTO_CPU_LIMIT[kind]:
+        return (f"batch × width {work} is above {AUTO_CPU_LIMIT[kind]}, where batched members stop beating runs one "
+                "after another on the CPU (measured; hydra.launcher.batching=always batches anyway)")
     return None
 
 
