@@ -7,13 +7,15 @@
       lock        RunRecord.lock(): this process is the folder's one writer; the folder checked again
       start       Run.start(): sizes (params, FLOPs), the memory check, the baselines → the record's
                   first summary; or Run.resume(checkpoint): the loop's state as it was saved
-      loop        Run.open(): the record's first files; Run.run_loop(): training steps (Run.step), and
-                  every `eval_every` steps Run.validate: validation metrics, best values, the record
-                  and the checkpoint
+      loop        Run.open(): the record's first files; Run.run_loop(): training steps (Run.step:
+                  next_batch, forward and backward, then update: clip, check, optimizer step), each
+                  followed by Run.after_step, which every `eval_every` steps runs Run.validate:
+                  validation metrics, best values, the record and the checkpoint
       finish      Run.finish(): test metrics, the task's analysis, the final record (Run.fail on an
                   exception)
 
 The loop's state is one object, `LoopState`: what a checkpoint saves and what resume restores.
+Batched members (members.py) drive the same phases of K runs, sharing only forward and backward.
 Config errors are raised by build and start, before anything is written; from the first write on,
 an exception is recorded (status "failed" with its reason) and re-raised. A non-finite loss or
 gradient norm ends the run as "failed" (returned, not raised).
