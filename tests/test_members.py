@@ -61,8 +61,7 @@ def step_losses(monkeypatch) -> dict:
                                              ("rnn", "lstm", "mingru", "hybrid_stacked", "lstm_peephole", "tcn"))])
 def test_members_equal_single_runs_in_float64(model, tmp_path, float64, step_losses):
     """The loss of each of the first 50 steps to 1e-9 and the final weights to 1e-7 relative (the
-    issue's bar); tcn's convolutions are not member-aware, so its members run one after another —
-    and still equal."""
+    issue's bar)."""
     cfgs = configs(model, 50, 50)
     singles = [train(cfg, tmp_path / f"single{k}") for k, cfg in enumerate(cfgs)]
     single_losses = {seed: list(losses) for seed, losses in step_losses.items()}
@@ -71,7 +70,7 @@ def test_members_equal_single_runs_in_float64(model, tmp_path, float64, step_los
     for k, (single, member) in enumerate(zip(singles, batched)):
         seed = SETTINGS[k][0]
         assert member["status"] == "completed"
-        assert member["members"] == (None if model == "tcn" else 3) and member["member"] == (None if model == "tcn" else k)
+        assert member["members"] == 3 and member["member"] == k
         assert len(step_losses[seed]) == len(single_losses[seed]) == 50
         assert step_losses[seed] == pytest.approx(single_losses[seed], abs=1e-9, rel=0)
         for name, w in weights(tmp_path / f"single{k}").items():
@@ -161,6 +160,7 @@ def test_completed_members_are_left_alone_and_the_rest_batched(tmp_path):
     ("gru", ["model.dropout=0.2", "model.num_layers=2"], "dropout"),
     ("indrnn", [], "clamps u"),
     ("transformer", [], "does not run on stacked weights"),
+    ("tcn", ["model.dropout=0.1"], "dropout"),
     ("lstm", [], "fused LSTM kernel on the CPU"),
 ])
 def test_what_is_not_batched_says_why(model, overrides, why, tmp_path):

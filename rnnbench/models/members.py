@@ -15,9 +15,11 @@ per-member form inside:
     matvec(x, q)       x @ q with q (K, D)
     layer_norm(…)      normalise, then the gain and bias per member
     embedding(ids, E)  rows of E (K, V, D): member k's ids index its own table
+    conv1d(x, W, b)    x (K·B, C, T), W (K, O, C, k): one grouped convolution over (B, K·C, T)
+    weight_norm(v, g)  g ⊙ v / ‖v‖ with each member's own norms
 
-`Linear`, `LayerNorm` and `Embedding` are the torch.nn modules (same parameters, same
-initialisation) whose forward uses these; the models use them instead of torch.nn's.
+`Linear`, `LayerNorm`, `Embedding`, `Conv1d` and the `WeightNorm` parametrization are torch.nn's
+(same parameters, same initialisation) with these in their forward; the models use them instead of torch.nn's.
 
 Why an explicit member dimension rather than ``torch.func.vmap`` over stacked parameters: on this
 project's CPU (2 threads, K = 8, B = 64, H = 32) ``vmap(F.linear)`` took 229 µs where the
@@ -117,6 +119,27 @@ def embedding(ids: Tensor, weight: Tensor) -> Tensor:
     return F.embedding(flat, weight.reshape(k * vocab, weight.shape[-1]))
 
 
+def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None, dilation: int = 1) -> Tensor:
+    """x (N, C, T) with W (O, C, k): F.conv1d; stacked, x (K·B, C, T) and W (K, O, C, k) as one
+    grouped convolution over (B, K·C, T)."""
+    k = _members.get()
+    if k is None:
+        return F.conv1d(x, weight, bias, dilation=dilation)
+    rows, channels, steps = x.shape
+    grouped = x.reshape(k, -1, channels, steps).transpose(0, 1).reshape(-1, k * channels, steps)
+    out = F.conv1d(grouped, weight.flatten(0, 1), None if bias is None else bias.flatten(), dilation=dilation, groups=k)
+    size = weight.shape[1]
+    return out.reshape(-1, k, size, out.shape[-1]).transpose(0, 1).reshape(rows, size, out.shape[-1])
+
+
+def weight_norm(v: Tensor, g: Tensor) -> Tensor:
+    """W = g ⊙ v / ‖v‖, the norm over every dim of v but its first (the output channel): each
+    member's own rows when stacked."""
+    if _members.get() is None:
+        return torch._weight_norm(v, g, 0)
+    return torch._weight_norm(v.flatten(0, 1), g.flatten(0, 1), 0).reshape(v.shape)
+
+
 class Linear(nn.Linear):
     def forward(self, x: Tensor) -> Tensor:
         return linear(x, self.weight, self.bias)
@@ -130,3 +153,22 @@ class LayerNorm(nn.LayerNorm):
 class Embedding(nn.Embedding):
     def forward(self, ids: Tensor) -> Tensor:
         return embedding(ids, self.weight)
+
+
+class Conv1d(nn.Conv1d):
+    """nn.Conv1d with stride 1, no padding and one group (what tcn.py uses)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return conv1d(x, self.weight, self.bias, self.dilation[0])
+
+
+class WeightNorm(nn.Module):
+    """The parametrization of torch.nn.utils.parametrizations.weight_norm (dim 0; the same
+    parameter names, original0 = g and original1 = v), member-aware. Register it with
+    ``torch.nn.utils.parametrize.register_parametrization(module, "weight", WeightNorm(), unsafe=True)``."""
+
+    def forward(self, weight_g: Tensor, weight_v: Tensor) -> Tensor:
+        return weight_norm(weight_v, weight_g)
+
+    def right_inverse(self, weight: Tensor) -> tuple[Tensor, Tensor]:
+        return torch.norm_except_dim(weight, 2, 0), weight
