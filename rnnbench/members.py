@@ -149,7 +149,8 @@ AUTO_CPU_LIMIT = {"scan": 64 * 32, "loop": 64 * 64}
 def slower_batched(run: Run) -> str | None:
     """The measured rule of batching=auto, or None where batching wins. On the CPU: never torch's
     fused LSTM (oneDNN trains one small LSTM ~4× faster than the GRU kernel, and K of them one after
-    another beat one batched reference LSTM at every K and width measured); otherwise batch ×
+    another beat one batched reference LSTM at every K and width measured), never a model without a
+    recurrence (TCN: grouped convolutions gained nothing); otherwise batch ×
     width up to AUTO_CPU_LIMIT (scan cells, minGRU/minLSTM, gain least: one scan is already a few
     large operations). On CUDA, where a small model leaves the device idle whatever its kernel,
     always (not measured here: no GPU)."""
@@ -157,6 +158,9 @@ def slower_batched(run: Run) -> str | None:
         return None
     if any(isinstance(m, nn.LSTM) for m in run.model.modules()):
         return "the fused LSTM kernel on the CPU is faster one run after another (measured)"
+    if not any(isinstance(m, Recurrent) for m in run.model.modules()):
+        return ("a model without a recurrence (TCN) is a few large convolutions already: batched, 0.8–1.0× on the "
+                "CPU (measured)")
     width = run.model.sizing.get("hidden_size") or run.config["model"].get("hidden_size")
     kind = "scan" if any(getattr(m, "impl", None) == "scan" for m in run.model.modules()) else "loop"
     work = run.settings.batch_size * width if isinstance(width, int) else None

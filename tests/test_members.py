@@ -156,21 +156,23 @@ def test_completed_members_are_left_alone_and_the_rest_batched(tmp_path):
     assert [o["members"] for o in out[1:]] == [2, 2]
 
 
-@pytest.mark.parametrize("model, overrides, why", [
-    ("gru", ["model.dropout=0.2", "model.num_layers=2"], "dropout"),
-    ("indrnn", [], "clamps u"),
-    ("transformer", [], "does not run on stacked weights"),
-    ("tcn", ["model.dropout=0.1"], "dropout"),
-    ("lstm", [], "fused LSTM kernel on the CPU"),
+@pytest.mark.parametrize("model, overrides, batching, why", [
+    ("gru", ["model.dropout=0.2", "model.num_layers=2"], "always", "dropout"),
+    ("indrnn", [], "always", "clamps u"),
+    ("transformer", [], "always", "does not run on stacked weights"),
+    ("tcn", ["model.dropout=0.1"], "always", "dropout"),
+    ("lstm", [], "auto", "fused LSTM kernel on the CPU"),
+    ("tcn", [], "auto", "without a recurrence"),
+    ("gru", ["model.hidden_size=300"], "auto", "batch × width 4800 is above 4096"),
 ])
-def test_what_is_not_batched_says_why(model, overrides, why, tmp_path):
+def test_what_is_not_batched_says_why(model, overrides, batching, why, tmp_path):
     runs = []
     for k, cfg in enumerate(configs(model, 5, 5, *overrides)):
         from rnnbench.train import prepared
         ctx = prepared(cfg, tmp_path / f"m{k}")
         runs.append((ctx, ctx.__enter__()))
     try:
-        reason = members.why_not_batched([r for _, r in runs], "auto")
+        reason = members.why_not_batched([r for _, r in runs], batching)
         if reason is None:
             reason = members.BatchedRun(dict(enumerate(r for _, r in runs)), {}).check()
         assert why in reason
