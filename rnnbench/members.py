@@ -285,7 +285,7 @@ class BatchedRun:
 
         check_fits(self.template, probe_loss, run.settings.batch_size, run.settings.device,
                    f"{k} batched members of batch {run.settings.batch_size}",
-                   advice="lower hydra.launcher.max_members (or batch them with hydra.launcher.batching=never)")
+                   advice="lower hydra.launcher.max_members, or run them one after another (hydra.launcher.batching=never)")
 
 
 def template_of(run: Run) -> nn.Module:
