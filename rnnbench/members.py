@@ -46,7 +46,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from rnnbench.batching import BATCHING, MEMBER_KEYS
 from rnnbench.build import build_model
 from rnnbench.diagnostics import reference_state_dict
-from rnnbench.errors import UserError
+from rnnbench.errors import UserError, check_choice
 from rnnbench.memory import SavedTensors, check_fits
 from rnnbench.models import members as member_ops
 from rnnbench.models.recurrent import Recurrent
@@ -85,11 +85,10 @@ def train_members(jobs: list[Job], batching: str = "auto") -> list[dict | Except
             else:
                 runs[i], rng[i] = run, torch.get_rng_state()  # where its single run would start training
         reason = why_not_batched(list(runs.values()), batching)
-        batch = None
         if reason is None:
             batch = BatchedRun(runs, {i: jobs[i].files for i in runs})
             reason = batch.check()
-        if batch is not None and reason is None:
+        if reason is None:
             try:
                 batch.check_memory()
             except UserError as exc:  # nothing is written yet
@@ -113,8 +112,7 @@ def train_members(jobs: list[Job], batching: str = "auto") -> list[dict | Except
 def why_not_batched(runs: list[Run], batching: str = "auto") -> str | None:
     """Why these runs cannot (or, with batching=auto, should not) be trained as one batched run,
     or None. Checked before anything is written."""
-    if batching not in BATCHING:
-        raise ValueError(f"batching must be one of {BATCHING}, not {batching!r}")
+    check_choice("batching", batching, BATCHING)
     if len(runs) < 2:
         return "a single run"
     if batching == "never":
@@ -154,7 +152,7 @@ def slower_batched(run: Run) -> str | None:
     width up to AUTO_CPU_LIMIT (scan cells, minGRU/minLSTM, gain least: one scan is already a few
     large operations). On CUDA, where a small model leaves the device idle whatever its kernel,
     always (not measured here: no GPU)."""
-    if not run.settings.device == "cpu":
+    if run.settings.device != "cpu":
         return None
     if any(isinstance(m, nn.LSTM) for m in run.model.modules()):
         return "the fused LSTM kernel on the CPU is faster one run after another (measured)"

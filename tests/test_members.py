@@ -211,16 +211,21 @@ def test_member_ops_equal_torch_per_member():
     w, bias = torch.randn(k, 7, 6, dtype=torch.float64), torch.randn(k, 7, dtype=torch.float64)
     p, q = torch.randn(k, 6, dtype=torch.float64), torch.randn(k, 6, dtype=torch.float64)
     ids, table = torch.randint(0, 9, (k * b, 5)), torch.randn(k, 9, 6, dtype=torch.float64)
+    v, g = torch.randn(k, 7, 5, 2, dtype=torch.float64), torch.rand(k, 7, 1, 1, dtype=torch.float64)
     with member_ops.stacked(k):
         outs = [member_ops.linear(x, w, bias), member_ops.scale(p, x), member_ops.shift(x, p),
-                member_ops.matvec(x, q), member_ops.layer_norm(x, (6,), p, q, 1e-5), member_ops.embedding(ids, table)]
+                member_ops.matvec(x, q), member_ops.layer_norm(x, (6,), p, q, 1e-5), member_ops.embedding(ids, table),
+                member_ops.conv1d(x, v, bias, dilation=2)]
+        normed = member_ops.weight_norm(v, g)  # (K, O, C, k): a weight, not folded
     for m in range(k):
         rows_ = slice(m * b, (m + 1) * b)
         expected = [torch.nn.functional.linear(x[rows_], w[m], bias[m]), p[m] * x[rows_], x[rows_] + p[m],
                     x[rows_] @ q[m], torch.nn.functional.layer_norm(x[rows_], (6,), p[m], q[m], 1e-5),
-                    torch.nn.functional.embedding(ids[rows_], table[m])]
+                    torch.nn.functional.embedding(ids[rows_], table[m]),
+                    torch.nn.functional.conv1d(x[rows_], v[m], bias[m], dilation=2)]
         for got, want in zip(outs, expected):
             torch.testing.assert_close(got[rows_], want, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(normed[m], torch._weight_norm(v[m], g[m], 0), rtol=1e-12, atol=1e-12)
 
 
 def test_the_launcher_groups_only_jobs_that_differ_in_member_keys():

@@ -49,11 +49,6 @@ def stacked(count: int) -> Iterator[None]:
         _members.reset(token)
 
 
-def count() -> int | None:
-    """K inside ``stacked(K)``, else None."""
-    return _members.get()
-
-
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     k = _members.get()
     if k is None:
