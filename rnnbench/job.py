@@ -1,7 +1,8 @@
 """Hydra's task function for `rnnbench train`: one job of a run or a sweep, around train.train().
 
 It finds the run folder Hydra made, gives torch the job's share of the cores when a launcher runs
-jobs side by side (sweep.job_threads; `trainer.threads` overrides), keeps a failing job from
+jobs side by side (sweep.job_threads; `trainer.threads` overrides), takes a cluster's stop signal
+at a step's end so that a requeued job resumes where it stopped (preemption.py), keeps a failing job from
 stopping a sweep, and returns what a value-reading sweeper (Hydra's optuna or nevergrad plugins)
 minimises: the last validation value of the task's primary metric, or NaN for a run that did not
 complete. rnnbench's tuner (tune.py) reads the record instead: best value, pruned or failed.
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from rnnbench import preemption
 from rnnbench.config import register_resolvers
 from rnnbench.errors import UNWRITABLE, AbortJob, UserError, cannot_write
 from rnnbench.record import HYDRA, SUMMARY, FolderRefused, RunRecord, Summary
@@ -48,7 +50,8 @@ def run_job(cfg: DictConfig) -> float:
     if threads is not None and sweeping:
         torch.set_num_threads(threads)
     try:
-        outcome = train(cfg, run_dir, hydra_files(cfg, hydra_cfg))
+        with preemption.deferred(preemption.job_signals()):
+            outcome = train(cfg, run_dir, hydra_files(cfg, hydra_cfg))
     except Exception as exc:
         outcome = exc
     return settle(outcome, cfg, run_dir, sweeping)

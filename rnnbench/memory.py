@@ -18,6 +18,8 @@ step that would need more than 90% of the memory available now, with the estimat
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from typing import Callable, Iterator
 
 import torch
@@ -66,17 +68,22 @@ def train_memory(model: nn.Module, optimizer: torch.optim.Optimizer, activation_
 
 
 def available_bytes(device: str) -> int | None:
-    """Memory free for this process now: MemAvailable on Linux, free device memory on CUDA."""
+    """Memory free for this process now: MemAvailable on Linux, at most a SLURM job's allocation
+    (SLURM_MEM_PER_NODE, MB: `--mem`, hydra.launcher.mem_gb); free device memory on CUDA."""
     if device.startswith("cuda"):
         return torch.cuda.mem_get_info()[0]
+    free = None
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:
             for line in meminfo:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    free = int(line.split()[1]) * 1024
     except OSError:
         pass
-    return None
+    allocated = os.environ.get("SLURM_MEM_PER_NODE", "")
+    if allocated.isdigit() and int(allocated) > 0:
+        free = min(free or sys.maxsize, int(allocated) * MIB)
+    return free
 
 
 def check_fits(model: nn.Module, forward: Callable[[int], Tensor], batch_size: int, device: str,
@@ -93,11 +100,14 @@ def check_fits(model: nn.Module, forward: Callable[[int], Tensor], batch_size: i
         forward(n)
     params = _bytes(model.parameters())
     estimate = counter.bytes * batch_size // n + 4 * params  # weights, grads, Adam's two moments
-    limit = available_bytes(device) if limit is None else limit
+    where = ""
+    if limit is None:
+        limit = available_bytes(device)
+        where = " (to this SLURM job: hydra.launcher.mem_gb asks for more)" if os.environ.get("SLURM_MEM_PER_NODE") else ""
     if limit is not None and estimate > 0.9 * limit:
         raise UserError(f"{what} needs about {_gib(estimate)} for one training step (activations "
                         f"{_gib(counter.bytes * batch_size // n)} for batch {batch_size}), but {_gib(limit)} is "
-                        f"available; {advice}")
+                        f"available{where}; {advice}")
     return estimate
 
 

@@ -15,8 +15,8 @@ overrides), so a job finds its own earlier run, never another config's.
 Threads. Jobs that run side by side must share the cores, not each take all of them (two jobs
 of 2 threads on 2 cores ran 3.8× slower than with 1 thread each: benchmarks/README.md, pitfall
 2). When `trainer.threads` is null, a job gets ``cores // n_jobs`` torch threads under joblib
-(loky also caps each worker's OpenMP pool so) and ``cpus_per_task`` under submitit when that is
-set. The record's `threads` says what a run had.
+(loky also caps each worker's OpenMP pool so) and ``cpus_per_task`` under submitit and
+`hydra/launcher=slurm` when that is set. The record's `threads` says what a run had.
 """
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ from rnnbench.record import SUMMARY, FolderRefused, changes
 
 # Runs that ended in this process's last `rnnbench train`: {"dir", "status", "reason"}.
 OUTCOMES: list[dict] = []
+# Jobs a launcher saw end without a result (a cluster job cancelled or killed: cluster.py), same keys;
+# they take the place of their folder's record, which may not exist or may still say "running".
+LOST: list[dict] = []
 
 
 def read_outcomes(folder: Path) -> list[dict]:
@@ -61,12 +64,15 @@ class RecordOutcomes(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         OUTCOMES.clear()
+        LOST.clear()
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         OUTCOMES.extend(read_outcomes(Path(config.hydra.runtime.output_dir)))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        OUTCOMES.extend(read_outcomes(Path(config.hydra.sweep.dir)))
+        lost = {item["dir"]: item for item in LOST}
+        OUTCOMES.extend(lost.pop(item["dir"], item) for item in read_outcomes(Path(config.hydra.sweep.dir)))
+        OUTCOMES.extend(lost.values())
 
 
 class SweepFolderCheck(Callback):
@@ -99,6 +105,6 @@ def job_threads(launcher: DictConfig | dict, cores: int | None = None) -> int | 
         n_jobs = launcher.get("n_jobs", -1)
         parallel = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores, -2 = all but one
         return max(1, cores // parallel)
-    if "submitit" in target and launcher.get("cpus_per_task"):
+    if ("submitit" in target or "slurm" in target) and launcher.get("cpus_per_task"):
         return int(launcher.get("cpus_per_task"))
     return None

@@ -10,7 +10,8 @@
       loop        Run.open(): the record's first files; Run.run_loop(): training steps (Run.step:
                   next_batch, forward and backward, then update: clip, check, optimizer step), each
                   followed by Run.after_step, which every `eval_every` steps runs Run.validate:
-                  validation metrics, best values, the record and the checkpoint
+                  validation metrics, best values, the record and the checkpoint; a cluster's
+                  stop signal is taken after a step (Run.hand_over, preemption.py)
       finish      Run.finish(): test metrics, the task's analysis, the final record (Run.fail on an
                   exception)
 
@@ -49,7 +50,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from rnnbench import diagnostics
+from rnnbench import diagnostics, preemption
 from rnnbench.build import Built, build
 from rnnbench.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from rnnbench.checkpoint import load_into, previous_run
@@ -253,13 +254,7 @@ class Run:
         task, model, settings = self.task, self.model, self.settings
         sample = task.splits()["val"]
         flops = count_flops(model, sample.x[:1], target=sample.y[:1])
-        train = task.splits()["train"]
-
-        def probe_loss(n: int) -> Tensor:
-            return task.loss(model(train.x[:n], target=train.y[:n])[0], train.y[:n])
-
-        check_fits(model, probe_loss, settings.batch_size, settings.device,
-                   f"dataset.seq_len={task.seq_len} with trainer.batch_size={settings.batch_size}")
+        step_memory(self.built)
         info = {**model.describe(), **model.sizing}
         baselines = task.baselines("test")
         self.summary = Summary(
@@ -321,8 +316,19 @@ class Run:
                 bar.set_postfix(loss=f"{self.loop.window_loss / max(self.loop.window_steps, 1):.4f}", refresh=False)
                 if failure or self.loop.stop_reason:
                     return failure
+                if preemption.pending():
+                    self.hand_over()
         self.loop.stop_reason = self.loop.stop_reason or "max_steps"  # resumed after its last step
         return None
+
+    def hand_over(self) -> None:
+        """The cluster is stopping this job (preemption.py): a checkpoint at this step, then the
+        signal's own handler (submitit's requeues the job and exits)."""
+        self.write_progress()
+        if self.settings.checkpoint:
+            self.save_checkpoint()
+        log.warning("stopped by the cluster at step %d of %d", self.loop.step, self.settings.max_steps)
+        preemption.deliver()
 
     def progress_bar(self, total: int | None = None, desc: str | None = None) -> tqdm:
         settings = self.settings
@@ -571,6 +577,19 @@ def prepared(cfg: DictConfig, run_dir: Path) -> Iterator[Run | dict]:
         else:
             run.start(started_at)
         yield run
+
+
+def step_memory(built: Built, limit: int | None = None) -> int:
+    """One training step's estimated memory in bytes (memory.check_fits), refused in one line when
+    above what is available (`limit`, default: memory.available_bytes)."""
+    task, model, settings = built.task, built.model, built.settings
+    train = task.splits()["train"]
+
+    def probe_loss(n: int) -> Tensor:
+        return task.loss(model(train.x[:n], target=train.y[:n])[0], train.y[:n])
+
+    return check_fits(model, probe_loss, settings.batch_size, settings.device,
+                      f"dataset.seq_len={task.seq_len} with trainer.batch_size={settings.batch_size}", limit=limit)
 
 
 def failure_reason(exc: Exception) -> str:

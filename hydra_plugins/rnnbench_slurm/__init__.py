@@ -1,0 +1,1 @@
+"""Hydra discovers rnnbench's SLURM launcher here (plugins must live in the hydra_plugins namespace)."""

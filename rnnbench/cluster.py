@@ -1,0 +1,202 @@
+"""Sweeps on a SLURM cluster: `hydra/launcher=slurm` (conf/hydra/launcher/slurm.yaml; the plugin is
+hydra_plugins/rnnbench_slurm). No torch import here: the launcher is built in the launching process.
+
+    launch(launcher, job_overrides, first index) → one JobReturn per job, in order
+
+It is Hydra's submitit_slurm launcher — the sweep is one job array, each job runs `rnnbench train`'s
+task function on a node, into the folder it would have on this machine — with what a study needs
+on a cluster:
+
+- Settings checked before anything is submitted, one line each (`check_settings`): the partition
+  exists (sinfo), cpus_per_task, timeout_min, max_num_timeout, array_parallelism are in range;
+  what sbatch itself refuses (an account, a QOS) is one line too.
+- `mem_gb: auto`: the largest estimate, over the sweep's configs, of one training step's memory
+  (train.step_memory, the trainer's own check at start) plus the process itself, with headroom.
+  Inside the job the trainer checks its step against the job's allocation (memory.available_bytes).
+- Job states from `squeue` where the cluster keeps no accounting (sacct then fails and submitit
+  warns at every poll; `SqueueWatcher`).
+- Time limits and preemption: SLURM signals the job `signal_delay_s` before its limit; the trainer
+  checkpoints at the end of that step and submitit requeues the job (preemption.py), up to
+  `max_num_timeout` times for time limits (preemptions are always requeued); the requeued job
+  resumes exactly. A job that ends without a result (scancel, a node failure, a kill for memory)
+  is listed as not finished while the others are awaited; the same command again resumes it.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Sequence
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from omegaconf import OmegaConf
+from submitit.slurm.slurm import SlurmInfoWatcher
+
+from rnnbench.config import one_line
+from rnnbench.errors import ConfigError, UserError, check_int
+
+log = logging.getLogger("rnnbench")
+
+GIB = 2 ** 30
+PROCESS_BYTES = 1 * GIB  # python, torch and the data of a run, measured at 0.5-0.7 GiB (max_rss_mb of records)
+HEADROOM = 1.25
+# Keys of the launcher's config that submitit takes as they are (the rest get the "slurm_" prefix).
+BASE_KEYS = ("timeout_min", "cpus_per_task", "gpus_per_node", "tasks_per_node", "mem_gb", "nodes", "name",
+             "stderr_to_stdout")
+
+
+def check_settings(params: dict) -> dict:
+    """The launcher's settings, checked: a one-line UserError for a bad one."""
+    if shutil.which("sbatch") is None:
+        raise UserError("hydra/launcher=slurm submits to a SLURM cluster, but sbatch is not installed here "
+                        "(scripts/slurm-local.sh starts a one-node cluster on this machine)")
+    for key, low, high in (("cpus_per_task", 1, 4096), ("timeout_min", 1, 525_600), ("max_num_timeout", 0, 1000),
+                           ("signal_delay_s", 1, 65_535), ("array_parallelism", 1, 100_000), ("tasks_per_node", 1, 1),
+                           ("nodes", 1, 1)):  # one task on one node: a run is one process
+        if params.get(key) is not None:
+            params[key] = check_int(f"hydra.launcher.{key}", params[key], low, high)
+    if params.get("mem_gb") not in (None, "auto") and not (isinstance(params["mem_gb"], int) and params["mem_gb"] > 0):
+        raise ConfigError("hydra.launcher.mem_gb", "must be auto or a whole number of GB ≥ 1", params["mem_gb"])
+    partitions = cluster_partitions()
+    partition = params.get("partition")
+    if partition is not None and partition not in partitions:
+        raise UserError(f"hydra.launcher.partition={partition}: no such partition on this cluster; choose from: "
+                        f"{', '.join(partitions) or '(none: sinfo lists no partition)'}")
+    return params
+
+
+def cluster_partitions() -> list[str]:
+    out = _slurm("sinfo", "--noheader", "--format=%P")
+    return sorted({name.strip().rstrip("*") for name in out.split()})
+
+
+@functools.lru_cache(maxsize=1)
+def accounting() -> bool:
+    """Whether sacct can answer: the cluster has an accounting storage."""
+    out = _slurm("scontrol", "show", "config")
+    return not any(line.split("=", 1)[-1].strip() == "accounting_storage/none"
+                   for line in out.splitlines() if line.startswith("AccountingStorageType"))
+
+
+def _slurm(*command: str) -> str:
+    try:
+        return subprocess.run(command, check=True, capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", None) or str(exc)
+        raise UserError(f"`{' '.join(command)}` failed: {one_line(detail)}; is the SLURM controller up "
+                        "(scripts/slurm-local.sh on this machine)?") from None
+
+
+def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
+    """Submit the jobs as one array, wait for all of them, return their JobReturns (a job that ended
+    without one is noted in sweep.LOST and returns NaN)."""
+    import submitit
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+
+    params = dict(launcher.params)
+    if params.get("mem_gb") == "auto":
+        params["mem_gb"] = memory_gb(job_overrides)
+    executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
+                                     slurm_max_num_timeout=params.pop("max_num_timeout"))
+    base = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(**{key if key in base else f"slurm_{key}": value for key, value in params.items()})
+    sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    log.info("SLURM: %d jobs (%s cpus, %s GB, %s min each) into %s", len(job_overrides), params.get("cpus_per_task"),
+             params.get("mem_gb"), params.get("timeout_min"), sweep_dir)
+    job_params = []
+    for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
+        log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
+        job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
+    submitit.SlurmJob.watcher = watcher()
+    try:
+        jobs = executor.map_array(launcher, *zip(*job_params))
+    except (submitit.core.utils.FailedJobError, subprocess.CalledProcessError) as exc:
+        raise UserError(f"sbatch refused the jobs: {sbatch_error(exc)}") from None
+    return [job_return(launcher, job, params_) for job, params_ in zip(jobs, job_params)]
+
+
+def sbatch_error(exc: Exception) -> str:
+    """sbatch's own words from submitit's long message."""
+    lines = [line.strip() for line in str(exc).splitlines() if "error:" in line]
+    return one_line(lines[-1].split("error:", 1)[1] if lines else str(exc))
+
+
+def job_return(launcher: Any, job: Any, job_params: tuple) -> JobReturn:
+    """The job's JobReturn; for a job that ended without one, a note in sweep.LOST (its folder and
+    why) and NaN, so that the sweep's other jobs are still awaited and counted."""
+    from submitit.core.utils import UncompletedJobError
+
+    from rnnbench.sweep import LOST
+
+    try:
+        return job.results()[0]
+    except UncompletedJobError:
+        overrides, _, idx = job_params[:3]
+        folder = job_folder(launcher, overrides)
+        state = job.watcher.get_state(job.job_id, mode="cache")
+        reason = (f"the SLURM job {job.job_id} ended without finishing (state {state}; its log: {job.paths.stderr}); "
+                  "run the same command again to resume it")
+        log.error("job #%d (%s): %s", idx, " ".join(filter_overrides(overrides)), reason)
+        LOST.append({"dir": str(folder), "status": "failed", "reason": reason})
+        return JobReturn(overrides=list(overrides), return_value=math.nan, status=JobStatus.COMPLETED)
+
+
+def job_folder(launcher: Any, overrides: list[str]) -> Path:
+    """The folder a job of the sweep writes to, named as Hydra names it in the job."""
+    config = launcher.hydra_context.config_loader.load_sweep_config(launcher.config, list(overrides))
+    running = HydraConfig.instance().cfg
+    HydraConfig.instance().set_config(config)
+    try:
+        return Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)
+    finally:
+        HydraConfig.instance().cfg = running
+
+
+def memory_gb(job_overrides: Sequence[Sequence[str]]) -> int:
+    """Memory per job for `mem_gb: auto`, in whole GB: the largest training-step estimate over the
+    sweep's configs (jobs that differ only in seeds or optimizer settings estimated once) plus
+    the process, with HEADROOM."""
+    from rnnbench.batching import MEMBER_KEYS
+    from rnnbench.build import build
+    from rnnbench.config import compose
+    from rnnbench.train import step_memory
+
+    largest, seen = 0, set()
+    for overrides in job_overrides:
+        key = tuple(sorted(o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in MEMBER_KEYS))
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            largest = max(largest, step_memory(build(compose(*overrides)), limit=2 ** 62))
+        except UserError as exc:
+            raise UserError(f"{' '.join(filter_overrides(overrides))}: {exc}") from None
+    return max(1, math.ceil((largest + PROCESS_BYTES) * HEADROOM / GIB))
+
+
+def watcher(delay_s: int = 60) -> SlurmInfoWatcher:
+    """submitit's job-state watcher: its own (sacct) where the cluster keeps accounting, else squeue."""
+    return SlurmInfoWatcher(delay_s=delay_s) if accounting() else SqueueWatcher(delay_s=delay_s)
+
+
+class SqueueWatcher(SlurmInfoWatcher):
+    """Job states from squeue, which lists a job until MinJobAge after it ended (300 s by default);
+    a job of the sweep no longer listed has ended (submitit then looks for its result file)."""
+
+    def _make_command(self) -> list[str] | None:
+        if super()._make_command() is None:  # no job left to watch
+            return None
+        return ["squeue", "--me", "--array", "--states=all", "--format=%i|%T|%N"]
+
+    def read_info(self, string: bytes | str) -> dict[str, dict[str, str]]:
+        lines = (string.decode() if isinstance(string, bytes) else string).splitlines()
+        info = super().read_info("\n".join(["JobID|State|NodeList", *lines[1:]]))  # sacct's header
+        for job_id in self._registered - self._finished:
+            info.setdefault(job_id, {"JobID": job_id, "State": "ENDED", "NodeList": ""})
+        return info
