@@ -175,7 +175,7 @@ def study(args: list[str]) -> int:
     """conf/study/NAME.yaml on the fair protocol (rnnbench/study.py): for each part and variant, the
     tuner's search, then the best configuration on fresh seeds; then the report over the folder."""
     from rnnbench.config import group_options
-    from rnnbench.study import best_overrides, seeds_for, study_options, study_plan, tuner_overrides
+    from rnnbench.study import best_overrides, override_key, seeds_for, study_options, study_plan, tuner_overrides
 
     if not args or args[0].startswith("-"):
         raise UserError(f"'rnnbench study' needs a study name: rnnbench study NAME [study.scale=full] "
@@ -186,6 +186,8 @@ def study(args: list[str]) -> int:
     tuning_seed, fresh = seeds_for(offset, plan.seeds)
     root_arg = next((o.split("=", 1)[1] for o in overrides if o.startswith("output_root=")), "outputs")
     folder = folder or Path(fresh_dir(str(Path(root_arg) / "studies" / name / _now())))
+    if any(override_key(o) == "hydra/launcher" for o in overrides):  # the plan's launcher settings are its launcher's
+        plan.launcher = []
     failed = 0
     for part, (tuned, units) in plan.parts.items():
         for unit in units:

@@ -50,8 +50,9 @@ BASE_KEYS = ("timeout_min", "cpus_per_task", "gpus_per_node", "tasks_per_node", 
              "stderr_to_stdout")
 
 
-def check_settings(params: dict) -> dict:
-    """The launcher's settings, checked: a one-line UserError for a bad one."""
+def check_settings(params: dict) -> tuple[dict, int]:
+    """The launcher's settings, checked (a one-line UserError for a bad one), and the memory in GB
+    of the partition's largest node."""
     if shutil.which("sbatch") is None:
         raise UserError("hydra/launcher=slurm submits to a SLURM cluster, but sbatch is not installed here "
                         "(scripts/slurm-local.sh starts a one-node cluster on this machine)")
@@ -63,16 +64,27 @@ def check_settings(params: dict) -> dict:
     if params.get("mem_gb") not in (None, "auto") and not (isinstance(params["mem_gb"], int) and params["mem_gb"] > 0):
         raise ConfigError("hydra.launcher.mem_gb", "must be auto or a whole number of GB ≥ 1", params["mem_gb"])
     partitions = cluster_partitions()
-    partition = params.get("partition")
-    if partition is not None and partition not in partitions:
-        raise UserError(f"hydra.launcher.partition={partition}: no such partition on this cluster; choose from: "
-                        f"{', '.join(partitions) or '(none: sinfo lists no partition)'}")
-    return params
+    partition = params.get("partition") or next((name for name, p in partitions.items() if p["default"]), None)
+    if partition not in partitions:
+        what = (f"hydra.launcher.partition={partition}: no such partition on this cluster" if partition else
+                "this cluster has no default partition: set hydra.launcher.partition")
+        raise UserError(f"{what}; choose from: {', '.join(partitions) or '(none: sinfo lists no partition)'}")
+    cpus = partitions[partition]["cpus"]
+    if params.get("cpus_per_task") and params["cpus_per_task"] > cpus:
+        raise UserError(f"hydra.launcher.cpus_per_task={params['cpus_per_task']}: the nodes of partition {partition} "
+                        f"have {cpus} CPUs at most")
+    return params, partitions[partition]["mem_mb"] // 1024
 
 
-def cluster_partitions() -> list[str]:
-    out = _slurm("sinfo", "--noheader", "--format=%P")
-    return sorted({name.strip().rstrip("*") for name in out.split()})
+def cluster_partitions() -> dict[str, dict]:
+    """name → {cpus, mem_mb: the largest node's, default: whether sbatch takes it without -p}."""
+    partitions: dict[str, dict] = {}
+    for line in _slurm("sinfo", "--noheader", "--format=%P|%c|%m").split():
+        name, cpus, mem = line.split("|")
+        entry = partitions.setdefault(name.rstrip("*"), {"cpus": 0, "mem_mb": 0, "default": name.endswith("*")})
+        entry["cpus"] = max(entry["cpus"], int(cpus.rstrip("+")))
+        entry["mem_mb"] = max(entry["mem_mb"], int(mem.rstrip("+")))
+    return partitions
 
 
 @functools.lru_cache(maxsize=1)
@@ -98,9 +110,11 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     import submitit
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 
-    params = dict(launcher.params)
+    params, node_mem_gb = dict(launcher.params), launcher.node_mem_gb
     if params.get("mem_gb") == "auto":
-        params["mem_gb"] = memory_gb(job_overrides)
+        params["mem_gb"] = min(memory_gb(job_overrides), node_mem_gb)
+    elif params.get("mem_gb") and params["mem_gb"] > node_mem_gb:
+        raise UserError(f"hydra.launcher.mem_gb={params['mem_gb']}: the partition's nodes have {node_mem_gb} GB at most")
     executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
                                      slurm_max_num_timeout=params.pop("max_num_timeout"))
     base = set(OmegaConf.structured(BaseQueueConf).keys())
@@ -144,7 +158,7 @@ def job_return(launcher: Any, job: Any, job_params: tuple) -> JobReturn:
                   "run the same command again to resume it")
         log.error("job #%d (%s): %s", idx, " ".join(filter_overrides(overrides)), reason)
         LOST.append({"dir": str(folder), "status": "failed", "reason": reason})
-        return JobReturn(overrides=list(overrides), return_value=math.nan, status=JobStatus.COMPLETED)
+        return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=math.nan)
 
 
 def job_folder(launcher: Any, overrides: list[str]) -> Path:

@@ -23,7 +23,7 @@ class SlurmLauncher(SubmititSlurmLauncher or object):
         from rnnbench.cluster import check_settings
 
         super().__init__(**params)
-        self.params = check_settings(self.params)
+        self.params, self.node_mem_gb = check_settings(self.params)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from rnnbench.cluster import launch
