@@ -29,9 +29,10 @@ def test_wheel_ships_the_configs(tmp_path):
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[0] == str(site / "rnnbench" / "conf")
     assert list((elsewhere / "outputs" / "runs").glob("*_lstm_adding_s0/summary.json"))
-    # the tuner's and the batched launcher's plugin modules ship too, where Hydra looks for plugins
+    # the tuner's and the batched and SLURM launchers' plugin modules ship too, where Hydra looks for plugins
     assert (site / "hydra_plugins" / "rnnbench_tuner" / "tuner.py").is_file()
     assert (site / "hydra_plugins" / "rnnbench_batched" / "launcher.py").is_file()
+    assert (site / "hydra_plugins" / "rnnbench_slurm" / "launcher.py").is_file()
     assert (site / "rnnbench" / "conf" / "hydra" / "launcher" / "batched.yaml").is_file()
     tune = subprocess.run([sys.executable, "-c", code, "train", "-m", "hydra/sweeper=tune", "trainer.lr=interval(0.001,0.01)",
                            "hydra.sweeper.n_trials=1", "hydra.sweep.dir=search", *TINY], cwd=elsewhere, env=env,

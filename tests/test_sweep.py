@@ -165,6 +165,7 @@ def test_the_batched_launcher_isolates_diverging_members_and_lists_failures(tmp_
     assert report.stdout.count("diverged: loss became") == 2
 
 
+@pytest.mark.slow
 def test_the_batched_launcher_batches_what_it_can(in_process, tmp_path):
     """Seeds of the GRU are one batched run; the transformer's run one after another (its
     operations are not member-aware); a second run of the command finds every run complete."""

@@ -108,6 +108,7 @@ def test_a_search_killed_mid_trial_continues(in_process, tmp_path):
     assert dict(best.trials) == {"complete": 2, "pruned": 0, "fail": 1} and len(records(folder)) == 2
 
 
+@pytest.mark.slow
 def test_a_report_of_a_search_shows_its_pruned_trials(in_process, tmp_path):
     code, _, err = in_process("train", *TUNE, "hydra.sweeper.n_trials=5", ENQUEUE)
     assert code == 0, err
@@ -128,6 +129,7 @@ def test_the_tuner_without_optuna_names_the_extra(in_process, monkeypatch):
                                          "extra: pip install -c constraints.txt -e '.[sweep]'"), err
 
 
+@pytest.mark.slow
 def test_trials_launched_together_train_as_batched_members(in_process, tmp_path):
     """n_jobs trials on hydra/launcher=batched: one batched run whose members report to the
     study each its own curve; the search's bookkeeping is that of trials run one by one. (Trials
