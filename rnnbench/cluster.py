@@ -1,5 +1,5 @@
 """Sweeps on a SLURM cluster: `hydra/launcher=slurm` (conf/hydra/launcher/slurm.yaml; the plugin is
-hydra_plugins/rnnbench_slurm). No torch import here: the launcher is built in the launching process.
+hydra_plugins/rnnbench_slurm). Torch is imported only for `mem_gb: auto`, in the launching process.
 
     launch(launcher, job_overrides, first index) → one JobReturn per job, in order
 
@@ -23,13 +23,17 @@ on a cluster:
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
+import os
 import shutil
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
@@ -43,11 +47,8 @@ from rnnbench.errors import ConfigError, UserError, check_int
 log = logging.getLogger("rnnbench")
 
 GIB = 2 ** 30
-PROCESS_BYTES = 1 * GIB  # python, torch and the data of a run, measured at 0.5-0.7 GiB (max_rss_mb of records)
+PROCESS_BYTES = 1 * GIB  # python, torch and a run's data: 0.3 GiB for a small run (its record's max_rss_mb)
 HEADROOM = 1.25
-# Keys of the launcher's config that submitit takes as they are (the rest get the "slurm_" prefix).
-BASE_KEYS = ("timeout_min", "cpus_per_task", "gpus_per_node", "tasks_per_node", "mem_gb", "nodes", "name",
-             "stderr_to_stdout")
 
 
 def check_settings(params: dict) -> tuple[dict, int]:
@@ -127,18 +128,37 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
         log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
         job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
-    submitit.SlurmJob.watcher = watcher()
-    try:
-        jobs = executor.map_array(launcher, *zip(*job_params))
-    except (submitit.core.utils.FailedJobError, subprocess.CalledProcessError) as exc:
-        raise UserError(f"sbatch refused the jobs: {sbatch_error(exc)}") from None
+    submitit.SlurmJob.watcher = watcher()  # submitit's jobs share one watcher, a class attribute
+    with sbatch_errors() as said:
+        try:
+            jobs = executor.map_array(launcher, *zip(*job_params))
+        except (submitit.core.utils.FailedJobError, subprocess.CalledProcessError) as exc:
+            words = [line.split("error:", 1)[1] for line in (said() or str(exc)).splitlines() if "error:" in line]
+            raise UserError(f"sbatch refused the jobs: {one_line(words[-1] if words else str(exc))}") from None
     return [job_return(launcher, job, params_) for job, params_ in zip(jobs, job_params)]
 
 
-def sbatch_error(exc: Exception) -> str:
-    """sbatch's own words from submitit's long message."""
-    lines = [line.strip() for line in str(exc).splitlines() if "error:" in line]
-    return one_line(lines[-1].split("error:", 1)[1] if lines else str(exc))
+@contextlib.contextmanager
+def sbatch_errors() -> Iterator[Callable[[], str]]:
+    """What sbatch writes to this process's stderr (submitit leaves it there) while open, kept back
+    so that a refusal is one line; written through on leaving."""
+    with tempfile.TemporaryFile("w+") as kept:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(kept.fileno(), 2)
+
+        def said() -> str:
+            kept.seek(0)
+            return kept.read()
+
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            text = said()
+            if text and sys.exc_info()[0] is None:
+                sys.stderr.write(text)
 
 
 def job_return(launcher: Any, job: Any, job_params: tuple) -> JobReturn:
