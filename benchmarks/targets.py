@@ -50,7 +50,7 @@ def quiet(cfg):
 def bare_loop(cfg, steps: int) -> float:
     """Seconds for `steps` training steps written by hand: the same task, model, seed, batches,
     optimizer and clipping as the trainer, nothing else."""
-    from rnnbench.build import build_model, build_task
+    from rnnbench.parts import build_model, build_task
     from rnnbench.config import instantiate
     from rnnbench.train import batch_order
 

@@ -1,9 +1,23 @@
 """rnnbench: train recurrent architectures on long-dependency tasks and compare them with numbers.
 
+From Python: ``rnnbench.run(model=..., dataset=..., overrides=[...])`` trains one run exactly as
+``rnnbench train`` does and returns its summary; ``rnnbench.build(...)`` returns the model and
+task of a config; ``rnnbench.load_runs(path)`` the records as a pandas DataFrame (rnnbench/api.py).
+
 Pipeline, one module or package per stage: ``conf/`` (Hydra) → ``rnnbench.data`` (tasks) →
-``rnnbench.models`` (cells and wrapper) → ``rnnbench.build`` (config → the run's objects) →
+``rnnbench.models`` (cells and wrapper) → ``rnnbench.parts`` (config → the run's objects) →
 ``rnnbench.train`` (the trainer, in phases) → ``rnnbench.record`` (run folder and its schema) →
 ``rnnbench.report`` (tables and plots). ``rnnbench.cli`` only dispatches; ``rnnbench.job`` is
 Hydra's task function.
 """
 __version__ = "0.1.0"
+__all__ = ["run", "build", "load_runs"]
+
+
+def __getattr__(name: str):
+    """The API's functions, imported on first use: `import rnnbench` stays light (the CLI imports it)."""
+    if name in __all__:
+        from rnnbench import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'rnnbench' has no attribute {name!r}")

@@ -60,7 +60,7 @@ class Case:
 
 def model_config(model: str, impl: str, hidden: int):
     """The config of model=MODEL with hidden_size (and impl, when the model has the key) set."""
-    from rnnbench.build import model_kind
+    from rnnbench.parts import model_kind
     from rnnbench.config import compose, group_options
 
     if model not in group_options("model"):
@@ -85,7 +85,7 @@ def build_core(model: str, impl: str, hidden: int) -> nn.Module:
         if model not in TORCH_MODULES:
             raise UserError(f"impl torch exists for {', '.join(TORCH_MODULES)}, not {model}")
         return TorchCore(TORCH_MODULES[model](hidden, hidden, batch_first=True))
-    from rnnbench.build import model_from_config
+    from rnnbench.parts import model_from_config
     from rnnbench.data.task import InputSpec
 
     whole = model_from_config(model_config(model, impl, hidden), input_spec=InputSpec("real", hidden),

@@ -77,12 +77,13 @@ def check_same_config(before: dict, config: dict, what: str, remedy: str) -> Non
         raise FolderRefused(f"{what} another config ({changed}); {remedy}")
 
 
-def load_into(module: Any, state: dict, what: str, path: Path) -> None:
-    """module.load_state_dict(state), with a mismatch reported as one line."""
+def load_into(module: Any, state: dict, what: str, path: Path, refusal: str | None = None) -> None:
+    """module.load_state_dict(state), with a mismatch reported as one line (`refusal`, or: delete
+    the checkpoint)."""
     try:
         module.load_state_dict(state)
     except (RuntimeError, ValueError, KeyError) as exc:
-        raise FolderRefused(f"{path}: its {what} state does not fit this {what} ({_first_line(exc)}); "
+        raise FolderRefused(refusal or f"{path}: its {what} state does not fit this {what} ({_first_line(exc)}); "
                             "delete it to start the run over") from None
 
 

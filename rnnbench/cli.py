@@ -34,6 +34,8 @@ commands:
   resume RUN_DIR [OVERRIDES...]
                            continue a killed run in its folder from its last checkpoint (with the
                            overrides it was started with; a completed run is left as it is)
+  eval RUN_DIR OVERRIDES... a trained run scored on new data of its task, above all at other lengths
+                           (dataset.seq_len=800): RUN_DIR/eval/<overrides>.json, shown by report
   list                     models, datasets, optimizers, experiments and their options
   demo [OVERRIDES...]      rnn vs lstm vs gru on the adding problem, two seeds each, then the report
 
@@ -59,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"rnnbench {__version__}")
         return 0
-    commands = {"train": train, "resume": resume, "report": report, "study": study, "bench": bench,
-                "list": list_options, "demo": demo}
+    commands = {"train": train, "resume": resume, "eval": evaluate, "report": report, "study": study,
+                "bench": bench, "list": list_options, "demo": demo}
     command, args = argv[0], argv[1:]
     try:
         if command not in commands:
@@ -151,6 +153,21 @@ def resume(args: list[str]) -> int:
         raise UserError(f"{saved} is not a list of overrides ({one_line(str(exc))}); {how}") from None
     merged = {o.get_key_element(): o.input_line for o in parsed}  # a later override of a key replaces it
     return train([*merged.values(), f"hydra.run.dir={run_dir}", "hydra.mode=RUN"])
+
+
+def evaluate(args: list[str]) -> int:
+    """rescore.py: the run in RUN_DIR on the data OVERRIDES describe."""
+    if not args or args[0].startswith("-"):
+        raise UserError("'rnnbench eval' needs a run folder and what to change: rnnbench eval RUN_DIR "
+                        "dataset.seq_len=800 [dataset.KEY=VALUE...]")
+    from rnnbench.rescore import rescore
+
+    record = rescore(Path(args[0]), args[1:])
+    changes = ", ".join(f"{k}: {record['trained'][k]} → {v}" for k, v in record["changed"].items())
+    print(f"{args[0]} ({changes}; {record['samples']} test samples of length {record['seq_len']})")
+    for metric, value in record["metrics"].items():
+        print(f"  {metric} {value:.4f}   (baseline {record['baseline_name']}: {record['baseline'][metric]:.4f})")
+    return 0
 
 
 def report(args: list[str]) -> int:

@@ -197,7 +197,7 @@ def memory_gb(job_overrides: Sequence[Sequence[str]]) -> int:
     sweep's configs (jobs that differ only in seeds or optimizer settings estimated once) plus
     the process, with HEADROOM."""
     from rnnbench.batching import MEMBER_KEYS
-    from rnnbench.build import build
+    from rnnbench.parts import build
     from rnnbench.config import compose
     from rnnbench.train import step_memory
 

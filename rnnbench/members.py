@@ -44,7 +44,7 @@ from torch.func import functional_call
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from rnnbench.batching import BATCHING, MEMBER_KEYS
-from rnnbench.build import build_model
+from rnnbench.parts import build_model
 from rnnbench.diagnostics import reference_state_dict
 from rnnbench.errors import UserError, check_choice
 from rnnbench.memory import SavedTensors, check_fits

@@ -3,7 +3,7 @@
     train(cfg, run_dir)
       folder      checkpoint.previous_run: what the folder holds for this config (a completed run
                   is returned as it is; a run of another config is refused)
-      build       build.build(cfg): settings, task (its splits on the run's device), model, optimizer
+      build       parts.build(cfg): settings, task (its splits on the run's device), model, optimizer
       lock        RunRecord.lock(): this process is the folder's one writer; the folder checked again
       start       Run.start(): sizes (params, FLOPs), the memory check, the baselines → the record's
                   first summary; or Run.resume(checkpoint): the loop's state as it was saved
@@ -51,7 +51,7 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from rnnbench import diagnostics, preemption
-from rnnbench.build import Built, build
+from rnnbench.parts import Built, build
 from rnnbench.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from rnnbench.checkpoint import load_into, previous_run
 from rnnbench.data.task import SequenceTask, Split

@@ -93,7 +93,7 @@ def test_a_slurm_jobs_memory_is_its_allocation(monkeypatch):
     assert memory.available_bytes("cpu") == min(free, 64 * memory.MIB)
     cfg = compose_config("model=lstm", "model.hidden_size=256", "dataset.seq_len=400", "trainer.batch_size=128")
     with pytest.raises(UserError, match=r"is available \(to this SLURM job: hydra.launcher.mem_gb asks for more\)"):
-        from rnnbench.build import build
+        from rnnbench.parts import build
         from rnnbench.train import step_memory
 
         step_memory(build(cfg))

@@ -11,7 +11,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from rnnbench.build import build_model, check_model_fits, model_kind
+from rnnbench.parts import build_model, check_model_fits, model_kind
 from rnnbench.config import config_dir, group_options, instantiate
 from rnnbench.errors import UserError
 from rnnbench.flops import count_flops

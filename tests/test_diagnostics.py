@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from rnnbench.build import build_model, build_task, twin
+from rnnbench.parts import build_model, build_task, twin
 from rnnbench.diagnostics import GradPerTimeStep, reference_state_dict
 from rnnbench.errors import UserError
 from rnnbench.memory import SavedTensors, check_fits

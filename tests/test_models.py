@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnbench.build import build_model
+from rnnbench.parts import build_model
 from rnnbench.config import instantiate
 from rnnbench.errors import ConfigError, UserError
 from rnnbench.models import Recurrent

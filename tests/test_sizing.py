@@ -6,7 +6,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from rnnbench.build import build_model
+from rnnbench.parts import build_model
 from rnnbench.config import group_options
 from rnnbench.errors import UserError
 from rnnbench.sizing import count_params, width_for_budget

@@ -8,7 +8,7 @@ import pytest
 import torch
 from hydra.utils import get_class
 
-from rnnbench.build import build_model, build_task
+from rnnbench.parts import build_model, build_task
 from rnnbench.config import group_options
 from rnnbench.data.adding import AddingTask
 from rnnbench.errors import UserError

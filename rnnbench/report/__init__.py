@@ -24,7 +24,8 @@ from rnnbench.record import atomic_write_text
 from rnnbench.report.claims import COLUMNS as CLAIM_COLUMNS
 from rnnbench.report.claims import display_claims, judge_claims
 from rnnbench.report.collect import Runs, filter_runs, find_benches, load_runs, searches, set_trials_aside
-from rnnbench.report.plots import plot_grad_per_time_step, plot_learning_curves, plot_metric_vs_length, plot_pareto
+from rnnbench.report.plots import (plot_eval_lengths, plot_grad_per_time_step, plot_learning_curves,
+                                   plot_metric_vs_length, plot_pareto)
 from rnnbench.report.tables import display_table, summarize
 
 
@@ -105,6 +106,8 @@ def _dataset_sections(runs: Runs, group_by, metrics, folder: Path):
                                      folder / f"curves_{stem}.png"),
                 plot_metric_vs_length(table, keys, primary, direction, str(first["baseline_name"]), title,
                                       folder / f"length_{stem}.png"),
+                plot_eval_lengths(table, keys, primary, direction, str(first["baseline_name"]), title,
+                                  folder / f"eval_lengths_{stem}.png"),
                 plot_pareto(table, keys, primary, direction, unit, title, folder / f"pareto_{stem}.png"),
                 plot_grad_per_time_step(members, runs.grads, keys, title, folder / f"grads_{stem}.png"),
             ) if image]

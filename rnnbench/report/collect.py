@@ -16,11 +16,14 @@ import pandas as pd
 from rnnbench.errors import UserError
 
 from rnnbench.record import FINISHED, FORMAT, FORMAT_1, METRICS, REQUIRED_KEYS, SUMMARY, Summary, grads_file
+from rnnbench.rescore import read_evals
 
 REACH_FLOOR = 1e-3  # gradient_reach counts the steps whose gradient is at least this fraction of the last one's
 HPARAM = "hp."  # prefix of the flattened config columns in the runs table
 OTHER_BASELINE = "other_baseline."  # + name + "." + metric
 ANALYSIS = "analysis."  # + key: numbers a task adds after training (e.g. max_n_generalised)
+AT_LENGTH = "at_T."  # + T′ + "." + metric: test at another length (`rnnbench eval RUN dataset.seq_len=T′`)
+AT_LENGTH_BASELINE = "at_T_baseline."  # + T′ + "." + metric: the baseline on that data
 
 
 @dataclass
@@ -201,6 +204,10 @@ def _run_row(run_dir: Path, s: Summary) -> dict:
             row.update({f"{OTHER_BASELINE}{name}.{k}": v for k, v in scores.items()})
     row.update({f"{ANALYSIS}{k}": v for k, v in s.analysis.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
     row.update({HPARAM + k: v for k, v in s.hparams.items()})
+    for record in read_evals(run_dir):  # rescore.py; only the length changed: length generalisation
+        if set(record["changed"]) == {"dataset.seq_len"}:
+            row.update({f"{AT_LENGTH}{record['seq_len']}.{k}": v for k, v in record["metrics"].items()})
+            row.update({f"{AT_LENGTH_BASELINE}{record['seq_len']}.{k}": v for k, v in record["baseline"].items()})
     if s.model_info.get("param_budget") is not None:  # sized by its budget: the width it was built with
         row[HPARAM + "model.hidden_size"] = s.model_info["hidden_size"]
     return row

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from rnnbench.report.collect import HPARAM, as_typed  # noqa: E402
+from rnnbench.report.collect import AT_LENGTH, AT_LENGTH_BASELINE, HPARAM, as_typed  # noqa: E402
 
 
 def plot_learning_curves(runs: pd.DataFrame, curves: pd.DataFrame, keys: list[str], metric: str,
@@ -81,6 +81,49 @@ def plot_metric_vs_length(table: pd.DataFrame, keys: list[str], metric: str, dir
     ax.set_xscale("log")
     ax.set(xlabel="sequence length T", ylabel=f"test {metric} ({'lower' if direction == 'min' else 'higher'} is better)",
            title=title)
+    return _save(fig, path)
+
+
+def plot_eval_lengths(table: pd.DataFrame, keys: list[str], metric: str, direction: str, baseline_name: str,
+                      title: str, path: Path) -> Path | None:
+    """Length generalisation: test metric against the evaluation length T′ (`rnnbench eval`), one
+    line per group from its training length on (± std over seeds), a dotted line at each training
+    length, the baseline on the same data dashed."""
+    from rnnbench.report.tables import eval_lengths
+
+    lengths = eval_lengths(table, metric)
+    if not lengths:
+        return None
+    trained_at = sorted({int(t) for t in table["seq_len"].dropna()})
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    baseline = {}
+    for _, row in table.iterrows():
+        points = [(T, row[f"{AT_LENGTH}{T}.{metric}"], row[f"{AT_LENGTH}{T}.{metric}_std"]) for T in lengths]
+        if not pd.isna(row["seq_len"]):  # its own test, at the length it was trained at
+            points.append((int(row["seq_len"]), row[f"{metric}_mean"], row[f"{metric}_std"]))
+            baseline.setdefault(int(row["seq_len"]), row[f"baseline_{metric}"])
+        points = sorted(p for p in points if not pd.isna(p[1]))
+        if not points:
+            continue
+        name = " ".join([str(row["model"]), *(f"{k.split('.')[-1]}={as_typed(row[k])}" for k in keys)])
+        x, y, err = zip(*points)
+        ax.errorbar(x, y, yerr=[0 if pd.isna(e) else e for e in err], marker="o", capsize=3, label=name)
+        baseline.update({T: row[f"{AT_LENGTH_BASELINE}{T}.{metric}"] for T in lengths
+                         if not pd.isna(row[f"{AT_LENGTH_BASELINE}{T}.{metric}"])})
+    for T in trained_at:
+        ax.axvline(T, color="0.6", ls=":", lw=1)
+    if baseline:
+        ax.plot(sorted(baseline), [baseline[T] for T in sorted(baseline)], color="0.4", ls="--", lw=1,
+                label=f"baseline ({baseline_name})")
+    ax.set_xscale("log")
+    ticks = sorted({*lengths, *trained_at})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    _log_if_wide(ax, table[f"{metric}_mean"], "y")
+    ax.set(xlabel="evaluation length T′ (dotted: trained at)",
+           ylabel=f"test {metric} ({'lower' if direction == 'min' else 'higher'} is better)",
+           title=f"{title}: at other lengths")
+    ax.legend(fontsize=7)
     return _save(fig, path)
 
 

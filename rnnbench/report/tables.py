@@ -26,7 +26,8 @@ import pandas as pd
 
 from rnnbench.errors import UserError
 from rnnbench.record import FINISHED, SEED_KEYS, aggregations, incidental
-from rnnbench.report.collect import ANALYSIS, HPARAM, OTHER_BASELINE, config_values, hashable
+from rnnbench.report.collect import (ANALYSIS, AT_LENGTH, AT_LENGTH_BASELINE, HPARAM, OTHER_BASELINE, config_values,
+                                     hashable)
 from rnnbench.report.stats import mean_ci
 
 ARROWS = {"min": "↓", "max": "↑"}
@@ -80,7 +81,8 @@ def summarize(runs: pd.DataFrame, group_by: list[str] | None = None,
     keys = grouping_keys(runs) if group_by is None else list(group_by)
     directions = metric_directions(runs, metrics)
     frame = runs.assign(**{k: runs[HPARAM + k].map(hashable) for k in keys})
-    extras = [c for c in runs.columns if c.startswith((OTHER_BASELINE, ANALYSIS)) and runs[c].notna().any()]
+    extras = [c for c in runs.columns if c.startswith((OTHER_BASELINE, ANALYSIS, AT_LENGTH, AT_LENGTH_BASELINE))
+              and runs[c].notna().any()]
     rows = []
     for group, members in frame.groupby(["model", *keys], dropna=False, sort=True):
         done = members[members["status"] == "completed"]
@@ -88,7 +90,8 @@ def summarize(runs: pd.DataFrame, group_by: list[str] | None = None,
         row.update(n=len(done), failed=int((members["status"] == "failed").sum()),
                    solved=int(done["steps_to_target"].notna().sum()),
                    stopped=stopped(members[members["status"].isin(FINISHED)]),
-                   grad_reach=_mean(done, "grad_reach"), grad_reach_std=_std(done, "grad_reach"))
+                   grad_reach=_mean(done, "grad_reach"), grad_reach_std=_std(done, "grad_reach"),
+                   seq_len=_first(done.get(HPARAM + "dataset.seq_len")))  # the length trained at
         row.update({column: _first(done.get(column)) if how == "same" else _mean(done, column)
                     for column, how in aggregations().items()})
         for metric in directions:
@@ -103,7 +106,7 @@ def summarize(runs: pd.DataFrame, group_by: list[str] | None = None,
         for column in extras:
             values = done[column].astype(float)
             row[column] = values.mean()
-            if column.startswith(ANALYSIS):
+            if column.startswith((ANALYSIS, AT_LENGTH)):
                 row[column + "_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
         rows.append(row)
     return pd.DataFrame(rows), keys, directions
@@ -133,6 +136,10 @@ def display_table(table: pd.DataFrame, keys: list[str], directions: dict[str, st
             out[f"best val {metric}"] = [_mean_std(m, s) for m, s in
                                          zip(table[f"best_{metric}_mean"], table[f"best_{metric}_std"])]
         out[f"baseline {metric} ({baseline_name})"] = table[f"baseline_{metric}"].map(_number)
+        for length in eval_lengths(table, metric) if metric == primary else []:
+            out[f"test {metric} at T′={length}"] = [_mean_std(m, s) for m, s in zip(
+                table[f"{AT_LENGTH}{length}.{metric}"], table[f"{AT_LENGTH}{length}.{metric}_std"])]
+            out[f"baseline {metric} at T′={length}"] = table[f"{AT_LENGTH_BASELINE}{length}.{metric}"].map(_number)
         for column in table.columns:
             if column.startswith(OTHER_BASELINE) and column.endswith(f".{metric}"):
                 name = column[len(OTHER_BASELINE):-len(metric) - 1]
@@ -153,6 +160,13 @@ def display_table(table: pd.DataFrame, keys: list[str], directions: dict[str, st
     out["seeds"] = table["n"]
     out["failed"] = table["failed"]
     return out
+
+
+def eval_lengths(table: pd.DataFrame, metric: str) -> list[int]:
+    """The lengths T′ at which runs of the table were evaluated besides their own (`rnnbench eval`)."""
+    found = {int(c[len(AT_LENGTH):].split(".", 1)[0]) for c in table.columns
+             if c.startswith(AT_LENGTH) and c.endswith(f".{metric}")}
+    return sorted(found)
 
 
 def stopped(done: pd.DataFrame) -> str:
