@@ -15,7 +15,7 @@ TITLES = {"model": "models", "model/base": "keys shared by the models that build
           "optimizer": "optimizers", "trainer": "trainer settings", "experiment": "experiments",
           "hparams_search": "tuning searches (rnnbench's Optuna tuner with pruning; needs rnnbench[sweep])",
           "study": "studies (rnnbench study NAME)",
-          "logger": "loggers mirroring the run record (several: logger=[tensorboard,mlflow]; needs rnnbench[loggers])",
+          "logger": "loggers mirroring the run record (several: logger=[tensorboard,mlflow]; extras rnnbench[tensorboard], rnnbench[mlflow])",
           "debug": "debug settings"}
 WHOLE = ("experiment", "hparams_search", "model/cell", "study", "debug")  # chosen whole: no KEY=VALUE options listed
 NOT_CHOSEN = ("model/base",)  # read by other configs, never chosen on the command line

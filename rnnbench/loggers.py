@@ -1,4 +1,5 @@
-"""Optional mirrors of the run record in experiment trackers (needs rnnbench[loggers]):
+"""Optional mirrors of the run record in experiment trackers (extras: rnnbench[tensorboard],
+rnnbench[mlflow], or rnnbench[loggers] for both):
 
     logger=tensorboard            event files in <run folder>/tensorboard (tensorboard --logdir outputs)
     logger=mlflow                 an MLflow run in a local file store, <output_root>/mlruns
@@ -30,12 +31,13 @@ from rnnbench.errors import UserError
 from rnnbench.record import FINISHED, SUMMARY, TENSORBOARD, Summary, flatten
 
 log = logging.getLogger("rnnbench")
-EXTRA = "pip install -c constraints.txt -e '.[loggers]'"
 
 
 def _require(module: str, choice: str) -> None:
+    """`module` importable, else one line naming the logger's extra (named as the module)."""
     if importlib.util.find_spec(module) is None:
-        raise UserError(f"{choice} needs the {module} package, which is not installed; {EXTRA}")
+        raise UserError(f"{choice} needs the {module} package, which is not installed; "
+                        f"pip install -c constraints.txt -e '.[{module}]'")
 
 
 def _numbers(values: dict[str, Any]) -> dict[str, float]:
