@@ -36,6 +36,8 @@ commands:
                            overrides it was started with; a completed run is left as it is)
   eval RUN_DIR OVERRIDES... a trained run scored on new data of its task, above all at other lengths
                            (dataset.seq_len=800): RUN_DIR/eval/<overrides>.json, shown by report
+  status PATH              where a run, sweep or study stands: counts by state, each running run's step,
+                           rate and time left, failures with their reasons
   list                     models, datasets, optimizers, experiments and their options
   demo [OVERRIDES...]      rnn vs lstm vs gru on the adding problem, two seeds each, then the report
 
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"rnnbench {__version__}")
         return 0
-    commands = {"train": train, "resume": resume, "eval": evaluate, "report": report, "study": study,
+    commands = {"train": train, "resume": resume, "eval": evaluate, "status": status, "report": report, "study": study,
                 "bench": bench, "list": list_options, "demo": demo}
     command, args = argv[0], argv[1:]
     try:
@@ -170,6 +172,15 @@ def evaluate(args: list[str]) -> int:
     return 0
 
 
+def status(args: list[str]) -> int:
+    if len(args) != 1 or args[0].startswith("-"):
+        raise UserError("'rnnbench status' takes one folder: rnnbench status PATH (a run, a sweep or a study)")
+    from rnnbench.status import describe
+
+    print(describe(Path(args[0])), end="")
+    return 0
+
+
 def report(args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="rnnbench report", description="Compare the runs recorded under PATH(s).")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="run folders or folders containing them")
@@ -181,10 +192,13 @@ def report(args: list[str]) -> int:
     parser.add_argument("--group-by", nargs="+", metavar="KEY",
                         help="config keys that split groups, instead of every key that varies")
     parser.add_argument("--metric", nargs="+", metavar="NAME", help="the task metrics to show (plots use the first)")
+    parser.add_argument("--include-running", action="store_true",
+                        help="runs still training too: their learning curves so far (tables count them as running)")
     options = parser.parse_args(args)
     from rnnbench.report import write_report
 
-    print(write_report([Path(p) for p in options.paths], options.out, options.where, options.group_by, options.metric))
+    print(write_report([Path(p) for p in options.paths], options.out, options.where, options.group_by, options.metric,
+                       options.include_running))
     return 0
 
 

@@ -30,15 +30,17 @@ from rnnbench.report.tables import display_table, summarize
 
 
 def write_report(paths: list[Path], out: Path | None = None, where: list[str] = (),
-                 group_by: list[str] | None = None, metrics: list[str] | None = None) -> str:
+                 group_by: list[str] | None = None, metrics: list[str] | None = None,
+                 include_running: bool = False) -> str:
     """Write report.md, report.csv (one row per group), runs.csv (one row per run), report.tex,
     report.html (everything, plots embedded) and the plots into `out` (default: <first
     path>/report). Returns the Markdown.
 
     `where`: KEY=VALUE[,VALUE] filters; `group_by`: config keys that split groups instead of the
     detected ones; `metrics`: which of the task's metrics to show and plot (default: all; plots use
-    the first)."""
-    runs = load_runs(paths)
+    the first); `include_running`: runs still training too (their curves so far; the tables count
+    them as running)."""
+    runs = load_runs(paths, include_running)
     if where:
         runs = filter_runs(runs, list(where))
     runs, trials = set_trials_aside(runs)
@@ -153,8 +155,8 @@ def _setting(members: pd.DataFrame, keys: list[str]) -> str:
 
 def _counts(runs: Runs) -> str:
     status = runs.runs["status"].value_counts() if len(runs.runs) else {}
-    pruned = f", {status.get('pruned')} pruned" if status.get("pruned") else ""
-    return (f"{len(runs.runs)} runs ({status.get('completed', 0)} completed, {status.get('failed', 0)} failed{pruned}); "
+    more = "".join(f", {status.get(s)} {s}" for s in ("pruned", "running") if status.get(s))
+    return (f"{len(runs.runs)} runs ({status.get('completed', 0)} completed, {status.get('failed', 0)} failed{more}); "
             f"{len(runs.skipped)} records skipped")
 
 

@@ -98,10 +98,12 @@ def searches(paths: list[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def load_runs(paths: list[Path]) -> Runs:
+def load_runs(paths: list[Path], include_running: bool = False) -> Runs:
+    """The records under `paths`; runs still training (or killed) only with `include_running`:
+    their curves so far, no test numbers."""
     rows, curves, grads, skipped, warnings = [], [], {}, [], []
     for run_dir in find_records(paths):
-        summary = _read_summary(run_dir)
+        summary = _read_summary(run_dir, include_running)
         if isinstance(summary, str):
             skipped.append(f"{run_dir}: {summary}")
             continue
@@ -164,8 +166,8 @@ def as_typed(value) -> str:
     return str(value)
 
 
-def _read_summary(run_dir: Path) -> Summary | str:
-    """The summary, or why it is skipped."""
+def _read_summary(run_dir: Path, include_running: bool = False) -> Summary | str:
+    """The summary, or why it is skipped (a running one unless `include_running`)."""
     try:
         data = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -174,11 +176,11 @@ def _read_summary(run_dir: Path) -> Summary | str:
     if found not in (FORMAT, FORMAT_1):
         return f"not an rnnbench run record (format {found!r}, expected {FORMAT!r}); skipped"
     status = data.get("status")
-    if status == "running":
-        return "incomplete (status 'running': killed, or still training); skipped"
+    if status == "running" and not include_running:
+        return "incomplete (status 'running': killed, or still training; --include-running shows it); skipped"
     if status == "failed" and not {"model", "dataset", "reason"} <= data.keys():
         return "failed run without model/dataset/reason; skipped"
-    if status not in (*FINISHED, "failed"):
+    if status not in (*FINISHED, "failed", "running"):
         return f"unknown status {status!r}; skipped"
     missing = [k for k in REQUIRED_KEYS if k not in data] if status in FINISHED else []
     if missing:

@@ -56,6 +56,7 @@ def metric_directions(runs: pd.DataFrame, metrics: list[str] | None = None) -> d
     """The task's metrics of one dataset's runs → "min"/"max", the primary one first; only
     `metrics` if given (checked)."""
     completed = runs[runs["status"] == "completed"]
+    completed = completed if len(completed) else runs[runs["status"] == "running"]  # --include-running
     directions = next((d for d in completed["metric_directions"] if isinstance(d, dict)), {}) if len(completed) else {}
     primary = next((p for p in completed["primary_metric"] if isinstance(p, str)), None) if len(completed) else None
     if primary in directions:  # the record's JSON sorts keys; the task's primary metric goes first
@@ -88,11 +89,13 @@ def summarize(runs: pd.DataFrame, group_by: list[str] | None = None,
         done = members[members["status"] == "completed"]
         row = dict(zip(["model", *keys], group))
         row.update(n=len(done), failed=int((members["status"] == "failed").sum()),
+                   running=int((members["status"] == "running").sum()),
                    solved=int(done["steps_to_target"].notna().sum()),
                    stopped=stopped(members[members["status"].isin(FINISHED)]),
                    grad_reach=_mean(done, "grad_reach"), grad_reach_std=_std(done, "grad_reach"),
                    seq_len=_first(done.get(HPARAM + "dataset.seq_len")))  # the length trained at
-        row.update({column: _first(done.get(column)) if how == "same" else _mean(done, column)
+        sized = done if len(done) else members[members["status"] == "running"]  # sizes and speed so far
+        row.update({column: _first(sized.get(column)) if how == "same" else _mean(sized, column)
                     for column, how in aggregations().items()})
         for metric in directions:
             values = done.get(f"final.{metric}", pd.Series(dtype=float)).astype(float)
@@ -159,6 +162,8 @@ def display_table(table: pd.DataFrame, keys: list[str], directions: dict[str, st
         out["stopped"] = table["stopped"]
     out["seeds"] = table["n"]
     out["failed"] = table["failed"]
+    if table["running"].any():
+        out["running"] = table["running"]
     return out
 
 
