@@ -36,6 +36,8 @@ commands:
                            overrides it was started with; a completed run is left as it is)
   eval RUN_DIR OVERRIDES... a trained run scored on new data of its task, above all at other lengths
                            (dataset.seq_len=800): RUN_DIR/eval/<overrides>.json, shown by report
+  sample RUN_DIR [--prompt TEXT] [--length N] [--temperature T] [--seed S]
+                           text from a trained language model (a run on dataset=text)
   status PATH              where a run, sweep or study stands: counts by state, each running run's step,
                            rate and time left, failures with their reasons
   list                     models, datasets, optimizers, experiments and their options
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"rnnbench {__version__}")
         return 0
-    commands = {"train": train, "resume": resume, "eval": evaluate, "status": status, "report": report, "study": study,
+    commands = {"train": train, "resume": resume, "eval": evaluate, "sample": sample, "status": status, "report": report, "study": study,
                 "bench": bench, "list": list_options, "demo": demo}
     command, args = argv[0], argv[1:]
     try:
@@ -169,6 +171,22 @@ def evaluate(args: list[str]) -> int:
     print(f"{args[0]} ({changes}; {record['samples']} test samples of length {record['seq_len']})")
     for metric, value in record["metrics"].items():
         print(f"  {metric} {value:.4f}   (baseline {record['baseline_name']}: {record['baseline'][metric]:.4f})")
+    return 0
+
+
+def sample(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="rnnbench sample", description="Text from a trained language model "
+                                     "(rnnbench/sample.py).")
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the folder of a completed run on dataset=text")
+    parser.add_argument("--prompt", help="text to continue (default: the first window of the test text)")
+    parser.add_argument("--length", type=int, default=300, help="tokens to generate (default: 300)")
+    parser.add_argument("--temperature", type=float, default=0.8, help="softmax temperature (default: 0.8)")
+    parser.add_argument("--seed", type=int, default=0, help="the sampler's seed (default: 0)")
+    options = parser.parse_args(args)
+    from rnnbench.sample import sample as generate
+
+    prompt, text = generate(options.run_dir, options.prompt, options.length, options.temperature, options.seed)
+    print(f"{prompt}\n----- generated (temperature {options.temperature:g}, seed {options.seed}) -----\n{text}")
     return 0
 
 

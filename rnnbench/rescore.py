@@ -57,32 +57,12 @@ def parse_overrides(overrides: list[str]) -> dict[str, object]:
 def rescore(run_dir: Path, overrides: list[str]) -> dict:
     """Score the run in `run_dir` on the data OVERRIDES describe; write and return the eval record."""
     import torch
-    from omegaconf import OmegaConf
 
-    from rnnbench.checkpoint import load_checkpoint, load_into
-    from rnnbench.parts import build
-    from rnnbench.record import CHECKPOINT, RunRecord, read_summary
+    from rnnbench.record import RunRecord
     from rnnbench.train import evaluate
 
     changed = parse_overrides(overrides)
-    summary = read_summary(run_dir)
-    if summary is None:
-        raise UserError(f"{run_dir} holds no run record (summary.json); eval takes a trained run's folder")
-    if summary.get("status") != "completed":
-        raise UserError(f"{run_dir} holds a {summary.get('status')} run; eval takes a completed one")
-    if not (run_dir / CHECKPOINT).is_file():
-        raise UserError(f"{run_dir} has no {CHECKPOINT} (trained with trainer.checkpoint=false); nothing to score")
-    checkpoint = load_checkpoint(run_dir / CHECKPOINT)
-    cfg = OmegaConf.create(checkpoint["config"])
-    trained = {key: OmegaConf.select(cfg, key) for key in changed}
-    missing = [key for key, value in trained.items() if value is None and not key.startswith("trainer.")]
-    if missing:
-        raise UserError(f"{', '.join(missing)}: not a key of this run's dataset config "
-                        f"({cfg.dataset.name}: {', '.join(sorted(k for k in cfg.dataset if k != '_target_'))})")
-    for key, value in changed.items():
-        OmegaConf.update(cfg, key, value, force_add=True)
-    built = build(cfg)
-    load_into(built.model, checkpoint["model"], "model", run_dir / CHECKPOINT, refusal=(
+    built, trained = load_trained(run_dir, changed, refusal=(
         f"{' '.join(overrides)} gives the model other input or output sizes than it was trained with; "
         "eval can change only what the model does not depend on"))
     task, test = built.task, built.task.splits()["test"]
@@ -95,6 +75,39 @@ def rescore(run_dir: Path, overrides: list[str]) -> dict:
               "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     RunRecord(run_dir).write_text(f"{EVAL_DIR}/{eval_name(changed)}.json", json.dumps(record, indent=1))
     return record
+
+
+def load_trained(run_dir: Path, changed: dict | None = None, refusal: str | None = None):
+    """(the run's parts built from its config with `changed` applied and its final weights loaded,
+    the run's values of the changed keys); a folder without a completed, checkpointed run is one
+    line, and so are weights that do not fit (`refusal`)."""
+    from omegaconf import OmegaConf
+
+    from rnnbench.checkpoint import load_checkpoint, load_into
+    from rnnbench.parts import build
+    from rnnbench.record import CHECKPOINT, read_summary
+
+    changed = changed or {}
+    summary = read_summary(run_dir)
+    if summary is None:
+        raise UserError(f"{run_dir} holds no run record (summary.json); give a trained run's folder")
+    if summary.get("status") != "completed":
+        raise UserError(f"{run_dir} holds a {summary.get('status')} run; give a completed one")
+    if not (run_dir / CHECKPOINT).is_file():
+        raise UserError(f"{run_dir} has no {CHECKPOINT} (trained with trainer.checkpoint=false); it kept no weights")
+    checkpoint = load_checkpoint(run_dir / CHECKPOINT)
+    cfg = OmegaConf.create(checkpoint["config"])
+    trained = {key: OmegaConf.select(cfg, key) for key in changed}
+    missing = [key for key, value in trained.items() if value is None and not key.startswith("trainer.")]
+    if missing:
+        raise UserError(f"{', '.join(missing)}: not a key of this run's dataset config "
+                        f"({cfg.dataset.name}: {', '.join(sorted(k for k in cfg.dataset if k != '_target_'))})")
+    for key, value in changed.items():
+        OmegaConf.update(cfg, key, value, force_add=True)
+    built = build(cfg)
+    load_into(built.model, checkpoint["model"], "model", run_dir / CHECKPOINT, refusal=refusal)
+    built.model.eval()
+    return built, trained
 
 
 def eval_name(changed: dict) -> str:

@@ -1,4 +1,4 @@
-"""rnnbench from Python (api.py) and `rnnbench eval` (rescore.py): the README's example runs; a run
+"""rnnbench from Python (api.py), `rnnbench eval` (rescore.py) and `rnnbench sample`: the README's example runs; a run
 made through the API is the CLI's run; eval at another length writes its record, refuses to change
 the model, and the report shows it."""
 from __future__ import annotations
@@ -97,6 +97,26 @@ def test_eval_refuses_data_that_changes_the_models_sizes(in_process, tmp_path, c
 
 def test_eval_of_a_folder_without_a_trained_run_is_one_line(in_process, tmp_path):
     code, _, err = in_process("eval", str(tmp_path), "dataset.seq_len=20")
-    assert code == 2 and err.strip().endswith("holds no run record (summary.json); eval takes a trained run's folder")
+    assert code == 2 and err.strip().endswith("holds no run record (summary.json); give a trained run's folder")
     code, _, err = in_process("eval")
     assert code == 2 and "needs a run folder and what to change" in err
+
+
+def test_sample_is_the_same_text_for_a_seed_and_other_text_for_another(in_process, tmp_path, capsys):
+    rnnbench.run("gru", "text", TINY, run_dir=tmp_path / "lm")
+    capsys.readouterr()  # the run's log
+    first = in_process("sample", "lm", "--prompt", "ROMEO:", "--length", "40", "--seed", "7")
+    again = in_process("sample", "lm", "--prompt", "ROMEO:", "--length", "40", "--seed", "7")
+    other = in_process("sample", "lm", "--prompt", "ROMEO:", "--length", "40", "--seed", "8")
+    assert first[0] == 0 and first == again and first[1] != other[1]
+    prompt, generated = first[1].split("----- generated (temperature 0.8, seed 7) -----\n")
+    assert prompt.strip() == "ROMEO:" and len(generated.rstrip("\n")) == 40  # characters: one per token
+    code, out, _ = in_process("sample", "lm", "--length", "5")  # the test text's first window continued
+    assert code == 0 and len(out.split("-----\n")[1].rstrip("\n")) == 5
+
+
+def test_sample_refuses_a_run_that_is_not_a_language_model(trained, in_process):
+    code, _, err = in_process("sample", str(trained))
+    assert code == 2 and "is a run on adding; rnnbench sample generates text" in err
+    code, _, err = in_process("sample", str(trained), "--temperature", "0")
+    assert code == 2 and "--temperature must be a number in (0.0, 100.0], got 0.0" in err

@@ -100,8 +100,8 @@ class TextTask(SequenceTask):
         self.metrics = ({"bpc": "min", "acc": "max"} if self.level == "char"
                         else {"ppl": "min", "ce": "min", "acc": "max"})
         texts = self._read()
-        self.vocab = Vocabulary(sorted(set(self._tokenize(texts["train"])) | {UNK}))
-        self.streams = {split: self.vocab.encode(self._tokenize(text)) for split, text in texts.items()}
+        self.vocab = Vocabulary(sorted(set(self.tokenize(texts["train"])) | {UNK}))
+        self.streams = {split: self.vocab.encode(self.tokenize(text)) for split, text in texts.items()}
         for split, ids in self.streams.items():
             if len(ids) < self.seq_len + 1:
                 raise UserError(f"dataset: the {split} split of {corpus} has {len(ids)} {self.level} tokens, "
@@ -138,7 +138,7 @@ class TextTask(SequenceTask):
         cuts.append(len(text))
         return {split: text[cuts[i]:cuts[i + 1]] for i, split in enumerate(SPLITS)}
 
-    def _tokenize(self, text: str) -> list[str]:
+    def tokenize(self, text: str) -> list[str]:
         if self.level == "char":
             return list(text)
         return [word for line in text.splitlines() if line.strip() for word in (*line.split(), EOS)]
