@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnbench.errors import UserError
+from rnnbench.record import cpu_name
 
 CSV, META, PLOT = "bench.csv", "bench.json", "throughput_vs_T.png"
 TORCH_MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -276,13 +277,7 @@ def growth(table) -> "pd.DataFrame":
 def machine(device: str, peak: float) -> dict:
     import os
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(), "device": device,
+    info = {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(), "device": device,
             "torch": torch.__version__, "python": platform.python_version(), "matmul_peak_gflops": peak,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if device.startswith("cuda"):

@@ -210,13 +210,15 @@ def report(args: list[str]) -> int:
     parser.add_argument("--group-by", nargs="+", metavar="KEY",
                         help="config keys that split groups, instead of every key that varies")
     parser.add_argument("--metric", nargs="+", metavar="NAME", help="the task metrics to show (plots use the first)")
+    parser.add_argument("--format", nargs="+", default=[], metavar="FMT", dest="formats",
+                        help="the plots also as svg and/or pdf, beside the PNGs (for a paper)")
     parser.add_argument("--include-running", action="store_true",
                         help="runs still training too: their learning curves so far (tables count them as running)")
     options = parser.parse_args(args)
     from rnnbench.report import write_report
 
     print(write_report([Path(p) for p in options.paths], options.out, options.where, options.group_by, options.metric,
-                       options.include_running))
+                       options.include_running, tuple(options.formats), " ".join(["rnnbench report", *args])))
     return 0
 
 

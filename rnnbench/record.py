@@ -362,3 +362,15 @@ class RunRecord:
     def drop_checkpoint(self) -> None:
         """A failed run is started over, not resumed: its checkpoint goes."""
         (self.dir / CHECKPOINT).unlink(missing_ok=True)
+
+
+def cpu_name() -> str:
+    """This machine's processor as /proc/cpuinfo names it (platform's guess elsewhere)."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            return next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
+                        platform.processor() or platform.machine())
+    except OSError:
+        return platform.processor() or platform.machine()

@@ -9,9 +9,7 @@ Results of `rnnbench bench` (bench.csv) found under the paths get their own sect
 """
 from __future__ import annotations
 
-import base64
 import contextlib
-import html
 import os
 import re
 import shutil
@@ -20,18 +18,19 @@ from pathlib import Path
 
 import pandas as pd
 
+from rnnbench.errors import UserError
 from rnnbench.record import atomic_write_text
 from rnnbench.report.claims import COLUMNS as CLAIM_COLUMNS
 from rnnbench.report.claims import display_claims, judge_claims
 from rnnbench.report.collect import Runs, filter_runs, find_benches, load_runs, searches, set_trials_aside
-from rnnbench.report.plots import (plot_eval_lengths, plot_grad_per_time_step, plot_learning_curves,
-                                   plot_metric_vs_length, plot_pareto)
+from rnnbench.report.plots import (FORMATS, plot_eval_lengths, plot_grad_per_time_step, plot_learning_curves,
+                                   plot_metric_vs_length, plot_pareto, style)
 from rnnbench.report.tables import display_table, summarize
 
 
 def write_report(paths: list[Path], out: Path | None = None, where: list[str] = (),
                  group_by: list[str] | None = None, metrics: list[str] | None = None,
-                 include_running: bool = False) -> str:
+                 include_running: bool = False, formats: tuple[str, ...] = (), command: str | None = None) -> str:
     """Write report.md, report.csv (one row per group), runs.csv (one row per run), report.tex,
     report.html (everything, plots embedded) and the plots into `out` (default: <first
     path>/report). Returns the Markdown.
@@ -39,7 +38,8 @@ def write_report(paths: list[Path], out: Path | None = None, where: list[str] = 
     `where`: KEY=VALUE[,VALUE] filters; `group_by`: config keys that split groups instead of the
     detected ones; `metrics`: which of the task's metrics to show and plot (default: all; plots use
     the first); `include_running`: runs still training too (their curves so far; the tables count
-    them as running)."""
+    them as running); `formats`: the plots also as svg and/or pdf (for papers); `command`: for the
+    HTML page's header."""
     runs = load_runs(paths, include_running)
     if where:
         runs = filter_runs(runs, list(where))
@@ -47,7 +47,11 @@ def write_report(paths: list[Path], out: Path | None = None, where: list[str] = 
     tuning = searches(paths)
     out = out or paths[0] / "report"
     out.mkdir(parents=True, exist_ok=True)
-    with staged(out) as stage:
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise UserError(f"--format {' '.join(bad)}: choose from {', '.join(FORMATS)} (PNG is always written)")
+    models = list(runs.runs["model"].dropna().astype(str)) if len(runs.runs) else []
+    with style(models, formats), staged(out) as stage:
         sections, csv_parts, images = _dataset_sections(runs, group_by, metrics, stage)
         claims = judge_claims(runs.runs) if len(runs.runs) else pd.DataFrame(columns=CLAIM_COLUMNS)
         atomic_write_text(stage / "claims.csv", claims.to_csv(index=False))
@@ -67,9 +71,9 @@ def write_report(paths: list[Path], out: Path | None = None, where: list[str] = 
         atomic_write_text(stage / "report.csv", summary.to_csv(index=False))
         atomic_write_text(stage / "runs.csv", runs.runs.to_csv(index=False))
         atomic_write_text(stage / "report.tex", _latex(sections, claims))
-        atomic_write_text(stage / "report.html", _html(runs, sections, images, claims))
+        atomic_write_text(stage / "report.html", _html(runs, paths, sections, images, claims, command))
     return markdown + f"\nWritten to {out}/ (report.md, report.csv, runs.csv, claims.csv, report.tex, report.html"\
-        + "".join(f", {p.name}" for p in images) + ")\n"
+        + "".join(f", {p.name}" for p in images) + "".join(f", {p.stem}.{f}" for f in formats for p in images) + ")\n"
 
 
 @contextlib.contextmanager
@@ -227,23 +231,23 @@ def _latex_text(text: str) -> str:
     return "".join(LATEX_SPECIAL.get(char, char) for char in text)
 
 
-def _html(runs: Runs, sections, images, claims: pd.DataFrame) -> str:
-    """One self-contained page: tables and the plots embedded as data URIs."""
-    parts = ["<!doctype html><meta charset='utf-8'><title>rnnbench report</title>",
-             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style>",
-             f"<h1>rnnbench report</h1><p>{html.escape(_counts(runs))}.</p><p>{html.escape(LEGEND)}</p>"]
-    for dataset, setting, shown, _ in sections:
-        parts += [f"<h2>{html.escape(dataset + setting)}</h2>", shown.to_html(index=False)]
-    if len(claims):
-        parts += ["<h2>Claims</h2>", claims.to_html(index=False)]
-    for image in images:
-        data = base64.b64encode(image.read_bytes()).decode("ascii")
-        parts.append(f"<h3>{html.escape(image.stem)}</h3><img src='data:image/png;base64,{data}'>")
-    for title, items in (("Failed runs", [f"{r.dir}: {r.reason}" for r in runs.runs.itertuples()
-                                          if r.status == "failed"] if len(runs.runs) else []),
-                         ("Skipped", runs.skipped), ("Warnings", runs.warnings)):
-        if items:
-            parts.append(f"<h2>{title}</h2><ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
-    return "\n".join(parts) + "\n"
+def _html(runs: Runs, paths: list[Path], sections, images, claims: pd.DataFrame, command: str | None) -> str:
+    """report.html (html.py): a header of what the page is made of, the tables, claims, plots."""
+    import platform
+    from datetime import datetime
 
+    from rnnbench.record import cpu_name
+    from rnnbench.report.html import page
+
+    frame = runs.runs
+    versions = sorted({str(v) for v in frame.get("torch", pd.Series(dtype=object)).dropna()})
+    devices = sorted({str(v) for v in frame.get("device", pd.Series(dtype=object)).dropna()})
+    meta = {"command": command or f"rnnbench report {' '.join(map(str, paths))}",
+            "made": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "on": f"{cpu_name()}, {os.cpu_count()} cores, {platform.system()} (Python {platform.python_version()})",
+            "records": f"{_counts(runs)}" + (f" — trained with torch {', '.join(versions)} on {', '.join(devices)}"
+                                              if versions else "")}
+    lists = [("Failed runs", [f"{r.dir}: {r.reason}" for r in frame.itertuples() if r.status == "failed"]
+              if len(frame) else []), ("Skipped", runs.skipped), ("Warnings", runs.warnings)]
+    return page("rnnbench report", meta, LEGEND, [(t + setting, shown) for t, setting, shown, _ in sections],
+                claims, images, lists)

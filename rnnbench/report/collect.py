@@ -198,7 +198,8 @@ def _run_row(run_dir: Path, s: Summary) -> dict:
            "metric_directions": s.task.get("metrics"), "kind": s.task.get("kind"),
            "stop_reason": s.stop_reason, "tested": bool(s.final),  # tested: scored on test (not a tuning trial)
            "trial": s.hparams.get("tuning.trial"),  # the tuner's trial number, for a trial
-           "members": s.members}  # K when trained as one of K batched members (its speeds are shared time)
+           "members": s.members,  # K when trained as one of K batched members (its speeds are shared time)
+           "torch": s.torch, "device": s.device}
     for part in ("final", "best", "baseline", "baseline_val"):
         row.update({f"{part}.{k}": v for k, v in getattr(s, part).items()})
     for name, scores in s.baselines.items():  # further reference predictors (stock: linear AR)

@@ -5,11 +5,19 @@
     length_<dataset>.png     test metric against sequence length T, when dataset.seq_len was varied
     pareto_<dataset>.png     test metric against parameters and against training speed, Pareto front
     grads_<dataset>.png      ‖∂L/∂h_t‖ against t before and after training (diagnostics.grad_per_time_step)
+    eval_lengths_<dataset>.png  test metric against the length evaluated at (`rnnbench eval`)
     throughput_vs_T.png      `rnnbench bench`: train-step tokens/s and time against T, log-log
+
+Within `style(models, formats)` (write_report opens it) a model has one colour in every plot of
+the report (groups of one model differ by line style), and each figure is also written as SVG or
+PDF for a paper.
 """
 from __future__ import annotations
 
+import contextlib
+from itertools import cycle
 from pathlib import Path
+from typing import Iterator
 
 import matplotlib
 
@@ -19,6 +27,38 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from rnnbench.report.collect import AT_LENGTH, AT_LENGTH_BASELINE, HPARAM, as_typed  # noqa: E402
+
+FORMATS = ("svg", "pdf")  # besides PNG, on request (rnnbench report --format)
+PALETTE = [matplotlib.colormaps["tab10"](i) for i in range(10)] + [matplotlib.colormaps["Dark2"](i) for i in range(8)]
+LINE_STYLES = ("-", "--", "-.", ":")
+_style: dict = {"colours": {}, "formats": ()}
+
+
+@contextlib.contextmanager
+def style(models: list[str], formats: tuple[str, ...] = ()) -> Iterator[None]:
+    """One colour per model (in sorted order) and the extra file formats, for the plots made within."""
+    before = dict(_style)
+    _style.update(colours={m: PALETTE[i % len(PALETTE)] for i, m in enumerate(sorted(set(models)))},
+                  formats=tuple(formats))
+    try:
+        yield
+    finally:
+        _style.update(before)
+
+
+def colour(model: str):
+    """The model's colour in this report (a model outside it: one fixed by its name)."""
+    return _style["colours"].get(model) or PALETTE[sum(map(ord, str(model))) % len(PALETTE)]
+
+
+def _styles_by_model(models: list[str]) -> list[tuple]:
+    """(colour, line style) for groups whose models are `models`, in order: a model's colour, its
+    groups told apart by line style."""
+    styles, seen = [], {}
+    for model in models:
+        seen.setdefault(model, cycle(LINE_STYLES))
+        styles.append((colour(model), next(seen[model])))
+    return styles
 
 
 def plot_learning_curves(runs: pd.DataFrame, curves: pd.DataFrame, keys: list[str], metric: str,
@@ -32,10 +72,12 @@ def plot_learning_curves(runs: pd.DataFrame, curves: pd.DataFrame, keys: list[st
     if data.empty:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for label, group in data.groupby("group", sort=True):
+    groups = list(data.groupby("group", sort=True))
+    models = runs.set_index("dir")["model"]
+    for (label, group), (color, ls) in zip(groups, _styles_by_model([models[g["dir"].iloc[0]] for _, g in groups])):
         stats = group.groupby("step")[column].agg(["mean", "min", "max", "count"])
         seeds = group["dir"].nunique()
-        (line,) = ax.plot(stats.index, stats["mean"], label=f"{label} (n={seeds})")
+        (line,) = ax.plot(stats.index, stats["mean"], color=color, ls=ls, label=f"{label} (n={seeds})")
         if seeds > 1:
             ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.2, lw=0)
     for value in _baselines(runs, keys, metric):
@@ -70,11 +112,12 @@ def plot_metric_vs_length(table: pd.DataFrame, keys: list[str], metric: str, dir
         return None
     others = [k for k in keys if k != "dataset.seq_len"]
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for label, group in table.groupby(["model", *others], sort=True):
+    groups = list(table.groupby(["model", *others], sort=True))
+    for (label, group), (color, ls) in zip(groups, _styles_by_model([g["model"].iloc[0] for _, g in groups])):
         group = group.sort_values("dataset.seq_len")
         name = " ".join(map(str, label if isinstance(label, tuple) else (label,)))
         ax.errorbar(group["dataset.seq_len"], group[f"{metric}_mean"], yerr=group[f"{metric}_std"].fillna(0),
-                    marker="o", capsize=3, label=name)
+                    marker="o", capsize=3, color=color, ls=ls, label=name)
     baseline = table.groupby("dataset.seq_len")[f"baseline_{metric}"].mean()
     ax.plot(baseline.index, baseline.values, color="0.4", ls="--", lw=1, label=f"baseline ({baseline_name})")
     _log_if_wide(ax, table[f"{metric}_mean"], "y")
@@ -97,7 +140,7 @@ def plot_eval_lengths(table: pd.DataFrame, keys: list[str], metric: str, directi
     trained_at = sorted({int(t) for t in table["seq_len"].dropna()})
     fig, ax = plt.subplots(figsize=(7, 4.2))
     baseline = {}
-    for _, row in table.iterrows():
+    for (_, row), (color, ls) in zip(table.iterrows(), _styles_by_model(list(table["model"]))):
         points = [(T, row[f"{AT_LENGTH}{T}.{metric}"], row[f"{AT_LENGTH}{T}.{metric}_std"]) for T in lengths]
         if not pd.isna(row["seq_len"]):  # its own test, at the length it was trained at
             points.append((int(row["seq_len"]), row[f"{metric}_mean"], row[f"{metric}_std"]))
@@ -107,7 +150,8 @@ def plot_eval_lengths(table: pd.DataFrame, keys: list[str], metric: str, directi
             continue
         name = " ".join([str(row["model"]), *(f"{k.split('.')[-1]}={as_typed(row[k])}" for k in keys)])
         x, y, err = zip(*points)
-        ax.errorbar(x, y, yerr=[0 if pd.isna(e) else e for e in err], marker="o", capsize=3, label=name)
+        ax.errorbar(x, y, yerr=[0 if pd.isna(e) else e for e in err], marker="o", capsize=3, color=color, ls=ls,
+                    label=name)
         baseline.update({T: row[f"{AT_LENGTH_BASELINE}{T}.{metric}"] for T in lengths
                          if not pd.isna(row[f"{AT_LENGTH_BASELINE}{T}.{metric}"])})
     for T in trained_at:
@@ -146,7 +190,8 @@ def plot_pareto(table: pd.DataFrame, keys: list[str], metric: str, direction: st
         for ax, column, label, more_is_better in ((pair[0], "params", "parameters", False),
                                                   (pair[1], "tokens_per_s", f"train {unit}/s", True)):
             ax.errorbar(rows[column], rows[f"{metric}_mean"], yerr=rows[f"{metric}_std"].fillna(0),
-                        marker="o", capsize=3, ls="none")  # one call for all points: a call per point costs seconds
+                        fmt="none", ecolor="0.55", capsize=3)  # one call for all points: a call per point costs seconds
+            ax.scatter(rows[column], rows[f"{metric}_mean"], c=[colour(m) for m in rows["model"]], zorder=3)
             for _, row in rows.iterrows():
                 name = " ".join([str(row["model"]), *(f"{k.split('.')[-1]}={as_typed(row[k])}" for k in keys if k not in by)])
                 ax.annotate(name, (row[column], row[f"{metric}_mean"]), fontsize=7, xytext=(3, 3),
@@ -184,13 +229,14 @@ def plot_grad_per_time_step(runs: pd.DataFrame, grads: dict[str, list[dict]], ke
     if measured.empty:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for label, group in measured.groupby(measured.apply(lambda r: _label(r, keys), axis=1), sort=True):
+    groups = list(measured.groupby(measured.apply(lambda r: _label(r, keys), axis=1), sort=True))
+    for (label, group), (color, ls) in zip(groups, _styles_by_model([g["model"].iloc[0] for _, g in groups])):
         for ax, which in ((axes[0], 0), (axes[1], -1)):
             rows = [grads[d][which] for d in group["dir"]]
             length = min(len(r["norms"]) for r in rows)
             norms = np.array([r["norms"][:length] for r in rows], dtype=float)
             mean = np.exp(np.log(np.maximum(norms, 1e-30)).mean(axis=0))
-            ax.plot(np.arange(1, length + 1), mean, label=f"{label} (n={len(rows)})")
+            ax.plot(np.arange(1, length + 1), mean, color=color, ls=ls, label=f"{label} (n={len(rows)})")
             when = "before training" if rows[0]["step"] == 0 else f"after {rows[0]['step']} steps"
             ax.set_title(f"{title}: {when}", fontsize=10)
     for ax in axes:
@@ -241,5 +287,7 @@ def _save(fig, path: Path) -> Path:
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    for extension in _style["formats"]:
+        fig.savefig(path.with_suffix(f".{extension}"))
     plt.close(fig)
     return path
