@@ -65,7 +65,7 @@ FINISHED = ("completed", "pruned")
 INCIDENTAL_KEYS = ("output_root", "data_dir", "trainer.progress", "trainer.threads", "trainer.checkpoint",
                    "trainer.keep_best", "diagnostics.", "logger.", "tuning.", "tuned")
 # The seeds: what replicates of one setting differ in. The report averages over them.
-SEED_KEYS = ("seed", "dataset.seed")
+SEED_KEYS = ("seed", "dataset.seed", "dataset.backtest.origin")  # aggregated over, not compared (origins: stock.py)
 
 
 def incidental(key: str) -> bool:

@@ -186,7 +186,7 @@ def test_stock_splits_are_chronological_and_baselines_measured(tmp_path, predict
     if predict == "direction":
         assert set(baselines) == {"class frequencies", "last move (Markov)", "linear AR"}
         return
-    assert set(baselines) == {"persistence", "linear AR"}
+    assert set(baselines) == {"persistence", "linear AR", "seasonal naive (m=5)", "drift"}
     y = splits["test"].y.numpy()
     assert baselines["persistence"]["mse"] == pytest.approx(np.mean((y[:, 2] - y[:, 1]) ** 2), rel=1e-4)
     assert baselines["persistence"]["dir_acc"] == pytest.approx(np.mean(y[:, 2] <= y[:, 1]))
@@ -213,6 +213,62 @@ def test_stock_has_no_look_ahead(tmp_path, predict):
     tail = StockTask(path=str(tmp_path / "c.csv"), predict=predict, seq_len=10).splits()["test"]
     test = reference.splits()["test"]
     assert torch.equal(tail.x, test.x) and torch.equal(tail.y[:-1], test.y[:-1]) and not torch.equal(tail.y[-1], test.y[-1])
+
+
+@pytest.mark.parametrize("predict", ["price", "log_return"])
+def test_stock_mase_skill_seasonal_naive_and_drift_are_their_definitions(tmp_path, predict):
+    """Checked against numpy on the raw prices: MASE scales MAE by the training series' one-step
+    naive MAE, skill is 1 − MSE/MSE(persistence), the seasonal naive repeats the value m rows back,
+    drift extends the window's average change."""
+    path = make_csv(tmp_path / "s.csv")
+    task = StockTask(path=str(path), predict=predict, seq_len=10, horizon=2, season=5)
+    prices = pd.read_csv(path)["Close"].to_numpy()
+    n, first = len(prices), 0 if predict == "price" else 1  # returns start one row later
+    train = prices[first:int(n * 0.7)]
+    scale = np.abs(np.diff(train)).mean()
+    baselines = task.baselines("test")
+    y = task.splits()["test"].y.numpy()
+    now, future = y[:, 1], y[:, 2]
+    persistence = baselines["persistence"]
+    assert persistence["skill"] == pytest.approx(0, abs=1e-6)  # its own MSE ratio, through the target scaling
+    assert persistence["mase"] == pytest.approx(np.abs(future - now).mean() / scale)
+    part = prices[int(n * 0.85):]  # the test part; window k ends at row t_k of it (returns: one row later)
+    t = np.arange(9, 9 + len(y)) + first
+    assert np.allclose(part[t], now) and np.allclose(part[t + 2], future)
+    seasonal = baselines["seasonal naive (m=5)"]  # h = 2, m = 5: p̂_{t+2} = p_{t−3}
+    assert seasonal["mse"] == pytest.approx(np.mean((part[t - 3] - future) ** 2), rel=1e-6)
+    assert seasonal["skill"] == pytest.approx(1 - seasonal["mse"] / persistence["mse"], rel=1e-6)
+    if predict == "price":  # the window's 10 prices: slope over 9 rows
+        drift = now + 2 * (now - part[t - 9]) / 9
+    else:  # the window's 10 log returns: their mean, twice
+        drift = now * (now / part[t - 10]) ** (2 / 10)
+    assert baselines["drift"]["mae"] == pytest.approx(np.abs(drift - future).mean(), rel=1e-6)
+
+
+def test_a_backtest_origin_reads_nothing_after_its_test_window(tmp_path):
+    """Rolling origin: K test windows cut from the last 15% of the rows; origin i trains on all rows
+    before its validation rows, and changing any row after its test window changes none of its
+    splits, its scaling or its baselines. Later origins train on more rows."""
+    base = make_csv(tmp_path / "a.csv", rows=400)
+    frame = pd.read_csv(base)
+    tasks = [StockTask(path=str(base), seq_len=10, backtest={"origins": 3, "origin": i}) for i in range(3)]
+    tests = [t.splits() and t.dates["test"] for t in tasks]
+    assert tests[0][-1] < tests[1][0] and tests[1][-1] < tests[2][0]  # successive windows
+    assert len(tasks[0].splits()["train"]) < len(tasks[1].splits()["train"]) < len(tasks[2].splits()["train"])
+    assert tasks[1].dates["train"][-1] < tasks[1].dates["val"][0] < tasks[1].dates["val"][-1] < tests[1][0]
+    end = int(np.searchsorted(pd.to_datetime(frame["Date"]).to_numpy(), np.datetime64(tests[1][-1]))) + 1
+    changed = frame.copy()
+    changed.loc[end:, "Close"] *= 5.0  # everything after origin 1's test window
+    changed.to_csv(tmp_path / "b.csv", index=False)
+    other = StockTask(path=str(tmp_path / "b.csv"), seq_len=10, backtest={"origins": 3, "origin": 1})
+    later = StockTask(path=str(tmp_path / "b.csv"), seq_len=10, backtest={"origins": 3, "origin": 2})
+    assert not torch.equal(later.splits()["test"].y, tasks[2].splits()["test"].y)  # origin 2 does see the change
+    for split in ("train", "val", "test"):
+        assert torch.equal(tasks[1].splits()[split].x, other.splits()[split].x)
+        assert torch.equal(tasks[1].splits()[split].y, other.splits()[split].y)
+    assert tasks[1].baselines("test") == other.baselines("test") and tasks[1].mase_scale == other.mase_scale
+    with pytest.raises(UserError, match=r"backtest.origin must be an integer in \[0, 2\], got 3"):
+        StockTask(path=str(base), backtest={"origins": 3, "origin": 3})
 
 
 def test_stock_gaps_follow_the_stated_policy(tmp_path):
@@ -296,7 +352,8 @@ def test_bad_csv_files_are_refused_clearly(tmp_path, change, kwargs, message):
 
 def test_training_on_stock_saves_the_test_period_plot(tmp_path):
     summary = train(compose_config("dataset=stock"), tmp_path)
-    assert summary["status"] == "completed" and set(summary["baselines"]) == {"persistence", "linear AR"}
+    assert summary["status"] == "completed" and set(summary["baselines"]) == {"persistence", "linear AR",
+                                                                             "seasonal naive (m=5)", "drift"}
     assert (tmp_path / "test_predictions.png").stat().st_size > 10_000
     assert len(pd.read_csv(tmp_path / "test_predictions.csv")) == summary["task"]["sizes"]["test"]
 

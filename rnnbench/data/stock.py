@@ -61,11 +61,19 @@ class StockTask(SequenceTask):
     def __init__(self, path: str = "sp500", date_column: str = "Date", columns=("Close",), target: str = "Close",
                  predict: str = "log_return", seq_len: int = 30, horizon: int = 1, split=(0.7, 0.15, 0.15),
                  missing: str = "ffill", date_format: str | None = None, filter: str | None = None,
-                 data_dir: str = "datasets", seed: int = 0, solved_at: float | None = None, name: str | None = None):
+                 season: int = 5, backtest=None, data_dir: str = "datasets", seed: int = 0,
+                 solved_at: float | None = None, name: str | None = None):
         super().__init__(seed, solved_at, name)
         self.predict = check_choice("predict", predict, PREDICT)
         self.seq_len = check_int("seq_len", seq_len, 1, 10_000)
         self.horizon = check_int("horizon", horizon, 1, 10_000)
+        self.season = check_int("season", season, 1, 10_000)
+        backtest = dict(backtest or {})
+        unknown = sorted(set(backtest) - {"origins", "origin"})
+        if unknown:
+            raise ConfigError("backtest", "takes origins and origin", unknown)
+        self.origins = check_int("backtest.origins", backtest.get("origins", 1), 1, 1000)
+        self.origin = check_int("backtest.origin", backtest.get("origin", 0), 0, self.origins - 1)
         self.missing = check_choice("missing", missing, ("ffill", "drop", "error"))
         if isinstance(columns, str) or not all(isinstance(c, str) for c in columns) or not len(columns):
             raise ConfigError("columns", "must be a non-empty list of column names, e.g. [Close, Volume]", columns)
@@ -90,7 +98,7 @@ class StockTask(SequenceTask):
             self.metrics = {"ce": "min", "acc": "max"}
         else:
             self.output_size, self.baseline_name = 1, "persistence"
-            self.metrics = {"mse": "min", "mae": "min", "mape": "min", "dir_acc": "max"}
+            self.metrics = {"mse": "min", "mae": "min", "mape": "min", "mase": "min", "skill": "max", "dir_acc": "max"}
 
     # --- loading ------------------------------------------------------------------------------
     def _load(self):
@@ -181,8 +189,16 @@ class StockTask(SequenceTask):
 
     # --- splits ---------------------------------------------------------------------------------
     def _parts(self):
+        """Chronological train/val/test rows. With backtest.origins = K the last `split[2]` of the
+        rows is cut into K consecutive test windows; origin i tests on window i, validates on the
+        `split[1]` rows just before it and trains on everything before those. Rows after window i
+        are not read: nothing later than its test period moves an origin's result (tested)."""
         n = len(self.frame)
         ends = [int(n * self.fractions[0]), int(n * (self.fractions[0] + self.fractions[1])), n]
+        if self.origins > 1:
+            window = (n - ends[1]) // self.origins
+            test_start = ends[1] + self.origin * window
+            ends = [test_start - (ends[1] - ends[0]), test_start, test_start + window]
         starts = [0, *ends[:2]]
         need = self.seq_len + self.horizon + (1 if self.predict != "price" else 0)
         for split, start, end in zip(SPLITS, starts, ends):
@@ -208,6 +224,7 @@ class StockTask(SequenceTask):
         train_inputs, train_prices, _ = raw["train"]
         self.input_mean, self.input_std = train_inputs.mean(0), train_inputs.std(0) + 1e-12
         train_targets = self._targets(train_prices, T, h)
+        self.mase_scale = float(np.abs(np.diff(train_prices)).mean())  # in-sample one-step naive MAE (MASE's scale)
         self.target_mean, self.target_std = (train_targets.mean(), train_targets.std() + 1e-12)
         splits, self.dates = {}, {}
         for split, (inputs, prices, dates) in raw.items():
@@ -251,7 +268,17 @@ class StockTask(SequenceTask):
         error = guess - future
         return {"mse": error.pow(2).mean().item(), "mae": error.abs().mean().item(),
                 "mape": (100 * error.abs() / future.abs()).mean().item(),
-                "dir_acc": (predicts_rise(guess, now) == (future > now)).double().mean().item()}
+                "dir_acc": (predicts_rise(guess, now) == (future > now)).double().mean().item(),
+                "persistence_mse": (now - future).pow(2).mean().item()}
+
+    def finish_scores(self, means: dict[str, float]) -> dict[str, float]:
+        """MASE = MAE / the training series' one-step naive MAE (Hyndman & Koehler 2006); skill =
+        1 − MSE / persistence's MSE on the same samples (0: no better than no change)."""
+        if self.predict == "direction":
+            return means
+        persistence = means.pop("persistence_mse")
+        return {**means, "mase": means["mae"] / self.mase_scale,
+                "skill": 1 - means["mse"] / persistence if persistence > 0 else float("nan")}
 
     def _last(self, x: Tensor) -> Tensor:
         """p_t (price inputs) or r_t (return inputs) of the target, from the last input row."""
@@ -284,7 +311,8 @@ class StockTask(SequenceTask):
             return torch.log(torch.stack([1 - p, p], dim=1))
 
         if self.predict != "direction":
-            return {"linear AR": linear_ar}
+            return {"linear AR": linear_ar, f"seasonal naive (m={self.season})": self._seasonal_naive,
+                    "drift": self._drift}
         # last move: P(up | the last return was up / not up), counted on the training windows
         last_up = self._last(train.x) > 0
         p_up = torch.stack([train.y[~last_up, 0].mean(), train.y[last_up, 0].mean()])
@@ -294,6 +322,36 @@ class StockTask(SequenceTask):
             return torch.log(torch.stack([1 - p, p], dim=1))
 
         return {"last move (Markov)": last_move, "linear AR": linear_ar}
+
+    def _series(self, x: Tensor) -> Tensor:
+        """The target column over the window, unscaled: prices (N, T) or log returns (N, T)."""
+        k = self.columns.index(self.target)
+        return x[:, :, k].double() * float(self.input_std[k]) + float(self.input_mean[k])
+
+    def _as_target(self, value: Tensor) -> Tensor:
+        """A price (predict=price) or log return forecast as the models' scaled output (N, 1)."""
+        return ((value - self.target_mean) / self.target_std).unsqueeze(-1)
+
+    def _seasonal_naive(self, x: Tensor) -> Tensor:
+        """p̂_{t+h} = p_{t+h−km}, the last value one or more seasons (m = dataset.season rows) back,
+        k = ⌈h/m⌉ — read from the window (persistence when km = h)."""
+        back = self.season * -(-self.horizon // self.season) - self.horizon  # rows before t
+        series = self._series(x)
+        if back >= series.shape[1]:
+            raise UserError(f"dataset.season={self.season} reaches {back} rows before t; the window has "
+                            f"{series.shape[1]} (raise dataset.seq_len or lower dataset.season)")
+        if self.predict == "price":
+            return self._as_target(series[:, -1 - back])
+        return self._as_target(-series[:, series.shape[1] - back:].sum(1))  # log(p_{t−back} / p_t)
+
+    def _drift(self, x: Tensor) -> Tensor:
+        """The window's average change carried on h rows: p̂_{t+h} = p_t + h·(p_t − p_{t−T+1})/(T − 1),
+        or for returns h × the window's mean log return."""
+        series = self._series(x)
+        if self.predict == "price":
+            slope = (series[:, -1] - series[:, 0]) / max(series.shape[1] - 1, 1)
+            return self._as_target(series[:, -1] + self.horizon * slope)
+        return self._as_target(self.horizon * series.mean(1))
 
     def examine(self, model: torch.nn.Module, run_dir: Path) -> dict:
         """test_predictions.csv and .png: the model's and persistence's predictions against the
@@ -315,7 +373,9 @@ class StockTask(SequenceTask):
 
     def describe(self) -> dict:
         return {**super().describe(), "path": str(self.path), "columns": self.columns, "target": self.target,
-                "predict": self.predict, "horizon": self.horizon, "rows": len(self.frame), "filled_rows": self.filled,
+                "predict": self.predict, "horizon": self.horizon, "season": self.season,
+                "backtest": {"origins": self.origins, "origin": self.origin}, "rows": len(self.frame),
+                "filled_rows": self.filled,
                 "periods": {split: [str(d[0])[:10], str(d[-1])[:10]] for split, d in self.dates.items()}}
 
 
