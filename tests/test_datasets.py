@@ -253,10 +253,12 @@ def test_a_backtest_origin_reads_nothing_after_its_test_window(tmp_path):
     frame = pd.read_csv(base)
     tasks = [StockTask(path=str(base), seq_len=10, backtest={"origins": 3, "origin": i}) for i in range(3)]
     tests = [t.splits() and t.dates["test"] for t in tasks]
-    assert tests[0][-1] < tests[1][0] and tests[1][-1] < tests[2][0]  # successive windows
+    dates = pd.to_datetime(frame["Date"]).to_numpy()
+    for before, after in zip(tests, tests[1:]):  # successive windows whose targets tile the period
+        assert dates[np.searchsorted(dates, before[-1]) + 1] == after[0]
     assert len(tasks[0].splits()["train"]) < len(tasks[1].splits()["train"]) < len(tasks[2].splits()["train"])
     assert tasks[1].dates["train"][-1] < tasks[1].dates["val"][0] < tasks[1].dates["val"][-1] < tests[1][0]
-    end = int(np.searchsorted(pd.to_datetime(frame["Date"]).to_numpy(), np.datetime64(tests[1][-1]))) + 1
+    end = int(np.searchsorted(dates, tests[1][-1])) + 1
     changed = frame.copy()
     changed.loc[end:, "Close"] *= 5.0  # everything after origin 1's test window
     changed.to_csv(tmp_path / "b.csv", index=False)

@@ -191,15 +191,19 @@ class StockTask(SequenceTask):
     def _parts(self):
         """Chronological train/val/test rows. With backtest.origins = K the last `split[2]` of the
         rows is cut into K consecutive test windows; origin i tests on window i, validates on the
-        `split[1]` rows just before it and trains on everything before those. Rows after window i
-        are not read: nothing later than its test period moves an origin's result (tested)."""
+        `split[1]` rows just before it and trains on everything before those; its test inputs reach
+        back into those rows (inputs only), so that the K windows' targets tile the tested period.
+        Rows after window i are not read: nothing later than its test period moves an origin's
+        result (tested)."""
         n = len(self.frame)
         ends = [int(n * self.fractions[0]), int(n * (self.fractions[0] + self.fractions[1])), n]
+        starts = [0, *ends[:2]]
         if self.origins > 1:
             window = (n - ends[1]) // self.origins
             test_start = ends[1] + self.origin * window
             ends = [test_start - (ends[1] - ends[0]), test_start, test_start + window]
-        starts = [0, *ends[:2]]
+            warm_up = self.seq_len + self.horizon - 1 + (1 if self.predict != "price" else 0)
+            starts = [0, ends[0], test_start - warm_up]  # the test windows' inputs reach back: targets tile the period
         need = self.seq_len + self.horizon + (1 if self.predict != "price" else 0)
         for split, start, end in zip(SPLITS, starts, ends):
             if end - start < need:
