@@ -245,6 +245,34 @@ def test_stock_mase_skill_seasonal_naive_and_drift_are_their_definitions(tmp_pat
     assert baselines["drift"]["mae"] == pytest.approx(np.abs(drift - future).mean(), rel=1e-6)
 
 
+@pytest.mark.parametrize("predict", ["price", "log_return"])
+def test_stock_forecasts_several_steps_as_one_vector(tmp_path, predict):
+    """steps = 3 after horizon 2: targets t+2, t+3, t+4 for each window; every step scored; the
+    baselines forecast each step (seasonal naive m = 5: p_{t−3}, p_{t−2}, p_{t−1})."""
+    path = make_csv(tmp_path / "s.csv")
+    task = StockTask(path=str(path), predict=predict, seq_len=10, horizon=2, steps=3, season=5)
+    test = task.splits()["test"]
+    assert task.output_size == 3 and test.y.shape == (len(test), 7)
+    prices = pd.read_csv(path)["Close"].to_numpy()
+    part = prices[int(len(prices) * 0.85):]
+    t = np.arange(9, 9 + len(test)) + (0 if predict == "price" else 1)
+    now, future = test.y[:, 3].numpy(), test.y[:, 4:].numpy()
+    assert np.allclose(now, part[t]) and np.allclose(future, part[t[:, None] + np.arange(2, 5)[None, :]])
+    baselines = task.baselines("test")
+    assert baselines["persistence"]["mse"] == pytest.approx(np.mean((future - now[:, None]) ** 2), rel=1e-5)
+    seasonal = part[t[:, None] + np.array([-3, -2, -1])[None, :]]
+    assert baselines["seasonal naive (m=5)"]["mae"] == pytest.approx(np.abs(seasonal - future).mean(), rel=1e-5)
+    assert set(baselines) == {"persistence", "linear AR", "seasonal naive (m=5)", "drift"}
+    with pytest.raises(UserError, match="steps must be 1 for predict=direction"):
+        StockTask(path=str(path), predict="direction", steps=2)
+
+
+def test_a_run_forecasting_several_steps_completes(tmp_path):
+    summary = train(compose_config("dataset=stock", "dataset.steps=5"), tmp_path)
+    assert summary["status"] == "completed" and summary["task"]["steps"] == 5 and summary["model_info"]["params"] > 0
+    assert {"mase", "skill"} <= set(summary["final"]) and (tmp_path / "test_predictions.png").is_file()
+
+
 def test_a_backtest_origin_reads_nothing_after_its_test_window(tmp_path):
     """Rolling origin: K test windows cut from the last 15% of the rows; origin i trains on all rows
     before its validation rows, and changing any row after its test window changes none of its

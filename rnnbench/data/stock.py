@@ -1,8 +1,9 @@
 """Price series from a CSV (default: the shipped S&P 500 daily OHLCV, 1999–2018): predict the
-target column `horizon` rows ahead from a window of `seq_len` rows.
+target column `horizon` rows ahead — or `steps` consecutive rows from there, t+h … t+h+S−1, as
+one output vector — from a window of `seq_len` rows.
 
-    x: (N, T, F) float — the `columns` over rows t−T+1 … t
-    y: (N, 3) float    — [model target, price at t, price at t+h]
+    x: (N, T, F) float    — the `columns` over rows t−T+1 … t
+    y: (N, 2S+1) float    — [model targets (S), price at t, prices at t+h … t+h+S−1]
 
 What is predicted (``predict``):
     price       the price at t+h                      (inputs: the columns' levels)
@@ -61,12 +62,15 @@ class StockTask(SequenceTask):
     def __init__(self, path: str = "sp500", date_column: str = "Date", columns=("Close",), target: str = "Close",
                  predict: str = "log_return", seq_len: int = 30, horizon: int = 1, split=(0.7, 0.15, 0.15),
                  missing: str = "ffill", date_format: str | None = None, filter: str | None = None,
-                 season: int = 5, backtest=None, data_dir: str = "datasets", seed: int = 0,
+                 steps: int = 1, season: int = 5, backtest=None, data_dir: str = "datasets", seed: int = 0,
                  solved_at: float | None = None, name: str | None = None):
         super().__init__(seed, solved_at, name)
         self.predict = check_choice("predict", predict, PREDICT)
         self.seq_len = check_int("seq_len", seq_len, 1, 10_000)
         self.horizon = check_int("horizon", horizon, 1, 10_000)
+        self.steps = check_int("steps", steps, 1, 1000)
+        if self.steps > 1 and predict == "direction":
+            raise ConfigError("steps", "must be 1 for predict=direction (one class per window)", steps)
         self.season = check_int("season", season, 1, 10_000)
         backtest = dict(backtest or {})
         unknown = sorted(set(backtest) - {"origins", "origin"})
@@ -97,7 +101,7 @@ class StockTask(SequenceTask):
             self.output_size, self.baseline_name = 2, "class frequencies"
             self.metrics = {"ce": "min", "acc": "max"}
         else:
-            self.output_size, self.baseline_name = 1, "persistence"
+            self.output_size, self.baseline_name = self.steps, "persistence"
             self.metrics = {"mse": "min", "mae": "min", "mape": "min", "mase": "min", "skill": "max", "dir_acc": "max"}
 
     # --- loading ------------------------------------------------------------------------------
@@ -202,13 +206,13 @@ class StockTask(SequenceTask):
             window = (n - ends[1]) // self.origins
             test_start = ends[1] + self.origin * window
             ends = [test_start - (ends[1] - ends[0]), test_start, test_start + window]
-            warm_up = self.seq_len + self.horizon - 1 + (1 if self.predict != "price" else 0)
+            warm_up = self.seq_len + self.last - 1 + (1 if self.predict != "price" else 0)
             starts = [0, ends[0], test_start - warm_up]  # the test windows' inputs reach back: targets tile the period
-        need = self.seq_len + self.horizon + (1 if self.predict != "price" else 0)
+        need = self.seq_len + self.last + (1 if self.predict != "price" else 0)
         for split, start, end in zip(SPLITS, starts, ends):
             if end - start < need:
                 raise UserError(f"dataset: the {split} part has {end - start} rows of {n}, fewer than the "
-                                f"{need} one window needs (seq_len {self.seq_len} + horizon {self.horizon}); "
+                                f"{need} one window needs (seq_len {self.seq_len} + horizon {self.horizon} + steps {self.steps} − 1); "
                                 "lower dataset.seq_len or use a longer series")
         return {split: self.frame.iloc[start:end] for split, start, end in zip(SPLITS, starts, ends)}
 
@@ -222,7 +226,14 @@ class StockTask(SequenceTask):
             prices, dates = prices[1:], dates[1:]
         return inputs, prices, dates
 
+    @property
+    def last(self) -> int:
+        """How far ahead the last forecast step lies: h + steps − 1 rows."""
+        return self.horizon + self.steps - 1
+
     def make_splits(self) -> dict[str, Split]:
+        """x (N, T, F) float32; y (N, 2S + 1) float64 = [the S scaled targets | p_t | the S prices
+        p_{t+h} … p_{t+h+S−1}] (S = steps; for S = 1: [target, p_t, p_{t+h}])."""
         T, h = self.seq_len, self.horizon
         raw = {split: self._features(part) for split, part in self._parts().items()}
         train_inputs, train_prices, _ = raw["train"]
@@ -232,44 +243,54 @@ class StockTask(SequenceTask):
         self.target_mean, self.target_std = (train_targets.mean(), train_targets.std() + 1e-12)
         splits, self.dates = {}, {}
         for split, (inputs, prices, dates) in raw.items():
-            count = len(prices) - T - h + 1
+            count = len(prices) - T - self.last + 1
             index = np.arange(count)[:, None] + np.arange(T)[None, :]  # window rows
             x = (inputs[index] - self.input_mean) / self.input_std
-            now, future = prices[T - 1:T - 1 + count], prices[T - 1 + h:]
+            now = prices[T - 1:T - 1 + count]
+            future = prices[T - 1 + h + np.arange(count)[:, None] + np.arange(self.steps)[None, :]]
             target = self._targets(prices, T, h)
             if self.predict != "direction":
                 target = (target - self.target_mean) / self.target_std
-            y = np.stack([target, now, future], axis=1)
+            y = np.concatenate([target, now[:, None], future], axis=1)
             splits[split] = Split(torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float64))
-            self.dates[split] = dates[T - 1 + h:]
+            self.dates[split] = dates[T - 1 + h:T - 1 + h + count]  # of the first step's targets
         return splits
 
     def _targets(self, prices: np.ndarray, T: int, h: int) -> np.ndarray:
-        now, future = prices[T - 1:len(prices) - h], prices[T - 1 + h:]
+        """(windows, S): the price at t+h+k, log(p_{t+h+k} / p_t), or whether it rose (k < S)."""
+        count = len(prices) - T - self.last + 1
+        now = prices[T - 1:T - 1 + count, None]
+        future = prices[T - 1 + h + np.arange(count)[:, None] + np.arange(self.steps)[None, :]]
         if self.predict == "price":
             return future
         if self.predict == "log_return":
             return np.log(future / now)
         return (future > now).astype(np.float64)
 
+    def _now(self, y: Tensor) -> Tensor:
+        return y[:, self.steps]
+
+    def _future(self, y: Tensor) -> Tensor:
+        return y[:, self.steps + 1:]
+
     # --- scoring --------------------------------------------------------------------------------
     def to_price(self, pred: Tensor, y: Tensor) -> Tensor:
-        """A regression output (scaled) as a price prediction for t+h."""
-        value = pred.squeeze(-1).double() * self.target_std + self.target_mean
-        return value if self.predict == "price" else y[:, 1] * torch.exp(value)
+        """A regression output (N, S), scaled, as price predictions for t+h … t+h+S−1."""
+        value = pred.reshape(len(pred), self.steps).double() * self.target_std + self.target_mean
+        return value if self.predict == "price" else self._now(y)[:, None] * torch.exp(value)
 
     def loss(self, pred: Tensor, y: Tensor) -> Tensor:
         if self.predict == "direction":
             return torch.nn.functional.cross_entropy(pred, y[:, 0].long())
-        return torch.nn.functional.mse_loss(pred.squeeze(-1), y[:, 0].float())
+        return torch.nn.functional.mse_loss(pred.reshape(len(pred), self.steps), y[:, :self.steps].float())
 
     def score(self, pred: Tensor, y: Tensor) -> dict[str, float]:
         if self.predict == "direction":
             labels = y[:, 0].long()
             return {"ce": torch.nn.functional.cross_entropy(pred.float(), labels).item(),
                     "acc": (pred.argmax(-1) == labels).double().mean().item()}
-        guess, now, future = self.to_price(pred, y), y[:, 1], y[:, 2]
-        error = guess - future
+        guess, now, future = self.to_price(pred, y), self._now(y)[:, None], self._future(y)
+        error = guess - future  # (N, S): every step of every window counts once
         return {"mse": error.pow(2).mean().item(), "mae": error.abs().mean().item(),
                 "mape": (100 * error.abs() / future.abs()).mean().item(),
                 "dir_acc": (predicts_rise(guess, now) == (future > now)).double().mean().item(),
@@ -290,12 +311,12 @@ class StockTask(SequenceTask):
         return x[:, -1, k].double() * float(self.input_std[k]) + float(self.input_mean[k])
 
     def trivial_prediction(self, x: Tensor) -> Tensor:
-        """Persistence: no change from p_t. Direction: the training split's class frequencies."""
+        """Persistence: no change from p_t at any step. Direction: the training split's class frequencies."""
         if self.predict == "direction":
             p_up = self.splits()["train"].y[:, 0].mean()
             return torch.log(torch.stack([1 - p_up, p_up])).expand(len(x), 2)
-        target = self._last(x) if self.predict == "price" else torch.zeros(len(x), dtype=torch.float64, device=x.device)
-        return ((target - self.target_mean) / self.target_std).unsqueeze(-1)
+        value = self._last(x) if self.predict == "price" else torch.zeros(len(x), dtype=torch.float64, device=x.device)
+        return self._as_target(value[:, None].expand(len(x), self.steps))
 
     def other_baselines(self) -> dict:
         """A linear autoregression: least squares from the flattened training windows (the models'
@@ -305,7 +326,7 @@ class StockTask(SequenceTask):
         def design(x: Tensor) -> Tensor:
             return torch.cat([x.flatten(1).double(), torch.ones(len(x), 1, dtype=torch.float64, device=x.device)], dim=1)
 
-        weights = torch.linalg.lstsq(design(train.x), train.y[:, :1]).solution
+        weights = torch.linalg.lstsq(design(train.x), train.y[:, :self.steps]).solution
 
         def linear_ar(x: Tensor) -> Tensor:
             value = design(x) @ weights
@@ -333,29 +354,31 @@ class StockTask(SequenceTask):
         return x[:, :, k].double() * float(self.input_std[k]) + float(self.input_mean[k])
 
     def _as_target(self, value: Tensor) -> Tensor:
-        """A price (predict=price) or log return forecast as the models' scaled output (N, 1)."""
-        return ((value - self.target_mean) / self.target_std).unsqueeze(-1)
+        """Price (predict=price) or log return forecasts (N, S) as the models' scaled output."""
+        return (value - self.target_mean) / self.target_std
 
     def _seasonal_naive(self, x: Tensor) -> Tensor:
-        """p̂_{t+h} = p_{t+h−km}, the last value one or more seasons (m = dataset.season rows) back,
-        k = ⌈h/m⌉ — read from the window (persistence when km = h)."""
-        back = self.season * -(-self.horizon // self.season) - self.horizon  # rows before t
-        series = self._series(x)
-        if back >= series.shape[1]:
-            raise UserError(f"dataset.season={self.season} reaches {back} rows before t; the window has "
-                            f"{series.shape[1]} (raise dataset.seq_len or lower dataset.season)")
-        if self.predict == "price":
-            return self._as_target(series[:, -1 - back])
-        return self._as_target(-series[:, series.shape[1] - back:].sum(1))  # log(p_{t−back} / p_t)
+        """p̂_{t+j} = p_{t+j−km}, the last value one or more seasons (m = dataset.season rows) back,
+        k = ⌈j/m⌉, for each step j = h … h+S−1 — read from the window (persistence when km = j)."""
+        series, columns = self._series(x), []
+        for j in range(self.horizon, self.last + 1):
+            back = self.season * -(-j // self.season) - j  # rows before t
+            if back >= series.shape[1]:
+                raise UserError(f"dataset.season={self.season} reaches {back} rows before t; the window has "
+                                f"{series.shape[1]} (raise dataset.seq_len or lower dataset.season)")
+            columns.append(series[:, -1 - back] if self.predict == "price"
+                           else -series[:, series.shape[1] - back:].sum(1))  # log(p_{t−back} / p_t)
+        return self._as_target(torch.stack(columns, dim=1))
 
     def _drift(self, x: Tensor) -> Tensor:
-        """The window's average change carried on h rows: p̂_{t+h} = p_t + h·(p_t − p_{t−T+1})/(T − 1),
-        or for returns h × the window's mean log return."""
+        """The window's average change carried on j rows, for each step j = h … h+S−1:
+        p̂_{t+j} = p_t + j·(p_t − p_{t−T+1})/(T − 1), or for returns j × the window's mean log return."""
         series = self._series(x)
+        ahead = torch.arange(self.horizon, self.last + 1, dtype=torch.float64, device=x.device)[None, :]
         if self.predict == "price":
             slope = (series[:, -1] - series[:, 0]) / max(series.shape[1] - 1, 1)
-            return self._as_target(series[:, -1] + self.horizon * slope)
-        return self._as_target(self.horizon * series.mean(1))
+            return self._as_target(series[:, -1:] + ahead * slope[:, None])
+        return self._as_target(ahead * series.mean(1, keepdim=True))
 
     def examine(self, model: torch.nn.Module, run_dir: Path) -> dict:
         """test_predictions.csv and .png: the model's and persistence's predictions against the
@@ -365,11 +388,12 @@ class StockTask(SequenceTask):
         test = self.splits()["test"]
         pred = torch.cat([model(test.x[i:i + 1000])[0] for i in range(0, len(test), 1000)])
         y = test.y.cpu()
-        frame = pd.DataFrame({"date": self.dates["test"], "actual": y[:, 2].numpy(), "price_t": y[:, 1].numpy()})
+        frame = pd.DataFrame({"date": self.dates["test"], "actual": self._future(y)[:, 0].numpy(),
+                              "price_t": self._now(y).numpy()})  # the first forecast step
         if self.predict == "direction":
             frame["p_up"] = torch.softmax(pred.double(), dim=-1)[:, 1].cpu().numpy()
         else:
-            frame["predicted"] = self.to_price(pred, test.y).cpu().numpy()
+            frame["predicted"] = self.to_price(pred, test.y)[:, 0].cpu().numpy()
         frame.to_csv(run_dir / PREDICTIONS, index=False)
         plot_test_period(frame, self, run_dir / PREDICTIONS_PLOT)
         return {"test_period": [str(frame["date"].iloc[0])[:10], str(frame["date"].iloc[-1])[:10]],
@@ -377,7 +401,7 @@ class StockTask(SequenceTask):
 
     def describe(self) -> dict:
         return {**super().describe(), "path": str(self.path), "columns": self.columns, "target": self.target,
-                "predict": self.predict, "horizon": self.horizon, "season": self.season,
+                "predict": self.predict, "horizon": self.horizon, "steps": self.steps, "season": self.season,
                 "backtest": {"origins": self.origins, "origin": self.origin}, "rows": len(self.frame),
                 "filled_rows": self.filled,
                 "periods": {split: [str(d[0])[:10], str(d[-1])[:10]] for split, d in self.dates.items()}}
