@@ -202,7 +202,7 @@ BAD_FILES = [
     (["train", "dataset=seq_mnist", "data_dir=d"], "place the file at d/train-images-idx3-ubyte.gz (sha256 440fcabf"),
     (["report", "no/such/dir"], "report path 'no/such/dir' does not exist"),
     (["report", "."], "no run records (summary.json) or bench results (bench.csv) under ."),
-    (["fly"], "unknown command 'fly'; choose from: train, resume, report, study, bench, list, demo"),
+    (["fly"], "unknown command 'fly'; choose from: train, resume, eval, sample, status, report, study, bench, list, demo"),
     (["list", "extra"], "'rnnbench list' takes no arguments"),
     (["train", "seed=18446744073709551616"], "seed must be an integer in [0, 9223372036854775807], got 18446744073709551616"),
     (["train", "debug=tiny", "dataset.name=adding/T20"], "dataset.name must be a name of letters, digits and _ . + -"),

@@ -83,6 +83,7 @@ def report(tmp_path_factory):
     return where / "sw" / "report"
 
 
+@pytest.mark.slow
 def test_the_page_is_self_contained_with_a_header_of_what_it_is(report):
     text = (report / "report.html").read_text()
     cells = parsed(text)
@@ -96,7 +97,7 @@ def test_the_page_is_self_contained_with_a_header_of_what_it_is(report):
     assert (report / "curves_adding.pdf").read_bytes().startswith(b"%PDF")
 
 
-def test_one_colour_per_model_in_every_plot(report):
+def test_one_colour_per_model_in_every_plot():
     from rnnbench.report import plots
 
     with plots.style(["rnn", "lstm", "gru"]):
