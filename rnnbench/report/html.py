@@ -37,16 +37,15 @@ p.legend{color:#444;font-size:13px;max-width:1000px}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;font-size:13px;margin:4px 0 8px}
 th,td{border-bottom:1px solid #e3e6eb;padding:5px 9px;vertical-align:top;white-space:nowrap}
-th{white-space:normal;min-width:4em}td.wrap{white-space:normal;min-width:16em}
-th{background:#f0f2f5;text-align:left;font-weight:600}
-td.text,th.text{text-align:left}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+th{background:#f0f2f5;text-align:left;font-weight:600;white-space:normal;min-width:4em}
+td.text,th.text{text-align:left}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 td.best{font-weight:700;background:#eaf6ec}td.best::after{content:" ★";color:#2e7d32;font-size:11px}
 tr:hover td{background:#fafbfc}
 .badge{display:inline-block;padding:1px 9px;border-radius:10px;font-size:12px;font-weight:600;white-space:nowrap}
 .badge.holds{background:#e3f4e6;color:#1b6b2a;border:1px solid #a8d8b2}
 .badge.fails{background:#fbe6e6;color:#9b1c1c;border:1px solid #efb0b0}
 .badge.open{background:#f1f1f3;color:#555;border:1px solid #d0d0d6}
-td.wrap{max-width:520px;color:#333}
+td.wrap{white-space:normal;min-width:16em;max-width:520px;color:#333}
 figure{margin:10px 0 22px}figure img{max-width:100%;border:1px solid #e3e6eb}
 ul.problems li{font-family:ui-monospace,Menlo,monospace;font-size:12px}
 """
