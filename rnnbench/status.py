@@ -4,9 +4,10 @@ Counts by state — completed, pruned, failed, running, stopped — and, for eac
 its step of max_steps, its rate over its last evaluations and the time it needs at that rate; an
 estimate for the whole folder; the failures with their reasons. A record that says "running" is
 running if a process holds its folder's lock (record.RunRecord.lock: the trainer keeps an flock
-on it, seen in /proc/locks of the machine it runs on) and "stopped" otherwise: killed, or its job
-requeued — the same command resumes it. Where /proc/locks is not there, a record written in the
-last RECENT_S seconds counts as running. A sweep folder's multirun.yaml tells how many jobs the
+on it, seen in /proc/locks of the machine it runs on), or — its lock not visible here, as for a
+cluster job on another node — if its record was written in the last RECENT_S seconds (the trainer
+writes it at every evaluation; said so in the line); else "stopped": killed, or its job requeued —
+the same command resumes it. A sweep folder's multirun.yaml tells how many jobs the
 sweep has (so jobs not started yet count too).
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from rnnbench.errors import UserError
 from rnnbench.record import METRICS, SUMMARY
 
 STATES = ("completed", "pruned", "failed", "running", "stopped", "unreadable")
-RECENT_S = 600  # without /proc/locks, a "running" record written this recently counts as running
+RECENT_S = 600  # a "running" record written this recently, its lock not visible here, counts as running
 
 
 @dataclass
@@ -35,6 +36,7 @@ class RunState:
     max_steps: int | None = None
     steps_per_s: float | None = None  # over its last evaluations (wall clock)
     updated_s: float | None = None  # seconds since its record was last written
+    lock_seen: bool = True  # its folder's lock is held on this machine (else: judged by updated_s)
 
     @property
     def remaining_s(self) -> float | None:
@@ -66,9 +68,10 @@ def read_state(run_dir: Path) -> RunState:
     state = status
     if status == "running":
         lock = held(run_dir)
-        state = "running" if lock or (lock is None and updated_s < RECENT_S) else "stopped"
+        state = "running" if lock or updated_s < RECENT_S else "stopped"
     run = RunState(run_dir, state, summary.get("reason"), summary.get("steps") or 0,
-                   (summary.get("hparams") or {}).get("trainer.max_steps"), updated_s=updated_s)
+                   (summary.get("hparams") or {}).get("trainer.max_steps"), updated_s=updated_s,
+                   lock_seen=bool(status != "running" or lock))
     if state == "stopped":
         run.reason = "its process is gone (killed, or its job requeued); the same command resumes it"
     if state == "running":
@@ -133,7 +136,8 @@ def describe(path: Path) -> str:
         rate = f"{r.steps_per_s:,.1f} steps/s" if r.steps_per_s else "rate not yet known"
         left = f", about {_duration(r.remaining_s)} left" if r.remaining_s is not None else ""
         of = f" of {r.max_steps:,}" if r.max_steps else ""
-        lines.append(f"  running  {_short(r.dir, path)}: step {r.step:,}{of}, {rate}{left}")
+        where = "" if r.lock_seen else f" (no process here; record written {_duration(r.updated_s)} ago: another machine?)"
+        lines.append(f"  running  {_short(r.dir, path)}: step {r.step:,}{of}, {rate}{left}{where}")
     for r in runs:
         if r.state in ("failed", "stopped", "unreadable"):
             lines.append(f"  {r.state:8} {_short(r.dir, path)}: {r.reason}")

@@ -3,6 +3,8 @@ locks it), a stopped one and jobs not started; `rnnbench report --include-runnin
 from __future__ import annotations
 
 import json
+import os
+import time
 
 from omegaconf import OmegaConf
 
@@ -23,6 +25,7 @@ def test_status_counts_states_and_gives_each_running_run_its_rate_and_time_left(
     multirun = OmegaConf.load(tmp_path / "sw" / "multirun.yaml")  # the sweep had a third job, not started yet
     multirun.hydra.overrides.task = ["model=rnn,gru,lstm", *TINY, "trainer.max_steps=6", "trainer.eval_every=2"]
     OmegaConf.save(multirun, tmp_path / "sw" / "multirun.yaml")
+    os.utime(gru / "summary.json", (time.time() - 3600, time.time() - 3600))  # its process gone an hour ago
     with RunRecord(rnn).lock():  # a trainer holds it
         code, out, _ = in_process("status", "sw")
     assert code == 0
@@ -30,6 +33,10 @@ def test_status_counts_states_and_gives_each_running_run_its_rate_and_time_left(
     assert f"running  {rnn.name}: step 4 of 6, 10.0 steps/s, about 0 s left" in out
     assert f"stopped  {gru.name}: its process is gone" in out and "the same command resumes it" in out
     assert "estimate: about 1 s until every run has finished" in out  # 0.2 s left + 2 waiting × 0.6 s
+    code, out, _ = in_process("status", "sw")  # rnn's lock released, its record fresh: on another machine?
+    assert "2 running, 1 not started" not in out and "1 running, 1 stopped" in out.splitlines()[0]
+    assert "(no process here; record written" in out and "another machine?)" in out
+    os.utime(rnn / "summary.json", (time.time() - 3600, time.time() - 3600))
     code, out, _ = in_process("status", "sw")
     assert "2 stopped, 1 not started" in out.splitlines()[0]
 
