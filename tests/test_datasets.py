@@ -263,6 +263,8 @@ def test_stock_forecasts_several_steps_as_one_vector(tmp_path, predict):
     seasonal = part[t[:, None] + np.array([-3, -2, -1])[None, :]]
     assert baselines["seasonal naive (m=5)"]["mae"] == pytest.approx(np.abs(seasonal - future).mean(), rel=1e-5)
     assert set(baselines) == {"persistence", "linear AR", "seasonal naive (m=5)", "drift"}
+    short = StockTask(path=str(path), predict=predict, seq_len=3, season=5)  # p_{t+1−5} is not in a 3-row window
+    assert "seasonal naive (m=5)" not in short.baselines("test")
     with pytest.raises(UserError, match="steps must be 1 for predict=direction"):
         StockTask(path=str(path), predict="direction", steps=2)
 

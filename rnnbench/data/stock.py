@@ -336,8 +336,8 @@ class StockTask(SequenceTask):
             return torch.log(torch.stack([1 - p, p], dim=1))
 
         if self.predict != "direction":
-            return {"linear AR": linear_ar, f"seasonal naive (m={self.season})": self._seasonal_naive,
-                    "drift": self._drift}
+            seasonal = {f"seasonal naive (m={self.season})": self._seasonal_naive} if self._seasons_fit() else {}
+            return {"linear AR": linear_ar, **seasonal, "drift": self._drift}
         # last move: P(up | the last return was up / not up), counted on the training windows
         last_up = self._last(train.x) > 0
         p_up = torch.stack([train.y[~last_up, 0].mean(), train.y[last_up, 0].mean()])
@@ -357,15 +357,20 @@ class StockTask(SequenceTask):
         """Price (predict=price) or log return forecasts (N, S) as the models' scaled output."""
         return (value - self.target_mean) / self.target_std
 
+    def _season_backs(self) -> list[int]:
+        """For each step j = h … h+S−1, how many rows before t the seasonal naive reads: km − j."""
+        return [self.season * -(-j // self.season) - j for j in range(self.horizon, self.last + 1)]
+
+    def _seasons_fit(self) -> bool:
+        """Whether the window reaches back far enough (else that baseline is left out): a price
+        km − j rows back needs that many rows before t; a return needs km − j returns."""
+        return max(self._season_backs()) < self.seq_len + (0 if self.predict == "price" else 1)
+
     def _seasonal_naive(self, x: Tensor) -> Tensor:
         """p̂_{t+j} = p_{t+j−km}, the last value one or more seasons (m = dataset.season rows) back,
         k = ⌈j/m⌉, for each step j = h … h+S−1 — read from the window (persistence when km = j)."""
         series, columns = self._series(x), []
-        for j in range(self.horizon, self.last + 1):
-            back = self.season * -(-j // self.season) - j  # rows before t
-            if back >= series.shape[1]:
-                raise UserError(f"dataset.season={self.season} reaches {back} rows before t; the window has "
-                                f"{series.shape[1]} (raise dataset.seq_len or lower dataset.season)")
+        for back in self._season_backs():
             columns.append(series[:, -1 - back] if self.predict == "price"
                            else -series[:, series.shape[1] - back:].sum(1))  # log(p_{t−back} / p_t)
         return self._as_target(torch.stack(columns, dim=1))
