@@ -74,7 +74,10 @@ def check_settings(params: dict) -> tuple[dict, int]:
     if params.get("cpus_per_task") and params["cpus_per_task"] > cpus:
         raise UserError(f"hydra.launcher.cpus_per_task={params['cpus_per_task']}: the nodes of partition {partition} "
                         f"have {cpus} CPUs at most")
-    return params, partitions[partition]["mem_mb"] // 1024
+    node_mem_gb = partitions[partition]["mem_mb"] // 1024
+    if isinstance(params.get("mem_gb"), int) and params["mem_gb"] > node_mem_gb:
+        raise UserError(f"hydra.launcher.mem_gb={params['mem_gb']}: the partition's nodes have {node_mem_gb} GB at most")
+    return params, node_mem_gb
 
 
 def cluster_partitions() -> dict[str, dict]:
@@ -114,8 +117,6 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     params, node_mem_gb = dict(launcher.params), launcher.node_mem_gb
     if params.get("mem_gb") == "auto":
         params["mem_gb"] = min(memory_gb(job_overrides), node_mem_gb)
-    elif params.get("mem_gb") and params["mem_gb"] > node_mem_gb:
-        raise UserError(f"hydra.launcher.mem_gb={params['mem_gb']}: the partition's nodes have {node_mem_gb} GB at most")
     executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
                                      slurm_max_num_timeout=params.pop("max_num_timeout"))
     base = set(OmegaConf.structured(BaseQueueConf).keys())
@@ -194,19 +195,16 @@ def job_folder(launcher: Any, overrides: list[str]) -> Path:
 
 def memory_gb(job_overrides: Sequence[Sequence[str]]) -> int:
     """Memory per job for `mem_gb: auto`, in whole GB: the largest training-step estimate over the
-    sweep's configs (jobs that differ only in seeds or optimizer settings estimated once) plus
-    the process, with HEADROOM."""
-    from rnnbench.batching import MEMBER_KEYS
-    from rnnbench.parts import build
+    sweep's configs (jobs that differ only in seeds or optimizer settings — a batched launcher's
+    group, batching.group_jobs — estimated once) plus the process, with HEADROOM."""
+    from rnnbench.batching import group_jobs
     from rnnbench.config import compose
+    from rnnbench.parts import build
     from rnnbench.train import step_memory
 
-    largest, seen = 0, set()
-    for overrides in job_overrides:
-        key = tuple(sorted(o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in MEMBER_KEYS))
-        if key in seen:
-            continue
-        seen.add(key)
+    largest = 0
+    for group in group_jobs(job_overrides, max_members=len(job_overrides)):
+        overrides = job_overrides[group[0]]
         try:
             largest = max(largest, step_memory(build(compose(*overrides)), limit=2 ** 62))
         except UserError as exc:

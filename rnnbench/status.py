@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnnbench.errors import UserError
-from rnnbench.record import METRICS, SUMMARY
+from rnnbench.record import METRICS, SUMMARY, read_summary
 
 STATES = ("completed", "pruned", "failed", "running", "stopped", "unreadable")
 RECENT_S = 600  # a "running" record written this recently, its lock not visible here, counts as running
@@ -59,10 +59,9 @@ def held(folder: Path) -> bool | None:
 
 
 def read_state(run_dir: Path) -> RunState:
-    try:
-        summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
-        status = summary["status"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+    summary = read_summary(run_dir)
+    status = summary.get("status") if summary else None
+    if status is None:
         return RunState(run_dir, "unreadable", f"{SUMMARY} cannot be read")
     updated_s = time.time() - (run_dir / SUMMARY).stat().st_mtime
     state = status

@@ -51,13 +51,13 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from rnnbench import diagnostics, preemption
-from rnnbench.parts import Built, build
 from rnnbench.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from rnnbench.checkpoint import load_into, previous_run
 from rnnbench.data.task import SequenceTask, Split
 from rnnbench.errors import ConfigError, UserError, check_choice, check_float, check_int
 from rnnbench.flops import count_flops
 from rnnbench.memory import SavedTensors, check_fits, train_memory
+from rnnbench.parts import Built, build
 from rnnbench.record import BEST, CHECKPOINT, GRADS, RunRecord, Summary, flatten
 
 log = logging.getLogger("rnnbench")

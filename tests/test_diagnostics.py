@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
-from rnnbench.parts import build_model, build_task, twin
 from rnnbench.diagnostics import GradPerTimeStep, reference_state_dict
 from rnnbench.errors import UserError
 from rnnbench.memory import SavedTensors, check_fits
+from rnnbench.parts import build_model, build_task, twin
 from rnnbench.record import GRADS
 from rnnbench.train import train
 

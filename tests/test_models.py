@@ -8,7 +8,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnbench.parts import build_model
 from rnnbench.config import instantiate
 from rnnbench.errors import ConfigError, UserError
 from rnnbench.models import Recurrent
@@ -20,6 +19,7 @@ from rnnbench.models.minimal import MinGRUCell, MinLSTMCell
 from rnnbench.models.readout import Readout
 from rnnbench.models.tcn import TCN
 from rnnbench.models.transformer import CausalTransformer, sinusoid
+from rnnbench.parts import build_model
 from tests.conftest import compose_config
 
 I, H = 5, 6

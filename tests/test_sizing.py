@@ -6,9 +6,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from rnnbench.parts import build_model
 from rnnbench.config import group_options
 from rnnbench.errors import UserError
+from rnnbench.parts import build_model
 from rnnbench.sizing import count_params, width_for_budget
 from tests.conftest import cached_task, compose_config
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 from hydra.utils import get_class
 
-from rnnbench.parts import build_model, build_task
 from rnnbench.config import group_options
 from rnnbench.data.adding import AddingTask
 from rnnbench.errors import UserError
+from rnnbench.parts import build_model, build_task
 from rnnbench.record import CHECKPOINT, CONFIG, METRICS, SUMMARY, Summary
 from rnnbench.train import evaluate, train
 from tests.conftest import cached_task, compose_config

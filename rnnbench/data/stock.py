@@ -234,38 +234,40 @@ class StockTask(SequenceTask):
     def make_splits(self) -> dict[str, Split]:
         """x (N, T, F) float32; y (N, 2S + 1) float64 = [the S scaled targets | p_t | the S prices
         p_{t+h} … p_{t+h+S−1}] (S = steps; for S = 1: [target, p_t, p_{t+h}])."""
-        T, h = self.seq_len, self.horizon
+        T = self.seq_len
         raw = {split: self._features(part) for split, part in self._parts().items()}
         train_inputs, train_prices, _ = raw["train"]
         self.input_mean, self.input_std = train_inputs.mean(0), train_inputs.std(0) + 1e-12
-        train_targets = self._targets(train_prices, T, h)
+        train_targets = self._targets(*self._ahead(train_prices))
         self.mase_scale = float(np.abs(np.diff(train_prices)).mean())  # in-sample one-step naive MAE (MASE's scale)
         self.target_mean, self.target_std = (train_targets.mean(), train_targets.std() + 1e-12)
         splits, self.dates = {}, {}
         for split, (inputs, prices, dates) in raw.items():
-            count = len(prices) - T - self.last + 1
+            now, future = self._ahead(prices)
+            count = len(now)
             index = np.arange(count)[:, None] + np.arange(T)[None, :]  # window rows
             x = (inputs[index] - self.input_mean) / self.input_std
-            now = prices[T - 1:T - 1 + count]
-            future = prices[T - 1 + h + np.arange(count)[:, None] + np.arange(self.steps)[None, :]]
-            target = self._targets(prices, T, h)
+            target = self._targets(now, future)
             if self.predict != "direction":
                 target = (target - self.target_mean) / self.target_std
             y = np.concatenate([target, now[:, None], future], axis=1)
             splits[split] = Split(torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float64))
-            self.dates[split] = dates[T - 1 + h:T - 1 + h + count]  # of the first step's targets
+            self.dates[split] = dates[T - 1 + self.horizon:T - 1 + self.horizon + count]  # of the first step's targets
         return splits
 
-    def _targets(self, prices: np.ndarray, T: int, h: int) -> np.ndarray:
+    def _ahead(self, prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each window of one part: p_t (windows,) and p_{t+h} … p_{t+h+S−1} (windows, S)."""
+        T, count = self.seq_len, len(prices) - self.seq_len - self.last + 1
+        now = prices[T - 1:T - 1 + count]
+        return now, prices[T - 1 + self.horizon + np.arange(count)[:, None] + np.arange(self.steps)[None, :]]
+
+    def _targets(self, now: np.ndarray, future: np.ndarray) -> np.ndarray:
         """(windows, S): the price at t+h+k, log(p_{t+h+k} / p_t), or whether it rose (k < S)."""
-        count = len(prices) - T - self.last + 1
-        now = prices[T - 1:T - 1 + count, None]
-        future = prices[T - 1 + h + np.arange(count)[:, None] + np.arange(self.steps)[None, :]]
         if self.predict == "price":
             return future
         if self.predict == "log_return":
-            return np.log(future / now)
-        return (future > now).astype(np.float64)
+            return np.log(future / now[:, None])
+        return (future > now[:, None]).astype(np.float64)
 
     def _now(self, y: Tensor) -> Tensor:
         return y[:, self.steps]
