@@ -29,9 +29,9 @@ from pathlib import Path
 import torch
 
 from rnnbench.config import compose
-from rnnbench.members import BatchedRun, slower_batched
-from rnnbench.memory import SavedTensors
-from rnnbench.train import prepared
+from rnnbench.training.batched import BatchedRun, slower_batched
+from rnnbench.training.memory import SavedTensors
+from rnnbench.training.trainer import prepared
 
 CELLS = ("rnn", "lstm", "gru", "mingru", "lstm_peephole", "lstm_cifg", "lstm_ln")
 

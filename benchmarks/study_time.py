@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rnnbench.config import compose
-from rnnbench.study import study_plan
+from rnnbench.study.plan import study_plan
 
 
 def part_minutes(folder: Path) -> float:

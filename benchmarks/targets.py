@@ -50,9 +50,9 @@ def quiet(cfg):
 def bare_loop(cfg, steps: int) -> float:
     """Seconds for `steps` training steps written by hand: the same task, model, seed, batches,
     optimizer and clipping as the trainer, nothing else."""
-    from rnnbench.parts import build_model, build_task
+    from rnnbench.training.build import build_model, build_task
     from rnnbench.config import instantiate
-    from rnnbench.train import batch_order
+    from rnnbench.training.trainer import batch_order
 
     task = build_task(cfg)
     train = task.splits()["train"]
@@ -81,7 +81,7 @@ TRAINER_WORKLOADS = {"gru H=128 T=100 (defaults)": ["model=gru", "dataset=adding
 def trainer_overhead(work: Path, steps: int = 200, repeats: int = 5) -> list[dict]:
     """The trainer's steps/s (steps over the record's train_s) against the bare loop's, run
     alternately; on the defaults and on a small model, where a per-step overhead would show most."""
-    from rnnbench.train import train
+    from rnnbench.training.trainer import train
 
     rows = []
     for workload, overrides in TRAINER_WORKLOADS.items():
@@ -103,7 +103,7 @@ def trainer_overhead(work: Path, steps: int = 200, repeats: int = 5) -> list[dic
 # --- 2, 3, 4: the microbenchmark ----------------------------------------------------------------
 
 def microbench(work: Path, with_compile: bool) -> tuple[list[dict], str]:
-    from rnnbench.bench import DEFAULT, MIN_TIME, grid, markdown, run_bench
+    from rnnbench.commands.bench import DEFAULT, MIN_TIME, grid, markdown, run_bench
 
     cases = [c for g in DEFAULT for c in grid(g["models"], g["seq_lens"], g["batches"], g["hiddens"])]
     table, ratios, meta = run_bench(cases, work / "bench", "cpu", MIN_TIME["default"])
@@ -129,7 +129,7 @@ def microbench(work: Path, with_compile: bool) -> tuple[list[dict], str]:
 def compile_reference(work: Path, model: str = "lstm", seq_len: int = 100) -> dict:
     """torch.compile of the reference cell's loop: cold compile time (an empty inductor cache),
     then its train-step time against eager and fused, interleaved."""
-    from rnnbench.bench import block_times, build_core, train_step
+    from rnnbench.commands.bench import block_times, build_core, train_step
 
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(work / "inductor-cache")  # cold: nothing compiled before
 
@@ -165,7 +165,7 @@ def model_for(dataset: str) -> str:
 def data_time(work: Path, steps: int = 40) -> tuple[dict, list[dict]]:
     from rnnbench.config import group_options
     from rnnbench.errors import UserError
-    from rnnbench.train import train
+    from rnnbench.training.trainer import train
 
     rows = []
     for dataset in group_options("dataset"):
@@ -212,7 +212,7 @@ def startup(repeats: int = 5) -> list[dict]:
 def fabricate_records(work: Path, n: int = 1000) -> Path:
     """n run folders cloned from two real tiny runs (adding and copy), with model, seed and T
     varied as a sweep would: 2 datasets × 5 models × 4 lengths × 25 seeds."""
-    from rnnbench.train import train
+    from rnnbench.training.trainer import train
 
     tiny = ["dataset.seq_len=12", "dataset.n_train=128", "dataset.n_val=32", "dataset.n_test=32", "model.hidden_size=8",
             "trainer.max_steps=20", "trainer.eval_every=2", "trainer.batch_size=16"]
@@ -290,7 +290,7 @@ def sweep_speed(work: Path, repeats: int = 2) -> list[dict]:
 def results_markdown(rows: list[dict], bench_md: str | None, data_rows: list[dict] | None, seconds: float) -> str:
     import pandas as pd
 
-    from rnnbench.bench import machine
+    from rnnbench.commands.bench import machine
 
     info = machine("cpu", float("nan"))
     head = (f"Measured {info['date']} on {info['cpu']} ({info['cores']} cores, {info['threads']} torch threads), "

@@ -5,9 +5,9 @@ From Python: ``rnnbench.run(model=..., dataset=..., overrides=[...])`` trains on
 task of a config; ``rnnbench.load_runs(path)`` the records as a pandas DataFrame (rnnbench/api.py).
 
 Pipeline, one module or package per stage: ``conf/`` (Hydra) → ``rnnbench.data`` (tasks) →
-``rnnbench.models`` (cells and wrapper) → ``rnnbench.parts`` (config → the run's objects) →
-``rnnbench.train`` (the trainer, in phases) → ``rnnbench.record`` (run folder and its schema) →
-``rnnbench.report`` (tables and plots). ``rnnbench.cli`` only dispatches; ``rnnbench.job`` is
+``rnnbench.models`` (cells and wrapper) → ``rnnbench.training.build`` (config → the run's objects) →
+``rnnbench.training.trainer`` (the trainer, in phases) → ``rnnbench.training.record`` (run folder and its schema) →
+``rnnbench.report`` (tables and plots). ``rnnbench.cli`` only dispatches; ``rnnbench.launch.job`` is
 Hydra's task function.
 """
 __version__ = "0.1.0"

@@ -32,7 +32,7 @@ def run(model: str | None = None, dataset: str | None = None, overrides: Sequenc
     in summary.json; `status` says whether it completed; `dir` is added). A folder that holds this
     run already is resumed or, completed, returned as it is."""
     from rnnbench.cli import train
-    from rnnbench.sweep import OUTCOMES
+    from rnnbench.launch.sweep import OUTCOMES
 
     args = _overrides(model, dataset, overrides)
     if any(a in ("-m", "--multirun") or a.startswith("hydra.mode") for a in args):
@@ -51,7 +51,7 @@ def build(model: str | None = None, dataset: str | None = None, overrides: Seque
     """(model, task) of the config `rnnbench train model=MODEL dataset=DATASET OVERRIDES` would
     train, built as a run builds them (the seed set, `model.param_budget` applied)."""
     from rnnbench.config import compose
-    from rnnbench.parts import build as build_parts
+    from rnnbench.training.build import build as build_parts
 
     built = build_parts(compose(*_overrides(model, dataset, overrides)))
     return built.model, built.task

@@ -99,10 +99,10 @@ def train(args: list[str]) -> int:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from rnnbench.job import run_job  # Hydra's task function (module level: launchers pickle it; registers
+    from rnnbench.launch.job import run_job  # Hydra's task function (module level: launchers pickle it; registers
     # the resolvers that name run folders)
-    from rnnbench.record import FINISHED
-    from rnnbench.sweep import OUTCOMES as outcomes  # filled from the records by a Hydra callback
+    from rnnbench.training.record import FINISHED
+    from rnnbench.launch.sweep import OUTCOMES as outcomes  # filled from the records by a Hydra callback
 
     outcomes.clear()  # a command that runs no job (--cfg, --help) leaves none
     argv0 = sys.argv
@@ -164,7 +164,7 @@ def evaluate(args: list[str]) -> int:
     if not args or args[0].startswith("-"):
         raise UserError("'rnnbench eval' needs a run folder and what to change: rnnbench eval RUN_DIR "
                         "dataset.seq_len=800 [dataset.KEY=VALUE...]")
-    from rnnbench.rescore import rescore
+    from rnnbench.commands.evaluate import rescore
 
     record = rescore(Path(args[0]), args[1:])
     changes = ", ".join(f"{k}: {record['trained'][k]} → {v}" for k, v in record["changed"].items())
@@ -176,14 +176,14 @@ def evaluate(args: list[str]) -> int:
 
 def sample(args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="rnnbench sample", description="Text from a trained language model "
-                                     "(rnnbench/sample.py).")
+                                     "(rnnbench/commands/sample.py).")
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the folder of a completed run on dataset=text")
     parser.add_argument("--prompt", help="text to continue (default: the first window of the test text)")
     parser.add_argument("--length", type=int, default=300, help="tokens to generate (default: 300)")
     parser.add_argument("--temperature", type=float, default=0.8, help="softmax temperature (default: 0.8)")
     parser.add_argument("--seed", type=int, default=0, help="the sampler's seed (default: 0)")
     options = parser.parse_args(args)
-    from rnnbench.sample import sample as generate
+    from rnnbench.commands.sample import sample as generate
 
     prompt, text = generate(options.run_dir, options.prompt, options.length, options.temperature, options.seed)
     print(f"{prompt}\n----- generated (temperature {options.temperature:g}, seed {options.seed}) -----\n{text}")
@@ -193,7 +193,7 @@ def sample(args: list[str]) -> int:
 def status(args: list[str]) -> int:
     if len(args) != 1 or args[0].startswith("-"):
         raise UserError("'rnnbench status' takes one folder: rnnbench status PATH (a run, a sweep or a study)")
-    from rnnbench.status import describe
+    from rnnbench.commands.status import describe
 
     print(describe(Path(args[0])), end="")
     return 0
@@ -223,10 +223,10 @@ def report(args: list[str]) -> int:
 
 
 def study(args: list[str]) -> int:
-    """conf/study/NAME.yaml on the fair protocol (rnnbench/study.py): for each part and variant, the
+    """conf/study/NAME.yaml on the fair protocol (rnnbench/study/plan.py): for each part and variant, the
     tuner's search, then the best configuration on fresh seeds; then the report over the folder."""
     from rnnbench.config import group_options
-    from rnnbench.study import best_overrides, override_key, seeds_for, study_options, study_plan, tuner_overrides
+    from rnnbench.study.plan import best_overrides, override_key, seeds_for, study_options, study_plan, tuner_overrides
 
     if not args or args[0].startswith("-"):
         raise UserError(f"'rnnbench study' needs a study name: rnnbench study NAME [study.scale=full] "
@@ -267,7 +267,7 @@ def _study_sweep(what: str, where: Path, overrides: list[str]) -> int:
     """One sweep of a study into `where` (later overrides of a key replace earlier ones); 1 if a
     run failed or the config does not compose (said, and the study goes on), else 0."""
     print(f"rnnbench study: {what} → {where}", file=sys.stderr)
-    from rnnbench.study import override_key
+    from rnnbench.study.plan import override_key
 
     merged = {override_key(override): override for override in overrides}
     try:
@@ -288,9 +288,9 @@ def _positive_ints(text: str) -> list[int]:
 
 
 def bench(args: list[str]) -> int:
-    from rnnbench.bench import DEFAULT, FULL, IMPLS, MIN_TIME
+    from rnnbench.commands.bench import DEFAULT, FULL, IMPLS, MIN_TIME
 
-    parser = argparse.ArgumentParser(prog="rnnbench bench", description="Time the recurrent cores (rnnbench/bench.py).")
+    parser = argparse.ArgumentParser(prog="rnnbench bench", description="Time the recurrent cores (rnnbench/commands/bench.py).")
     parser.add_argument("--full", action="store_true", help="the big grid: 14 sequence models, T 10..3000, "
                         "batch 1/16/64, hidden 64..512")
     parser.add_argument("--models", type=lambda t: t.split(","),
@@ -317,7 +317,7 @@ def bench(args: list[str]) -> int:
         raise UserError(f"unknown impl {', '.join(bad)}; choose from: {', '.join(IMPLS)}")
     import torch
 
-    from rnnbench.bench import grid, markdown, run_bench
+    from rnnbench.commands.bench import grid, markdown, run_bench
 
     if options.device != "cpu" and not (options.device.startswith("cuda") and torch.cuda.is_available()):
         raise UserError(f"--device {options.device} is not available here; use cpu" +
@@ -340,7 +340,7 @@ def bench(args: list[str]) -> int:
 def list_options(args: list[str]) -> int:
     if args:
         raise UserError(f"'rnnbench list' takes no arguments, got: {' '.join(args)}")
-    from rnnbench.listing import describe_options
+    from rnnbench.commands.options import describe_options
 
     print(describe_options(), end="")
     return 0

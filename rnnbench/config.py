@@ -51,7 +51,7 @@ def defining_overrides(overrides: Any) -> dict[str, str]:
     folder (`run_id`) and what two sweeps into one folder must agree on (sweep.SweepFolderCheck)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from rnnbench.record import incidental
+    from rnnbench.training.record import incidental
 
     parsed = OverridesParser.create().parse_overrides([str(o) for o in overrides])
     return {o.get_key_element(): o.input_line for o in parsed if not incidental(o.key_or_group)}

@@ -25,7 +25,7 @@ from omegaconf import DictConfig  # noqa: E402
 
 from rnnbench import cli  # noqa: E402
 from rnnbench.config import compose  # noqa: E402
-from rnnbench.parts import build_task  # noqa: E402
+from rnnbench.training.build import build_task  # noqa: E402
 
 TINY = ["debug=tiny"]
 

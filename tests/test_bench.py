@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from rnnbench import bench
+from rnnbench.commands import bench
 from rnnbench.cli import main
 from rnnbench.report import write_report
 

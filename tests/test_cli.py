@@ -11,9 +11,9 @@ import pytest
 
 from omegaconf import OmegaConf
 
-from rnnbench.checkpoint import FORMAT as CHECKPOINT_FORMAT
+from rnnbench.training.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from rnnbench.config import group_options
-from rnnbench.record import FORMAT, flatten
+from rnnbench.training.record import FORMAT, flatten
 from tests.conftest import TINY, compose_config, run_cli
 
 
@@ -120,8 +120,8 @@ BAD_FILES = [
     (files(**{"my__experiment__bad.yaml": "# @package _global_\ntrainer:\n  lrr: 0.1\n"}), ["train", "--config-dir=my", "experiment=bad"],
      "trainer: TrainerSettings.__init__() got an unexpected keyword argument 'lrr'"),
     (run_folder(lambda p: p.write_bytes(b"garbage")), ["resume", "run"], "run/checkpoint.pt is unreadable (truncated or not a checkpoint"),
-    (run_folder(lambda p: __import__("torch").save({"format": "rnnbench.checkpoint/7"}, p)), ["resume", "run"],
-     f"has format 'rnnbench.checkpoint/7', not '{CHECKPOINT_FORMAT}' that this rnnbench resumes from; upgrade rnnbench"),
+    (run_folder(lambda p: __import__("torch").save({"format": "rnnbench.training.checkpoint/7"}, p)), ["resume", "run"],
+     f"has format 'rnnbench.training.checkpoint/7', not '{CHECKPOINT_FORMAT}' that this rnnbench resumes from; upgrade rnnbench"),
     (run_folder(lambda p: __import__("torch").save({"format": CHECKPOINT_FORMAT, "config": {"model": {"hidden_size": 9}}}, p)),
      ["resume", "run"], "run/checkpoint.pt was written by another config ("),
     (files(**{"a_file": "x"}), ["train", "output_root=a_file/out", "trainer.max_steps=1"],

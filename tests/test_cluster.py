@@ -10,9 +10,9 @@ import signal
 
 import pytest
 
-from rnnbench import memory, preemption
+from rnnbench.training import memory, preemption
 from rnnbench.errors import UserError
-from rnnbench.train import train
+from rnnbench.training.trainer import train
 from tests.conftest import compose_config, run_cli
 from tests.test_resume import same_results
 
@@ -74,7 +74,7 @@ def test_only_submitit_jobs_defer_signals(monkeypatch):
 
 def test_job_states_come_from_squeue_and_a_job_no_longer_listed_has_ended():
     pytest.importorskip("submitit")
-    from rnnbench.cluster import SqueueWatcher
+    from rnnbench.launch.slurm import SqueueWatcher
 
     watcher = SqueueWatcher(delay_s=60)
     for job in ("41_0", "41_1", "41_2", "42"):
@@ -93,8 +93,8 @@ def test_a_slurm_jobs_memory_is_its_allocation(monkeypatch):
     assert memory.available_bytes("cpu") == min(free, 64 * memory.MIB)
     cfg = compose_config("model=lstm", "model.hidden_size=256", "dataset.seq_len=400", "trainer.batch_size=128")
     with pytest.raises(UserError, match=r"is available \(to this SLURM job: hydra.launcher.mem_gb asks for more\)"):
-        from rnnbench.parts import build
-        from rnnbench.train import step_memory
+        from rnnbench.training.build import build
+        from rnnbench.training.trainer import step_memory
 
         step_memory(build(cfg))
 

@@ -13,8 +13,8 @@ from omegaconf import OmegaConf
 
 from rnnbench.config import config_dir, group_options, instantiate
 from rnnbench.errors import UserError
-from rnnbench.flops import count_flops
-from rnnbench.parts import build_model, check_model_fits, model_kind
+from rnnbench.training.flops import count_flops
+from rnnbench.training.build import build_model, check_model_fits, model_kind
 from tests.conftest import cached_task, compose_config
 
 MODELS, DATASETS = group_options("model"), group_options("dataset")

@@ -11,7 +11,7 @@ from torch import nn
 from rnnbench.data.moving_shapes import MovingShapesTask, as_logits
 from rnnbench.data.task import InputSpec
 from rnnbench.errors import ConfigError
-from rnnbench.metrics import ssim
+from rnnbench.data.metrics import ssim
 from rnnbench.models.conv_cells import ConvGRUCell, ConvLSTMCell
 from rnnbench.models.encoder_forecaster import EncoderForecaster
 from rnnbench.models.recurrent import Recurrent, run_cell

@@ -21,7 +21,7 @@ from rnnbench.data.selective_copy import SelectiveCopyTask
 from rnnbench.data.stock import StockTask
 from rnnbench.data.text import TextTask
 from rnnbench.errors import UserError
-from rnnbench.train import batch_order, train
+from rnnbench.training.trainer import batch_order, train
 from tests.conftest import compose_config
 
 

@@ -8,12 +8,12 @@ import json
 import pytest
 import torch
 
-from rnnbench.diagnostics import GradPerTimeStep, reference_state_dict
+from rnnbench.training.diagnostics import GradPerTimeStep, reference_state_dict
 from rnnbench.errors import UserError
-from rnnbench.memory import SavedTensors, check_fits
-from rnnbench.parts import build_model, build_task, twin
-from rnnbench.record import GRADS
-from rnnbench.train import train
+from rnnbench.training.memory import SavedTensors, check_fits
+from rnnbench.training.build import build_model, build_task, twin
+from rnnbench.training.record import GRADS
+from rnnbench.training.trainer import train
 
 
 def built(cfg):

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from rnnbench.data.task import InputSpec
-from rnnbench.flops import count_flops, rnn_flops
+from rnnbench.training.flops import count_flops, rnn_flops
 from rnnbench.models import Recurrent, SequenceModel
 from rnnbench.models.conv_cells import ConvGRUCell, ConvLSTMCell
 from rnnbench.models.encoder_forecaster import EncoderForecaster

@@ -14,11 +14,11 @@ import sys
 import pytest
 import torch
 
-from rnnbench import record
+from rnnbench.training import record
 from rnnbench.config import fresh_dir, run_id
-from rnnbench.record import CHECKPOINT, METRICS, SUMMARY, FolderRefused, RunRecord
+from rnnbench.training.record import CHECKPOINT, METRICS, SUMMARY, FolderRefused, RunRecord
 from rnnbench.report import write_report
-from rnnbench.train import train
+from rnnbench.training.trainer import train
 from tests.conftest import TINY, compose_config, run_cli
 from tests.test_report import fake_run
 from tests.test_resume import Killed, kill_after_checkpoint, same_results
@@ -58,7 +58,7 @@ def test_a_second_writer_of_a_folder_is_refused_and_writes_nothing(tmp_path):
 def test_a_killed_holder_leaves_no_lock_behind(tmp_path):
     """flock belongs to the process: kill -9 releases it, there is no stale lock file to clean."""
     folder = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from rnnbench.record import RunRecord\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from rnnbench.training.record import RunRecord\n"
                                f"with RunRecord({str(folder)!r}).lock():\n    print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
@@ -277,7 +277,8 @@ def test_the_promised_python_versions_are_the_ones_the_pins_serve():
 KILLER = """
 import io, os, signal, sys, tempfile
 from pathlib import Path
-from rnnbench import cli, record
+from rnnbench import cli
+from rnnbench.training import record
 
 moment, at_step = sys.argv[1], int(sys.argv[2])
 save = record.RunRecord.save_checkpoint

@@ -8,10 +8,10 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from rnnbench import loggers
+from rnnbench.training import loggers
 from rnnbench.errors import UserError
-from rnnbench.record import METRICS
-from rnnbench.train import train
+from rnnbench.training.record import METRICS
+from rnnbench.training.trainer import train
 from tests.conftest import compose_config
 from tests.test_resume import Killed, kill_after_checkpoint
 
@@ -79,7 +79,7 @@ def test_a_resumed_run_continues_its_mlflow_run(tmp_path, monkeypatch):
 
 def test_a_pruned_trial_is_finished_in_mlflow(tmp_path, monkeypatch):
     """A tuning trial the pruner stopped ended as it should: FINISHED, its status tag says pruned."""
-    from rnnbench.train import Run
+    from rnnbench.training.trainer import Run
 
     monkeypatch.setattr(Run, "stop", lambda self, value, solved: "pruned")
     summary = train(mlflow_cfg(tmp_path), tmp_path / "run")

@@ -1,4 +1,4 @@
-"""Batched members (rnnbench/members.py, models/members.py, hydra/launcher=batched): each member
+"""Batched members (rnnbench/training/batched.py, models/members.py, hydra/launcher=batched): each member
 equals the single run of its seed and learning rate, a diverging member is isolated, a killed
 batched run resumes, and the launcher groups only jobs that differ in seed or optimizer settings."""
 from __future__ import annotations
@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnbench import members
-from rnnbench.batching import check_settings, group_jobs
+from rnnbench.training import batched as members
+from rnnbench.launch.batched import check_settings, group_jobs
 from rnnbench.errors import UserError
-from rnnbench.members import Job, train_members
+from rnnbench.training.batched import Job, train_members
 from rnnbench.models import members as member_ops
-from rnnbench.train import Run, train
+from rnnbench.training.trainer import Run, train
 from tests.conftest import compose_config
 
 SETTINGS = [(0, 0.01), (1, 0.003), (2, 0.01)]  # (seed, trainer.lr) of the three members
@@ -168,7 +168,7 @@ def test_completed_members_are_left_alone_and_the_rest_batched(tmp_path):
 def test_what_is_not_batched_says_why(model, overrides, batching, why, tmp_path):
     runs = []
     for k, cfg in enumerate(configs(model, 5, 5, *overrides)):
-        from rnnbench.train import prepared
+        from rnnbench.training.trainer import prepared
         ctx = prepared(cfg, tmp_path / f"m{k}")
         runs.append((ctx, ctx.__enter__()))
     try:
@@ -196,8 +196,8 @@ def test_members_that_differ_in_more_than_seed_or_lr_are_not_batched(tmp_path, c
 
 
 def test_a_batch_too_big_for_memory_is_refused_in_one_line(tmp_path, monkeypatch):
-    monkeypatch.setattr("rnnbench.memory.available_bytes", lambda device: 2 ** 10)
-    monkeypatch.setattr("rnnbench.train.check_fits", lambda *a, **k: 0)  # each single run would fit
+    monkeypatch.setattr("rnnbench.training.memory.available_bytes", lambda device: 2 ** 10)
+    monkeypatch.setattr("rnnbench.training.trainer.check_fits", lambda *a, **k: 0)  # each single run would fit
     out = train_members([Job(cfg, tmp_path / f"m{k}") for k, cfg in enumerate(configs("gru", 5, 5))],
                         batching="always")
     assert all(isinstance(o, UserError) for o in out)

@@ -19,7 +19,7 @@ from rnnbench.models.minimal import MinGRUCell, MinLSTMCell
 from rnnbench.models.readout import Readout
 from rnnbench.models.tcn import TCN
 from rnnbench.models.transformer import CausalTransformer, sinusoid
-from rnnbench.parts import build_model
+from rnnbench.training.build import build_model
 from tests.conftest import compose_config
 
 I, H = 5, 6

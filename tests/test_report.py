@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from rnnbench.errors import UserError
-from rnnbench.record import FORMAT, FORMAT_1, GRADS, GRADS_1, METRICS, SUMMARY
+from rnnbench.training.record import FORMAT, FORMAT_1, GRADS, GRADS_1, METRICS, SUMMARY
 from rnnbench.report import write_report
 from rnnbench.report.claims import judge_claims
 from rnnbench.report.collect import load_runs
 from rnnbench.report.stats import mean_ci, verdict, welch
-from rnnbench.train import train
+from rnnbench.training.trainer import train
 from tests.conftest import compose_config
 
 

@@ -12,10 +12,10 @@ import time
 import pytest
 import torch
 
-from rnnbench.checkpoint import FORMAT
+from rnnbench.training.checkpoint import FORMAT
 from rnnbench.errors import UserError
-from rnnbench.record import BEST, CHECKPOINT, METRICS, SUMMARY
-from rnnbench.train import train
+from rnnbench.training.record import BEST, CHECKPOINT, METRICS, SUMMARY
+from rnnbench.training.trainer import train
 from tests.conftest import compose_config, run_cli
 
 
@@ -37,7 +37,7 @@ class Killed(BaseException):
 
 
 def kill_after_checkpoint(monkeypatch, at_step):
-    from rnnbench.record import RunRecord
+    from rnnbench.training.record import RunRecord
 
     save = RunRecord.save_checkpoint
 
@@ -88,7 +88,7 @@ def test_resuming_with_another_config_is_refused(tmp_path, monkeypatch):
 @pytest.mark.parametrize("damage, message", [
     (lambda p: p.write_bytes(p.read_bytes()[:200]), r"is unreadable \(truncated or not a checkpoint"),
     (lambda p: p.write_bytes(b"not a checkpoint"), r"is unreadable \(truncated or not a checkpoint"),
-    (lambda p: torch.save({"format": "rnnbench.checkpoint/9"}, p), "has format 'rnnbench.checkpoint/9'.*upgrade rnnbench"),
+    (lambda p: torch.save({"format": "rnnbench.training.checkpoint/9"}, p), "has format 'rnnbench.training.checkpoint/9'.*upgrade rnnbench"),
     (lambda p: torch.save({"step": 3}, p), "has format None"),
     (lambda p: torch.save({**torch.load(p, weights_only=True), "model": {"w": torch.zeros(1)}}, p),
      "its model state does not fit this model"),

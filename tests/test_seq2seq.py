@@ -12,7 +12,7 @@ from rnnbench.data.task import InputSpec
 from rnnbench.data.text_correction import TextCorrectionTask
 from rnnbench.data.transduction import BOS, EOS, PAD, SPECIALS, decoded, one_hot_logits, targets
 from rnnbench.errors import ConfigError, UserError
-from rnnbench.metrics import IGNORE, edit_distances
+from rnnbench.data.metrics import IGNORE, edit_distances
 from rnnbench.models.attention import Attention
 from rnnbench.models.gru import GRUCell
 from rnnbench.models.hybrid import StackedHybrid

@@ -8,8 +8,8 @@ from omegaconf import OmegaConf
 
 from rnnbench.config import group_options
 from rnnbench.errors import UserError
-from rnnbench.parts import build_model
-from rnnbench.sizing import count_params, width_for_budget
+from rnnbench.training.build import build_model
+from rnnbench.models.sizing import count_params, width_for_budget
 from tests.conftest import cached_task, compose_config
 
 DATASET_OF = {"convgru": "moving_shapes", "convlstm": "moving_shapes", "seq2seq": "text_correction"}

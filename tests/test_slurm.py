@@ -168,7 +168,8 @@ def test_bad_launcher_settings_are_one_line(tmp_path, override, says):
 def test_a_study_part_runs_on_slurm(tmp_path, monkeypatch, capsys, own_logging):
     """A study's tuning (trials launched two at a time, each batch a job array) and its fresh-seed
     runs as SLURM jobs: `hydra/launcher=slurm` on the study's command replaces the plan's launcher."""
-    from rnnbench import cli, study
+    from rnnbench import cli
+    from rnnbench.study import plan as study
 
     tiny = study.Plan(seeds=2, tune={"params": {"trainer.lr": "tag(log, interval(1e-3, 1e-1))"}, "n_trials": 2,
                                      "n_jobs": 2}, launcher=["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])

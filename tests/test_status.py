@@ -8,7 +8,7 @@ import time
 
 from omegaconf import OmegaConf
 
-from rnnbench.record import RunRecord
+from rnnbench.training.record import RunRecord
 from tests.conftest import TINY
 
 

@@ -7,7 +7,8 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from rnnbench import cli, study
+from rnnbench import cli
+from rnnbench.study import plan as study
 from rnnbench.config import compose
 from rnnbench.errors import UserError
 from rnnbench.report.collect import as_typed

@@ -10,7 +10,7 @@ import os
 import pytest
 from omegaconf import OmegaConf
 
-from rnnbench.sweep import job_threads, read_outcomes
+from rnnbench.launch.sweep import job_threads, read_outcomes
 from tests.conftest import TINY, run_cli
 
 
@@ -113,7 +113,7 @@ def test_a_job_returns_the_validation_value_only_for_a_completed_run(tmp_path, m
 
     from rnnbench.config import config_dir
     from rnnbench.data.adding import AddingTask
-    from rnnbench.job import run_job
+    from rnnbench.launch.job import run_job
 
     def job(name: str) -> float:
         with initialize_config_dir(str(config_dir()), version_base="1.3"):

@@ -11,9 +11,9 @@ from hydra.utils import get_class
 from rnnbench.config import group_options
 from rnnbench.data.adding import AddingTask
 from rnnbench.errors import UserError
-from rnnbench.parts import build_model, build_task
-from rnnbench.record import CHECKPOINT, CONFIG, METRICS, SUMMARY, Summary
-from rnnbench.train import evaluate, train
+from rnnbench.training.build import build_model, build_task
+from rnnbench.training.record import CHECKPOINT, CONFIG, METRICS, SUMMARY, Summary
+from rnnbench.training.trainer import evaluate, train
 from tests.conftest import cached_task, compose_config
 
 
@@ -84,7 +84,7 @@ def test_plateau_stopping_on_a_fabricated_curve():
     three evaluations short of that in a row stop the run, and a big enough gain resets the count."""
     from types import SimpleNamespace
 
-    from rnnbench.train import LoopState, Run, TrainerSettings
+    from rnnbench.training.trainer import LoopState, Run, TrainerSettings
 
     def stops(curve: list[float], task: str = "adding", **settings) -> list[str | None]:
         run = SimpleNamespace(loop=LoopState(model=None, optimizer=None), task=cached_task(task),

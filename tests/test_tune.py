@@ -1,4 +1,4 @@
-"""The tuner (hydra/sweeper=tune, rnnbench/tune.py): trials are ordinary runs on validation only,
+"""The tuner (hydra/sweeper=tune, rnnbench/launch/tune.py): trials are ordinary runs on validation only,
 an absurd learning rate is pruned at its first evaluation, the search resumes from its journal, and
 every bad setting is one line."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from rnnbench.tune import objective
+from rnnbench.launch.tune import objective
 from tests.conftest import TINY, run_cli
 
 TUNE = ["-m", "hydra/sweeper=tune", "hydra.sweeper.sampler=random", *TINY, "trainer.max_steps=40",
@@ -84,7 +84,7 @@ def test_trials_in_worker_processes_report_to_the_journal_and_are_pruned(tmp_pat
 def test_a_best_value_at_the_edge_of_its_range_is_flagged():
     from optuna.distributions import FloatDistribution
 
-    from rnnbench.tune import at_edge
+    from rnnbench.launch.tune import at_edge
 
     log = FloatDistribution(1e-3, 1e-1, log=True)
     assert at_edge(1.1e-3, log) and at_edge(0.09, log) and not at_edge(1e-2, log)
@@ -96,7 +96,7 @@ def test_a_search_killed_mid_trial_continues(in_process, tmp_path):
     command runs again, and the search goes on to n_trials."""
     import optuna
 
-    from rnnbench.tune import JOURNAL, journal
+    from rnnbench.launch.tune import JOURNAL, journal
 
     folder = tmp_path / "search"
     folder.mkdir()

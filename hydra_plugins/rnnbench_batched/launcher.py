@@ -1,5 +1,5 @@
 """hydra/launcher=batched: the jobs of a sweep that differ only in seed or optimizer settings run
-as batched members (the work is in rnnbench/batching.py and rnnbench/members.py).
+as batched members (the work is in rnnbench/launch/batched.py and rnnbench/training/batched.py).
 
 Hydra imports this module at every start, so it imports neither torch nor rnnbench's trainer."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 class BatchedLauncher(Launcher):
     def __init__(self, batching: str = "auto", max_members: int = 16):
-        from rnnbench.batching import check_settings
+        from rnnbench.launch.batched import check_settings
 
         self.batching, self.max_members = check_settings(batching, max_members)
         self.config: DictConfig | None = None
@@ -25,6 +25,6 @@ class BatchedLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from rnnbench.batching import launch
+        from rnnbench.launch.batched import launch
 
         return launch(self, job_overrides, initial_job_idx)

@@ -1,6 +1,6 @@
 """hydra/launcher=slurm: Hydra's submitit_slurm launcher with rnnbench's settings check, memory
 estimate, squeue-based job states and the handling of jobs that end without a result (the work is
-in rnnbench/cluster.py; the job side of preemption in rnnbench/preemption.py)."""
+in rnnbench/launch/slurm.py; the job side of preemption in rnnbench/training/preemption.py)."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -20,12 +20,12 @@ class SlurmLauncher(SubmititSlurmLauncher or object):
         if SubmititSlurmLauncher is None:
             raise UserError("hydra/launcher=slurm needs submitit, which comes with the sweep extra: "
                             "pip install -c constraints.txt -e '.[sweep]'")
-        from rnnbench.cluster import check_settings
+        from rnnbench.launch.slurm import check_settings
 
         super().__init__(**params)
         self.params, self.node_mem_gb = check_settings(self.params)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from rnnbench.cluster import launch
+        from rnnbench.launch.slurm import launch
 
         return launch(self, job_overrides, initial_job_idx)

@@ -1,4 +1,4 @@
-"""hydra/sweeper=tune: rnnbench's Optuna sweeper with pruning (the work is in rnnbench/tune.py).
+"""hydra/sweeper=tune: rnnbench's Optuna sweeper with pruning (the work is in rnnbench/launch/tune.py).
 
 Hydra imports this module at every start, so it imports neither Optuna nor torch."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ class Tuner(Sweeper):
                  pruner_args: Any = None, params: Any = None, study_name: str | None = None, enqueue: Any = None):
         from omegaconf import OmegaConf
 
-        from rnnbench.tune import TunerImpl
+        from rnnbench.launch.tune import TunerImpl
 
         def plain(node: Any) -> Any:
             return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node

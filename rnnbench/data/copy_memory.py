@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from rnnbench import metrics
+from rnnbench.data import metrics
 from rnnbench.data.task import InputSpec, SyntheticTask
 from rnnbench.errors import check_int
 

@@ -27,10 +27,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from rnnbench import metrics
+from rnnbench.data import metrics
 from rnnbench.data.task import IGNORE, SPLITS, InputSpec, SequenceTask, Split, split_generator
 from rnnbench.errors import ConfigError, check_choice, check_int
-from rnnbench.record import ACCURACY_BY_N
+from rnnbench.training.record import ACCURACY_BY_N
 
 PAD, START, END = 0, 1, 5
 LETTERS = {"a": 2, "b": 3, "c": 4}

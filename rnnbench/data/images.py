@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnbench import metrics
+from rnnbench.data import metrics
 from rnnbench.data.download import RemoteFile, fetch
 from rnnbench.data.task import SPLITS, InputSpec, SequenceTask, Split, split_generator
 from rnnbench.errors import ConfigError, UserError, check_choice, check_float, check_int

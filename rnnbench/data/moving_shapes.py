@@ -24,11 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnbench import metrics
+from rnnbench.data import metrics
 from rnnbench.data.images import FONT
 from rnnbench.data.task import InputSpec, SyntheticTask
 from rnnbench.errors import ConfigError, check_choice, check_float, check_int
-from rnnbench.record import FRAMES
+from rnnbench.training.record import FRAMES
 
 SHAPES = ("square", "disc", "digit")
 GLYPHS = torch.tensor([[[c == "#" for c in row] for row in glyph] for glyph in FONT], dtype=torch.bool)  # (10, 7, 5)

@@ -20,7 +20,7 @@ import math
 import torch
 from torch import Tensor
 
-from rnnbench import metrics
+from rnnbench.data import metrics
 from rnnbench.data.task import IGNORE, InputSpec, SyntheticTask
 from rnnbench.errors import ConfigError, check_int
 

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from rnnbench.errors import MAX_SEED, check_float, check_int, check_name
-from rnnbench.metrics import IGNORE  # noqa: F401  (re-exported: a per-step target that is not scored)
+from rnnbench.data.metrics import IGNORE  # noqa: F401  (re-exported: a per-step target that is not scored)
 
 SPLITS = ("train", "val", "test")
 

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rnnbench.data.task import SequenceTask
-from rnnbench.metrics import IGNORE, edit_distances
-from rnnbench.record import EXAMPLES
+from rnnbench.data.metrics import IGNORE, edit_distances
+from rnnbench.training.record import EXAMPLES
 
 PAD, BOS, EOS = 0, 1, 2
 SPECIALS = 3

@@ -1,5 +1,5 @@
 """Member-aware operations: K models of one architecture computed as one (batched members,
-rnnbench/members.py).
+rnnbench/training/batched.py).
 
 Inside ``stacked(K)`` every parameter carries a leading member dimension, (K, *shape), and every
 activation has the K members' batches folded into its batch dimension, member-major: rows

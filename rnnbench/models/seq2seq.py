@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from rnnbench.data.task import InputSpec
 from rnnbench.data.transduction import BOS, EOS, PAD
 from rnnbench.errors import check_choice, check_float, check_int, check_name
-from rnnbench.metrics import IGNORE
+from rnnbench.data.metrics import IGNORE
 from rnnbench.models.attention import ATTENTIONS, Attention
 from rnnbench.models.readout import Readout
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from rnnbench.errors import UserError
-from rnnbench.record import atomic_write_text
+from rnnbench.training.record import atomic_write_text
 from rnnbench.report.claims import COLUMNS as CLAIM_COLUMNS
 from rnnbench.report.claims import display_claims, judge_claims
 from rnnbench.report.collect import Runs, filter_runs, find_benches, load_runs, searches, set_trials_aside
@@ -134,7 +134,7 @@ def file_stem(name: str) -> str:
 
 def _bench_section(folder: Path, image: Path):
     """[(title, table)] — cases, ratios, growth with T — and the plot of one `rnnbench bench` folder."""
-    from rnnbench.bench import describe_machine, display, display_growth, load_bench
+    from rnnbench.commands.bench import describe_machine, display, display_growth, load_bench
     from rnnbench.report.plots import plot_bench
 
     table, ratios, meta = load_bench(folder)
@@ -167,7 +167,7 @@ def _counts(runs: Runs) -> str:
 LEGEND = ("Test metrics are mean ± sample std over seeds, with the 95% t-interval of the mean; the "
           "baseline is measured on the same test data. Speeds are means over seeds, measured while "
           "training: compare runs made on one machine at one time. Train step MiB: weights, gradients, "
-          "optimizer state and saved activations of one training step (rnnbench/memory.py).")
+          "optimizer state and saved activations of one training step (rnnbench/training/memory.py).")
 
 
 CLAIMS_LEGEND = ("Each verdict is computed from the runs above that bear on the claim (rnnbench/report/claims.py); "
@@ -236,7 +236,7 @@ def _html(runs: Runs, paths: list[Path], sections, images, claims: pd.DataFrame,
     import platform
     from datetime import datetime
 
-    from rnnbench.record import cpu_name
+    from rnnbench.training.record import cpu_name
     from rnnbench.report.html import page
 
     frame = runs.runs

@@ -58,7 +58,7 @@ from typing import Iterator
 
 import pandas as pd
 
-from rnnbench.record import SEED_KEYS, incidental
+from rnnbench.training.record import SEED_KEYS, incidental
 from rnnbench.report.collect import ANALYSIS, HPARAM, as_typed, config_values
 from rnnbench.report.stats import ALPHA, Comparison, beats, claim_p, holm, short, verdict, welch
 
@@ -138,7 +138,7 @@ def display_claims(claims: pd.DataFrame) -> pd.DataFrame:
 
 def _single_runs(frame: pd.DataFrame) -> pd.DataFrame:
     """The runs whose speed was their own: a batched member's tokens/s is its share of steps it
-    took with K − 1 others (rnnbench/members.py), so speed claims leave members out."""
+    took with K − 1 others (rnnbench/training/batched.py), so speed claims leave members out."""
     return frame[frame["members"].isna()] if "members" in frame else frame
 
 

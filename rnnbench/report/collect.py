@@ -15,8 +15,8 @@ import pandas as pd
 
 from rnnbench.errors import UserError
 
-from rnnbench.record import FINISHED, FORMAT, FORMAT_1, METRICS, REQUIRED_KEYS, SUMMARY, Summary, grads_file
-from rnnbench.rescore import read_evals
+from rnnbench.training.record import FINISHED, FORMAT, FORMAT_1, METRICS, REQUIRED_KEYS, SUMMARY, Summary, grads_file
+from rnnbench.commands.evaluate import read_evals
 
 REACH_FLOOR = 1e-3  # gradient_reach counts the steps whose gradient is at least this fraction of the last one's
 HPARAM = "hp."  # prefix of the flattened config columns in the runs table

@@ -25,7 +25,7 @@ import math
 import pandas as pd
 
 from rnnbench.errors import UserError
-from rnnbench.record import FINISHED, SEED_KEYS, aggregations, incidental
+from rnnbench.training.record import FINISHED, SEED_KEYS, aggregations, incidental
 from rnnbench.report.collect import (ANALYSIS, AT_LENGTH, AT_LENGTH_BASELINE, HPARAM, OTHER_BASELINE, config_values,
                                      hashable)
 from rnnbench.report.stats import mean_ci

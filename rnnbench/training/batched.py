@@ -43,15 +43,15 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from rnnbench.batching import BATCHING, MEMBER_KEYS
-from rnnbench.diagnostics import reference_state_dict
+from rnnbench.launch.batched import BATCHING, MEMBER_KEYS
+from rnnbench.training.diagnostics import reference_state_dict
 from rnnbench.errors import UserError, check_choice
-from rnnbench.memory import SavedTensors, check_fits
+from rnnbench.training.memory import SavedTensors, check_fits
 from rnnbench.models import members as member_ops
 from rnnbench.models.recurrent import Recurrent
-from rnnbench.parts import build_model
-from rnnbench.record import flatten
-from rnnbench.train import Run, prepared
+from rnnbench.training.build import build_model
+from rnnbench.training.record import flatten
+from rnnbench.training.trainer import Run, prepared
 
 log = logging.getLogger("rnnbench")
 

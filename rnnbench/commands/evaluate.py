@@ -58,8 +58,8 @@ def rescore(run_dir: Path, overrides: list[str]) -> dict:
     """Score the run in `run_dir` on the data OVERRIDES describe; write and return the eval record."""
     import torch
 
-    from rnnbench.record import RunRecord
-    from rnnbench.train import evaluate
+    from rnnbench.training.record import RunRecord
+    from rnnbench.training.trainer import evaluate
 
     changed = parse_overrides(overrides)
     built, trained = load_trained(run_dir, changed, refusal=(
@@ -83,9 +83,9 @@ def load_trained(run_dir: Path, changed: dict | None = None, refusal: str | None
     line, and so are weights that do not fit (`refusal`)."""
     from omegaconf import OmegaConf
 
-    from rnnbench.checkpoint import load_checkpoint, load_into
-    from rnnbench.parts import build
-    from rnnbench.record import CHECKPOINT, read_summary
+    from rnnbench.training.checkpoint import load_checkpoint, load_into
+    from rnnbench.training.build import build
+    from rnnbench.training.record import CHECKPOINT, read_summary
 
     changed = changed or {}
     summary = read_summary(run_dir)

@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from rnnbench import diagnostics
+from rnnbench.training import diagnostics
 from rnnbench.config import compose, group_options, instantiate
 from rnnbench.data.task import TASK_KINDS, SequenceTask
 from rnnbench.errors import MAX_SEED, ConfigError, UserError, check_int
-from rnnbench.loggers import Loggers, build_loggers
-from rnnbench.sizing import sized
+from rnnbench.training.loggers import Loggers, build_loggers
+from rnnbench.models.sizing import sized
 
 
 if TYPE_CHECKING:
-    from rnnbench.train import TrainerSettings
-    from rnnbench.tune import TrialReport
+    from rnnbench.training.trainer import TrainerSettings
+    from rnnbench.launch.tune import TrialReport
 
 
 @dataclass
@@ -65,7 +65,7 @@ def build(cfg: DictConfig) -> Built:
                                                      OmegaConf.select(cfg, "diagnostics.batch_size", default=64))
     trial = None
     if OmegaConf.select(cfg, "tuning.trial") is not None:
-        from rnnbench.tune import trial_report
+        from rnnbench.launch.tune import trial_report
 
         trial = trial_report(cfg, task.metrics[task.primary_metric] == "min")
     return Built(settings, seed, task, model, optimizer, grad_probe, build_loggers(cfg.get("logger")), trial)

@@ -50,15 +50,15 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from rnnbench import diagnostics, preemption
-from rnnbench.checkpoint import FORMAT as CHECKPOINT_FORMAT
-from rnnbench.checkpoint import load_into, previous_run
+from rnnbench.training import diagnostics, preemption
+from rnnbench.training.checkpoint import FORMAT as CHECKPOINT_FORMAT
+from rnnbench.training.checkpoint import load_into, previous_run
 from rnnbench.data.task import SequenceTask, Split
 from rnnbench.errors import ConfigError, UserError, check_choice, check_float, check_int
-from rnnbench.flops import count_flops
-from rnnbench.memory import SavedTensors, check_fits, train_memory
-from rnnbench.parts import Built, build
-from rnnbench.record import BEST, CHECKPOINT, GRADS, RunRecord, Summary, flatten
+from rnnbench.training.flops import count_flops
+from rnnbench.training.memory import SavedTensors, check_fits, train_memory
+from rnnbench.training.build import Built, build
+from rnnbench.training.record import BEST, CHECKPOINT, GRADS, RunRecord, Summary, flatten
 
 log = logging.getLogger("rnnbench")
 
@@ -426,7 +426,7 @@ class Run:
 
         solved    it reached the task's target and trainer.early_stop is on
         pruned    a tuning trial that the tuner's pruner gives up on (its validation curve so far is
-                  reported to the trial: rnnbench/tune.py)
+                  reported to the trial: rnnbench/launch/tune.py)
         plateau   trainer.patience evaluations in a row without beating the reference value by
                   trainer.min_delta relative (|ref| · min_delta); the reference is the last value that
                   did, so slow drift below min_delta per evaluation does not keep a run going

@@ -19,7 +19,7 @@ def sample(run_dir: Path, prompt: str | None, length: int, temperature: float, s
     import torch
 
     from rnnbench.data.text import TextTask, generate
-    from rnnbench.rescore import load_trained
+    from rnnbench.commands.evaluate import load_trained
 
     length = check_int("--length", length, 1, 100_000)
     temperature = check_float("--temperature", temperature, 0.0, 100.0, low_open=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnnbench.errors import UserError
-from rnnbench.record import METRICS, SUMMARY, read_summary
+from rnnbench.training.record import METRICS, SUMMARY, read_summary
 
 STATES = ("completed", "pruned", "failed", "running", "stopped", "unreadable")
 RECENT_S = 600  # a "running" record written this recently, its lock not visible here, counts as running

@@ -216,7 +216,7 @@ class TunerImpl:
         """The trial's outcome, read from its record: pruned, failed, or its best validation value."""
         from optuna.trial import TrialState
 
-        from rnnbench.record import read_summary
+        from rnnbench.training.record import read_summary
 
         summary = read_summary(run_dir) or {}
         status, value = summary.get("status"), objective(summary)
@@ -252,7 +252,7 @@ def summarize(study, folder: Path, n_trials: int, space: dict) -> dict:
     state, and the steps they took."""
     from optuna.trial import TrialState
 
-    from rnnbench.record import read_summary
+    from rnnbench.training.record import read_summary
 
     trials = study.get_trials(deepcopy=False)
     states = {state.name.lower(): sum(t.state == state for t in trials)

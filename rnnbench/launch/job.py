@@ -23,11 +23,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from rnnbench import preemption
+from rnnbench.training import preemption
 from rnnbench.config import register_resolvers
 from rnnbench.errors import UNWRITABLE, AbortJob, UserError, cannot_write
-from rnnbench.record import HYDRA, SUMMARY, FolderRefused, RunRecord, Summary
-from rnnbench.sweep import job_threads
+from rnnbench.training.record import HYDRA, SUMMARY, FolderRefused, RunRecord, Summary
+from rnnbench.launch.sweep import job_threads
 
 log = logging.getLogger("rnnbench")
 register_resolvers()  # a launcher's worker imports this module to unpickle run_job, then names the job's folder
@@ -41,7 +41,7 @@ def run_job(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from rnnbench.train import train
+    from rnnbench.training.trainer import train
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -60,7 +60,7 @@ def run_job(cfg: DictConfig) -> float:
 def settle(outcome: dict | Exception, cfg: DictConfig, run_dir: Path, sweeping: bool) -> float:
     """A job's value from its outcome (its summary, or the exception its training raised); also
     for the jobs of a batched run (batching.py)."""
-    from rnnbench.train import failure_reason
+    from rnnbench.training.trainer import failure_reason
 
     if isinstance(outcome, FolderRefused):
         raise AbortJob(outcome) from None  # nothing was written there; the command stops here

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnbench.errors import UserError
-from rnnbench.record import cpu_name
+from rnnbench.training.record import cpu_name
 
 CSV, META, PLOT = "bench.csv", "bench.json", "throughput_vs_T.png"
 TORCH_MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -61,7 +61,7 @@ class Case:
 
 def model_config(model: str, impl: str, hidden: int):
     """The config of model=MODEL with hidden_size (and impl, when the model has the key) set."""
-    from rnnbench.parts import model_kind
+    from rnnbench.training.build import model_kind
     from rnnbench.config import compose, group_options
 
     if model not in group_options("model"):
@@ -86,7 +86,7 @@ def build_core(model: str, impl: str, hidden: int) -> nn.Module:
         if model not in TORCH_MODULES:
             raise UserError(f"impl torch exists for {', '.join(TORCH_MODULES)}, not {model}")
         return TorchCore(TORCH_MODULES[model](hidden, hidden, batch_first=True))
-    from rnnbench.parts import model_from_config
+    from rnnbench.training.build import model_from_config
     from rnnbench.data.task import InputSpec
 
     whole = model_from_config(model_config(model, impl, hidden), input_spec=InputSpec("real", hidden),
@@ -125,7 +125,7 @@ def impls_of(model: str) -> list[str]:
 
 def forward_flops(core: nn.Module, case: Case, device: str) -> float:
     """Forward FLOPs of one sample per time step."""
-    from rnnbench.flops import count_flops
+    from rnnbench.training.flops import count_flops
 
     x = torch.randn(1, case.seq_len, case.hidden, device=device)
     return count_flops(core, x) / case.seq_len
@@ -133,7 +133,7 @@ def forward_flops(core: nn.Module, case: Case, device: str) -> float:
 
 def step_memory_mb(core: nn.Module, x: Tensor) -> float:
     """MiB of one train step: weights + gradients + saved activations (CUDA: the allocator's peak)."""
-    from rnnbench.memory import MIB, SavedTensors
+    from rnnbench.training.memory import MIB, SavedTensors
 
     if x.is_cuda:
         torch.cuda.reset_peak_memory_stats(x.device)
@@ -290,7 +290,7 @@ def run_bench(cases: list[Case], out: Path, device: str = "cpu", min_time: float
     """Measure every case, write bench.csv, bench.json and the plot into `out`; return (table, ratios, meta)."""
     import pandas as pd
 
-    from rnnbench.record import atomic_write_text, to_json
+    from rnnbench.training.record import atomic_write_text, to_json
 
     peak = matmul_peak(device)
     progress(f"matmul peak {peak:.1f} GFLOP/s ({torch.get_num_threads()} threads)")

@@ -167,7 +167,7 @@ def job_return(launcher: Any, job: Any, job_params: tuple) -> JobReturn:
     why) and NaN, so that the sweep's other jobs are still awaited and counted."""
     from submitit.core.utils import UncompletedJobError
 
-    from rnnbench.sweep import LOST
+    from rnnbench.launch.sweep import LOST
 
     try:
         return job.results()[0]
@@ -197,10 +197,10 @@ def memory_gb(job_overrides: Sequence[Sequence[str]]) -> int:
     """Memory per job for `mem_gb: auto`, in whole GB: the largest training-step estimate over the
     sweep's configs (jobs that differ only in seeds or optimizer settings — a batched launcher's
     group, batching.group_jobs — estimated once) plus the process, with HEADROOM."""
-    from rnnbench.batching import group_jobs
+    from rnnbench.launch.batched import group_jobs
     from rnnbench.config import compose
-    from rnnbench.parts import build
-    from rnnbench.train import step_memory
+    from rnnbench.training.build import build
+    from rnnbench.training.trainer import step_memory
 
     largest = 0
     for group in group_jobs(job_overrides, max_members=len(job_overrides)):

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench.errors import UserError
-from rnnbench.record import FINISHED, SUMMARY, TENSORBOARD, Summary, flatten
+from rnnbench.training.record import FINISHED, SUMMARY, TENSORBOARD, Summary, flatten
 
 log = logging.getLogger("rnnbench")
 

@@ -24,9 +24,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rnnbench.record import CHECKPOINT, FINISHED, FolderRefused, Summary, changes, flatten, read_summary
+from rnnbench.training.record import CHECKPOINT, FINISHED, FolderRefused, Summary, changes, flatten, read_summary
 
-FORMAT = "rnnbench.checkpoint/3"
+FORMAT = "rnnbench.training.checkpoint/3"
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -42,7 +42,7 @@ def load_checkpoint(path: Path) -> dict:
                             "delete it to start the run over") from None
     found = checkpoint.get("format") if isinstance(checkpoint, dict) else None
     if found != FORMAT:
-        newer = isinstance(found, str) and found.startswith("rnnbench.checkpoint/") and \
+        newer = isinstance(found, str) and found.startswith("rnnbench.training.checkpoint/") and \
             found.rsplit("/", 1)[1].isdigit() and int(found.rsplit("/", 1)[1]) > int(FORMAT.rsplit("/", 1)[1])
         hint = "upgrade rnnbench to resume it" if newer else "delete it to start the run over"
         raise FolderRefused(f"{path} has format {found!r}, not {FORMAT!r} that this rnnbench resumes from; {hint}")

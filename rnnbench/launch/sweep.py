@@ -29,7 +29,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from rnnbench.errors import AbortJob
-from rnnbench.record import SUMMARY, FolderRefused, changes
+from rnnbench.training.record import SUMMARY, FolderRefused, changes
 
 # Runs that ended in this process's last `rnnbench train`: {"dir", "status", "reason"}.
 OUTCOMES: list[dict] = []
