@@ -4,10 +4,10 @@
     model, task = rnnbench.build(model="gru", dataset="adding")
     runs = rnnbench.load_runs("outputs/")          # pandas: one row per run, the columns of runs.csv
 
-`run` is `rnnbench train` itself, in this process (the same Hydra app, config, folder naming and
+`run` is `rnnbench train` itself, in this process (the same Hydra app, launch/app.py, config, folder naming and
 record, `.hydra/` included), so a run started here and one started from the shell are the same
 run; bad input raises `UserError` with the CLI's one line. `build` is the config → objects step
-of a run (parts.build), for one's own loop: the model and the task with its splits (`task.splits()`,
+of a run (training/build.py), for one's own loop: the model and the task with its splits (`task.splits()`,
 `task.loss`, `task.metrics`, `task.baselines`), on the device of `trainer.device`.
 """
 from __future__ import annotations
@@ -31,19 +31,18 @@ def run(model: str | None = None, dataset: str | None = None, overrides: Sequenc
     (default: the CLI's, outputs/runs/<time>_<model>_<dataset>_s<seed>), and return its summary (as
     in summary.json; `status` says whether it completed; `dir` is added). A folder that holds this
     run already is resumed or, completed, returned as it is."""
-    from rnnbench.cli import train
-    from rnnbench.launch.sweep import OUTCOMES
+    from rnnbench.launch import app
 
     args = _overrides(model, dataset, overrides)
     if any(a in ("-m", "--multirun") or a.startswith("hydra.mode") for a in args):
         raise UserError("rnnbench.run trains one run; for a sweep, call it in a loop or use `rnnbench train -m`")
     try:
-        train([*args, *([f"hydra.run.dir={run_dir}"] if run_dir is not None else [])])
+        outcomes = app.train([*args, *([f"hydra.run.dir={run_dir}"] if run_dir is not None else [])])
     except AbortJob as exc:  # a job's error, which the CLI prints as its one line
         raise UserError(str(exc)) from None
-    if not OUTCOMES:  # the command ran no job
+    if not outcomes:  # the command ran no job
         raise UserError(f"no run was trained for {' '.join(args) or 'the default config'}")
-    folder = Path(OUTCOMES[-1]["dir"])
+    folder = Path(outcomes[-1]["dir"])
     return {**json.loads((folder / "summary.json").read_text(encoding="utf-8")), "dir": str(folder)}
 
 

@@ -3,12 +3,11 @@ so `rnnbench --help` and `rnnbench list` start without torch, pandas or matplotl
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
 
-from rnnbench.config import config_dir, fresh_dir, hydra_error_message, one_line, yaml_error_message
+from rnnbench.config import fresh_dir, one_line
 from rnnbench.errors import UNWRITABLE, AbortJob, UserError, cannot_write
 
 USAGE = """\
@@ -91,43 +90,13 @@ OPTION_FOR_PLACE = {"report": "--out DIR", "bench": "--out DIR", "demo": "anothe
 
 
 def train(args: list[str]) -> int:
-    """Hand the arguments to Hydra. Hydra is told to re-raise errors (HYDRA_FULL_ERROR) so that
-    they are printed here as one line instead of Hydra's multi-line report."""
-    os.environ["HYDRA_FULL_ERROR"] = "1"
-    import hydra
-    import yaml
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
+    """launch/app.py runs Hydra; here the failed runs are listed and make the exit code 1."""
+    from rnnbench.launch.app import train as run_app
+    from rnnbench.launch.sweep import describe_failures
 
-    from rnnbench.launch.job import run_job  # Hydra's task function (module level: launchers pickle it; registers
-    # the resolvers that name run folders)
-    from rnnbench.training.record import FINISHED
-    from rnnbench.launch.sweep import OUTCOMES as outcomes  # filled from the records by a Hydra callback
-
-    outcomes.clear()  # a command that runs no job (--cfg, --help) leaves none
-    argv0 = sys.argv
-    sys.argv = ["rnnbench train", *args]
-    try:
-        hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")(run_job)()
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise UserError(hydra_error_message(exc)) from None
-    except yaml.YAMLError as exc:  # a config file (yours, with --config-dir) that does not parse
-        raise UserError(yaml_error_message(exc)) from None
-    except ValueError as exc:
-        if not str(exc).startswith("Only one of --run, --multirun"):  # Hydra's own flags, combined
-            raise
-        raise UserError(f"{exc} (--cfg job shows the config of a single run: drop -m)") from None
-    except OSError as exc:  # Hydra creating the run folder, or the record inside it
-        if exc.errno not in UNWRITABLE:
-            raise
-        raise cannot_write(exc) from None
-    finally:
-        sys.argv = argv0
-    failed = [o for o in outcomes if o["status"] not in (*FINISHED, "diverged trial")]  # sweep.read_outcomes
-    if failed:
-        print(f"rnnbench: {len(failed)} of {len(outcomes)} runs failed:", file=sys.stderr)
-        for outcome in failed:
-            print(f"  {outcome['dir']}: {outcome['reason']}", file=sys.stderr)
+    failures = describe_failures(run_app(args))
+    if failures:
+        print(failures, file=sys.stderr)
         return 1
     return 0
 
@@ -136,7 +105,7 @@ def resume(args: list[str]) -> int:
     """`rnnbench train` again in RUN_DIR with the overrides it was started with (saved in
     RUN_DIR/.hydra/overrides.yaml), as a single run even if it was one job of a sweep. OVERRIDES
     replace saved ones of the same key (trainer.threads=2), so only what the folder allows to
-    change may differ (record.INCIDENTAL_KEYS; anything else is refused, naming the keys)."""
+    change may differ (config.INCIDENTAL_KEYS; anything else is refused, naming the keys)."""
     if not args:
         raise UserError("'rnnbench resume' needs the run folder: rnnbench resume RUN_DIR [OVERRIDES...]")
     run_dir, extra = Path(args[0]), args[1:]
@@ -160,13 +129,13 @@ def resume(args: list[str]) -> int:
 
 
 def evaluate(args: list[str]) -> int:
-    """rescore.py: the run in RUN_DIR on the data OVERRIDES describe."""
+    """commands/evaluate.py: the run in RUN_DIR on the data OVERRIDES describe."""
     if not args or args[0].startswith("-"):
         raise UserError("'rnnbench eval' needs a run folder and what to change: rnnbench eval RUN_DIR "
                         "dataset.seq_len=800 [dataset.KEY=VALUE...]")
-    from rnnbench.commands.evaluate import rescore
+    from rnnbench.commands.evaluate import eval_run
 
-    record = rescore(Path(args[0]), args[1:])
+    record = eval_run(Path(args[0]), args[1:])
     changes = ", ".join(f"{k}: {record['trained'][k]} → {v}" for k, v in record["changed"].items())
     print(f"{args[0]} ({changes}; {record['samples']} test samples of length {record['seq_len']})")
     for metric, value in record["metrics"].items():
@@ -223,58 +192,17 @@ def report(args: list[str]) -> int:
 
 
 def study(args: list[str]) -> int:
-    """conf/study/NAME.yaml on the fair protocol (rnnbench/study/plan.py): for each part and variant, the
-    tuner's search, then the best configuration on fresh seeds; then the report over the folder."""
+    """conf/study/NAME.yaml on the fair protocol (study/): for each part and variant, the tuner's
+    search, then the best configuration on fresh seeds; then the report over the folder."""
     from rnnbench.config import group_options
-    from rnnbench.study.plan import best_overrides, override_key, seeds_for, study_options, study_plan, tuner_overrides
+    from rnnbench.study.protocol import run_study
 
     if not args or args[0].startswith("-"):
         raise UserError(f"'rnnbench study' needs a study name: rnnbench study NAME [study.scale=full] "
                         f"[study.seed_offset=K] [OVERRIDES...]; choose from: {', '.join(group_options('study'))}")
-    name = args[0]
-    scale, folder, offset, overrides = study_options(args[1:])
-    plan = study_plan(name, scale)
-    tuning_seed, fresh = seeds_for(offset, plan.seeds)
-    root_arg = next((o.split("=", 1)[1] for o in overrides if o.startswith("output_root=")), "outputs")
-    folder = folder or Path(fresh_dir(str(Path(root_arg) / "studies" / name / _now())))
-    if any(override_key(o) == "hydra/launcher" for o in overrides):  # the plan's launcher settings are its launcher's
-        plan.launcher = []
-    failed = 0
-    for part, (tuned, units) in plan.parts.items():
-        for unit in units:
-            best: dict = {}
-            if tuned:
-                where = folder / part / "tuning" / unit.name
-                failed += _study_sweep(f"{part}: tuning {unit.name} (seed {tuning_seed})", where,
-                                       [*tuner_overrides(plan.tune), *unit.overrides, *plan.launcher, *overrides,
-                                        f"seed={tuning_seed}", f"hydra.sweeper.seed={tuning_seed}"])
-                best = best_overrides(where / "best.yaml")
-                if best is None:
-                    print(f"rnnbench study {name}: {part}/{unit.name}: no tuning trial completed; no test runs",
-                          file=sys.stderr)
-                    failed += 1
-                    continue
-            chosen = [f"{k}={v}" for k, v in best.items()] + ([f"tuned=[{','.join(sorted(best))}]"] if best else [])
-            failed += _study_sweep(f"{part}: {unit.name} on fresh seeds {fresh[0]}…{fresh[-1]}",
-                                   folder / part / "test" / unit.name,
-                                   [*unit.overrides, *chosen, *plan.launcher, *overrides,
-                                    f"seed={','.join(map(str, fresh))}"])
+    code, folder = run_study(args[0], args[1:], _now())
     report([str(folder)])
-    return 1 if failed else 0
-
-
-def _study_sweep(what: str, where: Path, overrides: list[str]) -> int:
-    """One sweep of a study into `where` (later overrides of a key replace earlier ones); 1 if a
-    run failed or the config does not compose (said, and the study goes on), else 0."""
-    print(f"rnnbench study: {what} → {where}", file=sys.stderr)
-    from rnnbench.study.plan import override_key
-
-    merged = {override_key(override): override for override in overrides}
-    try:
-        return int(train(["-m", *merged.values(), f"hydra.sweep.dir={where}"]) != 0)
-    except UserError as exc:
-        print(f"rnnbench: error: study step {what}: {exc}", file=sys.stderr)
-        return 1
+    return code
 
 
 def _positive_ints(text: str) -> list[int]:
@@ -317,7 +245,8 @@ def bench(args: list[str]) -> int:
         raise UserError(f"unknown impl {', '.join(bad)}; choose from: {', '.join(IMPLS)}")
     import torch
 
-    from rnnbench.commands.bench import grid, markdown, run_bench
+    from rnnbench.commands.bench import grid, run_bench
+    from rnnbench.report.bench import markdown
 
     if options.device != "cpu" and not (options.device.startswith("cuda") and torch.cuda.is_available()):
         raise UserError(f"--device {options.device} is not available here; use cpu" +

@@ -26,6 +26,26 @@ from rnnbench.errors import ConfigError, UserError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
+# Config keys that do not change what a run computes: where it writes and reads, what it shows,
+# mirrors or measures on the side (a run with diagnostics trains bit for bit as one without). Runs
+# that differ only in these are the same run: the report never splits groups by them and a killed
+# run may resume with other values. A trailing dot covers a whole node.
+INCIDENTAL_KEYS = ("output_root", "data_dir", "trainer.progress", "trainer.threads", "trainer.checkpoint",
+                   "trainer.keep_best", "diagnostics.", "logger.", "tuning.", "tuned")
+# The seeds: what replicates of one setting differ in. The report averages over them.
+SEED_KEYS = ("seed", "dataset.seed", "dataset.backtest.origin")  # aggregated over, not compared (origins: stock.py)
+
+# hydra.launcher.batching (hydra/launcher=batched: launch/batched.py, training/batched.py)
+BATCHING = ("auto", "always", "never")
+# Keys in which the members of one batched run may differ (the configs are otherwise equal).
+MEMBER_KEYS = ("seed", "dataset.seed", "trainer.lr", "trainer.weight_decay", "optimizer.lr", "optimizer.weight_decay",
+               "tuning.trial")
+
+
+def incidental(key: str) -> bool:
+    """Whether a flattened config key is one of INCIDENTAL_KEYS."""
+    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in INCIDENTAL_KEYS)
+
 
 def fresh_dir(path: str) -> str:
     """`path`, or `path-2`, `path-3` …: the first that did not exist, created here. mkdir is atomic,
@@ -47,11 +67,9 @@ def fresh_dir(path: str) -> str:
 
 def defining_overrides(overrides: Any) -> dict[str, str]:
     """Task overrides as {key (with a + or ~ it has): the override as typed}, read by Hydra's parser,
-    without the keys that do not define a run (record.INCIDENTAL_KEYS): what names a sweep's job
+    without the keys that do not define a run (config.INCIDENTAL_KEYS): what names a sweep's job
     folder (`run_id`) and what two sweeps into one folder must agree on (sweep.SweepFolderCheck)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from rnnbench.training.record import incidental
 
     parsed = OverridesParser.create().parse_overrides([str(o) for o in overrides])
     return {o.get_key_element(): o.input_line for o in parsed if not incidental(o.key_or_group)}

@@ -1,4 +1,4 @@
-"""rnnbench from Python (api.py), `rnnbench eval` (rescore.py) and `rnnbench sample`: the README's example runs; a run
+"""rnnbench from Python (api.py), `rnnbench eval` (commands/evaluate.py) and `rnnbench sample`: the README's example runs; a run
 made through the API is the CLI's run; eval at another length writes its record, refuses to change
 the model, and the report shows it."""
 from __future__ import annotations

@@ -10,6 +10,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from rnnbench.commands import bench
+from rnnbench.report import bench as report_bench
 from rnnbench.cli import main
 from rnnbench.report import write_report
 
@@ -69,7 +70,7 @@ def test_ratios_pair_implementations_and_apply_targets_where_they_belong():
         for impl, speed in (("scan", 600.0 if T == 1000 else 40.0), ("reference", 100.0)):
             rows.append({"model": "mingru", "impl": impl, "T": T, "batch": 64, "hidden": 128,
                          "train_tokens_per_s": speed, "fwd_tokens_per_s": speed})
-    table = bench.ratios(pd.DataFrame(rows)).set_index(["ratio", "model", "T"])
+    table = report_bench.ratios(pd.DataFrame(rows)).set_index(["ratio", "model", "T"])
     assert table.loc[("fused / raw torch.nn", "lstm", 10), "train"] == pytest.approx(0.95)
     assert table.loc[("fused / raw torch.nn", "lstm", 10), "met"]
     assert table.loc[("reference / fused", "lstm", 1000), "train"] == pytest.approx(50 / 95)
@@ -83,7 +84,7 @@ def test_growth_is_the_log_log_slope_of_time_against_T():
             for T in (10, 100, 1000)]
     rows += [{"model": "mingru", "impl": "scan", "T": T, "batch": 1, "hidden": 128, "train_ms": 3.0 * T ** 0.25}
              for T in (10, 100, 1000)]
-    slopes = bench.growth(pd.DataFrame(rows)).set_index("model")
+    slopes = report_bench.growth(pd.DataFrame(rows)).set_index("model")
     assert slopes.loc["lstm", "slope"] == pytest.approx(1.0)
     assert slopes.loc["mingru", "slope"] == pytest.approx(0.25)
     assert slopes.loc["lstm", "train ms at longest T"] == 500.0
@@ -105,7 +106,7 @@ def test_bench_writes_its_table_and_the_report_reads_it(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "matmul peak" in printed and "scan / own loop" in printed and "fused / raw torch.nn" in printed
-    table = pd.read_csv(out / bench.CSV)
+    table = pd.read_csv(out / report_bench.CSV)
     assert {"model", "impl", "T", "batch", "hidden", "params", "flops_per_token", "fwd_ms", "fwd_iqr_ms",
             "fwd_tokens_per_s", "fwd_gflops", "fwd_peak_frac", "train_ms", "train_iqr_ms", "train_tokens_per_s",
             "train_gflops", "train_peak_frac", "train_mb"} <= set(table.columns)
@@ -113,7 +114,7 @@ def test_bench_writes_its_table_and_the_report_reads_it(tmp_path, capsys):
                                                          ("mingru", "reference"), ("mingru", "scan")]
     assert len(table) == 10 and (table.train_tokens_per_s > 0).all() and (table.train_peak_frac > 0).all()
     assert (table.train_tokens_per_s == table["T"] * table.batch / (table.train_ms / 1e3)).all()
-    meta = json.loads((out / bench.META).read_text())
+    meta = json.loads((out / report_bench.META).read_text())
     assert meta["matmul_peak_gflops"] > 0 and meta["threads"] == torch.get_num_threads() and meta["cases"] == 10
     assert (out / bench.PLOT).stat().st_size > 0
 

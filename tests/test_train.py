@@ -84,7 +84,8 @@ def test_plateau_stopping_on_a_fabricated_curve():
     three evaluations short of that in a row stop the run, and a big enough gain resets the count."""
     from types import SimpleNamespace
 
-    from rnnbench.training.trainer import LoopState, Run, TrainerSettings
+    from rnnbench.training.build import TrainerSettings
+    from rnnbench.training.trainer import LoopState, Run
 
     def stops(curve: list[float], task: str = "adding", **settings) -> list[str | None]:
         run = SimpleNamespace(loop=LoopState(model=None, optimizer=None), task=cached_task(task),

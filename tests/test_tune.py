@@ -96,7 +96,8 @@ def test_a_search_killed_mid_trial_continues(in_process, tmp_path):
     command runs again, and the search goes on to n_trials."""
     import optuna
 
-    from rnnbench.launch.tune import JOURNAL, journal
+    from rnnbench.launch.tune import JOURNAL
+    from rnnbench.training.trial import journal
 
     folder = tmp_path / "search"
     folder.mkdir()

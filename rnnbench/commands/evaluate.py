@@ -25,8 +25,6 @@ from rnnbench.errors import UserError
 
 log = logging.getLogger("rnnbench")
 
-FORMAT = "rnnbench.eval/1"
-EVAL_DIR = "eval"
 DATA_ONLY = ("trainer.eval_batch_size", "trainer.device")  # besides dataset.<key>
 
 
@@ -54,11 +52,11 @@ def parse_overrides(overrides: list[str]) -> dict[str, object]:
     return changed
 
 
-def rescore(run_dir: Path, overrides: list[str]) -> dict:
+def eval_run(run_dir: Path, overrides: list[str]) -> dict:
     """Score the run in `run_dir` on the data OVERRIDES describe; write and return the eval record."""
     import torch
 
-    from rnnbench.training.record import RunRecord
+    from rnnbench.training.record import EVAL_DIR, EVAL_FORMAT, RunRecord
     from rnnbench.training.trainer import evaluate
 
     changed = parse_overrides(overrides)
@@ -69,7 +67,7 @@ def rescore(run_dir: Path, overrides: list[str]) -> dict:
     with torch.no_grad():
         metrics = evaluate(built.model, task, test, built.settings.eval_batch_size)
     baselines = task.baselines("test")
-    record = {"format": FORMAT, "run": str(run_dir), "changed": changed, "trained": trained,
+    record = {"format": EVAL_FORMAT, "run": str(run_dir), "changed": changed, "trained": trained,
               "seq_len": task.seq_len, "samples": len(test), "metrics": metrics,
               "baseline_name": task.baseline_name, "baseline": baselines[task.baseline_name], "baselines": baselines,
               "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -114,16 +112,3 @@ def eval_name(changed: dict) -> str:
     """A file name of the changes: dataset.seq_len=800,dataset.test_max_n=500."""
     text = ",".join(f"{key}={value}" for key, value in sorted(changed.items()))
     return re.sub(r"[^A-Za-z0-9_.=,+-]", "_", text)
-
-
-def read_evals(run_dir: Path) -> list[dict]:
-    """The eval records of a run (unreadable ones left out)."""
-    records = []
-    for path in sorted((run_dir / EVAL_DIR).glob("*.json")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            continue
-        if isinstance(record, dict) and record.get("format") == FORMAT:
-            records.append(record)
-    return records

@@ -30,7 +30,7 @@ from torch import Tensor
 from rnnbench.data import metrics
 from rnnbench.data.task import IGNORE, SPLITS, InputSpec, SequenceTask, Split, split_generator
 from rnnbench.errors import ConfigError, check_choice, check_int
-from rnnbench.training.record import ACCURACY_BY_N
+from rnnbench.data.task import ACCURACY_BY_N
 
 PAD, START, END = 0, 1, 5
 LETTERS = {"a": 2, "b": 3, "c": 4}

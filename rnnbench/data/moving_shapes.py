@@ -28,7 +28,7 @@ from rnnbench.data import metrics
 from rnnbench.data.images import FONT
 from rnnbench.data.task import InputSpec, SyntheticTask
 from rnnbench.errors import ConfigError, check_choice, check_float, check_int
-from rnnbench.training.record import FRAMES
+from rnnbench.data.task import FRAMES
 
 SHAPES = ("square", "disc", "digit")
 GLYPHS = torch.tensor([[[c == "#" for c in row] for row in glyph] for glyph in FONT], dtype=torch.bool)  # (10, 7, 5)

@@ -46,7 +46,7 @@ from torch import Tensor
 from rnnbench.data.files import bundled, user_file
 from rnnbench.data.task import SPLITS, InputSpec, SequenceTask, Split
 from rnnbench.errors import ConfigError, UserError, check_choice, check_fractions, check_int
-from rnnbench.training.record import PREDICTIONS, PREDICTIONS_PLOT
+from rnnbench.data.task import PREDICTIONS, PREDICTIONS_PLOT
 
 # Date formats tried when dataset.date_format is null; a column must read the same way in all that fit.
 DATE_FORMATS = ("ISO8601", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%m-%d-%Y", "%Y/%m/%d",

@@ -23,6 +23,10 @@ from rnnbench.errors import MAX_SEED, check_float, check_int, check_name
 from rnnbench.data.metrics import IGNORE  # noqa: F401  (re-exported: a per-step target that is not scored)
 
 SPLITS = ("train", "val", "test")
+# What tasks' `examine` writes into the run folder: a text sample, counting's accuracy by n, stock
+# predictions (table and plot), transduction examples, video frames.
+SAMPLE, ACCURACY_BY_N, EXAMPLES, FRAMES = "sample.txt", "accuracy_by_n.json", "examples.txt", "frames.png"
+PREDICTIONS, PREDICTIONS_PLOT = "test_predictions.csv", "test_predictions.png"
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from rnnbench.data.download import RemoteFile, fetch
 from rnnbench.data.files import bundled, read_text, user_file
 from rnnbench.data.task import SPLITS, InputSpec, SequenceTask, Split
 from rnnbench.errors import ConfigError, UserError, check_choice, check_float, check_fractions, check_int
-from rnnbench.training.record import SAMPLE
+from rnnbench.data.task import SAMPLE
 
 UNK, EOS = "<unk>", "<eos>"
 TINYSHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"

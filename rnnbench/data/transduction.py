@@ -24,7 +24,7 @@ from torch import Tensor
 
 from rnnbench.data.task import SequenceTask
 from rnnbench.data.metrics import IGNORE, edit_distances
-from rnnbench.training.record import EXAMPLES
+from rnnbench.data.task import EXAMPLES
 
 PAD, BOS, EOS = 0, 1, 2
 SPECIALS = 3

@@ -10,7 +10,7 @@ callbacks exactly as under the basic launcher (Hydra's own `run_job` sets each j
 handed a task function that collects the job, and the group trains once all are collected, so
 `on_job_end` callbacks see a job before it trains). Each job's outcome is settled as
 job.run_job settles a single job's: a failure is recorded and the sweep goes on, a refused folder
-stops it; the exit code and list of failures come from the records (sweep.RecordOutcomes).
+stops it; the exit code and list of failures come from the records (app.py).
 
 No torch import here: Hydra builds the launcher at every start.
 """
@@ -25,15 +25,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
 from omegaconf import OmegaConf, open_dict
 
+from rnnbench.config import BATCHING, MEMBER_KEYS
 from rnnbench.errors import ConfigError, check_choice, check_int
 
 log = logging.getLogger("rnnbench")
-
-BATCHING = ("auto", "always", "never")
-# Keys in which the members of one batched run may differ (the configs are otherwise equal).
-MEMBER_KEYS = ("seed", "dataset.seed", "trainer.lr", "trainer.weight_decay", "optimizer.lr", "optimizer.weight_decay",
-               "tuning.trial")
-
 
 def check_settings(batching: Any, max_members: Any) -> tuple[str, int]:
     try:

@@ -110,7 +110,7 @@ def _slurm(*command: str) -> str:
 
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
     """Submit the jobs as one array, wait for all of them, return their JobReturns (a job that ended
-    without one is noted in sweep.LOST and returns NaN)."""
+    without one returns sweep.LostJob: NaN, with its folder and why)."""
     import submitit
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 
@@ -163,11 +163,11 @@ def sbatch_errors() -> Iterator[Callable[[], str]]:
 
 
 def job_return(launcher: Any, job: Any, job_params: tuple) -> JobReturn:
-    """The job's JobReturn; for a job that ended without one, a note in sweep.LOST (its folder and
-    why) and NaN, so that the sweep's other jobs are still awaited and counted."""
+    """The job's JobReturn; for a job that ended without one, `LostJob` (NaN, its folder and why), so
+    that the sweep's other jobs are still awaited and counted."""
     from submitit.core.utils import UncompletedJobError
 
-    from rnnbench.launch.sweep import LOST
+    from rnnbench.launch.sweep import LostJob
 
     try:
         return job.results()[0]
@@ -178,8 +178,8 @@ def job_return(launcher: Any, job: Any, job_params: tuple) -> JobReturn:
         reason = (f"the SLURM job {job.job_id} ended without finishing (state {state}; its log: {job.paths.stderr}); "
                   "run the same command again to resume it")
         log.error("job #%d (%s): %s", idx, " ".join(filter_overrides(overrides)), reason)
-        LOST.append({"dir": str(folder), "status": "failed", "reason": reason})
-        return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=math.nan)
+        return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED,
+                         _return_value=LostJob(str(folder), reason))
 
 
 def job_folder(launcher: Any, overrides: list[str]) -> Path:

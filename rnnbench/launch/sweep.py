@@ -1,10 +1,9 @@
 """What rnnbench adds to Hydra's launchers and sweepers (no torch import here).
 
-Outcomes. The CLI's exit code and its list of failed runs come from the run records on disk, read
-by a Hydra callback in the launching process (`RecordOutcomes`, registered in conf/train.yaml):
-`on_run_end` reads the run's summary, `on_multirun_end` every summary under the sweep folder. So
-they are right whichever launcher ran the jobs — in this process (basic), in worker processes
-(`hydra/launcher=joblib`), or in other processes or machines (`submitit_local`, `submitit_slurm`).
+Outcomes. The CLI's exit code and its list of failed runs come from the run records on disk
+(`outcome_of`), one for each job a launcher returned (app.py), so they are right whichever launcher
+ran the jobs — in this process (basic), in worker processes (`hydra/launcher=joblib`), or in other
+processes or machines (`submitit_local`, `submitit_slurm`, `slurm`).
 
 Folders. A sweep folder holds one sweep: `SweepFolderCheck` refuses, before the launcher writes
 anything, a sweep into a folder whose multirun.yaml has other task overrides (the keys that do not
@@ -21,6 +20,7 @@ of 2 threads on 2 cores ran 3.8× slower than with 1 thread each: benchmarks/REA
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -29,50 +29,47 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from rnnbench.errors import AbortJob
-from rnnbench.training.record import SUMMARY, FolderRefused, changes
+from rnnbench.training.record import FINISHED, SUMMARY, FolderRefused, changes
 
-# Runs that ended in this process's last `rnnbench train`: {"dir", "status", "reason"}.
-OUTCOMES: list[dict] = []
-# Jobs a launcher saw end without a result (a cluster job cancelled or killed: cluster.py), same keys;
-# they take the place of their folder's record, which may not exist or may still say "running".
-LOST: list[dict] = []
+def outcome_of(run_dir: Path) -> dict:
+    """{"dir", "status", "reason"} of the run record in `run_dir`; an unreadable or still-running
+    record counts as incomplete. A tuning trial that diverged is a "diverged trial": the search
+    learnt that its value is too large, and goes on."""
+    try:
+        summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+        status, reason = summary.get("status"), summary.get("reason")
+        if status == "failed" and summary.get("stop_reason") == "diverged" and \
+                (summary.get("hparams") or {}).get("tuning.trial") is not None:
+            status = "diverged trial"  # the tuner tried a learning rate too large: a result, not a failure
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        status, reason = "unreadable", f"{SUMMARY} cannot be read"
+    if status == "running":
+        reason = "incomplete: the job stopped without finishing its record (killed?); run the sweep again to resume it"
+    return {"dir": str(run_dir), "status": status, "reason": reason}
 
 
 def read_outcomes(folder: Path) -> list[dict]:
-    """The outcome of every run record at or under `folder`; an unreadable or still-running record
-    counts as incomplete. A tuning trial that diverged is a "diverged trial": the search learnt
-    that its value is too large, and goes on."""
-    outcomes = []
-    for path in sorted(folder.rglob(SUMMARY)):
-        try:
-            summary = json.loads(path.read_text(encoding="utf-8"))
-            status, reason = summary.get("status"), summary.get("reason")
-            if status == "failed" and summary.get("stop_reason") == "diverged" and \
-                    (summary.get("hparams") or {}).get("tuning.trial") is not None:
-                status = "diverged trial"  # the tuner tried a learning rate too large: a result, not a failure
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-            status, reason = "unreadable", f"{SUMMARY} cannot be read"
-        if status == "running":
-            reason = "incomplete: the job stopped without finishing its record (killed?); run the sweep again to resume it"
-        outcomes.append({"dir": str(path.parent), "status": status, "reason": reason})
-    return outcomes
+    """The outcome of every run record at or under `folder`."""
+    return [outcome_of(path.parent) for path in sorted(folder.rglob(SUMMARY))]
 
 
-class RecordOutcomes(Callback):
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        OUTCOMES.clear()
+def failed(outcomes: list[dict]) -> list[dict]:
+    """The outcomes that count as failures (a diverged tuning trial does not)."""
+    return [o for o in outcomes if o["status"] not in (*FINISHED, "diverged trial")]
 
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        OUTCOMES.clear()
-        LOST.clear()
 
-    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
-        OUTCOMES.extend(read_outcomes(Path(config.hydra.runtime.output_dir)))
+class LostJob(float):
+    """What a launcher returns for a job that ended without a result (a cluster job cancelled or
+    killed: slurm.py): NaN to a sweeper, as for a failed run; its folder and why, for the list of
+    failures (app.outcome). The folder's own record may not exist or may still say "running"."""
 
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        lost = {item["dir"]: item for item in LOST}
-        OUTCOMES.extend(lost.pop(item["dir"], item) for item in read_outcomes(Path(config.hydra.sweep.dir)))
-        OUTCOMES.extend(lost.values())
+    folder: str
+    reason: str
+
+    def __new__(cls, folder: str, reason: str) -> LostJob:
+        lost = super().__new__(cls, math.nan)
+        lost.folder, lost.reason = folder, reason
+        return lost
 
 
 class SweepFolderCheck(Callback):
@@ -108,3 +105,17 @@ def job_threads(launcher: DictConfig | dict, cores: int | None = None) -> int | 
     if ("submitit" in target or "slurm" in target) and launcher.get("cpus_per_task"):
         return int(launcher.get("cpus_per_task"))
     return None
+
+
+def run_folder(ret: Any) -> Path:
+    """The run folder of a launcher's JobReturn (a lost job's too)."""
+    value = ret._return_value  # not .return_value, which re-raises a failed job's exception
+    return Path(value.folder if isinstance(value, LostJob) else ret.hydra_cfg.hydra.runtime.output_dir)
+
+
+def describe_failures(outcomes: list[dict]) -> str:
+    """'rnnbench: N of M runs failed:' and a line per failed run (folder: reason); '' when none did."""
+    bad = failed(outcomes)
+    if not bad:
+        return ""
+    return "\n".join([f"rnnbench: {len(bad)} of {len(outcomes)} runs failed:", *(f"  {o['dir']}: {o['reason']}" for o in bad)])

@@ -9,7 +9,7 @@ evaluations; Optuna's study always minimises ``sign · value`` (sign −1 for a 
 is better), so one study serves every task and the job needs no direction from the user.
 
 Pruning: at each evaluation the job reports its value to its trial (`TrialReport.prune`, called
-by train.Run.stop) and asks the pruner (`hydra.sweeper.pruner`: median, successive_halving,
+by training.trainer.Run.stop; training/trial.py) and asks the pruner (`hydra.sweeper.pruner`: median, successive_halving,
 hyperband or none); a pruned trial stops there and its record says ``status: pruned`` and the
 step (``steps``). The study lives in an Optuna journal file, ``<sweep dir>/tuning.journal``, which
 trials in other processes (joblib, submitit) open to report, and which makes the search
@@ -42,70 +42,16 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rnnbench.errors import ConfigError, UserError, check_int
+from rnnbench.launch.sweep import run_folder
+from rnnbench.training.trial import PRUNERS, journal, make_pruner
 
 log = logging.getLogger("rnnbench")
 
 JOURNAL, BEST = "tuning.journal", "best.yaml"
-PRUNERS = {"none": "NopPruner", "median": "MedianPruner", "successive_halving": "SuccessiveHalvingPruner",
-           "hyperband": "HyperbandPruner"}
-# median: no pruning before 4 trials have finished (the median of fewer is noise).
-PRUNER_DEFAULTS = {"median": {"n_startup_trials": 4}}
 SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler"}
 # Keys the tuner sets on every trial: where the trial reports (incidental to the run, record.py),
 # and that it never sees the test split.
 TRIAL_KEYS = ("tuning.storage", "tuning.study", "tuning.trial", "trainer.test")
-
-
-def journal(path: str | Path):
-    """The Optuna storage of a study: a journal file (file-locked appends; no database needed)."""
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    return JournalStorage(JournalFileBackend(str(path)))
-
-
-def make_pruner(name: str, args: dict | None):
-    import optuna
-
-    if name not in PRUNERS:
-        raise UserError(f"hydra.sweeper.pruner must be one of {', '.join(PRUNERS)}, got {name!r}")
-    try:
-        return getattr(optuna.pruners, PRUNERS[name])(**{**PRUNER_DEFAULTS.get(name, {}), **(args or {})})
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"hydra.sweeper.pruner_args do not fit the {name} pruner: {exc}") from None
-
-
-class TrialReport:
-    """A job's link to its trial: `prune(value, step)` reports the validation value and says
-    whether the pruner stops the trial."""
-
-    def __init__(self, tuning: DictConfig, lower_is_better: bool):
-        import optuna
-
-        storage = journal(tuning.storage)
-        study_id = storage.get_study_id_from_name(tuning.study)
-        attrs = storage.get_study_user_attrs(study_id)
-        study = optuna.load_study(study_name=tuning.study, storage=storage,
-                                  pruner=make_pruner(attrs.get("pruner", "none"), attrs.get("pruner_args")))
-        self.trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, int(tuning.trial))
-        self.storage, self.trial = storage, optuna.trial.Trial(study, self.trial_id)
-        self.sign = 1.0 if lower_is_better else -1.0
-
-    def prune(self, value: float, step: int) -> bool:
-        from optuna.trial import TrialState
-
-        if self.storage.get_trial(self.trial_id).state != TrialState.RUNNING:  # the tuner already closed it
-            return False
-        self.trial.report(self.sign * value, step)
-        return self.trial.should_prune()
-
-
-def trial_report(cfg: DictConfig, lower_is_better: bool) -> TrialReport | None:
-    """The trial this job runs for the tuner (cfg.tuning, set by the tuner), or None."""
-    tuning = cfg.get("tuning")
-    if not tuning or tuning.get("trial") is None:
-        return None
-    return TrialReport(tuning, lower_is_better)
 
 
 def distribution(override) -> Any:
@@ -173,7 +119,8 @@ class TunerImpl:
             raise ConfigError("hydra.sweeper.enqueue", "must be a list of {key: value} mappings", enqueue)
         self.enqueue = [dict(p) for p in enqueue or []]
 
-    def sweep(self, sweeper, arguments: list[str]) -> dict:
+    def sweep(self, sweeper, arguments: list[str]) -> list:
+        """Ask, launch and tell trials up to n_trials; write best.yaml; return the trials' JobReturns."""
         import optuna
 
         fixed, space = split_arguments(arguments, self.params)
@@ -197,19 +144,22 @@ class TunerImpl:
             for params in self.enqueue:  # tried first, in this order
                 study.enqueue_trial(params)
         log.info("tuning %s: %d trials (%d done), pruner %s, into %s", name, self.n_trials, done, self.pruner, folder)
+        returns = []
         while done < self.n_trials:
             trials = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - done))]
             batch = [[*fixed, *(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in t.params.items()),
                       f"tuning.storage={path}", f"tuning.study={name}", f"tuning.trial={t.number}", "trainer.test=false"]
                      for t in trials]
             sweeper.validate_batch_is_legal(batch)
-            for trial, job in zip(trials, sweeper.launcher.launch(batch, initial_job_idx=done)):
-                self.tell(study, trial, Path(job.hydra_cfg.hydra.runtime.output_dir))
+            launched = sweeper.launcher.launch(batch, initial_job_idx=done)
+            for trial, job in zip(trials, launched):
+                self.tell(study, trial, run_folder(job))
+            returns.extend(launched)
             done += len(trials)
         best = summarize(study, folder, self.n_trials, space)
         OmegaConf.save(OmegaConf.create(best), folder / BEST)
         log.info("best of %s: %s (value %s)", name, best["best_params"], best["best_value"])
-        return best
+        return returns
 
     @staticmethod
     def tell(study, trial, run_dir: Path) -> None:

@@ -134,7 +134,7 @@ def file_stem(name: str) -> str:
 
 def _bench_section(folder: Path, image: Path):
     """[(title, table)] — cases, ratios, growth with T — and the plot of one `rnnbench bench` folder."""
-    from rnnbench.commands.bench import describe_machine, display, display_growth, load_bench
+    from rnnbench.report.bench import describe_machine, display, display_growth, load_bench
     from rnnbench.report.plots import plot_bench
 
     table, ratios, meta = load_bench(folder)

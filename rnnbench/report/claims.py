@@ -2,7 +2,7 @@
 
 A claim compares two groups of completed runs made in the same setting — same dataset, same
 values of every dataset, trainer and optimizer key and of the model's hidden_size (seeds and the
-keys that do not change what a run computes, record.INCIDENTAL_KEYS, aside) —
+keys that do not change what a run computes, config.INCIDENTAL_KEYS, aside) —
 differing only in the model (or one model switch, such as bidirectional). Where a report holds
 no such pair, the claim is not listed: verdicts are never written in advance.
 
@@ -58,7 +58,7 @@ from typing import Iterator
 
 import pandas as pd
 
-from rnnbench.training.record import SEED_KEYS, incidental
+from rnnbench.config import SEED_KEYS, incidental
 from rnnbench.report.collect import ANALYSIS, HPARAM, as_typed, config_values
 from rnnbench.report.stats import ALPHA, Comparison, beats, claim_p, holm, short, verdict, welch
 

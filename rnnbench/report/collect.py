@@ -16,7 +16,7 @@ import pandas as pd
 from rnnbench.errors import UserError
 
 from rnnbench.training.record import FINISHED, FORMAT, FORMAT_1, METRICS, REQUIRED_KEYS, SUMMARY, Summary, grads_file
-from rnnbench.commands.evaluate import read_evals
+from rnnbench.training.record import read_evals
 
 REACH_FLOOR = 1e-3  # gradient_reach counts the steps whose gradient is at least this fraction of the last one's
 HPARAM = "hp."  # prefix of the flattened config columns in the runs table
@@ -207,7 +207,7 @@ def _run_row(run_dir: Path, s: Summary) -> dict:
             row.update({f"{OTHER_BASELINE}{name}.{k}": v for k, v in scores.items()})
     row.update({f"{ANALYSIS}{k}": v for k, v in s.analysis.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
     row.update({HPARAM + k: v for k, v in s.hparams.items()})
-    for record in read_evals(run_dir):  # rescore.py; only the length changed: length generalisation
+    for record in read_evals(run_dir):  # rnnbench eval; only the length changed: length generalisation
         if set(record["changed"]) == {"dataset.seq_len"}:
             row.update({f"{AT_LENGTH}{record['seq_len']}.{k}": v for k, v in record["metrics"].items()})
             row.update({f"{AT_LENGTH_BASELINE}{record['seq_len']}.{k}": v for k, v in record["baseline"].items()})

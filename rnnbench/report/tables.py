@@ -10,7 +10,7 @@ were not run alike:
     ``model=lstm``, or a user cell swapped into ``model=lstm``): across models the keys differ by
     definition, and the params column shows their size.
 Seeds never split groups, and neither do the keys that do not change what a run computes
-(record.INCIDENTAL_KEYS: where it writes, what it shows or mirrors). `rnnbench report --group-by
+(config.INCIDENTAL_KEYS: where it writes, what it shows or mirrors). `rnnbench report --group-by
 KEY…` replaces the detected keys (runs that differ in anything else are then pooled: the table says
 which keys it grouped by). `--metric NAME…` keeps those of the task's metrics.
 
@@ -25,7 +25,8 @@ import math
 import pandas as pd
 
 from rnnbench.errors import UserError
-from rnnbench.training.record import FINISHED, SEED_KEYS, aggregations, incidental
+from rnnbench.config import SEED_KEYS, incidental
+from rnnbench.training.record import FINISHED, aggregations
 from rnnbench.report.collect import (ANALYSIS, AT_LENGTH, AT_LENGTH_BASELINE, HPARAM, OTHER_BASELINE, config_values,
                                      hashable)
 from rnnbench.report.stats import mean_ci

@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from rnnbench.launch.batched import BATCHING, MEMBER_KEYS
+from rnnbench.config import BATCHING, MEMBER_KEYS
 from rnnbench.training.diagnostics import reference_state_dict
 from rnnbench.errors import UserError, check_choice
 from rnnbench.training.memory import SavedTensors, check_fits
@@ -51,7 +51,7 @@ from rnnbench.models import members as member_ops
 from rnnbench.models.recurrent import Recurrent
 from rnnbench.training.build import build_model
 from rnnbench.training.record import flatten
-from rnnbench.training.trainer import Run, prepared
+from rnnbench.training.trainer import Completed, Run, prepared
 
 log = logging.getLogger("rnnbench")
 
@@ -77,13 +77,13 @@ def train_members(jobs: list[Job], batching: str = "auto") -> list[dict | Except
         for i, job in enumerate(jobs):
             try:
                 run = stack.enter_context(prepared(job.cfg, job.run_dir))
+            except Completed as done:  # the folder holds the completed run
+                results[i] = done.summary
+                continue
             except Exception as exc:
                 results[i] = exc
                 continue
-            if isinstance(run, dict):
-                results[i] = run  # the folder holds the completed run
-            else:
-                runs[i], rng[i] = run, torch.get_rng_state()  # where its single run would start training
+            runs[i], rng[i] = run, torch.get_rng_state()  # where its single run would start training
         reason = why_not_batched(list(runs.values()), batching)
         if reason is None:
             batch = BatchedRun(runs, {i: jobs[i].files for i in runs})

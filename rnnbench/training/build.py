@@ -17,14 +17,65 @@ from omegaconf import DictConfig, OmegaConf
 from rnnbench.training import diagnostics
 from rnnbench.config import compose, group_options, instantiate
 from rnnbench.data.task import TASK_KINDS, SequenceTask
-from rnnbench.errors import MAX_SEED, ConfigError, UserError, check_int
+from rnnbench.errors import MAX_SEED, ConfigError, UserError, check_choice, check_float, check_int
 from rnnbench.training.loggers import Loggers, build_loggers
 from rnnbench.models.sizing import sized
 
-
 if TYPE_CHECKING:
-    from rnnbench.training.trainer import TrainerSettings
-    from rnnbench.launch.tune import TrialReport
+    from rnnbench.training.trial import TrialReport
+
+
+@dataclass
+class TrainerSettings:
+    """conf/trainer/*.yaml, checked on construction."""
+
+    max_steps: int = 2000
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float | None = 1.0
+    eval_every: int = 200
+    eval_batch_size: int = 1000
+    early_stop: bool = False
+    patience: int | None = None
+    min_delta: float = 0.0
+    test: bool = True
+    device: str = "auto"
+    threads: int | None = None
+    progress: bool | None = None
+    checkpoint: bool = True
+    keep_best: bool = False
+
+    def __post_init__(self):
+        check_int("max_steps", self.max_steps, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check_float("lr", self.lr, 0.0, 1e3, low_open=True)  # larger overflows float32 in Adam
+        check_float("weight_decay", self.weight_decay, 0.0)
+        if self.grad_clip is not None:
+            check_float("grad_clip", self.grad_clip, 0.0, low_open=True)
+        check_int("eval_every", self.eval_every, 1)
+        check_int("eval_batch_size", self.eval_batch_size, 1)
+        check_choice("early_stop", self.early_stop, (True, False))
+        if self.patience is not None:
+            check_int("patience", self.patience, 1)
+        check_float("min_delta", self.min_delta, 0.0, 0.99)
+        check_choice("test", self.test, (True, False))
+        if self.threads is not None:
+            check_int("threads", self.threads, 1, 1024)
+        check_choice("progress", self.progress, (None, True, False))
+        check_choice("checkpoint", self.checkpoint, (True, False))
+        check_choice("keep_best", self.keep_best, (True, False))
+        self.device = resolve_device(self.device)
+
+
+def resolve_device(device: str) -> str:
+    if not isinstance(device, str) or not (device in ("auto", "cpu") or device.startswith("cuda")):
+        raise ConfigError("device", "must be auto, cpu, cuda or cuda:N", device)
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device", "asks for CUDA but no CUDA device is available; use cpu or auto", device)
+    return device
 
 
 @dataclass
@@ -65,7 +116,7 @@ def build(cfg: DictConfig) -> Built:
                                                      OmegaConf.select(cfg, "diagnostics.batch_size", default=64))
     trial = None
     if OmegaConf.select(cfg, "tuning.trial") is not None:
-        from rnnbench.launch.tune import trial_report
+        from rnnbench.training.trial import trial_report
 
         trial = trial_report(cfg, task.metrics[task.primary_metric] == "min")
     return Built(settings, seed, task, model, optimizer, grad_probe, build_loggers(cfg.get("logger")), trial)

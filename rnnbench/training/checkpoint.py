@@ -13,7 +13,7 @@ Loading is `torch.load(weights_only=True)`: tensors and plain containers only, n
 `previous_run` says what a folder holds for a config. A run that did not finish resumes from
 its checkpoint when there is one — killed (its summary still says `running`), or stopped by its
 environment (a full disk: the checkpoint is kept for that) — and was written by the same config
-(record.INCIDENTAL_KEYS may differ); a finished run of the same config (`completed`, or `pruned`
+(config.INCIDENTAL_KEYS may differ); a finished run of the same config (`completed`, or `pruned`
 by the tuner) is left as it is; a
 run without a checkpoint (diverged, or killed before its first) starts over. A run of another
 config, completed or not, is refused naming the keys that differ, and so is a checkpoint that
@@ -71,7 +71,7 @@ def previous_run(run_dir: Path, config: dict) -> tuple[str, dict | None]:
 
 def check_same_config(before: dict, config: dict, what: str, remedy: str) -> None:
     """Refuse a folder whose run had another config (`before`, flattened), naming the keys that
-    differ; record.INCIDENTAL_KEYS may."""
+    differ; config.INCIDENTAL_KEYS may."""
     changed = changes(before, flatten(config))
     if changed:
         raise FolderRefused(f"{what} another config ({changed}); {remedy}")

@@ -9,7 +9,7 @@
     train.log                the log (Hydra's job logging: conf/hydra/job_logging/rnnbench.yaml)
     tensorboard/             event files (logger=tensorboard)
     .hydra/                  Hydra's copy of the config and the overrides (`rnnbench resume` reads them)
-    task extras              what a task's `examine` leaves: the names below `BEST`
+    task extras              what a task's `examine` leaves (data/task.py, TASK_FILES)
 
 Every file is written whole to a temporary file in the same folder, flushed, fsynced and renamed
 over the target, so a reader (or a crash) never sees half a file, and a failed write (a full
@@ -42,36 +42,19 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
+from rnnbench.config import incidental
 from rnnbench.errors import UserError
 
 FORMAT = "rnnbench.run/2"
+EVAL_FORMAT, EVAL_DIR = "rnnbench.eval/1", "eval"  # RUN_DIR/eval/<overrides>.json: `rnnbench eval` (commands/evaluate.py)
 CONFIG, METRICS, SUMMARY, CHECKPOINT, BEST = "config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt", "best.pt"
 GRADS, TENSORBOARD, HYDRA = "grad_per_time_step.json", "tensorboard", ".hydra"
 # What a completed record must hold for the report; an older or foreign one lacking a key is skipped.
 REQUIRED_KEYS = ("format", "status", "reason", "model", "dataset", "seed", "params", "tokens_per_s", "wall_s",
                  "final", "best", "baseline")
-# What tasks' `examine` writes: text sample, counting accuracy by n, stock predictions, transduction
-# examples, video frames.
-SAMPLE, ACCURACY_BY_N, EXAMPLES, FRAMES = "sample.txt", "accuracy_by_n.json", "examples.txt", "frames.png"
-PREDICTIONS, PREDICTIONS_PLOT = "test_predictions.csv", "test_predictions.png"
 
 # The statuses of a run that ended as it should: left as it is, counted as a result (not a failure).
 FINISHED = ("completed", "pruned")
-
-# Config keys that do not change what a run computes: where it writes and reads, what it shows,
-# mirrors or measures on the side (a run with diagnostics trains bit for bit as one without). Runs
-# that differ only in these are the same run: the report never splits groups by them and a killed
-# run may resume with other values. A trailing dot covers a whole node.
-INCIDENTAL_KEYS = ("output_root", "data_dir", "trainer.progress", "trainer.threads", "trainer.checkpoint",
-                   "trainer.keep_best", "diagnostics.", "logger.", "tuning.", "tuned")
-# The seeds: what replicates of one setting differ in. The report averages over them.
-SEED_KEYS = ("seed", "dataset.seed", "dataset.backtest.origin")  # aggregated over, not compared (origins: stock.py)
-
-
-def incidental(key: str) -> bool:
-    """Whether a flattened config key is one of INCIDENTAL_KEYS."""
-    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in INCIDENTAL_KEYS)
-
 
 def changes(before: dict, now: dict) -> str:
     """'key: old → new' for the keys whose values differ, INCIDENTAL_KEYS aside — the first three
@@ -374,3 +357,16 @@ def cpu_name() -> str:
                         platform.processor() or platform.machine())
     except OSError:
         return platform.processor() or platform.machine()
+
+
+def read_evals(run_dir: Path) -> list[dict]:
+    """The eval records of a run (unreadable ones left out)."""
+    records = []
+    for path in sorted((run_dir / EVAL_DIR).glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(record, dict) and record.get("format") == EVAL_FORMAT:
+            records.append(record)
+    return records

@@ -63,59 +63,6 @@ from rnnbench.training.record import BEST, CHECKPOINT, GRADS, RunRecord, Summary
 log = logging.getLogger("rnnbench")
 
 
-@dataclass
-class TrainerSettings:
-    """conf/trainer/*.yaml, checked on construction."""
-
-    max_steps: int = 2000
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    grad_clip: float | None = 1.0
-    eval_every: int = 200
-    eval_batch_size: int = 1000
-    early_stop: bool = False
-    patience: int | None = None
-    min_delta: float = 0.0
-    test: bool = True
-    device: str = "auto"
-    threads: int | None = None
-    progress: bool | None = None
-    checkpoint: bool = True
-    keep_best: bool = False
-
-    def __post_init__(self):
-        check_int("max_steps", self.max_steps, 1)
-        check_int("batch_size", self.batch_size, 1)
-        check_float("lr", self.lr, 0.0, 1e3, low_open=True)  # larger overflows float32 in Adam
-        check_float("weight_decay", self.weight_decay, 0.0)
-        if self.grad_clip is not None:
-            check_float("grad_clip", self.grad_clip, 0.0, low_open=True)
-        check_int("eval_every", self.eval_every, 1)
-        check_int("eval_batch_size", self.eval_batch_size, 1)
-        check_choice("early_stop", self.early_stop, (True, False))
-        if self.patience is not None:
-            check_int("patience", self.patience, 1)
-        check_float("min_delta", self.min_delta, 0.0, 0.99)
-        check_choice("test", self.test, (True, False))
-        if self.threads is not None:
-            check_int("threads", self.threads, 1, 1024)
-        check_choice("progress", self.progress, (None, True, False))
-        check_choice("checkpoint", self.checkpoint, (True, False))
-        check_choice("keep_best", self.keep_best, (True, False))
-        self.device = resolve_device(self.device)
-
-
-def resolve_device(device: str) -> str:
-    if not isinstance(device, str) or not (device in ("auto", "cpu") or device.startswith("cuda")):
-        raise ConfigError("device", "must be auto, cpu, cuda or cuda:N", device)
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device", "asks for CUDA but no CUDA device is available; use cpu or auto", device)
-    return device
-
-
 def determinism(device: str) -> dict:
     """What a rerun with the same config and seed reproduces, for the record."""
     timing = ["tokens_per_s", "infer_tokens_per_s", "wall_s", "train_s", "data_s", "eval_s", "max_rss_mb",
@@ -550,27 +497,36 @@ def train(cfg: DictConfig, run_dir: Path, files: dict[str, str] | None = None) -
     folder is locked for this process (another may have written it meanwhile); a folder another
     process is writing is refused. Nothing is written into the folder before those checks pass.
     """
-    with prepared(cfg, run_dir) as run:
-        return run if isinstance(run, dict) else run.train(files or {})
+    try:
+        with prepared(cfg, run_dir) as run:
+            return run.train(files or {})
+    except Completed as done:
+        return done.summary
+
+
+class Completed(Exception):
+    """`prepared` found the completed run of this config in the folder: nothing to train."""
+
+    def __init__(self, summary: dict):
+        super().__init__(summary.get("status"))
+        self.summary = summary
 
 
 @contextlib.contextmanager
-def prepared(cfg: DictConfig, run_dir: Path) -> Iterator[Run | dict]:
+def prepared(cfg: DictConfig, run_dir: Path) -> Iterator[Run]:
     """The run of `cfg` in `run_dir`, built, started or resumed, its folder locked while the
-    context is open; or the summary of the completed run the folder already holds (`train`)."""
+    context is open; raises `Completed` (with its summary) when the folder holds it completed."""
     started, started_at = time.perf_counter(), datetime.now(timezone.utc).isoformat(timespec="seconds")
     record, config = RunRecord(run_dir), OmegaConf.to_container(cfg, resolve=True)
     state, previous = previous_run(record.dir, config)
     if state == "completed":
         log.info("%s already holds a completed run of this config; nothing to do", record.dir)
-        yield previous
-        return
+        raise Completed(previous)
     built = build(cfg)
     with record.lock():
         state, previous = previous_run(record.dir, config)
         if state == "completed":
-            yield previous
-            return
+            raise Completed(previous)
         run = Run(built, record, config, started)
         if state == "resume":
             run.resume(previous, record.dir / CHECKPOINT, started_at)
