@@ -1,8 +1,9 @@
-"""Batched members (rnnbench/training/batched.py, models/members.py, hydra/launcher=batched): each member
+"""Batched members (rnnbench/training/batched.py, training/stacked.py, hydra/launcher=batched): each member
 equals the single run of its seed and learning rate, a diverging member is isolated, a killed
 batched run resumes, and the launcher groups only jobs that differ in seed or optimizer settings."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -14,8 +15,10 @@ from rnnbench.training import batched as members
 from rnnbench.launch.batched import check_settings, group_jobs
 from rnnbench.errors import UserError
 from rnnbench.training.batched import Job, train_members
-from rnnbench.models import members as member_ops
-from rnnbench.training.trainer import Run, train
+from rnnbench.training.stacked import NotMemberAware, Stacked, stacked
+from rnnbench.config import group_options
+from rnnbench.training.build import kind_of_option
+from rnnbench.training.trainer import Run, prepared, train
 from tests.conftest import compose_config
 
 SETTINGS = [(0, 0.01), (1, 0.003), (2, 0.01)]  # (seed, trainer.lr) of the three members
@@ -158,8 +161,8 @@ def test_completed_members_are_left_alone_and_the_rest_batched(tmp_path):
 
 @pytest.mark.parametrize("model, overrides, batching, why", [
     ("gru", ["model.dropout=0.2", "model.num_layers=2"], "always", "dropout"),
-    ("indrnn", [], "always", "clamps u"),
-    ("transformer", [], "always", "does not run on stacked weights"),
+    ("indrnn", [], "always", "clamp_"),
+    ("transformer", [], "always", "cannot split by member"),
     ("tcn", ["model.dropout=0.1"], "always", "dropout"),
     ("lstm", [], "auto", "fused LSTM kernel on the CPU"),
     ("tcn", [], "auto", "without a recurrence"),
@@ -205,27 +208,45 @@ def test_a_batch_too_big_for_memory_is_refused_in_one_line(tmp_path, monkeypatch
     assert "3 batched members" in message and "hydra.launcher.max_members" in message and "\n" not in message
 
 
-def test_member_ops_equal_torch_per_member():
+def test_operations_on_stacked_parameters_equal_torch_per_member():
+    """Every operation stacked.py splits by member, against torch on each member's own tensors."""
+    F = torch.nn.functional
     k, b = 3, 4
     x = torch.randn(k * b, 5, 6, dtype=torch.float64)
     w, bias = torch.randn(k, 7, 6, dtype=torch.float64), torch.randn(k, 7, dtype=torch.float64)
     p, q = torch.randn(k, 6, dtype=torch.float64), torch.randn(k, 6, dtype=torch.float64)
+    m2 = torch.randn(k, 6, 3, dtype=torch.float64)
     ids, table = torch.randint(0, 9, (k * b, 5)), torch.randn(k, 9, 6, dtype=torch.float64)
     v, g = torch.randn(k, 7, 5, 2, dtype=torch.float64), torch.rand(k, 7, 1, 1, dtype=torch.float64)
-    with member_ops.stacked(k):
-        outs = [member_ops.linear(x, w, bias), member_ops.scale(p, x), member_ops.shift(x, p),
-                member_ops.matvec(x, q), member_ops.layer_norm(x, (6,), p, q, 1e-5), member_ops.embedding(ids, table),
-                member_ops.conv1d(x, v, bias, dilation=2)]
-        normed = member_ops.weight_norm(v, g)  # (K, O, C, k): a weight, not folded
+    img, kernel = torch.randn(k * b, 2, 5, 5, dtype=torch.float64), torch.randn(k, 4, 2, 3, 3, dtype=torch.float64)
+    S = {name: stacked(list(t)) for name, t in dict(w=w, bias=bias, p=p, q=q, m2=m2, table=table, v=v, g=g,
+                                                     kernel=kernel).items()}
+
+    def per_member(t):
+        return {name: t[m] for name, t in dict(w=w, bias=bias, p=p, q=q, m2=m2, table=table, v=v, g=g,
+                                               kernel=kernel).items()}
+
+    def cases(P, X, IDS, IMG):  # the same code, on stacked or on one member's parameters
+        return [F.linear(X, P["w"], P["bias"]), P["p"] * X, X + P["p"], X - P["p"], 1 - P["p"] * X, X / P["p"].exp(),
+                P["p"][2:4] * X[..., 2:4], torch.sigmoid(P["p"] + P["q"]) * X, X @ P["q"], X @ P["m2"],
+                F.layer_norm(X, (6,), P["p"], P["q"], 1e-5), F.embedding(IDS, P["table"]),
+                F.conv1d(X, P["v"], P["bias"], dilation=2), F.conv2d(IMG, P["kernel"], None, padding=1),
+                F.conv1d(X, torch._weight_norm(P["v"], P["g"], 0))]
+
+    outs = cases(S, x, ids, img)
+    assert not any(isinstance(o, Stacked) for o in outs)
     for m in range(k):
         rows_ = slice(m * b, (m + 1) * b)
-        expected = [torch.nn.functional.linear(x[rows_], w[m], bias[m]), p[m] * x[rows_], x[rows_] + p[m],
-                    x[rows_] @ q[m], torch.nn.functional.layer_norm(x[rows_], (6,), p[m], q[m], 1e-5),
-                    torch.nn.functional.embedding(ids[rows_], table[m]),
-                    torch.nn.functional.conv1d(x[rows_], v[m], bias[m], dilation=2)]
-        for got, want in zip(outs, expected):
+        for got, want in zip(outs, cases(per_member(m), x[rows_], ids[rows_], img[rows_])):
             torch.testing.assert_close(got[rows_], want, rtol=1e-12, atol=1e-12)
-        torch.testing.assert_close(normed[m], torch._weight_norm(v[m], g[m], 0), rtol=1e-12, atol=1e-12)
+
+
+def test_an_operation_without_a_per_member_form_is_named():
+    p = stacked([torch.ones(3), torch.ones(3)])
+    with pytest.raises(NotMemberAware, match="cumsum"):
+        torch.cumsum(p, 0)
+    with pytest.raises(NotMemberAware, match="clamp_"):
+        p.clamp_(0, 1)
 
 
 def test_the_launcher_groups_only_jobs_that_differ_in_member_keys():
@@ -243,3 +264,30 @@ def test_the_launcher_groups_only_jobs_that_differ_in_member_keys():
 def test_bad_launcher_settings_name_the_key(batching, max_members, message):
     with pytest.raises(UserError, match=message):
         check_settings(batching, max_members)
+
+
+# The built-in models that batched members cannot split, and why (the rest must batch exactly).
+NOT_BATCHED = {"indrnn": "clamp_",  # IndRNN projects u into [−u_max, u_max] in place at every forward
+               "transformer": "multi_head_attention_forward",  # torch's attention reads its weights itself
+               "seq2seq": "draws random numbers"}  # teacher forcing: one coin per batch, not per member
+TASK_OF_KIND = {"sequence": "adding", "transduction": "reverse", "frames": "moving_shapes"}
+
+
+@pytest.mark.parametrize("model", group_options("model"))
+def test_every_built_in_model_meets_the_batching_contract_or_says_why(model, tmp_path):
+    """models/cell.py's contract, over every conf/model option on a task of its kind: the stacked
+    forward pass of three members equals each member's own (BatchedRun.check), or the reason is
+    the one NOT_BATCHED expects."""
+    dataset = TASK_OF_KIND[kind_of_option(model)]
+    cfgs = [compose_config(f"model={model}", f"dataset={dataset}", f"seed={seed}", "trainer.progress=false")
+            for seed in range(3)]
+    with contextlib.ExitStack() as stack:
+        runs = {k: stack.enter_context(prepared(cfg, tmp_path / f"m{k}")) for k, cfg in enumerate(cfgs)}
+        first = next(iter(runs.values()))
+        if any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in first.model.modules()):
+            pytest.skip("dropout in this config's defaults")
+        reason = members.BatchedRun(runs, {}).check()
+    if model in NOT_BATCHED:
+        assert reason is not None and NOT_BATCHED[model] in reason
+    else:
+        assert reason is None

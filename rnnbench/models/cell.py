@@ -7,6 +7,16 @@ computed for all T steps in one call before the time loop (one big matmul instea
 ``initial_state(batch_size, like)`` gives the state at t = 0 (built from ``zeros``, which a cell
 over other state shapes, such as the convolutional cells' (B, H, height, width), overrides). A cell that has a fused torch.nn
 equivalent returns it from the classmethod ``fused``; `Recurrent` then uses it for ``impl=auto``.
+
+Batched members (several seeds or learning rates trained as one model: training/stacked.py) are
+applied from outside; a cell written in plain PyTorch takes part when its forward
+  - reads its parameters only through F.linear / nn.Linear, + − × ÷ and element-wise functions
+    (with activations or other parameters), indexing (``p[0]``, ``p[a:b]``), ``x @ p``,
+    F.layer_norm / nn.LayerNorm, F.embedding, F.conv1d / F.conv2d, torch's weight_norm;
+  - keeps the batch as the first dimension of every activation;
+  - changes no parameter in place, holds no buffers and draws no random numbers.
+Anything else is found before training (the cell is then trained one run after another, and the
+log says why); tests/test_members.py checks every built-in model against this.
 """
 from __future__ import annotations
 
@@ -14,10 +24,10 @@ import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnbench.errors import check_int
-from rnnbench.models.members import linear
 
 
 class Cell(nn.Module):
@@ -70,7 +80,7 @@ class GateCell(Cell):
             nn.init.uniform_(weight, -bound, bound)
 
     def project_input(self, x: Tensor) -> Tensor:  # (B, T, I) -> (B, T, G·H)
-        return linear(x, self.weight_ih, self.bias_ih)
+        return F.linear(x, self.weight_ih, self.bias_ih)
 
     def project_hidden(self, h: Tensor) -> Tensor:  # (B, H) -> (B, G·H)
-        return linear(h, self.weight_hh, self.bias_hh)
+        return F.linear(h, self.weight_hh, self.bias_hh)

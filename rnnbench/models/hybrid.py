@@ -19,7 +19,6 @@ from torch import Tensor, nn
 from rnnbench.errors import check_choice, check_int
 from rnnbench.models.gru import GRUCell
 from rnnbench.models.lstm import LSTMCell
-from rnnbench.models.members import Linear
 from rnnbench.models.recurrent import Recurrent
 
 
@@ -56,7 +55,7 @@ class ParallelHybrid(nn.Module):
         self.lstm = Recurrent(input_size, LSTMCell, **options)
         self.gru = Recurrent(input_size, GRUCell, **options)
         size = self.lstm.output_size
-        self.mix = Linear(2 * size, size)  # W (concat) or W_g (gate)
+        self.mix = nn.Linear(2 * size, size)  # W (concat) or W_g (gate)
         self.output_size, self.bidirectional, self.impl = size, bidirectional, self.lstm.impl
 
     def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:

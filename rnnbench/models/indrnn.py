@@ -22,9 +22,6 @@ from rnnbench.models.rnn import NONLINEARITIES
 
 
 class IndRNNCell(Cell):
-    # rnnbench/training/batched.py: stacked copies of the weights would be clamped, the members' own u not
-    members_unsupported = "it clamps u into [−u_max, u_max] in place at every forward pass"
-
     def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "relu", u_max: float = 1.0):
         super().__init__(input_size, hidden_size)
         self.phi = NONLINEARITIES[check_choice("nonlinearity", nonlinearity, NONLINEARITIES)]

@@ -20,11 +20,11 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnbench.errors import ConfigError, check_choice
 from rnnbench.models.lstm import LSTMCell
-from rnnbench.models.members import LayerNorm, linear, row, scale, shift
 
 SWITCHES = ("peephole", "cifg", "no_forget", "layer_norm")
 
@@ -46,19 +46,19 @@ class VariantLSTMCell(LSTMCell):
             self.peephole = nn.Parameter(torch.empty(3 if self.has_forget else 2, hidden_size).uniform_(-bound, bound))
         if layer_norm:
             gh = self.num_gates * hidden_size
-            self.norm_ih = LayerNorm(gh, bias=False)
-            self.norm_hh = LayerNorm(gh, bias=False)
-            self.norm_c = LayerNorm(hidden_size)
+            self.norm_ih = nn.LayerNorm(gh, bias=False)
+            self.norm_hh = nn.LayerNorm(gh, bias=False)
+            self.norm_c = nn.LayerNorm(hidden_size)
 
     def project_input(self, x: Tensor) -> Tensor:  # (B, T, I) -> (B, T, G·H)
         if not self.layer_norm:
             return super().project_input(x)
-        return shift(self.norm_ih(linear(x, self.weight_ih)), self.bias_ih)
+        return self.norm_ih(F.linear(x, self.weight_ih)) + self.bias_ih
 
     def project_hidden(self, h: Tensor) -> Tensor:  # (B, H) -> (B, G·H)
         if not self.layer_norm:
             return super().project_hidden(h)
-        return shift(self.norm_hh(linear(h, self.weight_hh)), self.bias_hh)
+        return self.norm_hh(F.linear(h, self.weight_hh)) + self.bias_hh
 
     def forward(self, xp_t: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         h, c = state
@@ -68,9 +68,9 @@ class VariantLSTMCell(LSTMCell):
         else:
             a_i, a_g, a_o = gates
         if self.peephole is not None:
-            a_i = a_i + scale(row(self.peephole, 0), c)
+            a_i = a_i + self.peephole[0] * c
             if self.has_forget:
-                a_f = a_f + scale(row(self.peephole, 1), c)
+                a_f = a_f + self.peephole[1] * c
         i = torch.sigmoid(a_i)
         if self.has_forget:
             f = torch.sigmoid(a_f)
@@ -78,7 +78,7 @@ class VariantLSTMCell(LSTMCell):
             f = 1 - i if self.cifg else torch.ones_like(i)
         c = f * c + i * torch.tanh(a_g)
         if self.peephole is not None:
-            a_o = a_o + scale(row(self.peephole, -1), c)
+            a_o = a_o + self.peephole[-1] * c
         h = torch.sigmoid(a_o) * torch.tanh(self.norm_c(c) if self.layer_norm else c)
         return h, (h, c)
 

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnbench.models.members import Linear
 from rnnbench.models.scan import ScanCell
 
 
@@ -31,7 +30,7 @@ def g(v: Tensor) -> Tensor:
 class MinGRUCell(ScanCell):
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__(input_size, hidden_size)
-        self.linear = Linear(input_size, 2 * hidden_size)
+        self.linear = nn.Linear(input_size, 2 * hidden_size)
 
     def coefficients(self, x: Tensor) -> tuple[Tensor, Tensor]:
         k, v = self.linear(x).chunk(2, dim=-1)
@@ -41,7 +40,7 @@ class MinGRUCell(ScanCell):
 class MinLSTMCell(ScanCell):
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__(input_size, hidden_size)
-        self.linear = Linear(input_size, 3 * hidden_size)
+        self.linear = nn.Linear(input_size, 3 * hidden_size)
 
     def coefficients(self, x: Tensor) -> tuple[Tensor, Tensor]:
         k_f, k_i, v = self.linear(x).chunk(3, dim=-1)

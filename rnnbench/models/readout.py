@@ -18,7 +18,6 @@ import torch
 from torch import Tensor, nn
 
 from rnnbench.errors import check_choice
-from rnnbench.models.members import Linear, matvec
 
 SEQUENCE_READOUTS = ("last", "mean", "attention", "dot_attention")
 
@@ -30,7 +29,7 @@ class Readout(nn.Module):
         self.bidirectional = bidirectional
         self.weights: Tensor | None = None
         if kind == "attention":
-            self.score = nn.Sequential(Linear(size, size), nn.Tanh(), Linear(size, 1, bias=False))
+            self.score = nn.Sequential(nn.Linear(size, size), nn.Tanh(), nn.Linear(size, 1, bias=False))
         elif kind == "dot_attention":
             self.query = nn.Parameter(torch.randn(size) / math.sqrt(size))
 
@@ -47,6 +46,6 @@ class Readout(nn.Module):
         if self.kind == "attention":
             scores = self.score(y).squeeze(-1)  # (B, T)
         else:
-            scores = matvec(y, self.query) / math.sqrt(y.shape[-1])  # (B, T)
+            scores = y @ self.query / math.sqrt(y.shape[-1])  # (B, T)
         self.weights = torch.softmax(scores, dim=1)
         return torch.einsum("bt,btd->bd", self.weights, y)

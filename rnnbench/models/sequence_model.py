@@ -23,7 +23,6 @@ from torch import Tensor, nn
 
 from rnnbench.data.task import InputSpec
 from rnnbench.errors import ConfigError, check_choice, check_int, check_name
-from rnnbench.models.members import Embedding, Linear
 from rnnbench.models.readout import SEQUENCE_READOUTS, Readout
 
 
@@ -42,7 +41,7 @@ class SequenceModel(nn.Module):
             raise ConfigError("readout", "must be 'auto' for a task with a target at every step "
                                          "(the model reads out every step)", readout)
         if input_spec.kind == "tokens":
-            self.embedding = Embedding(input_spec.size, check_int("embedding_dim", embedding_dim, 1))
+            self.embedding = nn.Embedding(input_spec.size, check_int("embedding_dim", embedding_dim, 1))
             core_input = embedding_dim
         else:
             self.embedding = None
@@ -54,7 +53,7 @@ class SequenceModel(nn.Module):
                                                "only depend on the inputs so far", True)
         kind = "per_step" if per_step else ("last" if readout == "auto" else readout)
         self.readout = Readout(kind, self.core.output_size, bidirectional)
-        self.head = Linear(self.core.output_size, output_size)
+        self.head = nn.Linear(self.core.output_size, output_size)
 
     def forward(self, x: Tensor, state: Any = None, target: Tensor | None = None) -> tuple[Tensor, Any]:
         """(prediction, new state). `target` is not read: every model is called the same way, and

@@ -12,10 +12,9 @@ from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.parametrize import register_parametrization
+from torch.nn.utils.parametrizations import weight_norm
 
 from rnnbench.errors import check_float, check_int
-from rnnbench.models.members import Conv1d, WeightNorm
 
 
 class CausalConv(nn.Module):
@@ -25,8 +24,7 @@ class CausalConv(nn.Module):
         # torch's default init. (The TCN reference code draws N(0, 0.01) into `weight` *after*
         # weight_norm, where the next forward pass recomputes it from g and v: a no-op. Drawing it
         # before would shrink g and stall training.)
-        self.conv = Conv1d(in_channels, out_channels, kernel_size, dilation=dilation)
-        register_parametrization(self.conv, "weight", WeightNorm(), unsafe=True)  # torch's weight_norm, member-aware
+        self.conv = weight_norm(nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation))
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C, T) -> (B, C', T)
         return self.conv(F.pad(x, (self.left, 0)))
@@ -40,7 +38,7 @@ class TemporalBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.residual = nn.Identity()
         if in_channels != channels:
-            self.residual = Conv1d(in_channels, channels, 1)
+            self.residual = nn.Conv1d(in_channels, channels, 1)
             nn.init.normal_(self.residual.weight, 0.0, 0.01)  # as in the TCN reference code
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C, T)

@@ -9,8 +9,8 @@ run's batches (its own batch order; its own data when `dataset.seed` differs) an
 optimizer, learning rate and weight decay. Only the forward and backward pass is shared. At each
 step the members' weights are stacked along a member dimension (`torch.stack`, so gradients flow
 back into each member's own tensors), their batches concatenated member-major, and one forward
-pass of a template of the model runs inside `models.members.stacked(K)` (the member-aware
-operations are described there). The loss is the sum of the members' losses, so each member's
+pass of a template of the model runs with each parameter replaced by the members' copies
+(`stacked.Stacked`: the per-member operations are described there; the cells stay plain PyTorch). The loss is the sum of the members' losses, so each member's
 gradient is its own. Clipping, the optimizer step, validation, stops, checkpoints and the record
 are each member's (`Run.update`, `Run.after_step`), exactly as in a single run: a member that
 diverges is recorded failed at its step and leaves the batch, one that stops (plateau, solved,
@@ -47,7 +47,8 @@ from rnnbench.config import BATCHING, MEMBER_KEYS
 from rnnbench.training.diagnostics import reference_state_dict
 from rnnbench.errors import UserError, check_choice
 from rnnbench.training.memory import SavedTensors, check_fits
-from rnnbench.models import members as member_ops
+from rnnbench.training.stacked import NotMemberAware, stacked
+from rnnbench.models.conv_cells import ConvGateCell
 from rnnbench.models.recurrent import Recurrent
 from rnnbench.training.build import build_model
 from rnnbench.training.record import flatten
@@ -131,8 +132,6 @@ def why_not_batched(runs: list[Run], batching: str = "auto") -> str | None:
         if isinstance(rate, float) and rate > 0:
             return ("dropout draws its masks from one random generator per process: members would not draw "
                     "their single runs' masks")
-        if getattr(module, "members_unsupported", None):
-            return f"{type(module).__name__}: {module.members_unsupported}"
     if batching == "auto":
         return slower_batched(first)
     return None
@@ -147,8 +146,8 @@ AUTO_CPU_LIMIT = {"scan": 64 * 32, "loop": 64 * 64}
 def slower_batched(run: Run) -> str | None:
     """The measured rule of batching=auto, or None where batching wins. On the CPU: never torch's
     fused LSTM (oneDNN trains one small LSTM ~4× faster than the GRU kernel, and K of them one after
-    another beat one batched reference LSTM at every K and width measured), never a model without a
-    recurrence (TCN: grouped convolutions gained nothing); otherwise batch ×
+    another beat one batched reference LSTM at every K and width measured), not the convolutional
+    cells (not measured), never a model without a recurrence (TCN: grouped convolutions gained nothing); otherwise batch ×
     width up to AUTO_CPU_LIMIT (scan cells, minGRU/minLSTM, gain least: one scan is already a few
     large operations). On CUDA, where a small model leaves the device idle whatever its kernel,
     always (not measured here: no GPU)."""
@@ -156,6 +155,9 @@ def slower_batched(run: Run) -> str | None:
         return None
     if any(isinstance(m, nn.LSTM) for m in run.model.modules()):
         return "the fused LSTM kernel on the CPU is faster one run after another (measured)"
+    if any(isinstance(m, ConvGateCell) for m in run.model.modules()):
+        return ("a convolutional recurrence (ConvLSTM, ConvGRU) batched is not measured on the CPU; "
+                "hydra.launcher.batching=always batches it (exactly)")
     if not any(isinstance(m, Recurrent) for m in run.model.modules()):
         return ("a model without a recurrence (TCN) is a few large convolutions already: batched, 0.8–1.0× on the "
                 "CPU (measured)")
@@ -191,10 +193,16 @@ class BatchedRun:
         x = torch.cat([data.x[:2] for data in samples])
         y = torch.cat([data.y[:2] for data in samples])
         try:
-            with torch.no_grad():
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                before = torch.get_rng_state()
                 batched = self.forward(indices, x, y).split(2)
+                if not torch.equal(before, torch.get_rng_state()):
+                    return ("its forward pass draws random numbers (teacher forcing, sampling): members would not "
+                            "draw their single runs'")
                 own = [self.runs[i].model(data.x[:2], target=data.y[:2])[0] for i, data in zip(indices, samples)]
-        except Exception as exc:  # an operation that is not member-aware
+        except NotMemberAware as exc:
+            return str(exc)
+        except Exception as exc:  # an operation that does not take a member dimension
             return f"its forward pass does not run on stacked weights ({type(exc).__name__}: {str(exc)[:120]})"
         tolerance = 1e-9 if x.dtype == torch.float64 or batched[0].dtype == torch.float64 else 1e-4
         for b, o in zip(batched, own):
@@ -204,9 +212,8 @@ class BatchedRun:
 
     def forward(self, indices: list[int], x: Tensor, y: Tensor) -> Tensor:
         """The prediction of members `indices` for their batches concatenated (member-major)."""
-        stacked = {name: torch.stack([self.weights[i][own] for i in indices]) for name, own in self.names.items()}
-        with member_ops.stacked(len(indices)):
-            return functional_call(self.template, stacked, (x,), {"target": y})[0]
+        weights = {name: stacked([self.weights[i][own] for i in indices]) for name, own in self.names.items()}
+        return functional_call(self.template, weights, (x,), {"target": y})[0]
 
     def train(self) -> dict[int, dict | Exception]:
         """Open every member's record, step them together until each has stopped, finish each."""

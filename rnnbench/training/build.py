@@ -164,7 +164,7 @@ def model_kind(model_cfg: DictConfig) -> str | None:
 
 
 @functools.lru_cache(maxsize=None)
-def _kind_of_option(name: str) -> str | None:
+def kind_of_option(name: str) -> str | None:
     """The task kind of model=NAME (composing it is the one way to read its base's _target_)."""
     return model_kind(compose(f"model={name}").model)
 
@@ -175,7 +175,7 @@ def check_model_fits(model_cfg: DictConfig, task: SequenceTask) -> None:
     kind = model_kind(model_cfg)
     if kind is None or kind == task.kind:
         return
-    fitting = [name for name in group_options("model") if _kind_of_option(name) == task.kind]
+    fitting = [name for name in group_options("model") if kind_of_option(name) == task.kind]
     raise UserError(f"model={model_cfg.get('name')} cannot run dataset={task.name}, which needs a model for "
                     f"{TASK_KINDS[task.kind]}; choose one of: {', '.join(fitting)}")
 

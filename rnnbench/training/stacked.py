@@ -1,0 +1,210 @@
+"""K copies of one model computed as one, applied from outside: the cells stay plain PyTorch.
+
+Batched members (batched.py) run a template of the model through `torch.func.functional_call`
+with each parameter replaced by `Stacked`: the K members' copies, (K, *shape). Activations carry
+the K members' batches folded into their batch dimension, member-major — rows k·B … (k+1)·B − 1
+are member k's — so everything a cell does to activations alone runs unchanged. Only operations
+that read a parameter meet a `Stacked`, and `__torch_function__` computes each per member:
+
+    F.linear(x, W, b)          x (K·B, …, I), W (K, O, I), b (K, O)  → one baddbmm
+    x ∘ p, p ∘ x               + − × ÷ of an activation and a parameter (or a row of one: p[i])
+    p ∘ q, f(p)                parameters combined, or through an element-wise function: still Stacked
+    p[i], p[a:b]               indexing a parameter's own dimensions: still Stacked
+    x @ p                      p (K, D) or (K, D, O)  → one bmm
+    F.layer_norm(x, s, w, b)   normalised, then each member's gain and bias
+    F.embedding(ids, E)        member k's ids index its own table
+    F.conv1d/conv2d(x, W, b)   one grouped convolution over the members' channels (groups = 1 only)
+    torch._weight_norm(v, g)   each member's own norms (torch's weight_norm parametrization)
+
+Any other operation on a parameter raises `NotMemberAware`, naming it: the batched run then checks
+out (batched.BatchedRun.check) and its members train one after another. The contract a cell meets
+to be batched is in models/cell.py.
+
+Why not `torch.func.vmap` over the stacked parameters: on this project's CPU it was 1.5–1.7× slower
+per GRU step than this member dimension (measured: benchmarks/README.md, "Batched members").
+"""
+from __future__ import annotations
+
+import operator
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+class NotMemberAware(TypeError):
+    """A parameter met an operation that has no per-member form here."""
+
+
+class Stacked(Tensor):
+    """K members' copies of one parameter, (K, *shape), standing in for it in a template's forward."""
+
+    @classmethod
+    def __torch_function__(cls, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        handler = HANDLERS.get(func)
+        with torch._C.DisableTorchFunctionSubclass():
+            if handler is not None:
+                return handler(*args, **(kwargs or {}))
+            if func in READS:  # requires_grad, dtype, device, …: what autograd and functional_call ask
+                return func(*args, **(kwargs or {}))
+        name = getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func))
+        raise NotMemberAware(f"a parameter goes through {name}, which batched members cannot split by member")
+
+
+def stacked(tensors: list[Tensor]) -> Stacked:
+    """The members' copies of one parameter, stacked (gradients flow back to each copy)."""
+    return torch.stack(tensors).as_subclass(Stacked)
+
+
+def _plain(t: Any) -> Any:
+    return t.as_subclass(Tensor) if isinstance(t, Stacked) else t
+
+
+def _members_first(x: Tensor, k: int) -> Tensor:
+    return x.reshape(k, -1, *x.shape[1:])  # (K·B, …) → (K, B, …)
+
+
+def _expand(p: Tensor, dims: int) -> Tensor:
+    """p (K, *S) as (K, 1, …, 1, *S) with `dims` dimensions in all."""
+    return p.reshape(p.shape[0], *[1] * (dims - p.dim()), *p.shape[1:])
+
+
+def binary(op: Callable) -> Callable:
+    """`op` of two operands, at least one of them Stacked: parameters with parameters (or numbers)
+    stay Stacked; a parameter meets an activation member by member."""
+    def apply(a: Any, b: Any, *rest: Any, **kwargs: Any) -> Any:
+        pa, pb = isinstance(a, Stacked), isinstance(b, Stacked)
+        a, b = _plain(a), _plain(b)
+        if pa and pb:
+            dims = max(a.dim(), b.dim())
+            return op(_expand(a, dims), _expand(b, dims), *rest, **kwargs).as_subclass(Stacked)
+        p, x = (a, b) if pa else (b, a)
+        if not isinstance(x, Tensor) or x.dim() == 0:  # a number
+            return op(a, b, *rest, **kwargs).as_subclass(Stacked)
+        k = p.shape[0]
+        xs = _members_first(x, k)
+        if p.dim() > xs.dim():
+            raise NotMemberAware(f"a parameter of shape {tuple(p.shape[1:])} meets an activation of shape "
+                                 f"{tuple(x.shape)}: an activation must keep the batch as its first dimension")
+        ps = _expand(p, xs.dim())
+        out = op(ps, xs, *rest, **kwargs) if pa else op(xs, ps, *rest, **kwargs)
+        return out.reshape(-1, *out.shape[2:])
+    return apply
+
+
+def elementwise(fn: Callable) -> Callable:
+    """An element-wise function of a parameter: a parameter again."""
+    def apply(p: Tensor, *args: Any, **kwargs: Any) -> Stacked:
+        return fn(_plain(p), *args, **kwargs).as_subclass(Stacked)
+    return apply
+
+
+def getitem(p: Tensor, index: Any) -> Stacked:
+    """p[index] over the parameter's own dimensions (ints and slices)."""
+    index = index if isinstance(index, tuple) else (index,)
+    if not all(isinstance(i, (int, slice)) for i in index):
+        raise NotMemberAware("a parameter is indexed by something other than ints and slices")
+    return _plain(p)[(slice(None), *index)].as_subclass(Stacked)
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    if isinstance(x, Stacked) or not isinstance(weight, Stacked):
+        raise NotMemberAware("F.linear of a parameter by a parameter, or with a weight shared by the members")
+    w = _plain(weight)
+    k = w.shape[0]
+    xs = x.reshape(k, -1, x.shape[-1])  # (K, B·…, I)
+    wt = w.transpose(1, 2)  # (K, I, O)
+    out = torch.bmm(xs, wt) if bias is None else torch.baddbmm(_plain(bias).unsqueeze(1), xs, wt)
+    return out.reshape(*x.shape[:-1], w.shape[1])
+
+
+def matmul(x: Tensor, p: Tensor) -> Tensor:
+    """x @ p for an activation x (K·B, …, D) and a parameter p (K, D) or (K, D, O)."""
+    if isinstance(x, Stacked) or not isinstance(p, Stacked) or p.dim() not in (2, 3):
+        raise NotMemberAware("@ other than activation @ parameter (a vector or a matrix)")
+    q = _plain(p)
+    k = q.shape[0]
+    xs = x.reshape(k, -1, x.shape[-1])
+    if q.dim() == 2:
+        return torch.bmm(xs, q.unsqueeze(-1)).reshape(x.shape[:-1])
+    return torch.bmm(xs, q).reshape(*x.shape[:-1], q.shape[-1])
+
+
+def layer_norm(x: Tensor, shape: Any, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    y = F.layer_norm(_plain(x), shape, None, None, eps)
+    if weight is not None:
+        y = binary(operator.mul)(y, weight)
+    if bias is not None:
+        y = binary(operator.add)(y, bias)
+    return y
+
+
+def embedding(ids: Tensor, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
+              *args: Any, **kwargs: Any) -> Tensor:
+    if max_norm is not None:
+        raise NotMemberAware("F.embedding with max_norm (it renormalises the table in place)")
+    w = _plain(weight)
+    k, vocab = w.shape[0], w.shape[1]
+    offsets = torch.arange(k, device=ids.device).reshape(k, *[1] * ids.dim()) * vocab
+    flat = (_members_first(ids, k) + offsets).reshape(ids.shape)
+    return F.embedding(flat, w.reshape(k * vocab, w.shape[-1]))
+
+
+def convolution(conv: Callable) -> Callable:
+    """F.conv1d / F.conv2d with each member's kernels: one grouped convolution over (B, K·C, …)."""
+    def apply(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+              dilation: Any = 1, groups: int = 1) -> Tensor:
+        if groups != 1 or isinstance(x, Stacked) or not isinstance(weight, Stacked):
+            raise NotMemberAware(f"{conv.__name__} with groups, or of a parameter")
+        w = _plain(weight)
+        k, size = w.shape[0], w.shape[1]
+        rows, channels, *space = x.shape
+        grouped = x.reshape(k, -1, channels, *space).transpose(0, 1).reshape(-1, k * channels, *space)
+        out = conv(grouped, w.flatten(0, 1), None if bias is None else _plain(bias).flatten(), stride, padding,
+                   dilation, k)
+        return out.reshape(-1, k, size, *out.shape[2:]).transpose(0, 1).reshape(rows, size, *out.shape[2:])
+    return apply
+
+
+def weight_norm(v: Tensor, g: Tensor, dim: int = 0) -> Stacked:
+    """g ⊙ v / ‖v‖ (torch's weight_norm parametrization), each member's own norms."""
+    if dim != 0:
+        raise NotMemberAware("weight_norm over a dimension other than the first")
+    v, g = _plain(v), _plain(g)
+    return torch._weight_norm(v.flatten(0, 1), g.flatten(0, 1), 0).reshape(v.shape).as_subclass(Stacked)
+
+
+# The functions __torch_function__ receives: `p * x` arrives as Tensor.mul(p, x), `2 - p` as
+# Tensor.__rsub__(p, 2), `-p` as Tensor.neg(p).
+_ARITHMETIC = {
+    operator.add: (Tensor.add, torch.add),
+    operator.sub: (Tensor.sub, torch.sub),
+    operator.mul: (Tensor.mul, torch.mul),
+    operator.truediv: (Tensor.div, torch.div),
+    operator.pow: (Tensor.pow, Tensor.__pow__, torch.pow),
+}
+_REFLECTED = {Tensor.__rsub__: lambda a, b: b - a, Tensor.__rdiv__: lambda a, b: b / a,
+              Tensor.__rpow__: lambda a, b: b ** a}
+_UNARY = ("exp", "log", "sigmoid", "tanh", "relu", "abs", "sqrt", "neg", "reciprocal", "square", "sin", "cos",
+          "clamp")
+
+HANDLERS: dict[Callable, Callable] = {
+    **{fn: binary(op) for op, fns in _ARITHMETIC.items() for fn in fns},
+    **{fn: binary(op) for fn, op in _REFLECTED.items()},
+    **{fn: elementwise(fn) for name in _UNARY for fn in (getattr(torch, name), getattr(Tensor, name))},
+    F.softplus: elementwise(F.softplus),
+    Tensor.__getitem__: getitem,
+    F.linear: linear,
+    Tensor.matmul: matmul,
+    torch.matmul: matmul,
+    F.layer_norm: layer_norm,
+    F.embedding: embedding,
+    F.conv1d: convolution(F.conv1d),
+    F.conv2d: convolution(F.conv2d),
+    torch._weight_norm: weight_norm,
+}
+# What may be read of a Stacked as of any tensor (no computation on its values).
+READS = {Tensor.requires_grad.__get__, Tensor.dtype.__get__, Tensor.device.__get__, Tensor.is_leaf.__get__,
+         Tensor.grad_fn.__get__, Tensor.__hash__}
