@@ -7,15 +7,16 @@
 For each cell, width H and member count K, on the adding problem (T = 100, batch 64, Adam): the
 seconds of `--steps` training steps of one single run (rnnbench's Run.step, on the run's fastest
 path: torch's fused kernel where the cell has one) times K, against the same number of steps of
-one batched run of K members (members.BatchedRun.step: stacked weights, one forward and backward,
+one batched run of K members (training/batched.py BatchedRun.step: stacked weights, one forward and backward,
 each member's own clip and Adam step). Best of 3 repetitions each. Printed: the speed-up (K
 sequential / batched), the activations one batched step saves over one single run's (memory
-grows ~K×), and what hydra/launcher=batched with batching=auto does (members.slower_batched).
+grows ~K×), and what hydra/launcher=batched with batching=auto does (batched.slower_batched).
 Then, per cell, the crossover: the largest width at which K = 8 still wins.
 
 --sweep instead measures the end-to-end comparison: the same 8 jobs (GRU, H = 32, seeds 0–7, 300 steps) as a
 sweep on the basic launcher, on joblib with 2 workers, and on the batched launcher (wall seconds).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,18 @@ CELLS = ("rnn", "lstm", "gru", "mingru", "lstm_peephole", "lstm_cifg", "lstm_ln"
 
 
 def configs(cell: str, width: int, count: int):
-    return [compose(f"model={cell}", "dataset=adding", "dataset.seq_len=100", f"model.hidden_size={width}",
-                    "trainer.batch_size=64", "trainer.progress=false", f"seed={seed}") for seed in range(count)]
+    return [
+        compose(
+            f"model={cell}",
+            "dataset=adding",
+            "dataset.seq_len=100",
+            f"model.hidden_size={width}",
+            "trainer.batch_size=64",
+            "trainer.progress=false",
+            f"seed={seed}",
+        )
+        for seed in range(count)
+    ]
 
 
 def best_of(repeats: int, work) -> float:
@@ -52,8 +63,10 @@ def best_of(repeats: int, work) -> float:
 
 def measure(cell: str, width: int, count: int, steps: int, folder: Path) -> dict:
     with contextlib.ExitStack() as stack:
-        runs = {k: stack.enter_context(prepared(cfg, folder / f"{cell}_{width}_{count}_{k}"))
-                for k, cfg in enumerate(configs(cell, width, count))}
+        runs = {
+            k: stack.enter_context(prepared(cfg, folder / f"{cell}_{width}_{count}_{k}"))
+            for k, cfg in enumerate(configs(cell, width, count))
+        }
         single = runs[0]
         single.model.train()
 
@@ -84,19 +97,44 @@ def measure(cell: str, width: int, count: int, steps: int, folder: Path) -> dict
             batches = [runs[i].next_batch() for i in active]
             batch.forward(active, torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches]))
         auto = "one after another" if slower_batched(single) else "batched"
-        return {"cell": cell, "H": width, "K": count, "sequential s": count * one, "batched s": together,
-                "speed-up": count * one / together, "activations ×": saved.bytes / saved_single.bytes, "auto": auto}
+        return {
+            "cell": cell,
+            "H": width,
+            "K": count,
+            "sequential s": count * one,
+            "batched s": together,
+            "speed-up": count * one / together,
+            "activations ×": saved.bytes / saved_single.bytes,
+            "auto": auto,
+        }
 
 
 def sweep_times(folder: Path) -> list[dict]:
     out = []
-    common = ["train", "-m", "model=gru", "dataset=adding", "dataset.seq_len=100", "model.hidden_size=32",
-              "seed=0,1,2,3,4,5,6,7", "trainer.max_steps=300", "trainer.eval_every=100", "trainer.progress=false"]
-    for name, launcher in (("basic", []), ("joblib ×2", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]),
-                           ("batched", ["hydra/launcher=batched"])):
+    common = [
+        "train",
+        "-m",
+        "model=gru",
+        "dataset=adding",
+        "dataset.seq_len=100",
+        "model.hidden_size=32",
+        "seed=0,1,2,3,4,5,6,7",
+        "trainer.max_steps=300",
+        "trainer.eval_every=100",
+        "trainer.progress=false",
+    ]
+    for name, launcher in (
+        ("basic", []),
+        ("joblib ×2", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]),
+        ("batched", ["hydra/launcher=batched"]),
+    ):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "rnnbench", *common, *launcher, f"hydra.sweep.dir={folder / name[:6]}"],
-                       check=True, capture_output=True, text=True)
+        subprocess.run(
+            [sys.executable, "-m", "rnnbench", *common, *launcher, f"hydra.sweep.dir={folder / name[:6]}"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         out.append({"launcher": name, "wall s": time.perf_counter() - started})
     return out
 
@@ -127,16 +165,18 @@ def main() -> None:
     pd.set_option("display.width", 200)
     print(table.pivot_table(index=["cell", "H"], columns="K", values="speed-up").round(2).to_string())
     print()
-    print(table[table.K > 1].pivot_table(index=["cell", "H"], columns="K", values="activations ×").round(1)
-          .to_string())
+    print(table[table.K > 1].pivot_table(index=["cell", "H"], columns="K", values="activations ×").round(1).to_string())
     k8 = table[(table.K == 8) & (table["speed-up"] > 1)]
     print("\ncrossover (largest H where K=8 wins):", k8.groupby("cell").H.max().to_dict())
     grouped = table[table.K > 1]
     print("\nbatching=auto:")
     print(grouped.pivot_table(index="cell", columns="H", values="auto", aggfunc="first").to_string())
     lost = grouped[(grouped.auto == "batched") & (grouped["speed-up"] < 1)]
-    print("auto slower than one after another at:", lost[["cell", "H", "K", "speed-up"]].round(2)
-          .to_dict("records") or "nowhere")
+    print(
+        "auto slower than one after another at:",
+        lost[["cell", "H", "K", "speed-up"]].round(2).to_dict("records") or "nowhere",
+    )
+
 
 if __name__ == "__main__":
     main()

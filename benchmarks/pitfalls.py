@@ -14,6 +14,7 @@
 
 Nothing else should run on the machine meanwhile.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -32,7 +33,7 @@ def median_seconds(fn, min_time: float = 1.0) -> float:
 def loop_backward(T: int, index: bool, B: int = 16, H: int = 64) -> float:
     """Seconds of forward + backward through an h_t = tanh(x_t + W h_{t−1}) loop."""
     x = torch.randn(B, T, H, requires_grad=True)
-    w = torch.randn(H, H) / H ** 0.5
+    w = torch.randn(H, H) / H**0.5
 
     def step():
         h, outs = torch.zeros(B, H), []
@@ -41,6 +42,7 @@ def loop_backward(T: int, index: bool, B: int = 16, H: int = 64) -> float:
             h = torch.tanh(x_t + h @ w)
             outs.append(h)
         torch.stack(outs, 1).sum().backward()
+
     return median_seconds(step)
 
 
@@ -48,8 +50,13 @@ def indexing() -> list[dict]:
     rows = []
     for T in (100, 1000):
         indexed, unbound = loop_backward(T, True), loop_backward(T, False)
-        rows.append({"pitfall": f"1 index x[:, t] in the loop vs unbind once, T={T}", "ratio": indexed / unbound,
-                     "detail": f"forward + backward, B 16, H 64: {indexed * 1e3:.1f} vs {unbound * 1e3:.1f} ms"})
+        rows.append(
+            {
+                "pitfall": f"1 index x[:, t] in the loop vs unbind once, T={T}",
+                "ratio": indexed / unbound,
+                "detail": f"forward + backward, B 16, H 64: {indexed * 1e3:.1f} vs {unbound * 1e3:.1f} ms",
+            }
+        )
     return rows
 
 
@@ -76,9 +83,12 @@ def threads() -> dict:
         for job in jobs:
             job.wait()
         seconds[per_job] = time.perf_counter() - start
-    return {"pitfall": "2 two jobs side by side: 2 threads each vs 1 thread each", "ratio": seconds[2] / seconds[1],
-            "detail": f"both jobs' wall time, 30 GRU train steps each (H 128, T 100, B 64): "
-                      f"{seconds[2]:.1f} vs {seconds[1]:.1f} s (includes starting Python and torch)"}
+    return {
+        "pitfall": "2 two jobs side by side: 2 threads each vs 1 thread each",
+        "ratio": seconds[2] / seconds[1],
+        "detail": f"both jobs' wall time, 30 GRU train steps each (H 128, T 100, B 64): "
+        f"{seconds[2]:.1f} vs {seconds[1]:.1f} s (includes starting Python and torch)",
+    }
 
 
 def log_space(B: int = 64, T: int = 1000, H: int = 128) -> dict:
@@ -98,9 +108,13 @@ def log_space(B: int = 64, T: int = 1000, H: int = 128) -> dict:
             h = a_t * h + b_t
             outs.append(h)
         torch.stack(outs, 1).sum().backward()
+
     scan, sequential = median_seconds(logspace), median_seconds(loop)
-    return {"pitfall": f"3 log-space scan (logcumsumexp) vs its sequential loop, T={T}", "ratio": scan / sequential,
-            "detail": f"forward + backward, B {B}, H {H}: {scan * 1e3:.0f} vs {sequential * 1e3:.0f} ms"}
+    return {
+        "pitfall": f"3 log-space scan (logcumsumexp) vs its sequential loop, T={T}",
+        "ratio": scan / sequential,
+        "detail": f"forward + backward, B {B}, H {H}: {scan * 1e3:.0f} vs {sequential * 1e3:.0f} ms",
+    }
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ fraction of trials × max_steps), trials pruned, the best learning rate found an
 validation MSE, and the wall time of the search. No plateau stop here (trainer.patience unset),
 so the steps saved are the pruner's alone. The table goes into benchmarks/README.md by hand.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,18 +27,41 @@ PRUNERS = ("none", "median", "successive_halving", "hyperband")
 
 def search(model: str, pruner: str, trials: int, steps: int, folder: Path) -> dict:
     started = time.perf_counter()
-    command = [sys.executable, "-m", "rnnbench", "train", "-m", "hydra/sweeper=tune", f"model={model}",
-               "dataset=adding", "dataset.seq_len=50", "model.param_budget=4000", f"trainer.max_steps={steps}",
-               f"trainer.eval_every={steps // 10}", "trainer.lr=tag(log, interval(1e-4, 1.0))",
-               "hydra.sweeper.sampler=random", "hydra.sweeper.seed=0", f"hydra.sweeper.n_trials={trials}",
-               f"hydra.sweeper.pruner={pruner}", "trainer.threads=1", "trainer.progress=false",
-               f"hydra.sweep.dir={folder}"]
+    command = [
+        sys.executable,
+        "-m",
+        "rnnbench",
+        "train",
+        "-m",
+        "hydra/sweeper=tune",
+        f"model={model}",
+        "dataset=adding",
+        "dataset.seq_len=50",
+        "model.param_budget=4000",
+        f"trainer.max_steps={steps}",
+        f"trainer.eval_every={steps // 10}",
+        "trainer.lr=tag(log, interval(1e-4, 1.0))",
+        "hydra.sweeper.sampler=random",
+        "hydra.sweeper.seed=0",
+        f"hydra.sweeper.n_trials={trials}",
+        f"hydra.sweeper.pruner={pruner}",
+        "trainer.threads=1",
+        "trainer.progress=false",
+        f"hydra.sweep.dir={folder}",
+    ]
     subprocess.run(command, check=True, capture_output=True, text=True)
     best = OmegaConf.to_container(OmegaConf.load(folder / "best.yaml"))
-    return {"model": model, "pruner": pruner, "steps": best["steps"]["taken"],
-            "fraction": best["steps"]["fraction"], "pruned": best["trials"]["pruned"],
-            "failed": best["trials"]["fail"], "best lr": best["best_params"]["trainer.lr"],
-            "best val mse": best["best_value"], "wall s": time.perf_counter() - started}
+    return {
+        "model": model,
+        "pruner": pruner,
+        "steps": best["steps"]["taken"],
+        "fraction": best["steps"]["fraction"],
+        "pruned": best["trials"]["pruned"],
+        "failed": best["trials"]["fail"],
+        "best lr": best["best_params"]["trainer.lr"],
+        "best val mse": best["best_value"],
+        "wall s": time.perf_counter() - started,
+    }
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ Chromium is installed (Debian: apt-get install chromium); tests/test_report_page
 
     python benchmarks/report_page.py REPORT.html [--out shot.png] [--size 1400,2400]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,21 +17,46 @@ import tempfile
 from pathlib import Path
 
 # Rendered colours (RGB) of report/html.py's STYLE, each with the class whose elements show it.
-COLOURS = {"badge holds": ((227, 244, 230), "badge holds"), "badge does not hold": ((251, 230, 230), "badge fails"),
-           "badge inconclusive": ((241, 241, 243), "badge open"), "best value": ((234, 246, 236), " best'")}
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+COLOURS = {
+    "badge holds": ((227, 244, 230), "badge holds"),
+    "badge does not hold": ((251, 230, 230), "badge fails"),
+    "badge inconclusive": ((241, 241, 243), "badge open"),
+    "best value": ((234, 246, 236), " best'"),
+}
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 
 
 def browser() -> str | None:
-    return next((path for name in ("chromium", "chromium-browser", "google-chrome") if (path := shutil.which(name))),
-                None)
+    return next(
+        (path for name in ("chromium", "chromium-browser", "google-chrome") if (path := shutil.which(name))), None
+    )
 
 
 def screenshot(page: Path, out: Path, size: str = "1400,2400") -> Path:
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([browser(), *FLAGS, f"--user-data-dir={profile}", f"--screenshot={out}", f"--window-size={size}",
-                        page.resolve().as_uri()], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                browser(),
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                f"--screenshot={out}",
+                f"--window-size={size}",
+                page.resolve().as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     return out
 
 
@@ -38,7 +64,7 @@ def colours_seen(png: Path, html: str) -> dict[str, bool]:
     """For each styled element the page has (its class in `html`): whether its colour was rendered."""
     from PIL import Image
 
-    pixels = {rgb for _, rgb in Image.open(png).convert("RGB").getcolors(maxcolors=2 ** 24)}
+    pixels = {rgb for _, rgb in Image.open(png).convert("RGB").getcolors(maxcolors=2**24)}
     return {name: rgb in pixels for name, (rgb, marker) in COLOURS.items() if marker in html}
 
 

@@ -10,6 +10,7 @@ the protocol or the budget, to be found and fixed), and those that only lost or 
 decisiveness (holds ↔ inconclusive: a power question). A claim judged in one run only is listed
 as such.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,10 +46,12 @@ def main() -> None:
     print(table.to_markdown(index=False))
     counts = table["outcome"].value_counts()
     judged = int((table["outcome"] != "in one run only").sum())
-    print(f"\n{counts.get('agree', 0)} of {judged} verdicts judged in both runs agree; "
-          f"{counts.get('FLIP', 0)} flip between holds and does not hold; "
-          f"{counts.get('decisive in one run', 0)} are decisive in one run only; "
-          f"{counts.get('in one run only', 0)} claims are judged in one run only.")
+    print(
+        f"\n{counts.get('agree', 0)} of {judged} verdicts judged in both runs agree; "
+        f"{counts.get('FLIP', 0)} flip between holds and does not hold; "
+        f"{counts.get('decisive in one run', 0)} are decisive in one run only; "
+        f"{counts.get('in one run only', 0)} claims are judged in one run only."
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ grows with T but not with the width — true of these small models on a CPU, whe
 kernel dispatch more than arithmetic (benchmarks/README.md) — so the estimate is a lower bound
 where the larger scale also widens the models. It is an extrapolation, printed as such.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -18,6 +18,7 @@ Targets (issue 8):
                 for a workload whose kernels use both cores and for a small one
 Nothing else should run on the machine meanwhile: the ratios assume both sides saw the same machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,11 +48,12 @@ def quiet(cfg):
 
 # --- 1: trainer overhead ------------------------------------------------------------------------
 
+
 def bare_loop(cfg, steps: int) -> float:
     """Seconds for `steps` training steps written by hand: the same task, model, seed, batches,
     optimizer and clipping as the trainer, nothing else."""
-    from rnnbench.training.build import build_model, build_task
     from rnnbench.config import instantiate
+    from rnnbench.training.build import build_model, build_task
     from rnnbench.training.trainer import batch_order
 
     task = build_task(cfg)
@@ -74,8 +76,10 @@ def bare_loop(cfg, steps: int) -> float:
     return time.perf_counter() - start
 
 
-TRAINER_WORKLOADS = {"gru H=128 T=100 (defaults)": ["model=gru", "dataset=adding"],
-                     "gru H=32 T=50": ["model=gru", "dataset=adding", "model.hidden_size=32", "dataset.seq_len=50"]}
+TRAINER_WORKLOADS = {
+    "gru H=128 T=100 (defaults)": ["model=gru", "dataset=adding"],
+    "gru H=32 T=50": ["model=gru", "dataset=adding", "model.hidden_size=32", "dataset.seq_len=50"],
+}
 
 
 def trainer_overhead(work: Path, steps: int = 200, repeats: int = 5) -> list[dict]:
@@ -92,15 +96,22 @@ def trainer_overhead(work: Path, steps: int = 200, repeats: int = 5) -> list[dic
             runner.append(steps / summary["train_s"])
             bare.append(steps / bare_loop(cfg, steps))
         ratio = statistics.median(runner) / statistics.median(bare)
-        rows.append({"target": f"1 trainer steps/s vs a bare loop: {workload}", "goal": "≥ 0.95×", "ratio": ratio,
-                     "met": ratio >= 0.95,
-                     "detail": f"batch {cfg.trainer.batch_size}, {steps} steps, median of {repeats} alternate runs: "
-                               f"trainer {statistics.median(runner):.1f} steps/s (record's train_s), "
-                               f"bare loop {statistics.median(bare):.1f} steps/s"})
+        rows.append(
+            {
+                "target": f"1 trainer steps/s vs a bare loop: {workload}",
+                "goal": "≥ 0.95×",
+                "ratio": ratio,
+                "met": ratio >= 0.95,
+                "detail": f"batch {cfg.trainer.batch_size}, {steps} steps, median of {repeats} alternate runs: "
+                f"trainer {statistics.median(runner):.1f} steps/s (record's train_s), "
+                f"bare loop {statistics.median(bare):.1f} steps/s",
+            }
+        )
     return rows
 
 
 # --- 2, 3, 4: the microbenchmark ----------------------------------------------------------------
+
 
 def microbench(work: Path, with_compile: bool) -> tuple[list[dict], str]:
     from rnnbench.commands.bench import DEFAULT, MIN_TIME, grid, markdown, run_bench
@@ -109,18 +120,37 @@ def microbench(work: Path, with_compile: bool) -> tuple[list[dict], str]:
     table, ratios, meta = run_bench(cases, work / "bench", "cpu", MIN_TIME["default"])
     rows = []
     fused = ratios[ratios.ratio == "fused / raw torch.nn"]
-    rows.append({"target": "2 fused vs raw torch.nn (train step)", "goal": "≥ 0.9×", "ratio": fused.train.min(),
-                 "met": bool((fused.train >= 0.9).all()),
-                 "detail": "min over rnn/lstm/gru × T 10/100/1000 (B 64, H 128); "
-                           + ", ".join(f"{r.model} T={r.T} {r.train:.2f}×" for r in fused.itertuples())})
+    rows.append(
+        {
+            "target": "2 fused vs raw torch.nn (train step)",
+            "goal": "≥ 0.9×",
+            "ratio": fused.train.min(),
+            "met": bool((fused.train >= 0.9).all()),
+            "detail": "min over rnn/lstm/gru × T 10/100/1000 (B 64, H 128); "
+            + ", ".join(f"{r.model} T={r.T} {r.train:.2f}×" for r in fused.itertuples()),
+        }
+    )
     reference = ratios[ratios.ratio == "reference / fused"]
-    rows.append({"target": "3 reference cells vs fused (train step)", "goal": "reported", "ratio": reference.train.median(),
-                 "met": None, "detail": ", ".join(f"{r.model} T={r.T} {r.train:.2f}×" for r in reference.itertuples())})
+    rows.append(
+        {
+            "target": "3 reference cells vs fused (train step)",
+            "goal": "reported",
+            "ratio": reference.train.median(),
+            "met": None,
+            "detail": ", ".join(f"{r.model} T={r.T} {r.train:.2f}×" for r in reference.itertuples()),
+        }
+    )
     scan = ratios[(ratios.ratio == "scan / own loop") & (ratios["T"] == 1000)]
-    rows.append({"target": "4 minGRU/minLSTM scan vs own loop, T=1000", "goal": "≥ 5×", "ratio": scan.train.max(),
-                 "met": bool((scan.train >= 5).any()),
-                 "detail": ", ".join(f"{r.model} B={r.batch} {r.train:.2f}×" for r in scan.itertuples())
-                           + " (met where any batch size reaches it; see the crossover below)"})
+    rows.append(
+        {
+            "target": "4 minGRU/minLSTM scan vs own loop, T=1000",
+            "goal": "≥ 5×",
+            "ratio": scan.train.max(),
+            "met": bool((scan.train >= 5).any()),
+            "detail": ", ".join(f"{r.model} B={r.batch} {r.train:.2f}×" for r in scan.itertuples())
+            + " (met where any batch size reaches it; see the crossover below)",
+        }
+    )
     if with_compile:
         rows.append(compile_reference(work))
     return rows, markdown(table, ratios, meta)
@@ -144,15 +174,21 @@ def compile_reference(work: Path, model: str = "lstm", seq_len: int = 100) -> di
     for _ in range(2):
         for name, core in (("eager", eager), ("compiled", compiled), ("fused", fused)):
             train_step(core, x)
-            times[name] += block_times(lambda: train_step(core, x), 0.5)
+            times[name] += block_times(lambda core=core: train_step(core, x), 0.5)
     median = {k: statistics.median(v) for k, v in times.items()}
-    return {"target": "3 torch.compile of the reference cell", "goal": "reported", "ratio": median["eager"] / median["compiled"],
-            "met": None, "detail": f"{model}, T={seq_len}, B 64, H 128: cold compile {compile_s:.0f} s; train step "
-                                   f"eager {median['eager'] * 1e3:.1f} ms, compiled {median['compiled'] * 1e3:.1f} ms, "
-                                   f"fused {median['fused'] * 1e3:.1f} ms (ratio = eager / compiled)"}
+    return {
+        "target": "3 torch.compile of the reference cell",
+        "goal": "reported",
+        "ratio": median["eager"] / median["compiled"],
+        "met": None,
+        "detail": f"{model}, T={seq_len}, B 64, H 128: cold compile {compile_s:.0f} s; train step "
+        f"eager {median['eager'] * 1e3:.1f} ms, compiled {median['compiled'] * 1e3:.1f} ms, "
+        f"fused {median['fused'] * 1e3:.1f} ms (ratio = eager / compiled)",
+    }
 
 
 # --- 5: data time -------------------------------------------------------------------------------
+
 
 def model_for(dataset: str) -> str:
     """A default model that can run the dataset: gru, seq2seq (transduction) or convgru (video)."""
@@ -170,8 +206,15 @@ def data_time(work: Path, steps: int = 40) -> tuple[dict, list[dict]]:
     rows = []
     for dataset in group_options("dataset"):
         model = model_for(dataset)
-        overrides = quiet([f"model={model}", f"dataset={dataset}", f"trainer.max_steps={steps}",
-                           f"trainer.eval_every={steps}", "trainer.eval_batch_size=256"])
+        overrides = quiet(
+            [
+                f"model={model}",
+                f"dataset={dataset}",
+                f"trainer.max_steps={steps}",
+                f"trainer.eval_every={steps}",
+                "trainer.eval_batch_size=256",
+            ]
+        )
         note = ""
         start = time.perf_counter()
         try:
@@ -179,19 +222,43 @@ def data_time(work: Path, steps: int = 40) -> tuple[dict, list[dict]]:
         except UserError:  # MNIST, offline: the same pipeline on the bundled digits, at MNIST's T
             note = "MNIST not downloaded (offline): dataset.source=digits, 20,000 images, same T and pipeline"
             start = time.perf_counter()
-            summary = train(compose(*overrides, "dataset.source=digits", "dataset.n_train=20000", "dataset.n_val=1000",
-                                    "dataset.n_test=1000"), work / f"data_{dataset}_digits")
-        rows.append({"dataset": dataset, "model": model, "T": summary["task"].get("seq_len"),
-                     "data ms/step": 1e3 * summary["data_s"] / steps, "step ms": 1e3 * summary["train_s"] / steps,
-                     "data %": 100 * summary["data_s"] / summary["train_s"],
-                     "set-up s": time.perf_counter() - start - summary["train_s"] - summary["eval_s"], "note": note})
+            summary = train(
+                compose(
+                    *overrides,
+                    "dataset.source=digits",
+                    "dataset.n_train=20000",
+                    "dataset.n_val=1000",
+                    "dataset.n_test=1000",
+                ),
+                work / f"data_{dataset}_digits",
+            )
+        rows.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "T": summary["task"].get("seq_len"),
+                "data ms/step": 1e3 * summary["data_s"] / steps,
+                "step ms": 1e3 * summary["train_s"] / steps,
+                "data %": 100 * summary["data_s"] / summary["train_s"],
+                "set-up s": time.perf_counter() - start - summary["train_s"] - summary["eval_s"],
+                "note": note,
+            }
+        )
     worst = max(rows, key=lambda r: r["data %"])
-    return ({"target": "5 data time / step time, every task", "goal": "< 5%", "ratio": worst["data %"] / 100,
-             "met": worst["data %"] < 5, "detail": f"worst of {len(rows)} tasks: {worst['dataset']} "
-                                                  f"{worst['data %']:.2f}% (table below)"}, rows)
+    return (
+        {
+            "target": "5 data time / step time, every task",
+            "goal": "< 5%",
+            "ratio": worst["data %"] / 100,
+            "met": worst["data %"] < 5,
+            "detail": f"worst of {len(rows)} tasks: {worst['dataset']} {worst['data %']:.2f}% (table below)",
+        },
+        rows,
+    )
 
 
 # --- 6: start-up --------------------------------------------------------------------------------
+
 
 def startup(repeats: int = 5) -> list[dict]:
     rows = []
@@ -202,20 +269,36 @@ def startup(repeats: int = 5) -> list[dict]:
             subprocess.run([RNNBENCH, *args], check=True, capture_output=True)
             times.append(time.perf_counter() - start)
         median = statistics.median(times)
-        rows.append({"target": f"6 rnnbench {' '.join(args)} start-up", "goal": "< 1.5 s", "ratio": median / 1.5,
-                     "met": median < 1.5, "detail": f"median {median:.2f} s of {repeats} processes (ratio = time / 1.5 s)"})
+        rows.append(
+            {
+                "target": f"6 rnnbench {' '.join(args)} start-up",
+                "goal": "< 1.5 s",
+                "ratio": median / 1.5,
+                "met": median < 1.5,
+                "detail": f"median {median:.2f} s of {repeats} processes (ratio = time / 1.5 s)",
+            }
+        )
     return rows
 
 
 # --- 7: report over 1,000 records ---------------------------------------------------------------
+
 
 def fabricate_records(work: Path, n: int = 1000) -> Path:
     """n run folders cloned from two real tiny runs (adding and copy), with model, seed and T
     varied as a sweep would: 2 datasets × 5 models × 4 lengths × 25 seeds."""
     from rnnbench.training.trainer import train
 
-    tiny = ["dataset.seq_len=12", "dataset.n_train=128", "dataset.n_val=32", "dataset.n_test=32", "model.hidden_size=8",
-            "trainer.max_steps=20", "trainer.eval_every=2", "trainer.batch_size=16"]
+    tiny = [
+        "dataset.seq_len=12",
+        "dataset.n_train=128",
+        "dataset.n_val=32",
+        "dataset.n_test=32",
+        "model.hidden_size=8",
+        "trainer.max_steps=20",
+        "trainer.eval_every=2",
+        "trainer.batch_size=16",
+    ]
     root = work / "records"
     models, lengths = ["rnn", "lstm", "gru", "mingru", "hybrid_stacked"], [50, 100, 200, 400]
     seeds = n // (2 * len(models) * len(lengths))
@@ -233,9 +316,14 @@ def fabricate_records(work: Path, n: int = 1000) -> Path:
                     shutil.copy(source / "config.yaml", run)
                     jitter = 1 + 0.01 * ((seed * 7919 + i) % 13)
                     hparams = {**summary["hparams"], "model.name": model, "dataset.seq_len": length, "seed": seed}
-                    record = {**summary, "model": model, "seed": seed, "hparams": hparams,
-                              "final": {k: v * jitter for k, v in summary["final"].items()},
-                              "tokens_per_s": summary["tokens_per_s"] * jitter}
+                    record = {
+                        **summary,
+                        "model": model,
+                        "seed": seed,
+                        "hparams": hparams,
+                        "final": {k: v * jitter for k, v in summary["final"].items()},
+                        "tokens_per_s": summary["tokens_per_s"] * jitter,
+                    }
                     (run / "summary.json").write_text(json.dumps(record))
                     i += 1
     return root
@@ -247,14 +335,21 @@ def report_speed(work: Path) -> dict:
     start = time.perf_counter()
     subprocess.run([RNNBENCH, "report", str(root), "--out", str(work / "report")], check=True, capture_output=True)
     seconds = time.perf_counter() - start
-    return {"target": f"7 report over {count:,} records", "goal": "< 10 s", "ratio": seconds / 10, "met": seconds < 10,
-            "detail": f"{seconds:.1f} s for the whole command (tables, claims, 8 plots, HTML); ratio = time / 10 s"}
+    return {
+        "target": f"7 report over {count:,} records",
+        "goal": "< 10 s",
+        "ratio": seconds / 10,
+        "met": seconds < 10,
+        "detail": f"{seconds:.1f} s for the whole command (tables, claims, 8 plots, HTML); ratio = time / 10 s",
+    }
 
 
 # --- 8: parallel sweep --------------------------------------------------------------------------
 
-SWEEP_WORKLOADS = {"gru H=128 T=100 (defaults)": (["model=gru", "dataset=adding"], 300),
-                   "gru H=32 T=50": (["model=gru", "dataset=adding", "model.hidden_size=32", "dataset.seq_len=50"], 1000)}
+SWEEP_WORKLOADS = {
+    "gru H=128 T=100 (defaults)": (["model=gru", "dataset=adding"], 300),
+    "gru H=32 T=50": (["model=gru", "dataset=adding", "model.hidden_size=32", "dataset.seq_len=50"], 1000),
+}
 
 
 def sweep_speed(work: Path, repeats: int = 2) -> list[dict]:
@@ -263,29 +358,49 @@ def sweep_speed(work: Path, repeats: int = 2) -> list[dict]:
     to: joblib can only win what a second thread did not already win inside one job."""
     rows = []
     for workload, (overrides, steps) in SWEEP_WORKLOADS.items():
-        common = ["train", "-m", *overrides, "seed=0,1,2,3", f"trainer.max_steps={steps}", "trainer.eval_every=100",
-                  "trainer.progress=false", "trainer.checkpoint=false", f"output_root={work}"]
+        common = [
+            "train",
+            "-m",
+            *overrides,
+            "seed=0,1,2,3",
+            f"trainer.max_steps={steps}",
+            "trainer.eval_every=100",
+            "trainer.progress=false",
+            "trainer.checkpoint=false",
+            f"output_root={work}",
+        ]
         seconds, step_ms = {"sequential": [], "joblib": []}, {"sequential": [], "joblib": []}
         for repeat in range(repeats):  # alternately, so that a slow spell of the machine hits both
             for name, extra in (("sequential", []), ("joblib", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])):
                 folder = work / f"{name}_{len(rows)}_{repeat}"
                 start = time.perf_counter()
-                subprocess.run([RNNBENCH, *common, *extra, f"hydra.sweep.dir={folder}"], check=True, capture_output=True)
+                subprocess.run(
+                    [RNNBENCH, *common, *extra, f"hydra.sweep.dir={folder}"], check=True, capture_output=True
+                )
                 seconds[name].append(time.perf_counter() - start)
-                step_ms[name] += [1e3 * r["train_s"] / r["steps"] for r in map(json.loads, map(Path.read_text,
-                                                                                             folder.rglob("summary.json")))]
+                step_ms[name] += [
+                    1e3 * r["train_s"] / r["steps"]
+                    for r in map(json.loads, map(Path.read_text, folder.rglob("summary.json")))
+                ]
         sequential, parallel = statistics.median(seconds["sequential"]), statistics.median(seconds["joblib"])
         ratio = sequential / parallel
-        rows.append({"target": f"8 4-job sweep, joblib vs sequential: {workload}", "goal": "≥ 1.7×", "ratio": ratio,
-                     "met": ratio >= 1.7,
-                     "detail": f"{steps} steps per job, median of {repeats}: sequential {sequential:.0f} s "
-                               f"({statistics.median(step_ms['sequential']):.1f} ms/step on {torch.get_num_threads()} threads), "
-                               f"joblib {parallel:.0f} s ({statistics.median(step_ms['joblib']):.1f} ms/step on 1 thread, "
-                               "beside the other job)"})
+        rows.append(
+            {
+                "target": f"8 4-job sweep, joblib vs sequential: {workload}",
+                "goal": "≥ 1.7×",
+                "ratio": ratio,
+                "met": ratio >= 1.7,
+                "detail": f"{steps} steps per job, median of {repeats}: sequential {sequential:.0f} s "
+                f"({statistics.median(step_ms['sequential']):.1f} ms/step on {torch.get_num_threads()} threads), "
+                f"joblib {parallel:.0f} s ({statistics.median(step_ms['joblib']):.1f} ms/step on 1 thread, "
+                "beside the other job)",
+            }
+        )
     return rows
 
 
 # --- the page -----------------------------------------------------------------------------------
+
 
 def results_markdown(rows: list[dict], bench_md: str | None, data_rows: list[dict] | None, seconds: float) -> str:
     import pandas as pd
@@ -293,17 +408,19 @@ def results_markdown(rows: list[dict], bench_md: str | None, data_rows: list[dic
     from rnnbench.commands.bench import machine
 
     info = machine("cpu", float("nan"))
-    head = (f"Measured {info['date']} on {info['cpu']} ({info['cores']} cores, {info['threads']} torch threads), "
-            f"torch {info['torch']}, Python {info['python']}; {seconds / 60:.1f} min for the whole script.\n")
-    targets = pd.DataFrame([{**r, "ratio": f"{r['ratio']:.2f}", "met": {True: "yes", False: "**no**", None: "—"}[r["met"]]}
-                            for r in rows])[["target", "goal", "ratio", "met", "detail"]]
+    head = (
+        f"Measured {info['date']} on {info['cpu']} ({info['cores']} cores, {info['threads']} torch threads), "
+        f"torch {info['torch']}, Python {info['python']}; {seconds / 60:.1f} min for the whole script.\n"
+    )
+    targets = pd.DataFrame(
+        [{**r, "ratio": f"{r['ratio']:.2f}", "met": {True: "yes", False: "**no**", None: "—"}[r["met"]]} for r in rows]
+    )[["target", "goal", "ratio", "met", "detail"]]
     parts = [head, "### Targets\n", targets.to_markdown(index=False), ""]
     if bench_md:
         parts += ["### Microbenchmark (`rnnbench bench`, default grid)\n", bench_md]
     if data_rows:
         frame = pd.DataFrame(data_rows)
-        parts += ["### Data time per task (defaults, 40 steps)\n",
-                  frame.to_markdown(index=False, floatfmt=".2f"), ""]
+        parts += ["### Data time per task (defaults, 40 steps)\n", frame.to_markdown(index=False, floatfmt=".2f"), ""]
     return "\n".join(parts)
 
 

@@ -10,6 +10,7 @@ Pipeline, one module or package per stage: ``conf/`` (Hydra) → ``rnnbench.data
 ``rnnbench.report`` (tables and plots). ``rnnbench.cli`` only dispatches; ``rnnbench.launch.job`` is
 Hydra's task function.
 """
+
 __version__ = "0.1.0"
 __all__ = ["run", "build", "load_runs"]
 

@@ -4,17 +4,20 @@
     model, task = rnnbench.build(model="gru", dataset="adding")
     runs = rnnbench.load_runs("outputs/")          # pandas: one row per run, the columns of runs.csv
 
-`run` is `rnnbench train` itself, in this process (the same Hydra app, launch/app.py, config, folder naming and
-record, `.hydra/` included), so a run started here and one started from the shell are the same
-run; bad input raises `UserError` with the CLI's one line. `build` is the config → objects step
-of a run (training/build.py), for one's own loop: the model and the task with its splits (`task.splits()`,
-`task.loss`, `task.metrics`, `task.baselines`), on the device of `trainer.device`.
+`run` is `rnnbench train` itself, in this process (the same Hydra app, launch/app.py, config,
+folder naming and record, `.hydra/` included), so a run started here and one started from the
+shell are the same run; bad input raises `UserError` with the CLI's one line. `build` is the
+config → objects step of a run (training/build.py), for one's own loop: the model and the task
+with its splits (`task.splits()`, `task.loss`, `task.metrics`, `task.baselines`), on the device of
+`trainer.device`.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rnnbench.errors import AbortJob, UserError
 
@@ -25,8 +28,12 @@ def _overrides(model: str | None, dataset: str | None, overrides: Sequence[str])
     return [*([f"model={model}"] if model else []), *([f"dataset={dataset}"] if dataset else []), *overrides]
 
 
-def run(model: str | None = None, dataset: str | None = None, overrides: Sequence[str] = (),
-        run_dir: str | Path | None = None) -> dict[str, Any]:
+def run(
+    model: str | None = None,
+    dataset: str | None = None,
+    overrides: Sequence[str] = (),
+    run_dir: str | Path | None = None,
+) -> dict[str, Any]:
     """Train one run as `rnnbench train model=MODEL dataset=DATASET OVERRIDES` does, into `run_dir`
     (default: the CLI's, outputs/runs/<time>_<model>_<dataset>_s<seed>), and return its summary (as
     in summary.json; `status` says whether it completed; `dir` is added). A folder that holds this
@@ -37,7 +44,7 @@ def run(model: str | None = None, dataset: str | None = None, overrides: Sequenc
     if any(a in ("-m", "--multirun") or a.startswith("hydra.mode") for a in args):
         raise UserError("rnnbench.run trains one run; for a sweep, call it in a loop or use `rnnbench train -m`")
     try:
-        outcomes = app.train([*args, *([f"hydra.run.dir={run_dir}"] if run_dir is not None else [])])
+        outcomes = app.launch([*args, *([f"hydra.run.dir={run_dir}"] if run_dir is not None else [])])
     except AbortJob as exc:  # a job's error, which the CLI prints as its one line
         raise UserError(str(exc)) from None
     if not outcomes:  # the command ran no job

@@ -1,5 +1,6 @@
 """rnnbench's command line. It only dispatches; each command imports what it needs when it runs,
 so `rnnbench --help` and `rnnbench list` start without torch, pandas or matplotlib."""
+
 from __future__ import annotations
 
 import argparse
@@ -64,8 +65,18 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"rnnbench {__version__}")
         return 0
-    commands = {"train": train, "resume": resume, "eval": evaluate, "sample": sample, "status": status, "report": report, "study": study,
-                "bench": bench, "list": list_options, "demo": demo}
+    commands = {
+        "train": train,
+        "resume": resume,
+        "eval": evaluate,
+        "sample": sample,
+        "status": status,
+        "report": report,
+        "study": study,
+        "bench": bench,
+        "list": list_options,
+        "demo": demo,
+    }
     command, args = argv[0], argv[1:]
     try:
         if command not in commands:
@@ -85,16 +96,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # The option that chooses where a command writes (for the message when it cannot).
-OPTION_FOR_PLACE = {"report": "--out DIR", "bench": "--out DIR", "demo": "another working folder",
-                    "study": "output_root=DIR or study.dir=DIR"}
+OPTION_FOR_PLACE = {
+    "report": "--out DIR",
+    "bench": "--out DIR",
+    "demo": "another working folder",
+    "study": "output_root=DIR or study.dir=DIR",
+}
 
 
 def train(args: list[str]) -> int:
     """launch/app.py runs Hydra; here the failed runs are listed and make the exit code 1."""
-    from rnnbench.launch.app import train as run_app
+    from rnnbench.launch.app import launch
     from rnnbench.launch.sweep import describe_failures
 
-    failures = describe_failures(run_app(args))
+    failures = describe_failures(launch(args))
     if failures:
         print(failures, file=sys.stderr)
         return 1
@@ -131,8 +146,10 @@ def resume(args: list[str]) -> int:
 def evaluate(args: list[str]) -> int:
     """commands/evaluate.py: the run in RUN_DIR on the data OVERRIDES describe."""
     if not args or args[0].startswith("-"):
-        raise UserError("'rnnbench eval' needs a run folder and what to change: rnnbench eval RUN_DIR "
-                        "dataset.seq_len=800 [dataset.KEY=VALUE...]")
+        raise UserError(
+            "'rnnbench eval' needs a run folder and what to change: rnnbench eval RUN_DIR "
+            "dataset.seq_len=800 [dataset.KEY=VALUE...]"
+        )
     from rnnbench.commands.evaluate import eval_run
 
     record = eval_run(Path(args[0]), args[1:])
@@ -144,8 +161,9 @@ def evaluate(args: list[str]) -> int:
 
 
 def sample(args: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="rnnbench sample", description="Text from a trained language model "
-                                     "(rnnbench/commands/sample.py).")
+    parser = argparse.ArgumentParser(
+        prog="rnnbench sample", description="Text from a trained language model (rnnbench/commands/sample.py)."
+    )
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the folder of a completed run on dataset=text")
     parser.add_argument("--prompt", help="text to continue (default: the first window of the test text)")
     parser.add_argument("--length", type=int, default=300, help="tokens to generate (default: 300)")
@@ -171,23 +189,51 @@ def status(args: list[str]) -> int:
 def report(args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="rnnbench report", description="Compare the runs recorded under PATH(s).")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="run folders or folders containing them")
-    parser.add_argument("--out", type=Path, help="where to write report.{md,csv,tex,html} and plots "
-                                                 "(default: PATH/report for the first PATH)")
-    parser.add_argument("--where", action="append", default=[], metavar="KEY=VALUE[,VALUE]",
-                        help="keep runs with this value (model, dataset, seed, status or a config key such as "
-                             "dataset.seq_len); repeat to combine")
-    parser.add_argument("--group-by", nargs="+", metavar="KEY",
-                        help="config keys that split groups, instead of every key that varies")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where to write report.{md,csv,tex,html} and plots (default: PATH/report for the first PATH)",
+    )
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE[,VALUE]",
+        help="keep runs with this value (model, dataset, seed, status or a config key such as "
+        "dataset.seq_len); repeat to combine",
+    )
+    parser.add_argument(
+        "--group-by", nargs="+", metavar="KEY", help="config keys that split groups, instead of every key that varies"
+    )
     parser.add_argument("--metric", nargs="+", metavar="NAME", help="the task metrics to show (plots use the first)")
-    parser.add_argument("--format", nargs="+", default=[], metavar="FMT", dest="formats",
-                        help="the plots also as svg and/or pdf, beside the PNGs (for a paper)")
-    parser.add_argument("--include-running", action="store_true",
-                        help="runs still training too: their learning curves so far (tables count them as running)")
+    parser.add_argument(
+        "--format",
+        nargs="+",
+        default=[],
+        metavar="FMT",
+        dest="formats",
+        help="the plots also as svg and/or pdf, beside the PNGs (for a paper)",
+    )
+    parser.add_argument(
+        "--include-running",
+        action="store_true",
+        help="runs still training too: their learning curves so far (tables count them as running)",
+    )
     options = parser.parse_args(args)
     from rnnbench.report import write_report
 
-    print(write_report([Path(p) for p in options.paths], options.out, options.where, options.group_by, options.metric,
-                       options.include_running, tuple(options.formats), " ".join(["rnnbench report", *args])))
+    print(
+        write_report(
+            [Path(p) for p in options.paths],
+            options.out,
+            options.where,
+            options.group_by,
+            options.metric,
+            options.include_running,
+            tuple(options.formats),
+            " ".join(["rnnbench report", *args]),
+        )
+    )
     return 0
 
 
@@ -198,8 +244,10 @@ def study(args: list[str]) -> int:
     from rnnbench.study.protocol import run_study
 
     if not args or args[0].startswith("-"):
-        raise UserError(f"'rnnbench study' needs a study name: rnnbench study NAME [study.scale=full] "
-                        f"[study.seed_offset=K] [OVERRIDES...]; choose from: {', '.join(group_options('study'))}")
+        raise UserError(
+            f"'rnnbench study' needs a study name: rnnbench study NAME [study.scale=full] "
+            f"[study.seed_offset=K] [OVERRIDES...]; choose from: {', '.join(group_options('study'))}"
+        )
     code, folder = run_study(args[0], args[1:], _now())
     report([str(folder)])
     return code
@@ -211,29 +259,44 @@ def _positive_ints(text: str) -> list[int]:
     except ValueError:
         values = []
     if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of positive integers (e.g. 10,100,1000)")
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a comma-separated list of positive integers (e.g. 10,100,1000)"
+        )
     return values
 
 
 def bench(args: list[str]) -> int:
     from rnnbench.commands.bench import DEFAULT, FULL, IMPLS, MIN_TIME
 
-    parser = argparse.ArgumentParser(prog="rnnbench bench", description="Time the recurrent cores (rnnbench/commands/bench.py).")
-    parser.add_argument("--full", action="store_true", help="the big grid: 14 sequence models, T 10..3000, "
-                        "batch 1/16/64, hidden 64..512")
-    parser.add_argument("--models", type=lambda t: t.split(","),
-                        help=f"comma-separated conf/model names (default: {','.join(DEFAULT[0]['models'])})")
-    parser.add_argument("--impls", type=lambda t: t.split(","),
-                        help=f"some of {','.join(IMPLS)} (default: every one the model has)")
+    parser = argparse.ArgumentParser(
+        prog="rnnbench bench", description="Time the recurrent cores (rnnbench/commands/bench.py)."
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="the big grid: 14 sequence models, T 10..3000, batch 1/16/64, hidden 64..512",
+    )
+    parser.add_argument(
+        "--models",
+        type=lambda t: t.split(","),
+        help=f"comma-separated conf/model names (default: {','.join(DEFAULT[0]['models'])})",
+    )
+    parser.add_argument(
+        "--impls", type=lambda t: t.split(","), help=f"some of {','.join(IMPLS)} (default: every one the model has)"
+    )
     parser.add_argument("--seq-lens", type=_positive_ints, help="T values (default: 10,100,1000)")
     parser.add_argument("--batch", type=_positive_ints, help="batch sizes (default: 64, and 1 for the scan cells)")
     parser.add_argument("--hidden", type=_positive_ints, help="hidden sizes = input sizes (default: 128)")
-    parser.add_argument("--min-time", type=float, help="seconds of timed calls per measurement "
-                        f"(default: {MIN_TIME['default']}, --full: {MIN_TIME['full']})")
+    parser.add_argument(
+        "--min-time",
+        type=float,
+        help=f"seconds of timed calls per measurement (default: {MIN_TIME['default']}, --full: {MIN_TIME['full']})",
+    )
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
-    parser.add_argument("--out", type=Path, help="folder for bench.csv, bench.json and the plot "
-                                                 "(default: outputs/bench/<time>)")
+    parser.add_argument(
+        "--out", type=Path, help="folder for bench.csv, bench.json and the plot (default: outputs/bench/<time>)"
+    )
     options = parser.parse_args(args)
     min_time = options.min_time if options.min_time is not None else MIN_TIME["full" if options.full else "default"]
     if not 0 < min_time <= 60:
@@ -249,18 +312,29 @@ def bench(args: list[str]) -> int:
     from rnnbench.report.bench import markdown
 
     if options.device != "cpu" and not (options.device.startswith("cuda") and torch.cuda.is_available()):
-        raise UserError(f"--device {options.device} is not available here; use cpu" +
-                        ("" if options.device.startswith("cuda") else " or cuda[:N]"))
+        raise UserError(
+            f"--device {options.device} is not available here; use cpu"
+            + ("" if options.device.startswith("cuda") else " or cuda[:N]")
+        )
     if options.threads is not None:
         torch.set_num_threads(options.threads)
     grids = FULL if options.full else DEFAULT
     if options.models or options.seq_lens or options.batch or options.hidden:  # one grid, the rest from the first
-        grids = [{"models": options.models or grids[0]["models"], "seq_lens": options.seq_lens or grids[0]["seq_lens"],
-                  "batches": options.batch or grids[0]["batches"], "hiddens": options.hidden or grids[0]["hiddens"]}]
-    cases = [case for g in grids for case in grid(g["models"], g["seq_lens"], g["batches"], g["hiddens"], options.impls)]
+        grids = [
+            {
+                "models": options.models or grids[0]["models"],
+                "seq_lens": options.seq_lens or grids[0]["seq_lens"],
+                "batches": options.batch or grids[0]["batches"],
+                "hiddens": options.hidden or grids[0]["hiddens"],
+            }
+        ]
+    cases = [
+        case for g in grids for case in grid(g["models"], g["seq_lens"], g["batches"], g["hiddens"], options.impls)
+    ]
     out = options.out or Path(fresh_dir(str(Path("outputs") / "bench" / _now())))
-    table, ratio_table, meta = run_bench(cases, out, options.device, min_time,
-                                         progress=lambda line: print(line, file=sys.stderr, flush=True))
+    table, ratio_table, meta = run_bench(
+        cases, out, options.device, min_time, progress=lambda line: print(line, file=sys.stderr, flush=True)
+    )
     print(markdown(table, ratio_table, meta), end="")
     print(f"\nwritten: {out / 'bench.csv'}, {out / 'bench.json'}, {out / 'throughput_vs_T.png'}", file=sys.stderr)
     return 0

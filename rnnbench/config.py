@@ -4,7 +4,7 @@ Configs are the top-level ``conf/`` folder of the repository. A wheel ships it i
 as ``rnnbench/conf`` (see pyproject.toml); an editable install or a checkout reads it in place.
 
 Two resolvers name run folders (conf/train.yaml), registered by `register_resolvers` on import of
-the task function's module (job.py, which cli.train imports before Hydra starts and a launcher's
+the task function's module (launch/job.py, which launch/app.py imports before Hydra starts and a launcher's
 worker imports to unpickle the function, before it names the job's folder) and by `compose`:
     ${rnnbench.fresh_dir:PATH}      PATH, or PATH-2, PATH-3 …: the first that did not exist, made
                                     here — of two commands started in the same second, each gets
@@ -13,6 +13,7 @@ worker imports to unpickle the function, before it names the job's folder) and b
                                     what a run computes): a sweep's subfolder is a function of its
                                     config, so a changed grid never lands on another config's run
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,16 +31,33 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # mirrors or measures on the side (a run with diagnostics trains bit for bit as one without). Runs
 # that differ only in these are the same run: the report never splits groups by them and a killed
 # run may resume with other values. A trailing dot covers a whole node.
-INCIDENTAL_KEYS = ("output_root", "data_dir", "trainer.progress", "trainer.threads", "trainer.checkpoint",
-                   "trainer.keep_best", "diagnostics.", "logger.", "tuning.", "tuned")
+INCIDENTAL_KEYS = (
+    "output_root",
+    "data_dir",
+    "trainer.progress",
+    "trainer.threads",
+    "trainer.checkpoint",
+    "trainer.keep_best",
+    "diagnostics.",
+    "logger.",
+    "tuning.",
+    "tuned",
+)
 # The seeds: what replicates of one setting differ in. The report averages over them.
 SEED_KEYS = ("seed", "dataset.seed", "dataset.backtest.origin")  # aggregated over, not compared (origins: stock.py)
 
 # hydra.launcher.batching (hydra/launcher=batched: launch/batched.py, training/batched.py)
 BATCHING = ("auto", "always", "never")
 # Keys in which the members of one batched run may differ (the configs are otherwise equal).
-MEMBER_KEYS = ("seed", "dataset.seed", "trainer.lr", "trainer.weight_decay", "optimizer.lr", "optimizer.weight_decay",
-               "tuning.trial")
+MEMBER_KEYS = (
+    "seed",
+    "dataset.seed",
+    "trainer.lr",
+    "trainer.weight_decay",
+    "optimizer.lr",
+    "optimizer.weight_decay",
+    "tuning.trial",
+)
 
 
 def incidental(key: str) -> bool:
@@ -93,8 +111,10 @@ def config_dir() -> Path:
     for candidate in (PACKAGE_DIR / "conf", PACKAGE_DIR.parent / "conf"):
         if (candidate / "train.yaml").is_file():
             return candidate
-    raise UserError(f"rnnbench's configs are missing: no train.yaml in {PACKAGE_DIR / 'conf'} "
-                    f"or {PACKAGE_DIR.parent / 'conf'}; reinstall rnnbench")
+    raise UserError(
+        f"rnnbench's configs are missing: no train.yaml in {PACKAGE_DIR / 'conf'} "
+        f"or {PACKAGE_DIR.parent / 'conf'}; reinstall rnnbench"
+    )
 
 
 def group_options(group: str) -> list[str]:
@@ -162,14 +182,18 @@ def instantiate(group: str, node: Any, **kwargs: Any) -> Any:
         if isinstance(cause, TypeError) and "argument" in str(cause):
             raise UserError(f"{group}: {cause}") from None
         if isinstance(cause, MemoryError) or (isinstance(cause, RuntimeError) and "allocate" in str(cause)):
-            raise UserError(f"{group}: its weights do not fit in memory ({one_line(str(cause))[:160]}); "
-                            f"make it smaller ({group}.hidden_size, num_layers)") from None
+            raise UserError(
+                f"{group}: its weights do not fit in memory ({one_line(str(cause))[:160]}); "
+                f"make it smaller ({group}.hidden_size, num_layers)"
+            ) from None
         located = re.search(r"Error locating target '([^']+)'", str(exc))
         if located:
             key = re.search(r"full_key: (\S+)", str(exc))
             where = key.group(1) if key else group
-            raise UserError(f"{where}._target_ '{located.group(1)}' cannot be imported ({_root_cause(exc)}); "
-                            "give a dotted path to a class in an importable module") from None
+            raise UserError(
+                f"{where}._target_ '{located.group(1)}' cannot be imported ({_root_cause(exc)}); "
+                "give a dotted path to a class in an importable module"
+            ) from None
         raise
 
 

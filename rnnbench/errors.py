@@ -5,12 +5,14 @@ its message as one line and exits non-zero. Anything else is a bug and keeps its
 Constructors check their own arguments with the helpers below, so every model, task and trainer
 validates the same way whether it is built from YAML or from Python.
 """
+
 from __future__ import annotations
 
 import errno
 import math
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 class UserError(Exception):
@@ -29,7 +31,7 @@ class ConfigError(UserError):
         got = f", got {self.value!r}" if self.show_value else ""
         return f"{key} {self.problem}{got}"
 
-    def prefixed(self, prefix: str) -> "ConfigError":
+    def prefixed(self, prefix: str) -> ConfigError:
         return ConfigError(f"{prefix}.{self.key}", self.problem, self.value, self.show_value)
 
 
@@ -44,8 +46,9 @@ def check_int(key: str, value: Any, low: int | None = None, high: int | None = N
     return value
 
 
-def check_float(key: str, value: Any, low: float | None = None, high: float | None = None,
-                low_open: bool = False) -> float:
+def check_float(
+    key: str, value: Any, low: float | None = None, high: float | None = None, low_open: bool = False
+) -> float:
     """A finite real number in [low, high]; `low_open` makes the lower bound strict (> low)."""
     ok = (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
     if ok and low is not None:
@@ -57,15 +60,16 @@ def check_float(key: str, value: Any, low: float | None = None, high: float | No
     return float(value)
 
 
-MAX_SEED = 2 ** 63 - 1  # what torch.manual_seed and numpy's SeedSequence both take
+MAX_SEED = 2**63 - 1  # what torch.manual_seed and numpy's SeedSequence both take
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
 
 def check_name(key: str, value: Any) -> str:
     """A model's or a dataset's name: it names run folders and report files, so no '/' or spaces."""
     if not isinstance(value, str) or not NAME.fullmatch(value):
-        raise ConfigError(key, "must be a name of letters, digits and _ . + - (it names run folders and report "
-                               "files)", value)
+        raise ConfigError(
+            key, "must be a name of letters, digits and _ . + - (it names run folders and report files)", value
+        )
     return value
 
 
@@ -79,8 +83,11 @@ def check_choice(key: str, value: Any, allowed: Iterable[Any]) -> Any:
 def check_fractions(key: str, value: Any, count: int) -> tuple[float, ...]:
     """`count` fractions in (0, 1) that sum to 1 (a train/val/test split)."""
     values = tuple(value) if isinstance(value, Iterable) and not isinstance(value, (str, bytes)) else ()
-    if len(values) != count or not all((_is_int(v) or isinstance(v, float)) and 0 < v < 1 for v in values) \
-            or abs(sum(values) - 1) > 1e-6:
+    if (
+        len(values) != count
+        or not all((_is_int(v) or isinstance(v, float)) and 0 < v < 1 for v in values)
+        or abs(sum(values) - 1) > 1e-6
+    ):
         raise ConfigError(key, f"must be {count} fractions in (0, 1) that sum to 1, e.g. [0.8, 0.1, 0.1]", value)
     return tuple(float(v) for v in values)
 
@@ -99,10 +106,13 @@ def cannot_write(exc: OSError, option: str = "output_root=DIR (or hydra.run.dir=
     """One line for a folder or file that cannot be written: where, why, and the `option` that
     chooses another place."""
     if exc.errno == errno.ENOSPC:
-        return UserError(f"cannot write to {exc.filename}: the disk is full (no space left on device); free some "
-                         f"space, or choose a folder on another disk with {option}")
-    return UserError(f"cannot write to {exc.filename}: {(exc.strerror or str(exc)).lower()}; choose a writable "
-                     f"folder with {option}")
+        return UserError(
+            f"cannot write to {exc.filename}: the disk is full (no space left on device); free some "
+            f"space, or choose a folder on another disk with {option}"
+        )
+    return UserError(
+        f"cannot write to {exc.filename}: {(exc.strerror or str(exc)).lower()}; choose a writable folder with {option}"
+    )
 
 
 UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOSPC, errno.EEXIST, errno.EDQUOT}

@@ -7,6 +7,7 @@ CI runs both). Tests run on every core (pytest-xdist, `-n auto`), one torch thre
 workers would otherwise fight over the cores (benchmarks/README.md, pitfall 2); `-n 0` runs them
 in this process, for one test at a time.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,7 +38,7 @@ def compose_config(*overrides: str, tiny: bool = True) -> DictConfig:
     return copy.deepcopy(_composed((*(TINY if tiny else []), *overrides)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _composed(overrides: tuple[str, ...]) -> DictConfig:
     cfg = compose(*overrides)
     if cfg.dataset.get("source") == "mnist":
@@ -45,7 +46,7 @@ def _composed(overrides: tuple[str, ...]) -> DictConfig:
     return cfg
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_task(dataset: str, overrides: tuple[str, ...]):
     return build_task(compose_config(f"dataset={dataset}", *overrides))
 
@@ -106,11 +107,13 @@ def in_process(tmp_path, monkeypatch, capsys, own_logging):
             code = exc.code or 0
         out, err = capsys.readouterr()
         return code, out, err
+
     return run
 
 
 def run_cli(*args: str, cwd: Path, timeout: float = 300, **env_vars: str) -> subprocess.CompletedProcess:
     """`rnnbench ARGS` in a subprocess (the installed console script's module), as a user runs it."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "RNNBENCH_OFFLINE": "1", **env_vars}  # no downloads from tests
-    return subprocess.run([sys.executable, "-m", "rnnbench", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "rnnbench", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )

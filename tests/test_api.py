@@ -1,6 +1,8 @@
-"""rnnbench from Python (api.py), `rnnbench eval` (commands/evaluate.py) and `rnnbench sample`: the README's example runs; a run
+"""rnnbench from Python (api.py), `rnnbench eval` (commands/evaluate.py) and `rnnbench sample`: the
+README's example runs; a run
 made through the API is the CLI's run; eval at another length writes its record, refuses to change
 the model, and the report shows it."""
+
 from __future__ import annotations
 
 import json
@@ -46,7 +48,7 @@ def test_build_gives_the_model_and_task_a_run_trains():
     prediction, _ = model(x)
     assert prediction.shape[0] == 4 and task.name == "copy"
     with pytest.raises(AttributeError):
-        rnnbench.nope
+        rnnbench.nope  # noqa: B018
 
 
 @pytest.fixture
@@ -73,12 +75,15 @@ def test_eval_at_a_longer_length_writes_its_record_and_the_report_shows_it(train
     assert (trained / "report" / "eval_lengths_adding.png").is_file()
 
 
-@pytest.mark.parametrize("override, message", [
-    ("model.hidden_size=64", "model.hidden_size=64 would change more than the data"),
-    ("dataset=copy", "dataset=copy would change more than the data"),
-    ("dataset.nope=1", "dataset.nope: not a key of this run's dataset config"),
-    ("dataset.seq_len=1,2", "eval takes plain key=value overrides"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.hidden_size=64", "model.hidden_size=64 would change more than the data"),
+        ("dataset=copy", "dataset=copy would change more than the data"),
+        ("dataset.nope=1", "dataset.nope: not a key of this run's dataset config"),
+        ("dataset.seq_len=1,2", "eval takes plain key=value overrides"),
+    ],
+)
 def test_eval_refuses_what_is_not_new_data(trained, capsys, override, message):
     assert cli.main(["eval", str(trained), override]) == 2
     assert message in capsys.readouterr().err

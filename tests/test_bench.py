@@ -1,5 +1,6 @@
 """`rnnbench bench` is tested for what it computes — FLOPs against torch.utils.flop_counter, the
 ratios, the files and columns it writes, the report that reads them — never for speed."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from rnnbench.cli import main
 from rnnbench.commands import bench
 from rnnbench.report import bench as report_bench
-from rnnbench.cli import main
 from rnnbench.report import write_report
 
 H = 16
@@ -65,25 +66,50 @@ def test_ratios_pair_implementations_and_apply_targets_where_they_belong():
     rows = []
     for T in (10, 1000):
         for impl, speed in (("torch", 100.0), ("fused", 95.0), ("reference", 50.0)):
-            rows.append({"model": "lstm", "impl": impl, "T": T, "batch": 64, "hidden": 128,
-                         "train_tokens_per_s": speed, "fwd_tokens_per_s": 2 * speed})
+            rows.append(
+                {
+                    "model": "lstm",
+                    "impl": impl,
+                    "T": T,
+                    "batch": 64,
+                    "hidden": 128,
+                    "train_tokens_per_s": speed,
+                    "fwd_tokens_per_s": 2 * speed,
+                }
+            )
         for impl, speed in (("scan", 600.0 if T == 1000 else 40.0), ("reference", 100.0)):
-            rows.append({"model": "mingru", "impl": impl, "T": T, "batch": 64, "hidden": 128,
-                         "train_tokens_per_s": speed, "fwd_tokens_per_s": speed})
+            rows.append(
+                {
+                    "model": "mingru",
+                    "impl": impl,
+                    "T": T,
+                    "batch": 64,
+                    "hidden": 128,
+                    "train_tokens_per_s": speed,
+                    "fwd_tokens_per_s": speed,
+                }
+            )
     table = report_bench.ratios(pd.DataFrame(rows)).set_index(["ratio", "model", "T"])
     assert table.loc[("fused / raw torch.nn", "lstm", 10), "train"] == pytest.approx(0.95)
     assert table.loc[("fused / raw torch.nn", "lstm", 10), "met"]
     assert table.loc[("reference / fused", "lstm", 1000), "train"] == pytest.approx(50 / 95)
     assert pd.isna(table.loc[("reference / fused", "lstm", 1000), "met"])
-    assert table.loc[("scan / own loop", "mingru", 1000), "met"] and table.loc[("scan / own loop", "mingru", 1000), "target"] == 5.0
+    assert (
+        table.loc[("scan / own loop", "mingru", 1000), "met"]
+        and table.loc[("scan / own loop", "mingru", 1000), "target"] == 5.0
+    )
     assert pd.isna(table.loc[("scan / own loop", "mingru", 10), "target"])  # the target is at T = 1000
 
 
 def test_growth_is_the_log_log_slope_of_time_against_T():
-    rows = [{"model": "lstm", "impl": "reference", "T": T, "batch": 64, "hidden": 128, "train_ms": 0.5 * T}
-            for T in (10, 100, 1000)]
-    rows += [{"model": "mingru", "impl": "scan", "T": T, "batch": 1, "hidden": 128, "train_ms": 3.0 * T ** 0.25}
-             for T in (10, 100, 1000)]
+    rows = [
+        {"model": "lstm", "impl": "reference", "T": T, "batch": 64, "hidden": 128, "train_ms": 0.5 * T}
+        for T in (10, 100, 1000)
+    ]
+    rows += [
+        {"model": "mingru", "impl": "scan", "T": T, "batch": 1, "hidden": 128, "train_ms": 3.0 * T**0.25}
+        for T in (10, 100, 1000)
+    ]
     slopes = report_bench.growth(pd.DataFrame(rows)).set_index("model")
     assert slopes.loc["lstm", "slope"] == pytest.approx(1.0)
     assert slopes.loc["mingru", "slope"] == pytest.approx(0.25)
@@ -94,24 +120,61 @@ def test_step_memory_counts_weights_gradients_and_what_autograd_saves():
     core = bench.build_core("gru", "reference", H)
     weights = sum(p.numel() * 4 for p in core.parameters())
     short, long = (bench.step_memory_mb(core, torch.randn(4, t, H)) for t in (10, 40))
-    assert short * 2 ** 20 > 2 * weights
-    assert (long * 2 ** 20 - 2 * weights) == pytest.approx(4 * (short * 2 ** 20 - 2 * weights), rel=0.05)
+    assert short * 2**20 > 2 * weights
+    assert (long * 2**20 - 2 * weights) == pytest.approx(4 * (short * 2**20 - 2 * weights), rel=0.05)
 
 
 @pytest.mark.slow
 def test_bench_writes_its_table_and_the_report_reads_it(tmp_path, capsys):
     out = tmp_path / "bench"
-    code = main(["bench", "--models", "lstm,mingru", "--seq-lens", "3,4", "--batch", "2", "--hidden", "4",
-                 "--min-time", "0.01", "--out", str(out)])
+    code = main(
+        [
+            "bench",
+            "--models",
+            "lstm,mingru",
+            "--seq-lens",
+            "3,4",
+            "--batch",
+            "2",
+            "--hidden",
+            "4",
+            "--min-time",
+            "0.01",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "matmul peak" in printed and "scan / own loop" in printed and "fused / raw torch.nn" in printed
     table = pd.read_csv(out / report_bench.CSV)
-    assert {"model", "impl", "T", "batch", "hidden", "params", "flops_per_token", "fwd_ms", "fwd_iqr_ms",
-            "fwd_tokens_per_s", "fwd_gflops", "fwd_peak_frac", "train_ms", "train_iqr_ms", "train_tokens_per_s",
-            "train_gflops", "train_peak_frac", "train_mb"} <= set(table.columns)
-    assert sorted(set(zip(table.model, table.impl))) == [("lstm", "fused"), ("lstm", "reference"), ("lstm", "torch"),
-                                                         ("mingru", "reference"), ("mingru", "scan")]
+    assert {
+        "model",
+        "impl",
+        "T",
+        "batch",
+        "hidden",
+        "params",
+        "flops_per_token",
+        "fwd_ms",
+        "fwd_iqr_ms",
+        "fwd_tokens_per_s",
+        "fwd_gflops",
+        "fwd_peak_frac",
+        "train_ms",
+        "train_iqr_ms",
+        "train_tokens_per_s",
+        "train_gflops",
+        "train_peak_frac",
+        "train_mb",
+    } <= set(table.columns)
+    assert sorted(set(zip(table.model, table.impl))) == [
+        ("lstm", "fused"),
+        ("lstm", "reference"),
+        ("lstm", "torch"),
+        ("mingru", "reference"),
+        ("mingru", "scan"),
+    ]
     assert len(table) == 10 and (table.train_tokens_per_s > 0).all() and (table.train_peak_frac > 0).all()
     assert (table.train_tokens_per_s == table["T"] * table.batch / (table.train_ms / 1e3)).all()
     meta = json.loads((out / report_bench.META).read_text())
@@ -125,15 +188,21 @@ def test_bench_writes_its_table_and_the_report_reads_it(tmp_path, capsys):
     assert "data:image/png;base64" in (tmp_path / "report" / "report.html").read_text()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--models", "convlstm"], "model convlstm is not a sequence model"),
-    (["--models", "nope"], "unknown model 'nope'; choose from: "),
-    (["--models", "lstm", "--impls", "scan"], "model lstm has none of the impls scan; it has: torch, fused, reference"),
-    (["--impls", "fast"], "unknown impl fast; choose from: torch, fused, scan, reference, auto"),
-    (["--min-time", "0"], "--min-time must be in (0, 60] seconds, got 0.0"),
-    (["--threads", "0"], "--threads must be between 1 and 1024, got 0"),
-    (["--device", "tpu"], "--device tpu is not available here; use cpu or cuda[:N]"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--models", "convlstm"], "model convlstm is not a sequence model"),
+        (["--models", "nope"], "unknown model 'nope'; choose from: "),
+        (
+            ["--models", "lstm", "--impls", "scan"],
+            "model lstm has none of the impls scan; it has: torch, fused, reference",
+        ),
+        (["--impls", "fast"], "unknown impl fast; choose from: torch, fused, scan, reference, auto"),
+        (["--min-time", "0"], "--min-time must be in (0, 60] seconds, got 0.0"),
+        (["--threads", "0"], "--threads must be between 1 and 1024, got 0"),
+        (["--device", "tpu"], "--device tpu is not available here; use cpu or cuda[:N]"),
+    ],
+)
 def test_bad_bench_arguments_are_one_line(args, message, tmp_path, capsys):
     assert main(["bench", *args, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err

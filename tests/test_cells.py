@@ -1,4 +1,5 @@
 """Reference cells (written from the equations) compute exactly what torch's fused kernels do."""
+
 from __future__ import annotations
 
 import functools
@@ -22,8 +23,9 @@ CELLS = {
 def fused_and_reference(cell, num_layers, bidirectional=False, input_size=5, hidden_size=7):
     torch.manual_seed(0)
     fused = Recurrent(input_size, cell, hidden_size, num_layers, impl="fused", bidirectional=bidirectional).double()
-    reference = Recurrent(input_size, cell, hidden_size, num_layers, impl="reference",
-                          bidirectional=bidirectional).double()
+    reference = Recurrent(
+        input_size, cell, hidden_size, num_layers, impl="reference", bidirectional=bidirectional
+    ).double()
     copy_fused_weights(fused, reference)
     return fused, reference
 

@@ -2,6 +2,7 @@
 checkpoint that resumes exactly (preemption.py), job states read from squeue (cluster.py), the
 memory a SLURM job was given, and the one line when there is no SLURM. On a real cluster:
 tests/test_slurm.py."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ import signal
 
 import pytest
 
-from rnnbench.training import memory, preemption
 from rnnbench.errors import UserError
+from rnnbench.training import memory, preemption
 from rnnbench.training.trainer import train
 from tests.conftest import compose_config, run_cli
 from tests.test_resume import same_results
@@ -81,8 +82,12 @@ def test_job_states_come_from_squeue_and_a_job_no_longer_listed_has_ended():
         watcher.register_job(job)
     out = "JOBID|STATE|NODELIST\n41_0|RUNNING|node1\n41_1|PENDING|\n42|COMPLETED|node2\n"  # squeue --format=%i|%T|%N
     watcher._info_dict.update(watcher.read_info(out))
-    assert [watcher.get_state(j, mode="cache") for j in ("41_0", "41_1", "41_2", "42")] == \
-        ["RUNNING", "PENDING", "ENDED", "COMPLETED"]
+    assert [watcher.get_state(j, mode="cache") for j in ("41_0", "41_1", "41_2", "42")] == [
+        "RUNNING",
+        "PENDING",
+        "ENDED",
+        "COMPLETED",
+    ]
     assert watcher.is_done("41_2", mode="cache") and not watcher.is_done("41_1", mode="cache")
     assert watcher._make_command()[:2] == ["squeue", "--me"]
 

@@ -5,6 +5,7 @@ pointing at a class that no longer exists fails here.)
 By default each model meets one dataset of each kind and each dataset one model of each kind; the
 whole model × dataset product is `slow`. A new model or task file is picked up by both without an
 entry anywhere."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,28 +14,69 @@ from omegaconf import OmegaConf
 
 from rnnbench.config import config_dir, group_options, instantiate
 from rnnbench.errors import UserError
-from rnnbench.training.flops import count_flops
 from rnnbench.training.build import build_model, check_model_fits, model_kind
+from rnnbench.training.flops import count_flops
 from tests.conftest import cached_task, compose_config
 
 MODELS, DATASETS = group_options("model"), group_options("dataset")
 # One model and one dataset of each kind of task (data.task.TASK_KINDS).
-REPRESENTATIVES = {"sequence": ("gru", "adding"), "transduction": ("seq2seq", "reverse"),
-                   "frames": ("convgru", "moving_shapes")}
+REPRESENTATIVES = {
+    "sequence": ("gru", "adding"),
+    "transduction": ("seq2seq", "reverse"),
+    "frames": ("convgru", "moving_shapes"),
+}
 # every model, and the reference loop too for models whose core has other implementations
-IMPLS = [(model, impl) for model in MODELS for impl in (None, "reference")
-         if impl is None or "impl" in compose_config(f"model={model}").model]
-PAIRS = sorted({(model, impl, dataset) for model, impl in IMPLS for _, dataset in REPRESENTATIVES.values()}
-               | {(model, None, dataset) for model, _ in REPRESENTATIVES.values() for dataset in DATASETS}, key=str)
+IMPLS = [
+    (model, impl)
+    for model in MODELS
+    for impl in (None, "reference")
+    if impl is None or "impl" in compose_config(f"model={model}").model
+]
+PAIRS = sorted(
+    {(model, impl, dataset) for model, impl in IMPLS for _, dataset in REPRESENTATIVES.values()}
+    | {(model, None, dataset) for model, _ in REPRESENTATIVES.values() for dataset in DATASETS},
+    key=str,
+)
 EVERY_PAIR = sorted({(model, impl, dataset) for model, impl in IMPLS for dataset in DATASETS} - set(PAIRS), key=str)
 
 
 def test_groups_are_populated():
-    assert {"rnn", "lstm", "gru", "lstm_peephole", "lstm_cifg", "lstm_nfg", "lstm_ln", "mingru", "minlstm",
-            "indrnn", "hybrid_stacked", "hybrid_parallel", "transformer", "tcn", "seq2seq", "convlstm",
-            "convgru"} <= set(MODELS)
-    assert {"adding", "copy", "parity", "selective_copy", "mqar", "anbn", "anbncn", "text", "stock",
-            "seq_digits", "seq_mnist", "permuted_mnist", "reverse", "text_correction", "moving_shapes"} <= set(DATASETS)
+    assert {
+        "rnn",
+        "lstm",
+        "gru",
+        "lstm_peephole",
+        "lstm_cifg",
+        "lstm_nfg",
+        "lstm_ln",
+        "mingru",
+        "minlstm",
+        "indrnn",
+        "hybrid_stacked",
+        "hybrid_parallel",
+        "transformer",
+        "tcn",
+        "seq2seq",
+        "convlstm",
+        "convgru",
+    } <= set(MODELS)
+    assert {
+        "adding",
+        "copy",
+        "parity",
+        "selective_copy",
+        "mqar",
+        "anbn",
+        "anbncn",
+        "text",
+        "stock",
+        "seq_digits",
+        "seq_mnist",
+        "permuted_mnist",
+        "reverse",
+        "text_correction",
+        "moving_shapes",
+    } <= set(DATASETS)
 
 
 def learns_a_step(model: str, impl: str | None, dataset: str) -> None:
@@ -101,7 +143,12 @@ def test_debug_tiny_shrinks_the_run_and_the_data_where_the_dataset_says_how(data
     conf/debug/dataset/tiny_<dataset>.yaml where there is one (a dataset without one runs at its
     own sizes); a later override still wins."""
     cfg = compose_config(f"dataset={dataset}", "trainer.eval_every=2")
-    assert (cfg.trainer.max_steps, cfg.trainer.eval_every, cfg.model.hidden_size, cfg.trainer.device) == (6, 2, 8, "cpu")
+    assert (cfg.trainer.max_steps, cfg.trainer.eval_every, cfg.model.hidden_size, cfg.trainer.device) == (
+        6,
+        2,
+        8,
+        "cpu",
+    )
     tiny = config_dir() / "debug" / "dataset" / f"tiny_{dataset}.yaml"
     if tiny.is_file():
         for key, value in OmegaConf.load(tiny).items():

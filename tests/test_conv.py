@@ -1,4 +1,5 @@
 """ConvLSTM/ConvGRU against the ordinary cells, the encoder-forecaster, SSIM, and moving shapes."""
+
 from __future__ import annotations
 
 import functools
@@ -8,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
+from rnnbench.data.metrics import ssim
 from rnnbench.data.moving_shapes import MovingShapesTask, as_logits
 from rnnbench.data.task import InputSpec
 from rnnbench.errors import ConfigError
-from rnnbench.data.metrics import ssim
 from rnnbench.models.conv_cells import ConvGRUCell, ConvLSTMCell
 from rnnbench.models.encoder_forecaster import EncoderForecaster
 from rnnbench.models.recurrent import Recurrent, run_cell
@@ -53,7 +54,7 @@ def test_kxk_kernel_at_every_pixel_is_the_cell_on_the_neighbourhood(conv_cell, r
         ref.weight_hh_l0.zero_()  # h_0 = 0: W_hh only adds its bias at the first step
     padded = torch.nn.functional.pad(x[0, 0], (1, 1, 1, 1))
     for row, col in ((2, 3), (0, 0)):
-        patch = padded[:, row:row + k, col:col + k].reshape(1, 1, -1)
+        patch = padded[:, row : row + k, col : col + k].reshape(1, 1, -1)
         expected, _ = ref(patch)
         torch.testing.assert_close(y[0, 0, :, row, col], expected[0, 0], atol=1e-6, rtol=1e-6)
 
@@ -80,22 +81,35 @@ def test_kernel_size_is_checked(kernel):
 @pytest.mark.parametrize("conv_cell", [ConvLSTMCell, ConvGRUCell])
 def test_encoder_forecaster_shapes_and_gradients(conv_cell):
     torch.manual_seed(0)
-    model = EncoderForecaster(functools.partial(conv_cell, kernel_size=3), InputSpec("frames", 1, (6, 6)), 1,
-                              horizon=3, hidden_size=4, num_layers=2).double()
+    model = EncoderForecaster(
+        functools.partial(conv_cell, kernel_size=3),
+        InputSpec("frames", 1, (6, 6)),
+        1,
+        horizon=3,
+        hidden_size=4,
+        num_layers=2,
+    ).double()
     x = torch.rand(2, 4, 1, 6, 6, dtype=torch.float64)
     pred, state = model(x)
     assert pred.shape == (2, 3, 1, 6, 6) and state is None
     pred.sum().backward()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
-               for p in model.parameters())
+    assert all(
+        p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0 for p in model.parameters()
+    )
     # autograd through the convolutional recurrence against finite differences, on the input
     x_small = torch.rand(1, 2, 1, 4, 4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda v: model(v)[0], (x_small,), eps=1e-6, atol=1e-5, fast_mode=True)
 
 
 def test_encoder_forecaster_runs_the_conv_cells_in_recurrent_stacks():
-    model = EncoderForecaster(functools.partial(ConvGRUCell, kernel_size=3), InputSpec("frames", 1, (4, 4)), 1,
-                              horizon=2, hidden_size=3, num_layers=2)
+    model = EncoderForecaster(
+        functools.partial(ConvGRUCell, kernel_size=3),
+        InputSpec("frames", 1, (4, 4)),
+        1,
+        horizon=2,
+        hidden_size=3,
+        num_layers=2,
+    )
     assert isinstance(model.encoder, Recurrent) and model.encoder.impl == "reference"
     assert len(model.encoder.layers) == 2 and model.describe()["horizon"] == 2
 
@@ -108,7 +122,7 @@ def test_ssim_known_values():
     torch.testing.assert_close(ssim(x, y), ssim(y, x))
     assert (ssim(x, y) < 0.95).all()
     # constant images a, b: σ = 0, so SSIM = (2ab + C1) / (a² + b² + C1) exactly
-    a, b, c1 = 0.3, 0.7, 0.01 ** 2
+    a, b, c1 = 0.3, 0.7, 0.01**2
     got = ssim(torch.full((1, 1, 12, 12), a, dtype=torch.float64), torch.full((1, 1, 12, 12), b, dtype=torch.float64))
     assert got.item() == pytest.approx((2 * a * b + c1) / (a * a + b * b + c1), rel=1e-9)
 
@@ -119,8 +133,9 @@ def test_ssim_on_images_smaller_than_the_window():
 
 
 def small_task(**kw) -> MovingShapesTask:
-    options = dict(size=16, input_frames=4, output_frames=3, min_size=3, max_size=6, n_train=64, n_val=16,
-                   n_test=16, seed=0)
+    options = dict(
+        size=16, input_frames=4, output_frames=3, min_size=3, max_size=6, n_train=64, n_val=16, n_test=16, seed=0
+    )
     return MovingShapesTask(**{**options, **kw})
 
 
@@ -170,10 +185,19 @@ def test_moving_shapes_baselines():
     assert set(task.baselines("test")) == {"copy last frame", "mean frame"}
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(size=2), "size"), (dict(max_size=16), "max_size"), (dict(min_size=7, max_size=5), "max_size"),
-    (dict(shapes=["triangle"]), "shapes"), (dict(shapes=[]), "shapes"), (dict(output_frames=0), "output_frames"),
-    (dict(loss="l1"), "loss"), (dict(min_speed=-1.0), "min_speed")])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(size=2), "size"),
+        (dict(max_size=16), "max_size"),
+        (dict(min_size=7, max_size=5), "max_size"),
+        (dict(shapes=["triangle"]), "shapes"),
+        (dict(shapes=[]), "shapes"),
+        (dict(output_frames=0), "output_frames"),
+        (dict(loss="l1"), "loss"),
+        (dict(min_speed=-1.0), "min_speed"),
+    ],
+)
 def test_moving_shapes_bad_options(bad, match):
     with pytest.raises(ConfigError, match=match):
         small_task(**bad)

@@ -1,5 +1,6 @@
 """The dataset suite: determinism, shapes, baselines, disjoint/chronological splits, the stream
 layout of truncated BPTT, no look-ahead in the stock task, and clear errors for bad files."""
+
 from __future__ import annotations
 
 import gzip
@@ -57,12 +58,25 @@ def test_mqar_every_query_asks_for_the_value_paired_with_its_key():
 
 def counting_oracle(task: CountingTask):
     """A 'model' that counts exactly: the right next symbol at every determined step."""
+
     def model(x, state=None):
         a, b, c = (torch.cumsum(x == s, dim=1) for s in (2, 3, 4))
         last = len(task.letters) == 2
-        nxt = torch.where(x == 1, 2, torch.where(x == 2, 2, torch.where(x == 3, torch.where(b < a, 3, END if last else 4),
-                          torch.where(x == 4, torch.where(c < a, 4, END), 0))))
+        nxt = torch.where(
+            x == 1,
+            2,
+            torch.where(
+                x == 2,
+                2,
+                torch.where(
+                    x == 3,
+                    torch.where(b < a, 3, END if last else 4),
+                    torch.where(x == 4, torch.where(c < a, 4, END), 0),
+                ),
+            ),
+        )
         return torch.nn.functional.one_hot(nxt, 6).float(), None
+
     return model
 
 
@@ -73,7 +87,7 @@ def test_counting_strings_scoring_and_generalisation_report(language, tmp_path):
     k = len(task.letters)
     assert splits["val"].x.shape == (5, 1 + k * 5) and splits["test"].x.shape == (12, 1 + k * 12)
     row_x, row_y = splits["test"].x[2], splits["test"].y[2]  # n = 3
-    assert row_x[:1 + 3 * k].tolist() == [1] + sum(([2 + i] * 3 for i in range(k)), [])
+    assert row_x[: 1 + 3 * k].tolist() == [1] + sum(([2 + i] * 3 for i in range(k)), [])
     assert row_y[3 * k] == END and (row_y[1:4] == IGNORE).all()  # a-steps (and the first b's guess) unscored
     assert (splits["train"].x[:, 1:] != 0).sum(1).max() <= k * 5  # training n ≤ max_n
     oracle = counting_oracle(task)
@@ -141,10 +155,16 @@ def test_tinyshakespeare_is_shipped_and_checked():
     assert 4.5 < task.baseline("test")["bpc"] < 5.2  # unigram entropy of English characters
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "no file at"), (b"", "is empty"), (b"\xff\xfe bad bytes \xff", "not UTF-8"),
-    (b"\x00\x01\x02binary", "looks binary"), (b"short", "fewer than seq_len"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no file at"),
+        (b"", "is empty"),
+        (b"\xff\xfe bad bytes \xff", "not UTF-8"),
+        (b"\x00\x01\x02binary", "looks binary"),
+        (b"short", "fewer than seq_len"),
+    ],
+)
 def test_bad_text_files_are_refused_clearly(tmp_path, content, message):
     path = tmp_path / "t.txt"
     if content is not None:
@@ -170,8 +190,14 @@ def test_training_on_text_carries_state_and_writes_a_sample(tmp_path, corpus):
 def make_csv(path: Path, rows: int = 300, seed: int = 0, **columns) -> Path:
     rng = np.random.default_rng(seed)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, rows)))
-    frame = pd.DataFrame({"Date": pd.bdate_range("2000-01-03", periods=rows).strftime("%m/%d/%Y"),
-                          "Close": close, "Volume": rng.integers(1_000, 2_000, rows), **columns})
+    frame = pd.DataFrame(
+        {
+            "Date": pd.bdate_range("2000-01-03", periods=rows).strftime("%m/%d/%Y"),
+            "Close": close,
+            "Volume": rng.integers(1_000, 2_000, rows),
+            **columns,
+        }
+    )
     frame.to_csv(path, index=False)
     return path
 
@@ -200,7 +226,7 @@ def test_stock_has_no_look_ahead(tmp_path, predict):
     frame = pd.read_csv(base)
     reference = StockTask(path=str(base), predict=predict, seq_len=10)
     changed = frame.copy()
-    changed.loc[int(len(frame) * 0.7):, "Close"] *= 3.0  # a crash-free tripling from the val part on
+    changed.loc[int(len(frame) * 0.7) :, "Close"] *= 3.0  # a crash-free tripling from the val part on
     changed.to_csv(tmp_path / "b.csv", index=False)
     other = StockTask(path=str(tmp_path / "b.csv"), predict=predict, seq_len=10)
     assert torch.equal(reference.splits()["train"].x, other.splits()["train"].x)
@@ -212,7 +238,11 @@ def test_stock_has_no_look_ahead(tmp_path, predict):
     late.to_csv(tmp_path / "c.csv", index=False)
     tail = StockTask(path=str(tmp_path / "c.csv"), predict=predict, seq_len=10).splits()["test"]
     test = reference.splits()["test"]
-    assert torch.equal(tail.x, test.x) and torch.equal(tail.y[:-1], test.y[:-1]) and not torch.equal(tail.y[-1], test.y[-1])
+    assert (
+        torch.equal(tail.x, test.x)
+        and torch.equal(tail.y[:-1], test.y[:-1])
+        and not torch.equal(tail.y[-1], test.y[-1])
+    )
 
 
 @pytest.mark.parametrize("predict", ["price", "log_return"])
@@ -224,7 +254,7 @@ def test_stock_mase_skill_seasonal_naive_and_drift_are_their_definitions(tmp_pat
     task = StockTask(path=str(path), predict=predict, seq_len=10, horizon=2, season=5)
     prices = pd.read_csv(path)["Close"].to_numpy()
     n, first = len(prices), 0 if predict == "price" else 1  # returns start one row later
-    train = prices[first:int(n * 0.7)]
+    train = prices[first : int(n * 0.7)]
     scale = np.abs(np.diff(train)).mean()
     baselines = task.baselines("test")
     y = task.splits()["test"].y.numpy()
@@ -232,7 +262,7 @@ def test_stock_mase_skill_seasonal_naive_and_drift_are_their_definitions(tmp_pat
     persistence = baselines["persistence"]
     assert persistence["skill"] == pytest.approx(0, abs=1e-6)  # its own MSE ratio, through the target scaling
     assert persistence["mase"] == pytest.approx(np.abs(future - now).mean() / scale)
-    part = prices[int(n * 0.85):]  # the test part; window k ends at row t_k of it (returns: one row later)
+    part = prices[int(n * 0.85) :]  # the test part; window k ends at row t_k of it (returns: one row later)
     t = np.arange(9, 9 + len(y)) + first
     assert np.allclose(part[t], now) and np.allclose(part[t + 2], future)
     seasonal = baselines["seasonal naive (m=5)"]  # h = 2, m = 5: p̂_{t+2} = p_{t−3}
@@ -254,7 +284,7 @@ def test_stock_forecasts_several_steps_as_one_vector(tmp_path, predict):
     test = task.splits()["test"]
     assert task.output_size == 3 and test.y.shape == (len(test), 7)
     prices = pd.read_csv(path)["Close"].to_numpy()
-    part = prices[int(len(prices) * 0.85):]
+    part = prices[int(len(prices) * 0.85) :]
     t = np.arange(9, 9 + len(test)) + (0 if predict == "price" else 1)
     now, future = test.y[:, 3].numpy(), test.y[:, 4:].numpy()
     assert np.allclose(now, part[t]) and np.allclose(future, part[t[:, None] + np.arange(2, 5)[None, :]])
@@ -339,7 +369,9 @@ def test_day_first_dates_are_read_day_first_and_ambiguous_ones_are_refused(tmp_p
 def test_long_files_integer_dates_and_infinite_values_are_refused_with_the_way_out(tmp_path):
     days = list(pd.date_range("2001-01-01", periods=300, freq="D").strftime("%Y-%m-%d"))
     long = dated_csv(tmp_path / "long.csv", days * 2, Symbol=["A"] * 300 + ["B"] * 300)
-    with pytest.raises(UserError, match=r"row 302: '2001-01-01' is a date seen before \(300 such rows\).*dataset.filter="):
+    with pytest.raises(
+        UserError, match=r"row 302: '2001-01-01' is a date seen before \(300 such rows\).*dataset.filter="
+    ):
         StockTask(path=str(long), seq_len=5)
     one = StockTask(path=str(long), seq_len=5, filter="Symbol=B")
     assert len(one.frame) == 300 and list(one.frame["date"].dt.strftime("%Y-%m-%d")) == days
@@ -352,15 +384,18 @@ def test_long_files_integer_dates_and_infinite_values_are_refused_with_the_way_o
         StockTask(path=str(infinite), seq_len=5)
 
 
-@pytest.mark.parametrize("change, kwargs, message", [
-    (None, {"target": "Open", "columns": ["Open"]}, "has no column 'Open'; its columns are Date, Close, Volume"),
-    ("text", {}, "row 12: column Close holds '12.5x', not a number"),
-    ("date", {}, "is not a date"),
-    ("short", {"seq_len": 50}, "fewer than the 52 one window needs"),
-    ("negative", {}, "values ≤ 0, so it has no log returns"),
-    ("empty", {}, "is empty"),
-    ("missing", {}, "no file at"),
-])
+@pytest.mark.parametrize(
+    "change, kwargs, message",
+    [
+        (None, {"target": "Open", "columns": ["Open"]}, "has no column 'Open'; its columns are Date, Close, Volume"),
+        ("text", {}, "row 12: column Close holds '12.5x', not a number"),
+        ("date", {}, "is not a date"),
+        ("short", {"seq_len": 50}, "fewer than the 52 one window needs"),
+        ("negative", {}, "values ≤ 0, so it has no log returns"),
+        ("empty", {}, "is empty"),
+        ("missing", {}, "no file at"),
+    ],
+)
 def test_bad_csv_files_are_refused_clearly(tmp_path, change, kwargs, message):
     path = make_csv(tmp_path / "bad.csv")
     frame = pd.read_csv(path)
@@ -384,8 +419,12 @@ def test_bad_csv_files_are_refused_clearly(tmp_path, change, kwargs, message):
 
 def test_training_on_stock_saves_the_test_period_plot(tmp_path):
     summary = train(compose_config("dataset=stock"), tmp_path)
-    assert summary["status"] == "completed" and set(summary["baselines"]) == {"persistence", "linear AR",
-                                                                             "seasonal naive (m=5)", "drift"}
+    assert summary["status"] == "completed" and set(summary["baselines"]) == {
+        "persistence",
+        "linear AR",
+        "seasonal naive (m=5)",
+        "drift",
+    }
     assert (tmp_path / "test_predictions.png").stat().st_size > 10_000
     assert len(pd.read_csv(tmp_path / "test_predictions.csv")) == summary["task"]["sizes"]["test"]
 
@@ -407,8 +446,10 @@ def test_the_permutation_is_fixed_and_shared_by_every_split_and_seed():
     perm = torch.randperm(784, generator=torch.Generator().manual_seed(0))
     assert torch.equal(a["val"].x.squeeze(-1), plain["val"].x.squeeze(-1)[:, perm])
     assert not torch.equal(a["train"].x, b["train"].x)  # other seed, other images; same order
-    assert torch.equal(b["test"].x.squeeze(-1)[:, torch.argsort(perm)], SequentialImageTask(
-        n_train=8, n_val=8, n_test=8, seed=2).splits()["test"].x.squeeze(-1))
+    assert torch.equal(
+        b["test"].x.squeeze(-1)[:, torch.argsort(perm)],
+        SequentialImageTask(n_train=8, n_val=8, n_test=8, seed=2).splits()["test"].x.squeeze(-1),
+    )
 
 
 def write_idx(path: Path, array: np.ndarray) -> str:
@@ -429,8 +470,12 @@ def test_mnist_reader_and_splits_from_a_local_mirror(tmp_path, monkeypatch):
     served = tmp_path / "mirror"
     served.mkdir()
     rng = np.random.default_rng(0)
-    arrays = {"train_images": rng.integers(0, 256, (5_010, 28, 28)), "train_labels": rng.integers(0, 10, 5_010),
-              "test_images": rng.integers(0, 256, (7, 28, 28)), "test_labels": rng.integers(0, 10, 7)}
+    arrays = {
+        "train_images": rng.integers(0, 256, (5_010, 28, 28)),
+        "train_labels": rng.integers(0, 10, 5_010),
+        "test_images": rng.integers(0, 256, (7, 28, 28)),
+        "test_labels": rng.integers(0, 10, 7),
+    }
     handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(served), **k)  # noqa: E731
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -438,7 +483,9 @@ def test_mnist_reader_and_splits_from_a_local_mirror(tmp_path, monkeypatch):
         files = {}
         for key, remote in images.MNIST_FILES.items():
             sha = write_idx(served / remote.name, arrays[key])
-            files[key] = RemoteFile(remote.name, (f"http://127.0.0.1:{httpd.server_address[1]}/{remote.name}",), sha256=sha)
+            files[key] = RemoteFile(
+                remote.name, (f"http://127.0.0.1:{httpd.server_address[1]}/{remote.name}",), sha256=sha
+            )
         monkeypatch.setattr(images, "MNIST_FILES", files)
         task = SequentialImageTask(source="mnist", order="row", data_dir=str(tmp_path / "data"))
         splits = task.splits()

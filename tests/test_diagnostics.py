@@ -1,6 +1,7 @@
 """What the trainer measures besides the metrics: ‖∂L/∂h_t‖ per time step, the memory of a
 training step (and the refusal of one that cannot fit), inference speed, and what a rerun
 reproduces."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,10 @@ import json
 import pytest
 import torch
 
-from rnnbench.training.diagnostics import GradPerTimeStep, reference_state_dict
 from rnnbench.errors import UserError
-from rnnbench.training.memory import SavedTensors, check_fits
 from rnnbench.training.build import build_model, build_task, twin
+from rnnbench.training.diagnostics import GradPerTimeStep, reference_state_dict
+from rnnbench.training.memory import SavedTensors, check_fits
 from rnnbench.training.record import GRADS
 from rnnbench.training.trainer import train
 
@@ -39,10 +40,10 @@ def test_grad_per_time_step_is_the_total_derivative_through_the_recurrence(cfg_f
     assert len(norms) == T
     for t in (0, T // 2, T - 1):
         with torch.no_grad():
-            _, state = fused(x[:, :t + 1])
+            _, state = fused(x[:, : t + 1])
         h0 = (state[0] if name == "lstm" else state).clone().requires_grad_()
         rest = (h0, state[1]) if name == "lstm" else h0
-        last = fused(x[:, t + 1:], rest)[0][:, -1] if t + 1 < T else h0[-1]
+        last = fused(x[:, t + 1 :], rest)[0][:, -1] if t + 1 < T else h0[-1]
         task.loss(model.head(last), y).backward()
         expected = (h0.grad[-1] * 8).norm(dim=1).mean().item()
         assert norms[t] == pytest.approx(expected, rel=1e-4, abs=1e-9)
@@ -53,8 +54,10 @@ def test_plain_rnn_gradients_vanish_and_a_run_with_diagnostics_trains_the_same(c
     plain = train(cfg, tmp_path / "plain")
     cfg = cfg_factory("model=rnn", "dataset.seq_len=40", "model.hidden_size=16", "diagnostics.grad_per_time_step=true")
     probed = train(cfg, tmp_path / "probed")
-    lines = lambda run: [{k: v for k, v in json.loads(line).items() if k not in ("tokens_per_s", "wall_s")}
-                         for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+    lines = lambda run: [
+        {k: v for k, v in json.loads(line).items() if k not in ("tokens_per_s", "wall_s")}
+        for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()
+    ]
     assert lines("plain") == lines("probed") and plain["final"] == probed["final"]
     rows = json.loads((tmp_path / "probed" / GRADS).read_text())
     assert [r["step"] for r in rows] == [0, 3, 6] and all(len(r["norms"]) == 40 for r in rows)
@@ -64,14 +67,23 @@ def test_plain_rnn_gradients_vanish_and_a_run_with_diagnostics_trains_the_same(c
 
 def test_reference_names_follow_torch_layouts():
     state = {"core.fused.weight_ih_l0": 1, "core.fused.bias_hh_l1_reverse": 2, "head.weight": 3}
-    assert reference_state_dict(state) == {"core.layers.0.weight_ih": 1, "core.layers_reverse.1.bias_hh": 2,
-                                           "head.weight": 3}
+    assert reference_state_dict(state) == {
+        "core.layers.0.weight_ih": 1,
+        "core.layers_reverse.1.bias_hh": 2,
+        "head.weight": 3,
+    }
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["model=tcn"], "diagnostics.grad_per_time_step needs a recurrent model (one with an impl option); model=tcn"),
-    (["model=lstm", "model.bidirectional=true", "dataset=parity"], "diagnostics.grad_per_time_step needs a unidirectional core"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model=tcn"], "diagnostics.grad_per_time_step needs a recurrent model (one with an impl option); model=tcn"),
+        (
+            ["model=lstm", "model.bidirectional=true", "dataset=parity"],
+            "diagnostics.grad_per_time_step needs a unidirectional core",
+        ),
+    ],
+)
 def test_diagnostics_refuse_models_without_one_recurrent_direction(cfg_factory, tmp_path, overrides, message):
     cfg = cfg_factory(*overrides, "diagnostics.grad_per_time_step=true")
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -93,7 +105,7 @@ def test_saved_tensors_counts_each_storage_once_and_no_weights():
     counter = SavedTensors([weight])
     with counter.counting():
         h = torch.tanh(x @ weight)  # saves x (weight excluded), then tanh's output
-        (h * h).sum()               # saves h twice: counted once
+        (h * h).sum()  # saves h twice: counted once
     assert counter.bytes == (4 * 10 + 4 * 10) * 4
 
 
@@ -129,8 +141,11 @@ def test_a_step_too_big_for_memory_is_refused_with_an_estimate(cfg_factory, tmp_
     train_split = task.splits()["train"]
     loss = lambda n: task.loss(model(train_split.x[:n])[0], train_split.y[:n])
     estimate = check_fits(model, loss, 64, "cpu", "x")
-    with pytest.raises(UserError, match=r"dataset.seq_len=50 needs about \d+ MiB for one training step .* "
-                                        r"lower trainer.batch_size or dataset.seq_len"):
+    with pytest.raises(
+        UserError,
+        match=r"dataset.seq_len=50 needs about \d+ MiB for one training step .* "
+        r"lower trainer.batch_size or dataset.seq_len",
+    ):
         check_fits(model, loss, 64, "cpu", "dataset.seq_len=50", limit=estimate)
     assert check_fits(model, loss, 64, "cpu", "x", limit=2 * estimate) == estimate
 

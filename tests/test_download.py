@@ -1,5 +1,6 @@
 """The downloader against a local HTTP server on 127.0.0.1: good file, wrong checksum, truncated
 body, server gone (offline), http to a remote host, a corrupted cached file, parallel fetches."""
+
 from __future__ import annotations
 
 import hashlib

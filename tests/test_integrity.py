@@ -2,6 +2,7 @@
 that holds another config refused before anything in it is written, a full disk that keeps the
 last good checkpoint, a report that is written whole or not at all, and file names no record value
 can steer."""
+
 from __future__ import annotations
 
 import errno
@@ -14,10 +15,10 @@ import sys
 import pytest
 import torch
 
-from rnnbench.training import record
 from rnnbench.config import fresh_dir, run_id
-from rnnbench.training.record import CHECKPOINT, METRICS, SUMMARY, FolderRefused, RunRecord
 from rnnbench.report import write_report
+from rnnbench.training import record
+from rnnbench.training.record import CHECKPOINT, METRICS, SUMMARY, FolderRefused, RunRecord
 from rnnbench.training.trainer import train
 from tests.conftest import TINY, compose_config, run_cli
 from tests.test_report import fake_run
@@ -30,6 +31,7 @@ def listing(folder):
 
 
 # --- 1: a folder of its own, one writer -----------------------------------------------------------
+
 
 def test_fresh_dirs_are_made_exclusively(tmp_path):
     names = [fresh_dir(str(tmp_path / "runs" / "same_second")) for _ in range(3)]
@@ -58,9 +60,16 @@ def test_a_second_writer_of_a_folder_is_refused_and_writes_nothing(tmp_path):
 def test_a_killed_holder_leaves_no_lock_behind(tmp_path):
     """flock belongs to the process: kill -9 releases it, there is no stale lock file to clean."""
     folder = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from rnnbench.training.record import RunRecord\n"
-                               f"with RunRecord({str(folder)!r}).lock():\n    print('held', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from rnnbench.training.record import RunRecord\n"
+            f"with RunRecord({str(folder)!r}).lock():\n    print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     with pytest.raises(FolderRefused):
         with RunRecord(folder).lock():
@@ -74,9 +83,16 @@ def test_a_killed_holder_leaves_no_lock_behind(tmp_path):
 @pytest.mark.slow
 def test_two_runs_started_in_the_same_second_keep_both_records(tmp_path):
     """The reproduction of the defect: two commands at once, one config apart, one output root."""
-    procs = [subprocess.Popen([sys.executable, "-m", "rnnbench", "train", *TINY, f"trainer.lr={lr}", "output_root=X"],
-                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env={**os.environ, "RNNBENCH_OFFLINE": "1"}) for lr in (0.001, 0.02, 0.001)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "rnnbench", "train", *TINY, f"trainer.lr={lr}", "output_root=X"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "RNNBENCH_OFFLINE": "1"},
+        )
+        for lr in (0.001, 0.02, 0.001)
+    ]
     assert [p.wait() for p in procs] == [0, 0, 0]
     records = [json.loads(p.read_text()) for p in (tmp_path / "X" / "runs").glob("*/summary.json")]
     assert sorted(r["hparams"]["trainer.lr"] for r in records) == [0.001, 0.001, 0.02]
@@ -87,11 +103,27 @@ def test_two_runs_started_in_the_same_second_keep_both_records(tmp_path):
 def test_two_processes_racing_for_one_folder_leave_one_whole_run(tmp_path):
     """Both name the same hydra.run.dir: one trains, the other is refused in one line (it waits
     for nothing and writes nothing), and the record equals an uninterrupted run's."""
-    args = ["train", *TINY, "trainer.max_steps=300", "trainer.eval_every=50", "dataset.seq_len=50",
-            "dataset.n_train=2000", "model.hidden_size=32"]
+    args = [
+        "train",
+        *TINY,
+        "trainer.max_steps=300",
+        "trainer.eval_every=50",
+        "dataset.seq_len=50",
+        "dataset.n_train=2000",
+        "model.hidden_size=32",
+    ]
     env = {**os.environ, "RNNBENCH_OFFLINE": "1"}
-    procs = [subprocess.Popen([sys.executable, "-m", "rnnbench", *args, "hydra.run.dir=race"], cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "rnnbench", *args, "hydra.run.dir=race"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outcomes = sorted((p.wait(), p.stderr.read()) for p in procs)
     assert outcomes[0][0] == 0 and outcomes[1][0] == 2, outcomes
     assert "race is in use by another rnnbench process" in outcomes[1][1] and len(outcomes[1][1].splitlines()) == 1
@@ -101,11 +133,15 @@ def test_two_processes_racing_for_one_folder_leave_one_whole_run(tmp_path):
 
 # --- 2, 3: a folder that holds another config -------------------------------------------------------
 
+
 def test_a_completed_run_of_another_config_is_refused_naming_the_keys(tmp_path):
     train(compose_config(), tmp_path)
     before = listing(tmp_path)
-    with pytest.raises(FolderRefused, match=r"holds a completed run of another config \(optimizer.lr: 0.001 → 0.05, "
-                                            r"trainer.lr: 0.001 → 0.05\); train into a new run folder"):
+    with pytest.raises(
+        FolderRefused,
+        match=r"holds a completed run of another config \(optimizer.lr: 0.001 → 0.05, "
+        r"trainer.lr: 0.001 → 0.05\); train into a new run folder",
+    ):
         train(compose_config("trainer.lr=0.05"), tmp_path)
     assert listing(tmp_path) == before
     assert train(compose_config("trainer.progress=true"), tmp_path)["status"] == "completed"  # incidental: the same run
@@ -146,6 +182,7 @@ def test_a_sweep_folder_holds_one_sweep(in_process, tmp_path):
 
 # --- 6: a full disk -----------------------------------------------------------------------------------
 
+
 def full_disk_at(monkeypatch, name: str, after: int = 0):
     """Writes of `name` fail with ENOSPC after `after` successful ones, as on a full disk."""
     replace, done = os.replace, {"n": 0}
@@ -156,6 +193,7 @@ def full_disk_at(monkeypatch, name: str, after: int = 0):
             if done["n"] > after:
                 raise OSError(errno.ENOSPC, "No space left on device")
         return replace(src, dst)
+
     monkeypatch.setattr(record.os, "replace", replace_or_fail)
 
 
@@ -168,7 +206,8 @@ def test_a_full_disk_keeps_the_last_good_checkpoint_and_the_run_resumes(tmp_path
             train(cfg, tmp_path / "full")
     summary = json.loads((tmp_path / "full" / SUMMARY).read_text())
     assert summary["status"] == "failed" and summary["reason"].startswith(
-        f"cannot write {tmp_path / 'full' / CHECKPOINT}: the disk is full; the last good checkpoint is kept")
+        f"cannot write {tmp_path / 'full' / CHECKPOINT}: the disk is full; the last good checkpoint is kept"
+    )
     assert torch.load(tmp_path / "full" / CHECKPOINT, weights_only=True)["step"] == 3
     assert not list((tmp_path / "full").glob(".*.tmp"))
     resumed = train(cfg, tmp_path / "full")
@@ -192,11 +231,14 @@ def test_a_report_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
 def test_a_full_disk_is_one_line_naming_the_place(in_process, monkeypatch):
     full_disk_at(monkeypatch, "config.yaml")
     code, _, err = in_process("train", *TINY, "hydra.run.dir=run")
-    assert code == 2 and err.startswith("rnnbench: error: cannot write to ") and "run/config.yaml: the disk is full" in err
+    assert (
+        code == 2 and err.startswith("rnnbench: error: cannot write to ") and "run/config.yaml: the disk is full" in err
+    )
     assert len(err.strip().splitlines()) == 1
 
 
 # --- 7, 8, 10 -------------------------------------------------------------------------------------------
+
 
 def test_report_files_and_text_cannot_be_steered_by_record_values(tmp_path):
     root = tmp_path / "runs"
@@ -219,6 +261,7 @@ def test_a_failure_after_the_loop_is_recorded_as_failed(tmp_path, monkeypatch):
 
     def broken(self, model, run_dir):
         raise RuntimeError("examine broke")
+
     monkeypatch.setattr(AddingTask, "examine", broken, raising=False)
     with pytest.raises(RuntimeError, match="examine broke"):
         train(compose_config(), tmp_path)
@@ -242,9 +285,22 @@ def test_record_files_get_the_usual_permissions_and_stale_temporaries_go(tmp_pat
 
 def test_a_record_of_the_wrong_types_is_skipped_with_its_reason(tmp_path):
     good = fake_run(tmp_path, "good", "gru", 0, 0.01)
-    variants = {"params": "12", "final": {"mse": "low"}, "hparams": [], "memory": {"step_mb": "x"},
-                "tokens_per_s": "fast", "best": 3, "baseline": None, "seed": 1.5, "steps_to_target": "never",
-                "analysis": [1], "task": "adding", "baselines": {"x": [1]}, "resumed": {}, "wall_s": True}
+    variants = {
+        "params": "12",
+        "final": {"mse": "low"},
+        "hparams": [],
+        "memory": {"step_mb": "x"},
+        "tokens_per_s": "fast",
+        "best": 3,
+        "baseline": None,
+        "seed": 1.5,
+        "steps_to_target": "never",
+        "analysis": [1],
+        "task": "adding",
+        "baselines": {"x": [1]},
+        "resumed": {},
+        "wall_s": True,
+    }
     for name, value in variants.items():
         run = fake_run(tmp_path, f"bad_{name}", "gru", 1, 0.02)
         summary = json.loads((run / SUMMARY).read_text())
@@ -271,7 +327,6 @@ def test_the_promised_python_versions_are_the_ones_the_pins_serve():
     requires = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["requires-python"]
     assert requires == ">=3.11,<3.13" and "Python 3.11 or 3.12" in (repo / "README.md").read_text()
     assert (3, 11) <= sys.version_info[:2] < (3, 13)
-
 
 
 KILLER = """
@@ -314,21 +369,41 @@ sys.exit(cli.main(sys.argv[3:]))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kills", [[("before", 3)], [("after", 3)], [("during", 6)], [("after", 3), ("during", 9)],
-                                   [("before", 3), ("after", 6), ("after", 9)]],
-                         ids=["before the first checkpoint", "right after one", "while writing one",
-                              "twice", "three times"])
+@pytest.mark.parametrize(
+    "kills",
+    [
+        [("before", 3)],
+        [("after", 3)],
+        [("during", 6)],
+        [("after", 3), ("during", 9)],
+        [("before", 3), ("after", 6), ("after", 9)],
+    ],
+    ids=["before the first checkpoint", "right after one", "while writing one", "twice", "three times"],
+)
 def test_kill_9_at_every_moment_resumes_to_the_uninterrupted_result(tmp_path, kills):
     """A real SIGKILL at each kind of moment (before the first checkpoint is written, right after a
     checkpoint, half way through a checkpoint's temporary file, several times in one run); the same
     command then finishes the run with the metrics of an uninterrupted one, bit for bit."""
-    args = ["train", *TINY, "model=lstm", "model.num_layers=2", "model.dropout=0.3", "trainer.max_steps=12",
-            "trainer.eval_every=3", "trainer.threads=1"]
+    args = [
+        "train",
+        *TINY,
+        "model=lstm",
+        "model.num_layers=2",
+        "model.dropout=0.3",
+        "trainer.max_steps=12",
+        "trainer.eval_every=3",
+        "trainer.threads=1",
+    ]
     env = {**os.environ, "RNNBENCH_OFFLINE": "1"}
     assert run_cli(*args, "hydra.run.dir=whole", cwd=tmp_path).returncode == 0
     for moment, step in kills:
-        killed = subprocess.run([sys.executable, "-c", KILLER, moment, str(step), *args, "hydra.run.dir=killed"],
-                                cwd=tmp_path, env=env, capture_output=True, text=True)
+        killed = subprocess.run(
+            [sys.executable, "-c", KILLER, moment, str(step), *args, "hydra.run.dir=killed"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
         assert json.loads((tmp_path / "killed" / SUMMARY).read_text())["status"] == "running"
     assert run_cli(*args, "hydra.run.dir=killed", cwd=tmp_path).returncode == 0

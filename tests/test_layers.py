@@ -1,5 +1,6 @@
 """The package draws the pipeline: each layer imports only the layers below it, and no module
 imports itself back through others, lazy imports (inside functions) included."""
+
 from __future__ import annotations
 
 import ast
@@ -32,7 +33,9 @@ def imported(name: str, path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             for alias in node.names:  # `from rnnbench.training import record` imports a module
                 found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)
     return {m for m in found if m in MODULES and m not in (name, "rnnbench")}  # rnnbench: __version__
@@ -63,7 +66,7 @@ def test_no_import_cycles():
 
     def visit(name: str, path: list[str]) -> None:
         if name in path:
-            cycles.append(path[path.index(name):] + [name])
+            cycles.append(path[path.index(name) :] + [name])
             return
         if name in done:
             return
@@ -77,6 +80,9 @@ def test_no_import_cycles():
 
 
 def test_the_top_of_the_package_stays_small():
-    top = [p.name for p in PACKAGE.iterdir() if not p.name.startswith("__")
-           and (p.suffix == ".py" or (p / "__init__.py").is_file())]
+    top = [
+        p.name
+        for p in PACKAGE.iterdir()
+        if not p.name.startswith("__") and (p.suffix == ".py" or (p / "__init__.py").is_file())
+    ]
     assert len(top) <= TOP_LEVEL_MODULES, sorted(top)

@@ -1,6 +1,7 @@
 """The optional loggers mirror the run record: what TensorBoard and MLflow hold is read back and
 compared with metrics.jsonl and summary.json; a resumed run continues its MLflow run; a failing
 logger never fails the run."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from rnnbench.training import loggers
 from rnnbench.errors import UserError
+from rnnbench.training import loggers
 from rnnbench.training.record import METRICS
 from rnnbench.training.trainer import train
 from tests.conftest import compose_config
@@ -58,7 +59,9 @@ def test_mlflow_holds_params_curves_outcome_and_the_summary(tmp_path):
     assert run.data.params["model.hidden_size"] == "8" and run.data.params["trainer.lr"] == "0.001"
     assert run.data.tags["model"] == "gru" and run.data.tags["status"] == "completed"
     history = client.get_metric_history(run.info.run_id, "val_mse")
-    assert [(m.step, m.value) for m in history] == [(r["step"], pytest.approx(r["val_mse"])) for r in rows(tmp_path / "run")]
+    assert [(m.step, m.value) for m in history] == [
+        (r["step"], pytest.approx(r["val_mse"])) for r in rows(tmp_path / "run")
+    ]
     assert run.data.metrics["test_mse"] == pytest.approx(summary["final"]["mse"])
     artifact = client.download_artifacts(run.info.run_id, "summary.json", str(tmp_path))
     assert json.loads(open(artifact).read())["final"] == pytest.approx(summary["final"])
@@ -89,8 +92,10 @@ def test_a_pruned_trial_is_finished_in_mlflow(tmp_path, monkeypatch):
 
 
 def test_a_diverged_run_is_failed_in_mlflow(tmp_path):
-    summary = train(mlflow_cfg(tmp_path, "model=rnn", "model.cell.nonlinearity=relu", "trainer.lr=1000",
-                               "trainer.grad_clip=null"), tmp_path / "run")
+    summary = train(
+        mlflow_cfg(tmp_path, "model=rnn", "model.cell.nonlinearity=relu", "trainer.lr=1000", "trainer.grad_clip=null"),
+        tmp_path / "run",
+    )
     assert summary["status"] == "failed"
     _, run = mlflow_run(summary)
     assert run.info.status == "FAILED" and run.data.tags["reason"].startswith("diverged")
@@ -101,8 +106,10 @@ def test_a_failing_logger_is_switched_off_and_the_run_completes(tmp_path, monkey
         raise OSError("disk full")
 
     monkeypatch.setattr(loggers.TensorBoardLogger, "log_metrics", broken)
-    summary = train(compose_config("logger=[tensorboard,mlflow]", f"logger.mlflow.tracking_uri=file:{tmp_path / 'm'}"),
-                    tmp_path / "run")
+    summary = train(
+        compose_config("logger=[tensorboard,mlflow]", f"logger.mlflow.tracking_uri=file:{tmp_path / 'm'}"),
+        tmp_path / "run",
+    )
     assert summary["status"] == "completed"
     assert summary["loggers"]["tensorboard"]["error"] == "OSError: disk full"
     assert "error" not in summary["loggers"]["mlflow"]
@@ -111,8 +118,11 @@ def test_a_failing_logger_is_switched_off_and_the_run_completes(tmp_path, monkey
 
 def test_a_missing_package_or_a_bad_logger_node_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(loggers.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(UserError, match=r"^logger.mlflow needs the mlflow package, which is not installed; "
-                                        r"pip install -c constraints.txt -e .\.\[mlflow\]."):
+    with pytest.raises(
+        UserError,
+        match=r"^logger.mlflow needs the mlflow package, which is not installed; "
+        r"pip install -c constraints.txt -e .\.\[mlflow\].",
+    ):
         train(mlflow_cfg(tmp_path), tmp_path / "run")
     assert not (tmp_path / "run").exists()
     with pytest.raises(UserError, match="^logger must be null or a mapping of named loggers"):

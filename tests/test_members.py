@@ -1,6 +1,7 @@
 """Batched members (rnnbench/training/batched.py, training/stacked.py, hydra/launcher=batched): each member
 equals the single run of its seed and learning rate, a diverging member is isolated, a killed
 batched run resumes, and the launcher groups only jobs that differ in seed or optimizer settings."""
+
 from __future__ import annotations
 
 import contextlib
@@ -11,13 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnbench.training import batched as members
-from rnnbench.launch.batched import check_settings, group_jobs
-from rnnbench.errors import UserError
-from rnnbench.training.batched import Job, train_members
-from rnnbench.training.stacked import NotMemberAware, Stacked, stacked
 from rnnbench.config import group_options
+from rnnbench.errors import UserError
+from rnnbench.launch.batched import check_settings, group_jobs
+from rnnbench.training import batched as members
+from rnnbench.training.batched import Job, train_members
 from rnnbench.training.build import kind_of_option
+from rnnbench.training.stacked import NotMemberAware, Stacked, stacked
 from rnnbench.training.trainer import Run, prepared, train
 from tests.conftest import compose_config
 
@@ -25,9 +26,19 @@ SETTINGS = [(0, 0.01), (1, 0.003), (2, 0.01)]  # (seed, trainer.lr) of the three
 
 
 def configs(model: str, steps: int = 50, eval_every: int = 1, *extra: str):
-    return [compose_config(f"model={model}", "dataset=adding", f"seed={seed}", f"trainer.lr={lr}",
-                           f"trainer.max_steps={steps}", f"trainer.eval_every={eval_every}", "trainer.progress=false",
-                           *extra) for seed, lr in SETTINGS]
+    return [
+        compose_config(
+            f"model={model}",
+            "dataset=adding",
+            f"seed={seed}",
+            f"trainer.lr={lr}",
+            f"trainer.max_steps={steps}",
+            f"trainer.eval_every={eval_every}",
+            "trainer.progress=false",
+            *extra,
+        )
+        for seed, lr in SETTINGS
+    ]
 
 
 def rows(run_dir: Path) -> list[dict]:
@@ -60,8 +71,16 @@ def step_losses(monkeypatch) -> dict:
     return losses
 
 
-@pytest.mark.parametrize("model", ["gru", *(pytest.param(m, marks=pytest.mark.slow) for m in
-                                             ("rnn", "lstm", "mingru", "hybrid_stacked", "lstm_peephole", "tcn"))])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "gru",
+        *(
+            pytest.param(m, marks=pytest.mark.slow)
+            for m in ("rnn", "lstm", "mingru", "hybrid_stacked", "lstm_peephole", "tcn")
+        ),
+    ],
+)
 def test_members_equal_single_runs_in_float64(model, tmp_path, float64, step_losses):
     """The loss of each of the first 50 steps to 1e-9 and the final weights to 1e-7 relative (the
     issue's bar)."""
@@ -93,7 +112,9 @@ def test_a_member_is_the_single_run_in_float32_on_the_demo_task(tmp_path):
     for single, member in zip(singles, batched):
         assert member["members"] == 3
         assert member["final"]["mse"] == pytest.approx(single["final"]["mse"], rel=1e-3)
-        assert (member["final"]["mse"] < member["baseline"]["mse"]) == (single["final"]["mse"] < single["baseline"]["mse"])
+        assert (member["final"]["mse"] < member["baseline"]["mse"]) == (
+            single["final"]["mse"] < single["baseline"]["mse"]
+        )
 
 
 def test_a_diverging_member_fails_alone(tmp_path, monkeypatch, float64):
@@ -159,19 +180,23 @@ def test_completed_members_are_left_alone_and_the_rest_batched(tmp_path):
     assert [o["members"] for o in out[1:]] == [2, 2]
 
 
-@pytest.mark.parametrize("model, overrides, batching, why", [
-    ("gru", ["model.dropout=0.2", "model.num_layers=2"], "always", "dropout"),
-    ("indrnn", [], "always", "clamp_"),
-    ("transformer", [], "always", "cannot split by member"),
-    ("tcn", ["model.dropout=0.1"], "always", "dropout"),
-    ("lstm", [], "auto", "fused LSTM kernel on the CPU"),
-    ("tcn", [], "auto", "without a recurrence"),
-    ("gru", ["model.hidden_size=300"], "auto", "batch × width 4800 is above 4096"),
-])
+@pytest.mark.parametrize(
+    "model, overrides, batching, why",
+    [
+        ("gru", ["model.dropout=0.2", "model.num_layers=2"], "always", "dropout"),
+        ("indrnn", [], "always", "clamp_"),
+        ("transformer", [], "always", "cannot split by member"),
+        ("tcn", ["model.dropout=0.1"], "always", "dropout"),
+        ("lstm", [], "auto", "fused LSTM kernel on the CPU"),
+        ("tcn", [], "auto", "without a recurrence"),
+        ("gru", ["model.hidden_size=300"], "auto", "batch × width 4800 is above 4096"),
+    ],
+)
 def test_what_is_not_batched_says_why(model, overrides, batching, why, tmp_path):
     runs = []
     for k, cfg in enumerate(configs(model, 5, 5, *overrides)):
         from rnnbench.training.trainer import prepared
+
         ctx = prepared(cfg, tmp_path / f"m{k}")
         runs.append((ctx, ctx.__enter__()))
     try:
@@ -199,10 +224,9 @@ def test_members_that_differ_in_more_than_seed_or_lr_are_not_batched(tmp_path, c
 
 
 def test_a_batch_too_big_for_memory_is_refused_in_one_line(tmp_path, monkeypatch):
-    monkeypatch.setattr("rnnbench.training.memory.available_bytes", lambda device: 2 ** 10)
+    monkeypatch.setattr("rnnbench.training.memory.available_bytes", lambda device: 2**10)
     monkeypatch.setattr("rnnbench.training.trainer.check_fits", lambda *a, **k: 0)  # each single run would fit
-    out = train_members([Job(cfg, tmp_path / f"m{k}") for k, cfg in enumerate(configs("gru", 5, 5))],
-                        batching="always")
+    out = train_members([Job(cfg, tmp_path / f"m{k}") for k, cfg in enumerate(configs("gru", 5, 5))], batching="always")
     assert all(isinstance(o, UserError) for o in out)
     message = str(out[0])
     assert "3 batched members" in message and "hydra.launcher.max_members" in message and "\n" not in message
@@ -219,19 +243,35 @@ def test_operations_on_stacked_parameters_equal_torch_per_member():
     ids, table = torch.randint(0, 9, (k * b, 5)), torch.randn(k, 9, 6, dtype=torch.float64)
     v, g = torch.randn(k, 7, 5, 2, dtype=torch.float64), torch.rand(k, 7, 1, 1, dtype=torch.float64)
     img, kernel = torch.randn(k * b, 2, 5, 5, dtype=torch.float64), torch.randn(k, 4, 2, 3, 3, dtype=torch.float64)
-    S = {name: stacked(list(t)) for name, t in dict(w=w, bias=bias, p=p, q=q, m2=m2, table=table, v=v, g=g,
-                                                     kernel=kernel).items()}
+    S = {
+        name: stacked(list(t))
+        for name, t in dict(w=w, bias=bias, p=p, q=q, m2=m2, table=table, v=v, g=g, kernel=kernel).items()
+    }
 
     def per_member(t):
-        return {name: t[m] for name, t in dict(w=w, bias=bias, p=p, q=q, m2=m2, table=table, v=v, g=g,
-                                               kernel=kernel).items()}
+        return {
+            name: t[m]
+            for name, t in dict(w=w, bias=bias, p=p, q=q, m2=m2, table=table, v=v, g=g, kernel=kernel).items()
+        }
 
     def cases(P, X, IDS, IMG):  # the same code, on stacked or on one member's parameters
-        return [F.linear(X, P["w"], P["bias"]), P["p"] * X, X + P["p"], X - P["p"], 1 - P["p"] * X, X / P["p"].exp(),
-                P["p"][2:4] * X[..., 2:4], torch.sigmoid(P["p"] + P["q"]) * X, X @ P["q"], X @ P["m2"],
-                F.layer_norm(X, (6,), P["p"], P["q"], 1e-5), F.embedding(IDS, P["table"]),
-                F.conv1d(X, P["v"], P["bias"], dilation=2), F.conv2d(IMG, P["kernel"], None, padding=1),
-                F.conv1d(X, torch._weight_norm(P["v"], P["g"], 0))]
+        return [
+            F.linear(X, P["w"], P["bias"]),
+            P["p"] * X,
+            X + P["p"],
+            X - P["p"],
+            1 - P["p"] * X,
+            X / P["p"].exp(),
+            P["p"][2:4] * X[..., 2:4],
+            torch.sigmoid(P["p"] + P["q"]) * X,
+            X @ P["q"],
+            X @ P["m2"],
+            F.layer_norm(X, (6,), P["p"], P["q"], 1e-5),
+            F.embedding(IDS, P["table"]),
+            F.conv1d(X, P["v"], P["bias"], dilation=2),
+            F.conv2d(IMG, P["kernel"], None, padding=1),
+            F.conv1d(X, torch._weight_norm(P["v"], P["g"], 0)),
+        ]
 
     outs = cases(S, x, ids, img)
     assert not any(isinstance(o, Stacked) for o in outs)
@@ -250,26 +290,37 @@ def test_an_operation_without_a_per_member_form_is_named():
 
 
 def test_the_launcher_groups_only_jobs_that_differ_in_member_keys():
-    jobs = [["model=gru", "seed=0"], ["model=gru", "seed=1"], ["model=rnn", "seed=0"], ["seed=2", "model=gru"],
-            ["model=gru", "seed=0", "trainer.lr=0.01"], ["model=gru", "seed=0", "trainer.batch_size=8"],
-            ["model=gru", "seed=3", "+tuning.trial=4"]]
+    jobs = [
+        ["model=gru", "seed=0"],
+        ["model=gru", "seed=1"],
+        ["model=rnn", "seed=0"],
+        ["seed=2", "model=gru"],
+        ["model=gru", "seed=0", "trainer.lr=0.01"],
+        ["model=gru", "seed=0", "trainer.batch_size=8"],
+        ["model=gru", "seed=3", "+tuning.trial=4"],
+    ]
     assert group_jobs(jobs, 16) == [[0, 1, 3, 4, 6], [2], [5]]
     assert group_jobs(jobs, 2) == [[0, 1], [3, 4], [6], [2], [5]]
 
 
-@pytest.mark.parametrize("batching, max_members, message", [
-    ("sometimes", 4, "hydra.launcher.batching must be one of"),
-    ("auto", 0, "hydra.launcher.max_members"),
-])
+@pytest.mark.parametrize(
+    "batching, max_members, message",
+    [
+        ("sometimes", 4, "hydra.launcher.batching must be one of"),
+        ("auto", 0, "hydra.launcher.max_members"),
+    ],
+)
 def test_bad_launcher_settings_name_the_key(batching, max_members, message):
     with pytest.raises(UserError, match=message):
         check_settings(batching, max_members)
 
 
 # The built-in models that batched members cannot split, and why (the rest must batch exactly).
-NOT_BATCHED = {"indrnn": "clamp_",  # IndRNN projects u into [−u_max, u_max] in place at every forward
-               "transformer": "multi_head_attention_forward",  # torch's attention reads its weights itself
-               "seq2seq": "draws random numbers"}  # teacher forcing: one coin per batch, not per member
+NOT_BATCHED = {
+    "indrnn": "clamp_",  # IndRNN projects u into [−u_max, u_max] in place at every forward
+    "transformer": "multi_head_attention_forward",  # torch's attention reads its weights itself
+    "seq2seq": "draws random numbers",
+}  # teacher forcing: one coin per batch, not per member
 TASK_OF_KIND = {"sequence": "adding", "transduction": "reverse", "frames": "moving_shapes"}
 
 
@@ -279,8 +330,10 @@ def test_every_built_in_model_meets_the_batching_contract_or_says_why(model, tmp
     forward pass of three members equals each member's own (BatchedRun.check), or the reason is
     the one NOT_BATCHED expects."""
     dataset = TASK_OF_KIND[kind_of_option(model)]
-    cfgs = [compose_config(f"model={model}", f"dataset={dataset}", f"seed={seed}", "trainer.progress=false")
-            for seed in range(3)]
+    cfgs = [
+        compose_config(f"model={model}", f"dataset={dataset}", f"seed={seed}", "trainer.progress=false")
+        for seed in range(3)
+    ]
     with contextlib.ExitStack() as stack:
         runs = {k: stack.enter_context(prepared(cfg, tmp_path / f"m{k}")) for k, cfg in enumerate(cfgs)}
         first = next(iter(runs.values()))

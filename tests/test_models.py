@@ -1,5 +1,6 @@
 """The architecture zoo: each variant against its equations, parameter formulas, scan against
 loop, causality of the baselines, readouts and the bidirectional guard."""
+
 from __future__ import annotations
 
 import functools
@@ -31,6 +32,7 @@ def n_params(module) -> int:
 
 # --- LSTM variants -------------------------------------------------------------------------------
 
+
 def test_variant_cell_with_switches_off_is_the_plain_lstm():
     torch.manual_seed(0)
     plain, variant = LSTMCell(I, H).double(), VariantLSTMCell(I, H).double()
@@ -51,11 +53,17 @@ def one_step(cell, x, h, c):
 @pytest.fixture
 def step_inputs():
     torch.manual_seed(1)
-    return torch.randn(4, I, dtype=torch.float64), torch.randn(4, H, dtype=torch.float64), torch.randn(4, H, dtype=torch.float64)
+    return (
+        torch.randn(4, I, dtype=torch.float64),
+        torch.randn(4, H, dtype=torch.float64),
+        torch.randn(4, H, dtype=torch.float64),
+    )
 
 
 def pre_activations(cell, x, h):
-    return (F.linear(x, cell.weight_ih, cell.bias_ih) + F.linear(h, cell.weight_hh, cell.bias_hh)).chunk(cell.num_gates, -1)
+    return (F.linear(x, cell.weight_ih, cell.bias_ih) + F.linear(h, cell.weight_hh, cell.bias_hh)).chunk(
+        cell.num_gates, -1
+    )
 
 
 def test_peephole_equations(step_inputs):
@@ -90,8 +98,12 @@ def test_layer_norm_lstm_equations(step_inputs):
         for p in (cell.norm_ih.weight, cell.norm_hh.weight, cell.norm_c.weight, cell.norm_c.bias):
             p.uniform_(0.5, 1.5)
     G = 4 * H
-    a = (F.layer_norm(x @ cell.weight_ih.T, (G,)) * cell.norm_ih.weight + cell.bias_ih
-         + F.layer_norm(h @ cell.weight_hh.T, (G,)) * cell.norm_hh.weight + cell.bias_hh)
+    a = (
+        F.layer_norm(x @ cell.weight_ih.T, (G,)) * cell.norm_ih.weight
+        + cell.bias_ih
+        + F.layer_norm(h @ cell.weight_hh.T, (G,)) * cell.norm_hh.weight
+        + cell.bias_hh
+    )
     a_i, a_f, a_g, a_o = a.chunk(4, -1)
     c_new = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g)
     h_new = torch.sigmoid(a_o) * torch.tanh(F.layer_norm(c_new, (H,), cell.norm_c.weight, cell.norm_c.bias))
@@ -104,18 +116,22 @@ def test_cifg_and_nfg_together_is_an_error():
         VariantLSTMCell(I, H, cifg=True, no_forget=True)
 
 
-@pytest.mark.parametrize("switches, expected", [
-    ({}, 4 * H * (I + H) + 8 * H),
-    ({"peephole": True}, 4 * H * (I + H) + 8 * H + 3 * H),
-    ({"cifg": True}, 3 * H * (I + H) + 6 * H),
-    ({"no_forget": True, "peephole": True}, 3 * H * (I + H) + 6 * H + 2 * H),
-    ({"layer_norm": True}, 4 * H * (I + H) + 8 * H + 2 * 4 * H + 2 * H),
-])
+@pytest.mark.parametrize(
+    "switches, expected",
+    [
+        ({}, 4 * H * (I + H) + 8 * H),
+        ({"peephole": True}, 4 * H * (I + H) + 8 * H + 3 * H),
+        ({"cifg": True}, 3 * H * (I + H) + 6 * H),
+        ({"no_forget": True, "peephole": True}, 3 * H * (I + H) + 6 * H + 2 * H),
+        ({"layer_norm": True}, 4 * H * (I + H) + 8 * H + 2 * 4 * H + 2 * H),
+    ],
+)
 def test_variant_parameter_counts(switches, expected):
     assert n_params(VariantLSTMCell(I, H, **switches)) == expected
 
 
 # --- minGRU / minLSTM: scan against loop ---------------------------------------------------------
+
 
 @pytest.mark.parametrize("cell", [MinGRUCell, MinLSTMCell])
 @pytest.mark.parametrize("T", [2000, 1000, 37, 5, 2, 1])  # every parity along the odd–even recursion
@@ -183,6 +199,7 @@ def test_impl_scan_needs_a_scan_cell():
 
 # --- IndRNN ---------------------------------------------------------------------------------------
 
+
 def test_indrnn_equation_and_constraint():
     cell = IndRNNCell(I, H, u_max=0.5).double()
     with torch.no_grad():
@@ -197,6 +214,7 @@ def test_indrnn_equation_and_constraint():
 
 # --- hybrids --------------------------------------------------------------------------------------
 
+
 def lstm_layer(i, h):
     return 4 * h * (i + h) + 8 * h
 
@@ -208,8 +226,11 @@ def gru_layer(i, h):
 @pytest.mark.parametrize("order", ["lstm_first", "gru_first"])
 def test_stacked_hybrid_structure_and_count(order):
     core = StackedHybrid(I, H, lstm_layers=2, gru_layers=1, order=order)
-    expected = (lstm_layer(I, H) + lstm_layer(H, H) + gru_layer(H, H) if order == "lstm_first"
-                else gru_layer(I, H) + lstm_layer(H, H) + lstm_layer(H, H))
+    expected = (
+        lstm_layer(I, H) + lstm_layer(H, H) + gru_layer(H, H)
+        if order == "lstm_first"
+        else gru_layer(I, H) + lstm_layer(H, H) + lstm_layer(H, H)
+    )
     assert n_params(core) == expected
     assert isinstance(core.first.fused, torch.nn.LSTM if order == "lstm_first" else torch.nn.GRU)
     y, _ = core(torch.randn(2, 7, I))
@@ -229,9 +250,15 @@ def test_parallel_hybrid_fusion(fusion):
 
 # --- non-recurrent baselines are causal -------------------------------------------------------------
 
-@pytest.mark.parametrize("make", [lambda: CausalTransformer(I, 8, num_heads=2, positions="learned"),
-                                  lambda: CausalTransformer(I, 8, num_heads=2, positions="sinusoidal"),
-                                  lambda: TCN(I, 8, num_levels=3, kernel_size=3)])
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: CausalTransformer(I, 8, num_heads=2, positions="learned"),
+        lambda: CausalTransformer(I, 8, num_heads=2, positions="sinusoidal"),
+        lambda: TCN(I, 8, num_levels=3, kernel_size=3),
+    ],
+)
 def test_baselines_never_look_ahead(make):
     core = make().eval()
     x = torch.randn(2, 20, I)
@@ -270,6 +297,7 @@ def test_sinusoid_table():
 
 
 # --- readouts and the bidirectional guard -----------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", ["attention", "dot_attention"])
 def test_attention_weights_sum_to_one(kind):

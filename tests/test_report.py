@@ -1,4 +1,5 @@
 """The reporter on fabricated records (known numbers, broken and partial records) and on real ones."""
+
 from __future__ import annotations
 
 import json
@@ -9,41 +10,76 @@ import pandas as pd
 import pytest
 
 from rnnbench.errors import UserError
-from rnnbench.training.record import FORMAT, FORMAT_1, GRADS, GRADS_1, METRICS, SUMMARY
 from rnnbench.report import write_report
 from rnnbench.report.claims import judge_claims
 from rnnbench.report.collect import load_runs
 from rnnbench.report.stats import mean_ci, verdict, welch
+from rnnbench.training.record import FORMAT, FORMAT_1, GRADS, GRADS_1, METRICS, SUMMARY
 from rnnbench.training.trainer import train
 from tests.conftest import compose_config
 
 
-def fake_run(root: Path, name: str, model: str, seed: int, mse: float, *, status="completed",
-             seq_len=100, hidden=128, steps_to_target=None, reason=None, curve=(0.2, 0.1),
-             params=None, tokens_per_s=None, grads=None, analysis=None) -> Path:
+def fake_run(
+    root: Path,
+    name: str,
+    model: str,
+    seed: int,
+    mse: float,
+    *,
+    status="completed",
+    seq_len=100,
+    hidden=128,
+    steps_to_target=None,
+    reason=None,
+    curve=(0.2, 0.1),
+    params=None,
+    tokens_per_s=None,
+    grads=None,
+    analysis=None,
+) -> Path:
     run = root / name
     run.mkdir(parents=True)
     summary = {
-        "format": FORMAT, "status": status, "reason": reason, "model": model, "dataset": "adding",
-        "seed": seed, "params": params or 1000 + hidden, "core_params": 900 + hidden,
-        "tokens_per_s": tokens_per_s or 5000.0 + seed, "infer_tokens_per_s": 20000.0, "memory": {"step_mb": 1.5},
-        "wall_s": 10.0, "steps": 100, "final": {"mse": mse} if status == "completed" else {},
-        "best": {"mse": mse}, "baseline": {"mse": 0.1667}, "baseline_val": {"mse": 0.1650},
-        "baseline_name": "predict 1.0", "steps_to_target": steps_to_target,
+        "format": FORMAT,
+        "status": status,
+        "reason": reason,
+        "model": model,
+        "dataset": "adding",
+        "seed": seed,
+        "params": params or 1000 + hidden,
+        "core_params": 900 + hidden,
+        "tokens_per_s": tokens_per_s or 5000.0 + seed,
+        "infer_tokens_per_s": 20000.0,
+        "memory": {"step_mb": 1.5},
+        "wall_s": 10.0,
+        "steps": 100,
+        "final": {"mse": mse} if status == "completed" else {},
+        "best": {"mse": mse},
+        "baseline": {"mse": 0.1667},
+        "baseline_val": {"mse": 0.1650},
+        "baseline_name": "predict 1.0",
+        "steps_to_target": steps_to_target,
         "task": {"primary_metric": "mse", "metrics": {"mse": "min"}, "solved_at": 0.01},
-        "hparams": {"seed": seed, "dataset.seed": seed, "dataset.seq_len": seq_len,
-                    "model.hidden_size": hidden, "model.name": model, "trainer.lr": 0.001,
-                    "optimizer.lr": 0.001, "model.cell._target_": f"rnnbench.models.{model}.Cell"},
+        "hparams": {
+            "seed": seed,
+            "dataset.seed": seed,
+            "dataset.seq_len": seq_len,
+            "model.hidden_size": hidden,
+            "model.name": model,
+            "trainer.lr": 0.001,
+            "optimizer.lr": 0.001,
+            "model.cell._target_": f"rnnbench.models.{model}.Cell",
+        },
     }
     if analysis:
         summary["analysis"] = analysis
     if grads:  # the norms g_1 … g_T before and after training
         summary["grad_per_time_step"] = {"step": 100, "first_over_last": grads[-1][0] / grads[-1][-1]}
-        (run / GRADS).write_text(json.dumps([{"step": 0, "norms": grads[0]},
-                                                            {"step": 100, "norms": grads[-1]}]))
+        (run / GRADS).write_text(json.dumps([{"step": 0, "norms": grads[0]}, {"step": 100, "norms": grads[-1]}]))
     (run / SUMMARY).write_text(json.dumps(summary))
-    (run / METRICS).write_text("".join(json.dumps({"step": 50 * (i + 1), "val_mse": v}) + "\n"
-                                       for i, v in enumerate(curve)))
+    (run / METRICS).write_text(
+        "".join(json.dumps({"step": 50 * (i + 1), "val_mse": v}) + "\n" for i, v in enumerate(curve))
+    )
     return run
 
 
@@ -147,8 +183,9 @@ def test_t_interval_and_welch_on_known_numbers():
     c = welch(a, b)
     se = math.sqrt(pd.Series(a).var() / 4 + pd.Series(b).var() / 3)
     assert c.diff == pytest.approx(11.5 - 7 / 3) and c.t == pytest.approx(c.diff / se)
-    df = se ** 4 / ((pd.Series(a).var() / 4) ** 2 / 3 + (pd.Series(b).var() / 3) ** 2 / 2)  # Welch–Satterthwaite
+    df = se**4 / ((pd.Series(a).var() / 4) ** 2 / 3 + (pd.Series(b).var() / 3) ** 2 / 2)  # Welch–Satterthwaite
     from scipy import stats
+
     assert c.p == pytest.approx(2 * stats.t.sf(abs(c.t), df))
     reference = stats.ttest_ind(a, b, equal_var=False)
     assert (c.t, c.p) == pytest.approx((reference.statistic, reference.pvalue))
@@ -171,9 +208,14 @@ def claim_runs(root, models, **kwargs):
 
 
 def test_claims_are_judged_from_the_runs(tmp_path):
-    claim_runs(tmp_path, [("lstm", [0.0100, 0.0101, 0.0102], 17473, 400000),
-                          ("gru", [0.050, 0.052, 0.051], 13121, 160000),
-                          ("hybrid_stacked", [0.0100, 0.0101, 0.0100], 42433, 94000)])
+    claim_runs(
+        tmp_path,
+        [
+            ("lstm", [0.0100, 0.0101, 0.0102], 17473, 400000),
+            ("gru", [0.050, 0.052, 0.051], 13121, 160000),
+            ("hybrid_stacked", [0.0100, 0.0101, 0.0100], 42433, 94000),
+        ],
+    )
     claims = judge_claims(load_runs([tmp_path]).runs).set_index("claim")
     assert claims.loc["LSTM has more parameters than GRU", "verdict"] == "holds"
     assert "17,473 vs gru 13,121" in claims.loc["LSTM has more parameters than GRU", "evidence"]
@@ -192,13 +234,21 @@ def test_a_skill_claim_is_decided_only_where_a_side_learned(tmp_path):
     """Two models at the baseline can still differ 'significantly' (the copy-task verdict of the
     issue: both failed, and 'holds' ranked two failures): that is 'neither learned'."""
     for T in (50, 200):
-        claim_runs(tmp_path / f"T{T}", [("lstm", [0.1680, 0.1682, 0.1681], 17473, 400000),
-                                        ("rnn", [0.1700, 0.1702, 0.1701], 4417, 480000),
-                                        ("gru", [0.001, 0.002, 0.0015], 13121, 160000)], seq_len=T)
+        claim_runs(
+            tmp_path / f"T{T}",
+            [
+                ("lstm", [0.1680, 0.1682, 0.1681], 17473, 400000),
+                ("rnn", [0.1700, 0.1702, 0.1701], 4417, 480000),
+                ("gru", [0.001, 0.002, 0.0015], 13121, 160000),
+            ],
+            seq_len=T,
+        )
     claims = judge_claims(load_runs([tmp_path]).runs).set_index("claim")
     rnn = claims.loc["LSTM handles longer dependencies than RNN (mse at the longest T, 200)"]
-    assert rnn["verdict"] == "neither learned" and "scores 0.1667: beaten (one-sided t-test, 5%) by neither" \
-        in rnn["evidence"]
+    assert (
+        rnn["verdict"] == "neither learned"
+        and "scores 0.1667: beaten (one-sided t-test, 5%) by neither" in rnn["evidence"]
+    )
     assert math.isnan(rnn["p_adjusted"])  # not a test of the family
     gru = claims.loc["LSTM handles longer dependencies than GRU (mse at the longest T, 200)"]
     assert gru["verdict"] == "does not hold" and "by gru only" in gru["evidence"]
@@ -208,8 +258,12 @@ def test_claims_over_a_length_sweep_and_gradients(tmp_path):
     vanishing = [[1e-8, 1e-4, 1.0]] * 2
     kept = [[0.1, 0.5, 1.0]] * 2
     for T, rnn_mse in ((50, 0.05), (200, 0.17)):
-        claim_runs(tmp_path / f"T{T}", [("rnn", [rnn_mse, rnn_mse + 0.001, rnn_mse - 0.001], 4417, 480000)],
-                   seq_len=T, grads=vanishing)
+        claim_runs(
+            tmp_path / f"T{T}",
+            [("rnn", [rnn_mse, rnn_mse + 0.001, rnn_mse - 0.001], 4417, 480000)],
+            seq_len=T,
+            grads=vanishing,
+        )
         claim_runs(tmp_path / f"T{T}", [("lstm", [0.001, 0.0012, 0.0011], 17473, 400000)], seq_len=T, grads=kept)
     claims = judge_claims(load_runs([tmp_path]).runs)
     longer = claims[claims["claim"].str.startswith("LSTM handles longer dependencies than RNN")]
@@ -228,15 +282,19 @@ def test_counting_claim_reads_how_far_each_model_generalised(tmp_path):
     claims = judge_claims(load_runs([tmp_path]).runs).set_index("claim")
     gru = claims.loc["LSTM counts beyond its training range better than GRU (largest n generalised to)"]
     assert gru["verdict"] == "holds" and gru["evidence"].startswith("lstm vs gru: 30 vs 10.33, difference 19.67")
-    assert claims.loc["LSTM counts beyond its training range better than RNN (largest n generalised to)",
-                      "verdict"] == "holds"
+    assert (
+        claims.loc["LSTM counts beyond its training range better than RNN (largest n generalised to)", "verdict"]
+        == "holds"
+    )
 
 
 def test_a_difference_without_spread_is_exact():
     c = welch([1000.0] * 3, [250.0] * 3)
     assert (c.p, verdict(c, "<")) == (0.0, "does not hold")
-    assert c.describe(" steps") == ("1000 steps vs 250 steps, difference 750, the same in every run of each side: "
-                                    "no spread, so no interval is needed (n=3, 3)")
+    assert c.describe(" steps") == (
+        "1000 steps vs 250 steps, difference 750, the same in every run of each side: "
+        "no spread, so no interval is needed (n=3, 3)"
+    )
     tie = welch([500.0] * 3, [500.0] * 3)
     assert verdict(tie, "<") == "inconclusive" and "500 vs 500, no difference, the same in every run" in tie.describe()
 
@@ -244,8 +302,12 @@ def test_a_difference_without_spread_is_exact():
 def test_every_plot_and_the_latex_table(tmp_path):
     root = tmp_path / "runs"
     for T in (50, 200):
-        claim_runs(root / f"T{T}", [("rnn", [0.05, 0.06], 4417, 480000), ("gru", [0.01, 0.012], 13121, 160000)],
-                   seq_len=T, grads=[[0.01, 0.1, 1.0], [0.001, 0.1, 1.0]])
+        claim_runs(
+            root / f"T{T}",
+            [("rnn", [0.05, 0.06], 4417, 480000), ("gru", [0.01, 0.012], 13121, 160000)],
+            seq_len=T,
+            grads=[[0.01, 0.1, 1.0], [0.001, 0.1, 1.0]],
+        )
     markdown = write_report([root], tmp_path / "out")
     for name in ("curves_adding.png", "length_adding.png", "pareto_adding.png", "grads_adding.png"):
         data = (tmp_path / "out" / name).read_bytes()
@@ -319,23 +381,28 @@ def test_effect_size_power_and_tests_against_scipy():
     assert beats(x, 0.05, ">") == pytest.approx(stats.ttest_1samp(x, 0.05, alternative="greater").pvalue)
     # non-inferiority '<=' with margin m = Welch's one-sided test of a − m against b
     c = welch([1.0, 1.2, 0.9, 1.1], [1.0, 1.05, 0.95])
-    reference = stats.ttest_ind([v - 0.3 for v in [1.0, 1.2, 0.9, 1.1]], [1.0, 1.05, 0.95], equal_var=False,
-                                alternative="less")
+    reference = stats.ttest_ind(
+        [v - 0.3 for v in [1.0, 1.2, 0.9, 1.1]], [1.0, 1.05, 0.95], equal_var=False, alternative="less"
+    )
     assert noninferiority_p(c, "<=", 0.3) == pytest.approx(reference.pvalue)
     # the detectable difference: a true difference of that size is found 80% of the time
     import numpy as np
 
     rng = np.random.default_rng(0)
     delta = detectable(se=math.sqrt(2 / 5), df=8.0)  # n = 5 per side, unit spread
-    hits = [stats.ttest_ind(rng.normal(delta, 1, 5), rng.normal(0, 1, 5), equal_var=False).pvalue < 0.05
-            for _ in range(4000)]
+    hits = [
+        stats.ttest_ind(rng.normal(delta, 1, 5), rng.normal(0, 1, 5), equal_var=False).pvalue < 0.05
+        for _ in range(4000)
+    ]
     assert abs(np.mean(hits) - 0.8) < 0.03
 
 
 def test_verdicts_are_read_from_p_adjusted_across_the_claims(tmp_path):
     """A difference with p ≈ 0.01 holds alone; among eight claims its Holm-adjusted p is not
     below 5% and the verdict is inconclusive, with the difference it could have detected."""
-    claim_runs(tmp_path, [("gru", [0.010, 0.012, 0.011], 13121, 160000), ("lstm", [0.013, 0.015, 0.014], 17473, 400000)])
+    claim_runs(
+        tmp_path, [("gru", [0.010, 0.012, 0.011], 13121, 160000), ("lstm", [0.013, 0.015, 0.014], 17473, 400000)]
+    )
     alone = judge_claims(load_runs([tmp_path]).runs).set_index("claim")
     assert alone.loc["GRU trains faster than LSTM (tokens/s)", "verdict"] == "does not hold"
     from rnnbench.report.claims import Judgement, decide
@@ -359,8 +426,16 @@ def test_claims_csv_and_equal_budget_settings(tmp_path):
             (run / SUMMARY).write_text(json.dumps(summary))
     write_report([tmp_path / "sweep"], tmp_path / "out")
     claims = pd.read_csv(tmp_path / "out" / "claims.csv")
-    assert list(claims.columns[:8]) == ["claim", "setting", "verdict", "p", "p_adjusted", "effect_size", "effect_low",
-                                        "effect_high"]
+    assert list(claims.columns[:8]) == [
+        "claim",
+        "setting",
+        "verdict",
+        "p",
+        "p_adjusted",
+        "effect_size",
+        "effect_low",
+        "effect_high",
+    ]
     assert "LSTM has more parameters than GRU" not in set(claims["claim"])
     speed = claims.set_index("claim").loc["GRU trains faster than LSTM (tokens/s)"]
     assert speed["setting"] == "adding" and speed["p_adjusted"] >= speed["p"]
@@ -386,6 +461,7 @@ def test_the_table_says_why_runs_stopped_and_the_width_a_budget_gave(tmp_path):
 def test_longer_dependencies_are_judged_at_the_longest_T_of_their_own_sweep(tmp_path):
     """A study's budgeted T sweep (30, 80) beside an equal-width part at T=100: the claim is made
     at T=80 within the sweep, not at the other part's T."""
+
     def sized(run, budget):
         summary = json.loads((run / SUMMARY).read_text())
         summary["hparams"]["model.param_budget"] = budget
@@ -395,8 +471,9 @@ def test_longer_dependencies_are_judged_at_the_longest_T_of_their_own_sweep(tmp_
         for name, mses in (("lstm", [0.001, 0.0012, 0.0011]), ("rnn", [0.16, 0.161, 0.159])):
             for seed, mse in enumerate(mses):
                 sized(fake_run(tmp_path / f"T{T}", f"{name}{seed}", name, seed, mse, seq_len=T), 4000)
-    claim_runs(tmp_path / "width", [("lstm", [0.17, 0.171, 0.169], 17473, 400000),
-                                    ("rnn", [0.17, 0.171, 0.169], 4417, 480000)])
+    claim_runs(
+        tmp_path / "width", [("lstm", [0.17, 0.171, 0.169], 17473, 400000), ("rnn", [0.17, 0.171, 0.169], 4417, 480000)]
+    )
     claims = judge_claims(load_runs([tmp_path]).runs)
     longer = claims[claims["claim"].str.startswith("LSTM handles longer dependencies than RNN")]
     assert list(longer["claim"]) == ["LSTM handles longer dependencies than RNN (mse at the longest T, 80)"]

@@ -2,6 +2,7 @@
 numbers right, the best value of each metric column marked, verdict badges, plot headings in
 words, nothing outside the page — and, where Chromium is installed, the page rendered
 (benchmarks/report_page.py: the styled colours must show in the screenshot)."""
+
 from __future__ import annotations
 
 import re
@@ -53,12 +54,24 @@ def parsed(text: str) -> Cells:
 
 
 def test_text_left_numbers_right_and_the_best_of_each_metric_column_marked():
-    shown = pd.DataFrame({"model": ["gru", "lstm", "rnn"], "params": ["50,817", "67,713", "17,025"],
-                          "test mse ↓": ["0.1625 ± 0.0088", "0.1715 ± 0.0036", "—"],
-                          "test accuracy ↑": ["0.91 ± 0.01", "0.95 ± 0.02", "0.50"], "stopped": ["plateau", "", "max_steps"]})
+    shown = pd.DataFrame(
+        {
+            "model": ["gru", "lstm", "rnn"],
+            "params": ["50,817", "67,713", "17,025"],
+            "test mse ↓": ["0.1625 ± 0.0088", "0.1715 ± 0.0036", "—"],
+            "test accuracy ↑": ["0.91 ± 0.01", "0.95 ± 0.02", "0.50"],
+            "stopped": ["plateau", "", "max_steps"],
+        }
+    )
     cells = parsed(table(shown)).cells
     header = {text: cls for tag, cls, text in cells if tag == "th"}
-    assert header == {"model": "text", "params": "num", "test mse ↓": "num", "test accuracy ↑": "num", "stopped": "text"}
+    assert header == {
+        "model": "text",
+        "params": "num",
+        "test mse ↓": "num",
+        "test accuracy ↑": "num",
+        "stopped": "text",
+    }
     best = [text for tag, cls, text in cells if "best" in cls.split()]
     assert best == ["0.1625 ± 0.0088", "0.95 ± 0.02"]  # least MSE, most accuracy; "—" is no value
 
@@ -102,7 +115,9 @@ def test_one_colour_per_model_in_every_plot():
 
     with plots.style(["rnn", "lstm", "gru"]):
         assert plots.colour("gru") == plots.PALETTE[0] and plots.colour("rnn") == plots.PALETTE[2]
-        assert [c for c, _ in plots._styles_by_model(["gru", "gru", "lstm"])] == [plots.PALETTE[0]] * 2 + [plots.PALETTE[1]]
+        assert [c for c, _ in plots._styles_by_model(["gru", "gru", "lstm"])] == [plots.PALETTE[0]] * 2 + [
+            plots.PALETTE[1]
+        ]
         assert [s for _, s in plots._styles_by_model(["gru", "gru"])] == ["-", "--"]  # one model's groups: line style
     assert plots.colour("gru") == plots.colour("gru")  # outside a report: fixed by the name
 
@@ -110,7 +125,17 @@ def test_one_colour_per_model_in_every_plot():
 @pytest.mark.slow
 @pytest.mark.skipif(report_page.browser() is None, reason="no Chromium here (apt-get install chromium)")
 def test_the_page_renders_styled_in_a_real_browser(report, tmp_path):
-    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "report_page.py"), str(report / "report.html"),
-                          "--out", str(tmp_path / "shot.png")], capture_output=True, text=True, timeout=180)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "report_page.py"),
+            str(report / "report.html"),
+            "--out",
+            str(tmp_path / "shot.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "MISSING" not in out.stdout and (tmp_path / "shot.png").stat().st_size > 10_000

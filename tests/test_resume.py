@@ -1,5 +1,6 @@
 """A killed run resumes from its checkpoint and ends exactly as an uninterrupted run; completed runs
 are left alone; bad checkpoints are refused in one line."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ import time
 import pytest
 import torch
 
-from rnnbench.training.checkpoint import FORMAT
 from rnnbench.errors import UserError
+from rnnbench.training.checkpoint import FORMAT
 from rnnbench.training.record import BEST, CHECKPOINT, METRICS, SUMMARY
 from rnnbench.training.trainer import train
 from tests.conftest import compose_config, run_cli
@@ -25,8 +26,9 @@ def rows(run_dir):
 
 def same_results(a, b):
     """Bit-for-bit equal losses, validation and test metrics; times may differ."""
-    assert [{k: v for k, v in r.items() if k not in ("tokens_per_s", "wall_s")} for r in rows(a)] == \
-        [{k: v for k, v in r.items() if k not in ("tokens_per_s", "wall_s")} for r in rows(b)]
+    assert [{k: v for k, v in r.items() if k not in ("tokens_per_s", "wall_s")} for r in rows(a)] == [
+        {k: v for k, v in r.items() if k not in ("tokens_per_s", "wall_s")} for r in rows(b)
+    ]
     sa, sb = (json.loads((d / SUMMARY).read_text()) for d in (a, b))
     for key in ("final", "final_val", "best", "best_step", "steps", "status"):
         assert sa[key] == sb[key], key
@@ -49,11 +51,14 @@ def kill_after_checkpoint(monkeypatch, at_step):
     monkeypatch.setattr(RunRecord, "save_checkpoint", save_then_die)
 
 
-@pytest.mark.parametrize("overrides", [
-    ("model=lstm", "model.num_layers=2", "model.dropout=0.3"),  # dropout: torch's RNG must be restored
-    ("model=gru", "dataset=text"),  # truncated BPTT: the carried recurrent state must be restored
-    ("model=seq2seq", "dataset=reverse", "model.teacher_forcing=0.5"),  # coin flips from torch's RNG
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ("model=lstm", "model.num_layers=2", "model.dropout=0.3"),  # dropout: torch's RNG must be restored
+        ("model=gru", "dataset=text"),  # truncated BPTT: the carried recurrent state must be restored
+        ("model=seq2seq", "dataset=reverse", "model.teacher_forcing=0.5"),  # coin flips from torch's RNG
+    ],
+)
 def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, overrides):
     cfg = compose_config(*overrides, "trainer.max_steps=9", "trainer.eval_every=3")
     train(cfg, tmp_path / "whole")
@@ -80,19 +85,29 @@ def test_resuming_with_another_config_is_refused(tmp_path, monkeypatch):
         kill_after_checkpoint(m, at_step=3)
         with pytest.raises(Killed):
             train(compose_config(), tmp_path)
-    with pytest.raises(UserError, match=r"written by another config \(model.hidden_size: 8 → 16\); resume with the same"):
+    with pytest.raises(
+        UserError, match=r"written by another config \(model.hidden_size: 8 → 16\); resume with the same"
+    ):
         train(compose_config("model.hidden_size=16"), tmp_path)
     train(compose_config("trainer.progress=true"), tmp_path)  # display settings may change
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda p: p.write_bytes(p.read_bytes()[:200]), r"is unreadable \(truncated or not a checkpoint"),
-    (lambda p: p.write_bytes(b"not a checkpoint"), r"is unreadable \(truncated or not a checkpoint"),
-    (lambda p: torch.save({"format": "rnnbench.training.checkpoint/9"}, p), "has format 'rnnbench.training.checkpoint/9'.*upgrade rnnbench"),
-    (lambda p: torch.save({"step": 3}, p), "has format None"),
-    (lambda p: torch.save({**torch.load(p, weights_only=True), "model": {"w": torch.zeros(1)}}, p),
-     "its model state does not fit this model"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[:200]), r"is unreadable \(truncated or not a checkpoint"),
+        (lambda p: p.write_bytes(b"not a checkpoint"), r"is unreadable \(truncated or not a checkpoint"),
+        (
+            lambda p: torch.save({"format": "rnnbench.checkpoint/9"}, p),
+            "has format 'rnnbench.checkpoint/9'.*upgrade rnnbench",
+        ),
+        (lambda p: torch.save({"step": 3}, p), "has format None"),
+        (
+            lambda p: torch.save({**torch.load(p, weights_only=True), "model": {"w": torch.zeros(1)}}, p),
+            "its model state does not fit this model",
+        ),
+    ],
+)
 def test_bad_checkpoints_are_refused_in_one_line(tmp_path, monkeypatch, damage, message):
     with monkeypatch.context() as m:
         kill_after_checkpoint(m, at_step=3)
@@ -128,13 +143,29 @@ def test_a_failed_run_keeps_no_checkpoint_and_starts_over(tmp_path, monkeypatch)
 def test_kill_9_then_resume_from_the_command_line(tmp_path):
     """A real SIGKILL after the first checkpoint; `rnnbench resume` finishes the run with the
     metrics of an uninterrupted one."""
-    args = ["train", "model=lstm", "model.num_layers=2", "model.dropout=0.2", "model.hidden_size=32",
-            "dataset.seq_len=100", "dataset.n_train=4000", "trainer.max_steps=600", "trainer.eval_every=50",
-            "trainer.batch_size=32", "trainer.progress=false", "trainer.threads=1"]
+    args = [
+        "train",
+        "model=lstm",
+        "model.num_layers=2",
+        "model.dropout=0.2",
+        "model.hidden_size=32",
+        "dataset.seq_len=100",
+        "dataset.n_train=4000",
+        "trainer.max_steps=600",
+        "trainer.eval_every=50",
+        "trainer.batch_size=32",
+        "trainer.progress=false",
+        "trainer.threads=1",
+    ]
     assert run_cli(*args, "hydra.run.dir=whole", cwd=tmp_path).returncode == 0
     env = {**os.environ, "RNNBENCH_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "rnnbench", *args, "hydra.run.dir=killed"], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnnbench", *args, "hydra.run.dir=killed"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     checkpoint = tmp_path / "killed" / CHECKPOINT
     deadline = time.time() + 120
     while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
@@ -155,8 +186,10 @@ def test_an_unwritable_output_folder_is_one_line(tmp_path):
     (tmp_path / "a_file").write_text("not a folder")
     out = run_cli("train", "output_root=a_file/outputs", "trainer.max_steps=1", cwd=tmp_path)
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert out.stderr.startswith("rnnbench: error: cannot write to a_file/outputs") and "not a directory; choose a " \
-        "writable folder with output_root=DIR" in out.stderr
+    assert (
+        out.stderr.startswith("rnnbench: error: cannot write to a_file/outputs")
+        and "not a directory; choose a writable folder with output_root=DIR" in out.stderr
+    )
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     if not os.access(locked, os.W_OK):  # root can write anywhere: only the check above applies

@@ -1,4 +1,5 @@
 """Encoder-decoder, attention, edit distance, and the transduction tasks (reverse/sort, text correction)."""
+
 from __future__ import annotations
 
 import functools
@@ -7,12 +8,12 @@ import random
 import pytest
 import torch
 
+from rnnbench.data.metrics import IGNORE, edit_distances
 from rnnbench.data.reverse import ReverseTask
 from rnnbench.data.task import InputSpec
 from rnnbench.data.text_correction import TextCorrectionTask
 from rnnbench.data.transduction import BOS, EOS, PAD, SPECIALS, decoded, one_hot_logits, targets
 from rnnbench.errors import ConfigError, UserError
-from rnnbench.data.metrics import IGNORE, edit_distances
 from rnnbench.models.attention import Attention
 from rnnbench.models.gru import GRUCell
 from rnnbench.models.hybrid import StackedHybrid
@@ -27,8 +28,17 @@ V = SPECIALS + 5
 def model(attention="bahdanau", cell=LSTMCell, teacher_forcing=1.0, bidirectional=False, impl="auto", **kw):
     torch.manual_seed(0)
     core = functools.partial(Recurrent, cell=cell, hidden_size=8, impl=impl)
-    return Seq2Seq(core, InputSpec("tokens", V), V, max_output_len=7, attention=attention,
-                   teacher_forcing=teacher_forcing, bidirectional=bidirectional, embedding_dim=4, **kw)
+    return Seq2Seq(
+        core,
+        InputSpec("tokens", V),
+        V,
+        max_output_len=7,
+        attention=attention,
+        teacher_forcing=teacher_forcing,
+        bidirectional=bidirectional,
+        embedding_dim=4,
+        **kw,
+    )
 
 
 def batch(B=3, S=6, T=5):
@@ -120,8 +130,9 @@ def test_bidirectional_encoder_and_hybrid_core():
     bi = model(bidirectional=True)
     assert bi.encoder.output_size == 16 and bi(x, target=y)[0].shape == (3, 5, V)
     torch.manual_seed(0)
-    hybrid = Seq2Seq(functools.partial(StackedHybrid, hidden_size=8), InputSpec("tokens", V), V, max_output_len=7,
-                     bidirectional=True)
+    hybrid = Seq2Seq(
+        functools.partial(StackedHybrid, hidden_size=8), InputSpec("tokens", V), V, max_output_len=7, bidirectional=True
+    )
     assert hybrid(x, target=y)[0].shape == (3, 5, V)
 
 
@@ -142,7 +153,7 @@ def test_evaluation_ignores_the_target_and_decodes_greedily():
     net = model().eval()
     x, y = batch()
     with torch.no_grad():
-        torch.testing.assert_close(net(x, target=y)[0], net(x)[0][:, :net(x, target=y)[0].shape[1]])
+        torch.testing.assert_close(net(x, target=y)[0], net(x)[0][:, : net(x, target=y)[0].shape[1]])
 
 
 def test_teacher_forcing_ratio_zero_feeds_back_the_models_own_tokens():
@@ -153,7 +164,7 @@ def test_teacher_forcing_ratio_zero_feeds_back_the_models_own_tokens():
         trained_mode = free(x, target=y)[0]
         free.eval()
         greedy = free._decode_steps(None, *_encoded(free, x))
-    torch.testing.assert_close(trained_mode, greedy[:, :y.shape[1]])
+    torch.testing.assert_close(trained_mode, greedy[:, : y.shape[1]])
     forced = model(teacher_forcing=1.0).train()
     assert not torch.allclose(forced(x, target=y)[0], trained_mode)
 
@@ -163,8 +174,14 @@ def _encoded(net, x):
     return keys, net.attention.project_keys(keys), x != PAD, net.summary(keys)
 
 
-@pytest.mark.parametrize("bad, match", [(dict(attention="dot"), "attention"), (dict(teacher_forcing=1.5), "teacher_forcing"),
-                                        (dict(teacher_forcing=-0.1), "teacher_forcing")])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(attention="dot"), "attention"),
+        (dict(teacher_forcing=1.5), "teacher_forcing"),
+        (dict(teacher_forcing=-0.1), "teacher_forcing"),
+    ],
+)
 def test_bad_options(bad, match):
     with pytest.raises(ConfigError, match=match):
         model(**bad)
@@ -208,7 +225,7 @@ def test_reverse_and_sort_targets(operation):
     assert data.x.shape == (len(data), 6) and data.y.shape == (len(data), 7)
     for x, t in zip(data.x, targets(data.y)):
         source = x[x != PAD].tolist()
-        assert (x[:6 - len(source)] == PAD).all()  # left-padded
+        assert (x[: 6 - len(source)] == PAD).all()  # left-padded
         assert t == (source[::-1] if operation == "reverse" else sorted(source))
     baseline = task.baseline("test")
     assert 0 < baseline["cer"] <= 1 and task.model_args()["max_output_len"] == 7
@@ -274,8 +291,9 @@ def test_swaps_exchange_neighbours():
 def test_text_correction_examples_are_written(tmp_path):
     task = correction(n_test=10)
     task.n_examples = 3
-    net = Seq2Seq(functools.partial(Recurrent, cell=GRUCell, hidden_size=8), task.input, task.output_size,
-                  task.max_output_len).eval()
+    net = Seq2Seq(
+        functools.partial(Recurrent, cell=GRUCell, hidden_size=8), task.input, task.output_size, task.max_output_len
+    ).eval()
     with torch.no_grad():
         analysis = task.examine(net, tmp_path)
     assert len(analysis["examples"]) == 3
@@ -284,11 +302,20 @@ def test_text_correction_examples_are_written(tmp_path):
     assert text.count("target") == 3 and analysis["examples"][0]["target"] in text
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(rate=0.6), "rate"), (dict(rate=-0.1), "rate"), (dict(window=1), "window"),
-    (dict(operations=["typo"]), "operations"), (dict(operations=[]), "operations"), (dict(operations="swap"), "operations"),
-    (dict(split=[0.5, 0.5]), "split"), (dict(corpus="nonsense"), "corpus"),
-    (dict(operations=["swap"], rate=0.5, window=5), "rate cannot be reached .*at most 0.400")])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(rate=0.6), "rate"),
+        (dict(rate=-0.1), "rate"),
+        (dict(window=1), "window"),
+        (dict(operations=["typo"]), "operations"),
+        (dict(operations=[]), "operations"),
+        (dict(operations="swap"), "operations"),
+        (dict(split=[0.5, 0.5]), "split"),
+        (dict(corpus="nonsense"), "corpus"),
+        (dict(operations=["swap"], rate=0.5, window=5), "rate cannot be reached .*at most 0.400"),
+    ],
+)
 def test_text_correction_bad_options(bad, match):
     with pytest.raises(ConfigError, match=match):
         correction(**bad)

@@ -1,5 +1,6 @@
 """model.param_budget: every model config sized to 5k, 20k and 100k parameters lands on the count
 nearest the budget that its widths can give, checked against the model built for real."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,8 @@ from omegaconf import OmegaConf
 
 from rnnbench.config import group_options
 from rnnbench.errors import UserError
-from rnnbench.training.build import build_model
 from rnnbench.models.sizing import count_params, width_for_budget
+from rnnbench.training.build import build_model
 from tests.conftest import cached_task, compose_config
 
 DATASET_OF = {"convgru": "moving_shapes", "convlstm": "moving_shapes", "seq2seq": "text_correction"}
@@ -17,7 +18,9 @@ BUDGETS = (5_000, 20_000, 100_000)
 
 
 def real_params(model_cfg, task, width: int) -> int:
-    return build_model(OmegaConf.merge(model_cfg, {"hidden_size": width, "param_budget": None}), task).describe()["params"]
+    return build_model(OmegaConf.merge(model_cfg, {"hidden_size": width, "param_budget": None}), task).describe()[
+        "params"
+    ]
 
 
 @pytest.mark.parametrize("model", group_options("model"))
@@ -35,7 +38,9 @@ def test_every_model_meets_each_budget_as_nearly_as_its_widths_allow(model):
         error = abs(params - budget)
         for neighbour in (width - step, width + step):  # counted on the meta device, as the search counts
             if neighbour >= step:
-                count = count_params(lambda w: build_model(OmegaConf.merge(cfg.model, {"hidden_size": w}), task), neighbour)
+                count = count_params(
+                    lambda w: build_model(OmegaConf.merge(cfg.model, {"hidden_size": w}), task), neighbour
+                )
                 assert abs(count - budget) >= error, (model, budget, width)
 
 
@@ -54,7 +59,10 @@ def test_width_search_on_a_known_formula():
     class Toy(torch.nn.Module):  # P(w) = 3w² + 10
         def __init__(self, width):
             super().__init__()
-            self.weight, self.bias = torch.nn.Parameter(torch.empty(3 * width, width)), torch.nn.Parameter(torch.empty(10))
+            self.weight, self.bias = (
+                torch.nn.Parameter(torch.empty(3 * width, width)),
+                torch.nn.Parameter(torch.empty(10)),
+            )
 
     for budget in (13, 100, 1000, 30_010, 123_456):
         width, params = width_for_budget(Toy, budget)
@@ -67,10 +75,13 @@ def test_width_search_on_a_known_formula():
 def test_a_budget_that_cannot_be_met_is_one_line():
     task = cached_task("adding")
     cfg = compose_config("model=lstm", "dataset=adding", "model.param_budget=10", tiny=False)
-    with pytest.raises(UserError, match=r"model.param_budget=10 is below the smallest model=lstm for this task "
-                                        r"\(22 parameters at hidden_size=1\); give at least 22"):
+    with pytest.raises(
+        UserError,
+        match=r"model.param_budget=10 is below the smallest model=lstm for this task "
+        r"\(22 parameters at hidden_size=1\); give at least 22",
+    ):
         build_model(cfg.model, task)
     with pytest.raises(UserError, match="model.param_budget must be an integer"):
         build_model(OmegaConf.merge(cfg.model, {"param_budget": -5}), task)
     with pytest.raises(UserError, match="wider than hidden_size=65,536"):
-        build_model(OmegaConf.merge(cfg.model, {"param_budget": 10 ** 12}), task)
+        build_model(OmegaConf.merge(cfg.model, {"param_budget": 10**12}), task)

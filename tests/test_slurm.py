@@ -2,6 +2,7 @@
 scripts/slurm-local.sh starts on this machine, which `.ci/run` starts before the tests. Skipped
 where no cluster answers. Every job here asks for one CPU and runs one torch thread, as the
 reference runs on the basic launcher do, so records compare bit for bit."""
+
 from __future__ import annotations
 
 import json
@@ -28,16 +29,32 @@ def cluster_up() -> bool:
 
 
 # CI sets RNNBENCH_SLURM_REQUIRED (.ci/run starts the cluster): there a missing cluster fails the tests.
-pytestmark = [pytest.mark.slow, pytest.mark.slurm,
-              pytest.mark.skipif(not os.environ.get("RNNBENCH_SLURM_REQUIRED") and not cluster_up(),
-                                 reason="no SLURM cluster here: bash scripts/slurm-local.sh starts one")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.slurm,
+    pytest.mark.skipif(
+        not os.environ.get("RNNBENCH_SLURM_REQUIRED") and not cluster_up(),
+        reason="no SLURM cluster here: bash scripts/slurm-local.sh starts one",
+    ),
+]
 
 SLURM = ["hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.partition=cpu"]
 ONE_THREAD = ["trainer.threads=1"]
 LONG = [*TINY, "model=gru", "trainer.max_steps=4000", "trainer.eval_every=1000", *ONE_THREAD]
 # What differs between two runs of one config: clocks, speeds, the process, the resumes.
-TIMING = {"wall_s", "train_s", "data_s", "eval_s", "tokens_per_s", "infer_tokens_per_s", "started_at", "finished_at",
-          "max_rss_mb", "seconds_to_target", "resumed"}
+TIMING = {
+    "wall_s",
+    "train_s",
+    "data_s",
+    "eval_s",
+    "tokens_per_s",
+    "infer_tokens_per_s",
+    "started_at",
+    "finished_at",
+    "max_rss_mb",
+    "seconds_to_target",
+    "resumed",
+}
 
 
 def records(folder) -> dict[str, dict]:
@@ -66,8 +83,15 @@ def test_a_sweep_on_slurm_leaves_the_records_of_the_basic_launcher_and_lists_fai
     """4 jobs, 2 of which diverge (a ReLU RNN at lr 1000 without clipping): the records equal the
     basic launcher's field for field (timing aside), the exit code and the list name the 2
     failures, the job state polling says nothing (no accounting here: squeue)."""
-    sweep = [*TINY, *ONE_THREAD, "model=rnn", "model.cell.nonlinearity=relu", "trainer.grad_clip=null",
-             "trainer.lr=0.001,1000", "seed=0,1"]
+    sweep = [
+        *TINY,
+        *ONE_THREAD,
+        "model=rnn",
+        "model.cell.nonlinearity=relu",
+        "trainer.grad_clip=null",
+        "trainer.lr=0.001,1000",
+        "seed=0,1",
+    ]
     on_slurm = run_cli("train", "-m", *SLURM, *sweep, "hydra.sweep.dir=sweep", cwd=tmp_path)
     basic = run_cli("train", "-m", *sweep, "hydra.sweep.dir=basic", cwd=tmp_path)
     assert on_slurm.returncode == basic.returncode == 1, on_slurm.stderr[-2000:]
@@ -81,8 +105,11 @@ def test_a_sweep_on_slurm_leaves_the_records_of_the_basic_launcher_and_lists_fai
 
 def job_of(sweep) -> str:
     """The SLURM id of the (first) job of a sweep, from submitit's folders."""
-    ids = sorted(p.name for p in (sweep / ".submitit").iterdir() if re.fullmatch(r"\d+(_\d+)?", p.name)
-                 and list(p.glob("*_log.out")))
+    ids = sorted(
+        p.name
+        for p in (sweep / ".submitit").iterdir()
+        if re.fullmatch(r"\d+(_\d+)?", p.name) and list(p.glob("*_log.out"))
+    )
     return ids[0]
 
 
@@ -101,15 +128,21 @@ def wait_for_steps(run_glob, sweep, steps: int, proc: subprocess.Popen, timeout:
 
 
 def squeue_state(job: str) -> str:
-    out = subprocess.run(["squeue", "--noheader", "--states=all", "--format=%T", "-j", job], capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        ["squeue", "--noheader", "--states=all", "--format=%T", "-j", job], capture_output=True, text=True
+    )
     return out.stdout.strip()
 
 
 def start(tmp_path, *overrides: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "rnnbench", "train", "-m", *SLURM, *overrides,
-                             "hydra.sweep.dir=sweep"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "RNNBENCH_OFFLINE": "1"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "rnnbench", "train", "-m", *SLURM, *overrides, "hydra.sweep.dir=sweep"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "RNNBENCH_OFFLINE": "1"},
+    )
 
 
 def test_a_preempted_job_checkpoints_is_requeued_and_ends_as_if_never_stopped(tmp_path, uninterrupted):
@@ -152,13 +185,19 @@ def test_a_job_killed_without_warning_is_listed_and_the_same_command_resumes_it(
     assert record == uninterrupted
 
 
-@pytest.mark.parametrize("override, says", [
-    ("hydra.launcher.partition=gpu", "hydra.launcher.partition=gpu: no such partition on this cluster; choose from: cpu"),
-    ("hydra.launcher.cpus_per_task=0", "hydra.launcher.cpus_per_task must be an integer in [1, 4096], got 0"),
-    ("hydra.launcher.cpus_per_task=4096", "the nodes of partition cpu have"),
-    ("hydra.launcher.mem_gb=100000", "the partition's nodes have"),
-    ("hydra.launcher.constraint=nope", "sbatch refused the jobs: Batch job submission failed: Invalid feature"),
-])
+@pytest.mark.parametrize(
+    "override, says",
+    [
+        (
+            "hydra.launcher.partition=gpu",
+            "hydra.launcher.partition=gpu: no such partition on this cluster; choose from: cpu",
+        ),
+        ("hydra.launcher.cpus_per_task=0", "hydra.launcher.cpus_per_task must be an integer in [1, 4096], got 0"),
+        ("hydra.launcher.cpus_per_task=4096", "the nodes of partition cpu have"),
+        ("hydra.launcher.mem_gb=100000", "the partition's nodes have"),
+        ("hydra.launcher.constraint=nope", "sbatch refused the jobs: Batch job submission failed: Invalid feature"),
+    ],
+)
 def test_bad_launcher_settings_are_one_line(tmp_path, override, says):
     out = run_cli("train", "-m", *SLURM, *TINY, "model=gru", override, "hydra.sweep.dir=sweep", cwd=tmp_path)
     assert out.returncode == 2 and says in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
@@ -171,14 +210,24 @@ def test_a_study_part_runs_on_slurm(tmp_path, monkeypatch, capsys, own_logging):
     from rnnbench import cli
     from rnnbench.study import plan as study
 
-    tiny = study.Plan(seeds=2, tune={"params": {"trainer.lr": "tag(log, interval(1e-3, 1e-1))"}, "n_trials": 2,
-                                     "n_jobs": 2}, launcher=["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])
-    tiny.parts = {"adding": (True, study._units("adding", {m: [f"model={m}"] for m in ("rnn", "gru")},
-                                                ["dataset=adding", "dataset.seq_len=6"]))}
+    tiny = study.Plan(
+        seeds=2,
+        tune={"params": {"trainer.lr": "tag(log, interval(1e-3, 1e-1))"}, "n_trials": 2, "n_jobs": 2},
+        launcher=["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    )
+    tiny.parts = {
+        "adding": (
+            True,
+            study._units(
+                "adding", {m: [f"model={m}"] for m in ("rnn", "gru")}, ["dataset=adding", "dataset.seq_len=6"]
+            ),
+        )
+    }
     monkeypatch.setattr(study, "study_plan", lambda name, scale: tiny)
     monkeypatch.chdir(tmp_path)
-    code = cli.main(["study", "claims", "study.dir=s", *SLURM, *TINY, *ONE_THREAD, "trainer.max_steps=20",
-                     "trainer.eval_every=10"])
+    code = cli.main(
+        ["study", "claims", "study.dir=s", *SLURM, *TINY, *ONE_THREAD, "trainer.max_steps=20", "trainer.eval_every=10"]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err[-3000:]
     summaries = [json.loads(p.read_text()) for p in (tmp_path / "s").rglob("summary.json")]

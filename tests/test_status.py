@@ -1,5 +1,6 @@
 """`rnnbench status` on a sweep with a fabricated running run (its folder locked as a trainer
 locks it), a stopped one and jobs not started; `rnnbench report --include-running`."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,9 @@ from tests.conftest import TINY
 
 
 def test_status_counts_states_and_gives_each_running_run_its_rate_and_time_left(in_process, tmp_path):
-    code, _, err = in_process("train", "-m", "model=rnn,gru", *TINY, "trainer.max_steps=6", "trainer.eval_every=2",
-                              "hydra.sweep.dir=sw")
+    code, _, err = in_process(
+        "train", "-m", "model=rnn,gru", *TINY, "trainer.max_steps=6", "trainer.eval_every=2", "hydra.sweep.dir=sw"
+    )
     assert code == 0, err
     rnn, gru = sorted((tmp_path / "sw").glob("*_s0_*"))
     for folder, step in ((rnn, 4), (gru, 2)):  # as the trainer leaves them mid-run

@@ -1,5 +1,6 @@
 """`rnnbench study`: the shipped study composes at both scales; a study tunes every variant alike,
 re-runs the best configuration on fresh seeds (never a tuning seed), and reports the claims."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,10 @@ import pytest
 from omegaconf import OmegaConf
 
 from rnnbench import cli
-from rnnbench.study import plan as study
 from rnnbench.config import compose
 from rnnbench.errors import UserError
 from rnnbench.report.collect import as_typed
+from rnnbench.study import plan as study
 
 
 @pytest.mark.parametrize("scale", ["quick", "full"])
@@ -31,8 +32,9 @@ def test_every_unit_of_the_claims_study_composes(scale):
                 assert cfg.model.param_budget is not None, (part, unit.name)  # equal size
     units = {u.name for u in plan.parts["adding"][1]}  # each model at each length of the part's T sweep
     lengths = (30, 80) if scale == "quick" else (50, 120)
-    assert units == {f"{m}_seq_len{T}" for m in ("rnn", "lstm", "gru", "hybrid_stacked", "hybrid_parallel")
-                     for T in lengths}
+    assert units == {
+        f"{m}_seq_len{T}" for m in ("rnn", "lstm", "gru", "hybrid_stacked", "hybrid_parallel") for T in lengths
+    }
 
 
 def test_fresh_seeds_never_reuse_a_tuning_seed():
@@ -49,30 +51,61 @@ def test_fresh_seeds_never_reuse_a_tuning_seed():
 
 
 def test_the_tuner_settings_become_one_search_per_unit():
-    overrides = study.tuner_overrides({"params": {"trainer.lr": "tag(log, interval(1e-3, 1e-1))"}, "n_trials": 6,
-                                       "pruner_args": {"n_startup_trials": 2}})
-    assert overrides == ["hydra/sweeper=tune", "trainer.lr=tag(log, interval(1e-3, 1e-1))",
-                         "hydra.sweeper.n_trials=6", "+hydra.sweeper.pruner_args.n_startup_trials=2"]
+    overrides = study.tuner_overrides(
+        {
+            "params": {"trainer.lr": "tag(log, interval(1e-3, 1e-1))"},
+            "n_trials": 6,
+            "pruner_args": {"n_startup_trials": 2},
+        }
+    )
+    assert overrides == [
+        "hydra/sweeper=tune",
+        "trainer.lr=tag(log, interval(1e-3, 1e-1))",
+        "hydra.sweeper.n_trials=6",
+        "+hydra.sweeper.pruner_args.n_startup_trials=2",
+    ]
     units = study._units("p", {"a": ["model=gru"]}, ["dataset=adding", "dataset.seq_len=6,12", "x=[1,2]"])
     assert [(u.name, u.overrides) for u in units] == [
         ("a_seq_len6", ["dataset=adding", "x=[1,2]", "model=gru", "dataset.seq_len=6"]),
-        ("a_seq_len12", ["dataset=adding", "x=[1,2]", "model=gru", "dataset.seq_len=12"])]
+        ("a_seq_len12", ["dataset=adding", "x=[1,2]", "model=gru", "dataset.seq_len=12"]),
+    ]
 
 
 @pytest.mark.slow
 def test_a_study_tunes_each_variant_then_runs_fresh_seeds_and_reports(tmp_path, monkeypatch, capsys, own_logging):
-    tiny = study.Plan(seeds=2, tune={"params": {"trainer.lr": "tag(log, interval(1e-3, 1e-1))"}, "n_trials": 3},
-                      launcher=[])
-    tiny.parts = {"adding": (True, study._units("adding", {m: [f"model={m}"] for m in ("rnn", "lstm")},
-                                                ["dataset=adding", "dataset.seq_len=6,12", "model.param_budget=300",
-                                                 "diagnostics.grad_per_time_step=true"])),
-                  "width": (False, study._units("width", {m: [f"model={m}"] for m in ("lstm", "gru")},
-                                                ["dataset=adding"])),
-                  "broken": (True, study._units("broken", {"x": ["model.nope=1"]}, ["dataset=adding"]))}
+    tiny = study.Plan(
+        seeds=2, tune={"params": {"trainer.lr": "tag(log, interval(1e-3, 1e-1))"}, "n_trials": 3}, launcher=[]
+    )
+    tiny.parts = {
+        "adding": (
+            True,
+            study._units(
+                "adding",
+                {m: [f"model={m}"] for m in ("rnn", "lstm")},
+                [
+                    "dataset=adding",
+                    "dataset.seq_len=6,12",
+                    "model.param_budget=300",
+                    "diagnostics.grad_per_time_step=true",
+                ],
+            ),
+        ),
+        "width": (False, study._units("width", {m: [f"model={m}"] for m in ("lstm", "gru")}, ["dataset=adding"])),
+        "broken": (True, study._units("broken", {"x": ["model.nope=1"]}, ["dataset=adding"])),
+    }
     monkeypatch.setattr(study, "study_plan", lambda name, scale: tiny)
     monkeypatch.chdir(tmp_path)
-    code = cli.main(["study", "claims", "study.dir=s", "study.seed_offset=3", "debug=tiny", "trainer.max_steps=4",
-                     "trainer.eval_every=2"])
+    code = cli.main(
+        [
+            "study",
+            "claims",
+            "study.dir=s",
+            "study.seed_offset=3",
+            "debug=tiny",
+            "trainer.max_steps=4",
+            "trainer.eval_every=2",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 1 and "study step broken: tuning x" in err  # a unit that does not compose is said; the rest ran
     records = [json.loads(p.read_text()) for p in (tmp_path / "s").rglob("summary.json")]

@@ -1,6 +1,7 @@
 """Sweeps on Hydra's launcher and sweeper plugins (the `sweep` extra): parallel jobs writing into
 one sweep folder, submitit's local executor, a ready search of rnnbench's tuner; and the outcome bookkeeping that
 sets the exit code whichever process ran the jobs."""
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,6 @@ from rnnbench.launch.sweep import job_threads, read_outcomes
 from tests.conftest import TINY, run_cli
 
 
-
 def summaries(folder):
     return {p.parent.name: json.loads(p.read_text()) for p in folder.rglob("summary.json")}
 
@@ -24,9 +24,21 @@ def test_parallel_jobs_write_complete_distinct_records_and_failures_are_listed(t
     """8 jobs on 2 joblib workers into one sweep folder: 2 complete, 2 diverge (a ReLU RNN at lr
     1000 without clipping), 4 raise (seq_len=1). Every record is whole and in its own folder; the exit code and
     the report list the 6 failures with their reasons."""
-    out = run_cli("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1", "model=rnn",
-                  "model.cell.nonlinearity=relu", "trainer.lr=0.001,1000", "trainer.grad_clip=null", "dataset.seq_len=12,1",
-                  *TINY, "hydra.sweep.dir=sweep", cwd=tmp_path)
+    out = run_cli(
+        "train",
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "seed=0,1",
+        "model=rnn",
+        "model.cell.nonlinearity=relu",
+        "trainer.lr=0.001,1000",
+        "trainer.grad_clip=null",
+        "dataset.seq_len=12,1",
+        *TINY,
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+    )
     assert out.returncode == 1, out.stderr[-2000:]
     assert "6 of 8 runs failed" in out.stderr and "Traceback" not in out.stderr
     records = summaries(tmp_path / "sweep")
@@ -48,8 +60,17 @@ def test_parallel_jobs_write_complete_distinct_records_and_failures_are_listed(t
 
 @pytest.mark.slow
 def test_submitit_local_runs_a_two_job_sweep(tmp_path):
-    out = run_cli("train", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5",
-                  "hydra.launcher.cpus_per_task=1", "model=rnn,gru", *TINY, "hydra.sweep.dir=sweep", cwd=tmp_path)
+    out = run_cli(
+        "train",
+        "-m",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=5",
+        "hydra.launcher.cpus_per_task=1",
+        "model=rnn,gru",
+        *TINY,
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     records = summaries(tmp_path / "sweep")
     assert sorted(s["model"] for s in records.values()) == ["gru", "rnn"]
@@ -61,8 +82,9 @@ def test_submitit_local_runs_a_two_job_sweep(tmp_path):
 def test_a_ready_search_tries_the_space_and_keeps_every_trial(tmp_path):
     """hparams_search=adding_gru through the console script: the tuner's trials are ordinary
     records on validation only, best.yaml names the best of them."""
-    out = run_cli("train", "hparams_search=adding_gru", "hydra.sweeper.n_trials=3", *TINY, "hydra.sweep.dir=search",
-                  cwd=tmp_path)
+    out = run_cli(
+        "train", "hparams_search=adding_gru", "hydra.sweeper.n_trials=3", *TINY, "hydra.sweep.dir=search", cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     records = summaries(tmp_path / "search")
     assert len(records) == 3 and all(s["status"] in ("completed", "pruned") for s in records.values())
@@ -85,8 +107,12 @@ def test_job_threads_share_the_cores():
 
 
 def test_outcomes_are_read_from_the_records(tmp_path):
-    for name, text in {"a": '{"status": "completed", "reason": null}', "b": '{"status": "failed", "reason": "x"}',
-                       "c": '{"status": "running"}', "d": "{not json"}.items():
+    for name, text in {
+        "a": '{"status": "completed", "reason": null}',
+        "b": '{"status": "failed", "reason": "x"}',
+        "c": '{"status": "running"}',
+        "d": "{not json",
+    }.items():
         os.makedirs(tmp_path / name)
         (tmp_path / name / "summary.json").write_text(text)
     outcomes = {os.path.basename(o["dir"]): o for o in read_outcomes(tmp_path)}
@@ -100,8 +126,10 @@ def test_a_missing_plugin_names_the_extra():
     from rnnbench.config import hydra_error_message
 
     exc = MissingConfigException("not found", missing_cfg_file="hydra/launcher/joblib", options=["basic"])
-    assert hydra_error_message(exc) == ("unknown hydra/launcher 'joblib'; choose from: basic (joblib comes with "
-                                        "the sweep extra: pip install -c constraints.txt -e '.[sweep]')")
+    assert hydra_error_message(exc) == (
+        "unknown hydra/launcher 'joblib'; choose from: basic (joblib comes with "
+        "the sweep extra: pip install -c constraints.txt -e '.[sweep]')"
+    )
 
 
 def test_a_job_returns_the_validation_value_only_for_a_completed_run(tmp_path, monkeypatch):
@@ -145,9 +173,21 @@ def test_the_batched_launcher_isolates_diverging_members_and_lists_failures(tmp_
     """The sweep above on hydra/launcher=batched: the 4 jobs at seq_len=12 (seeds × learning rates)
     are one batched run of 4 members, where the 2 at lr 1000 really diverge and leave the batch;
     the 4 at seq_len=1 are refused one by one. Exit code, failure list and report as above."""
-    out = run_cli("train", "-m", "hydra/launcher=batched", "hydra.launcher.batching=always", "seed=0,1", "model=rnn",
-                  "model.cell.nonlinearity=relu", "trainer.lr=0.001,1000", "trainer.grad_clip=null",
-                  "dataset.seq_len=12,1", *TINY, "hydra.sweep.dir=sweep", cwd=tmp_path)
+    out = run_cli(
+        "train",
+        "-m",
+        "hydra/launcher=batched",
+        "hydra.launcher.batching=always",
+        "seed=0,1",
+        "model=rnn",
+        "model.cell.nonlinearity=relu",
+        "trainer.lr=0.001,1000",
+        "trainer.grad_clip=null",
+        "dataset.seq_len=12,1",
+        *TINY,
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+    )
     assert out.returncode == 1, out.stderr[-2000:]
     assert "6 of 8 runs failed" in out.stderr and "Traceback" not in out.stderr
     log = out.stdout + out.stderr
@@ -169,14 +209,27 @@ def test_the_batched_launcher_isolates_diverging_members_and_lists_failures(tmp_
 def test_the_batched_launcher_batches_what_it_can(in_process, tmp_path):
     """Seeds of the GRU are one batched run; the transformer's run one after another (its
     operations are not member-aware); a second run of the command finds every run complete."""
-    args = ("train", "-m", "hydra/launcher=batched", "model=gru,transformer", "seed=0,1", *TINY,
-            "trainer.max_steps=6", "trainer.eval_every=3", "hydra.sweep.dir=sweep")
+    args = (
+        "train",
+        "-m",
+        "hydra/launcher=batched",
+        "model=gru,transformer",
+        "seed=0,1",
+        *TINY,
+        "trainer.max_steps=6",
+        "trainer.eval_every=3",
+        "hydra.sweep.dir=sweep",
+    )
     code, _, err = in_process(*args)
     assert code == 0, err[-2000:]
     records = summaries(tmp_path / "sweep")
     members = {(s["model"], s["seed"]): (s["members"], s["member"]) for s in records.values()}
-    assert members == {("gru", 0): (2, 0), ("gru", 1): (2, 1), ("transformer", 0): (None, None),
-                       ("transformer", 1): (None, None)}
+    assert members == {
+        ("gru", 0): (2, 0),
+        ("gru", 1): (2, 1),
+        ("transformer", 0): (None, None),
+        ("transformer", 1): (None, None),
+    }
     assert all(s["status"] == "completed" for s in records.values())
     assert all((tmp_path / "sweep" / name / ".hydra" / "overrides.yaml").is_file() for name in records)
     code, _, err = in_process(*args)
@@ -184,6 +237,7 @@ def test_the_batched_launcher_batches_what_it_can(in_process, tmp_path):
 
 
 def test_bad_batched_launcher_settings_are_one_line(in_process):
-    code, _, err = in_process("train", "-m", "hydra/launcher=batched", "hydra.launcher.max_members=0", *TINY,
-                              "seed=0,1")
+    code, _, err = in_process(
+        "train", "-m", "hydra/launcher=batched", "hydra.launcher.max_members=0", *TINY, "seed=0,1"
+    )
     assert code != 0 and "hydra.launcher.max_members must be" in err and "Traceback" not in err

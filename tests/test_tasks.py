@@ -1,4 +1,5 @@
 """Tasks: shapes, determinism by seed, disjoint splits, and baselines equal to their formulas."""
+
 from __future__ import annotations
 
 import math
@@ -41,7 +42,7 @@ def test_copy_memory_layout():
     assert 40 <= len(x) <= 50  # a few duplicates of training sequences may be dropped
     symbols = x[:, :4]
     assert symbols.min() >= 1 and symbols.max() <= 8
-    assert torch.all(x[:, 4:15 + 3] == 0) and torch.all(x[:, -5:] == 9)
+    assert torch.all(x[:, 4 : 15 + 3] == 0) and torch.all(x[:, -5:] == 9)
     assert torch.all(y[:, :-4] == 0) and torch.equal(y[:, -4:], symbols)
 
 
@@ -53,8 +54,9 @@ def test_copy_memory_baseline_is_memoryless_formula(T, K):
     assert baseline["recall_acc"] == pytest.approx(1 / 8, abs=0.02)
 
 
-@pytest.mark.parametrize("make", [lambda s: AddingTask(seq_len=20, seed=s, **SMALL),
-                                  lambda s: CopyMemoryTask(seq_len=20, seed=s, **SMALL)])
+@pytest.mark.parametrize(
+    "make", [lambda s: AddingTask(seq_len=20, seed=s, **SMALL), lambda s: CopyMemoryTask(seq_len=20, seed=s, **SMALL)]
+)
 def test_same_seed_same_data_other_seed_other_data(make):
     a, b, c = make(7).splits(), make(7).splits(), make(8).splits()
     for split in ("train", "val", "test"):
@@ -72,10 +74,19 @@ def test_splits_never_overlap_even_when_collisions_are_likely():
     assert task.describe()["sizes"]["val"] < 30  # duplicates were dropped, and the record says so
 
 
-@pytest.mark.parametrize("kwargs, key", [
-    (dict(seq_len=0), "seq_len"), (dict(seq_len=-5), "seq_len"), (dict(seq_len=1), "seq_len"),
-    (dict(seq_len="abc"), "seq_len"), (dict(seq_len=2.5), "seq_len"), (dict(n_train=0), "n_train"),
-    (dict(seed=-1), "seed"), (dict(solved_at="x"), "solved_at")])
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        (dict(seq_len=0), "seq_len"),
+        (dict(seq_len=-5), "seq_len"),
+        (dict(seq_len=1), "seq_len"),
+        (dict(seq_len="abc"), "seq_len"),
+        (dict(seq_len=2.5), "seq_len"),
+        (dict(n_train=0), "n_train"),
+        (dict(seed=-1), "seed"),
+        (dict(solved_at="x"), "solved_at"),
+    ],
+)
 def test_bad_task_arguments_name_the_key(kwargs, key):
     with pytest.raises(ConfigError, match=f"^{key} must"):
         AddingTask(**kwargs)

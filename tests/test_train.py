@@ -1,4 +1,5 @@
 """The trainer in-process: the record it leaves, repeatability, divergence, config errors."""
+
 from __future__ import annotations
 
 import json
@@ -38,9 +39,14 @@ def test_train_writes_a_complete_record(tmp_path):
     assert not list(tmp_path.glob(".*.tmp")), "no temporary files left behind"
 
 
-@pytest.mark.parametrize("model, dataset, extra", [("seq2seq", "reverse", "examples.txt"),
-                                                   ("seq2seq", "text_correction", "examples.txt"),
-                                                   ("convgru", "moving_shapes", "frames.png")])
+@pytest.mark.parametrize(
+    "model, dataset, extra",
+    [
+        ("seq2seq", "reverse", "examples.txt"),
+        ("seq2seq", "text_correction", "examples.txt"),
+        ("convgru", "moving_shapes", "frames.png"),
+    ],
+)
 def test_encoder_decoder_and_video_runs_leave_complete_records(tmp_path, model, dataset, extra):
     summary = train(compose_config(f"model={model}", f"dataset={dataset}"), tmp_path)
     assert summary["status"] == "completed" and summary["task"]["kind"] in ("transduction", "frames")
@@ -67,8 +73,16 @@ def test_same_seed_same_losses_bit_for_bit(tmp_path):
 
 def test_the_model_learns_on_the_adding_task(tmp_path):
     """A small GRU beats the predict-1.0 baseline well within a few hundred steps."""
-    cfg = compose_config("model=gru", "dataset.seq_len=10", "dataset.n_train=4000", "model.hidden_size=32",
-                         "trainer.max_steps=400", "trainer.eval_every=100", "trainer.lr=0.01", "trainer.batch_size=64")
+    cfg = compose_config(
+        "model=gru",
+        "dataset.seq_len=10",
+        "dataset.n_train=4000",
+        "model.hidden_size=32",
+        "trainer.max_steps=400",
+        "trainer.eval_every=100",
+        "trainer.lr=0.01",
+        "trainer.batch_size=64",
+    )
     summary = train(cfg, tmp_path)
     assert summary["final"]["mse"] < 0.25 * summary["baseline"]["mse"]
 
@@ -88,8 +102,12 @@ def test_plateau_stopping_on_a_fabricated_curve():
     from rnnbench.training.trainer import LoopState, Run
 
     def stops(curve: list[float], task: str = "adding", **settings) -> list[str | None]:
-        run = SimpleNamespace(loop=LoopState(model=None, optimizer=None), task=cached_task(task),
-                              settings=TrainerSettings(device="cpu", **settings), built=SimpleNamespace(trial=None))
+        run = SimpleNamespace(
+            loop=LoopState(model=None, optimizer=None),
+            task=cached_task(task),
+            settings=TrainerSettings(device="cpu", **settings),
+            built=SimpleNamespace(trial=None),
+        )
         reasons = []
         for step, value in enumerate(curve, 1):
             run.loop.step = step
@@ -97,8 +115,16 @@ def test_plateau_stopping_on_a_fabricated_curve():
         return reasons
 
     # mse (lower is better): 0.5 → 0.499 is a 0.2% gain, not progress; 0.45 is 10%, progress.
-    assert stops([1.0, 0.5, 0.499, 0.498, 0.45, 0.449, 0.6, 0.448], patience=3, min_delta=0.01) == \
-        [None, None, None, None, None, None, None, "plateau"]
+    assert stops([1.0, 0.5, 0.499, 0.498, 0.45, 0.449, 0.6, 0.448], patience=3, min_delta=0.01) == [
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        "plateau",
+    ]
     assert stops([1.0, 0.5, 0.499, 0.498, 0.497], patience=3, min_delta=0.01)[-1] == "plateau"
     assert stops([1.0, 0.5, 0.499, 0.498, 0.497], patience=3, min_delta=0.0) == [None] * 5  # any gain is progress
     assert stops([1.0, 1.0, 1.0, 1.0, 1.0], patience=None) == [None] * 5  # no patience: never on a plateau
@@ -106,8 +132,13 @@ def test_plateau_stopping_on_a_fabricated_curve():
 
 
 def test_a_run_on_a_plateau_stops_and_says_why(tmp_path):
-    cfg = compose_config("trainer.lr=1e-9", "trainer.patience=2", "trainer.max_steps=60", "trainer.eval_every=3",
-                         "trainer.min_delta=0.01")
+    cfg = compose_config(
+        "trainer.lr=1e-9",
+        "trainer.patience=2",
+        "trainer.max_steps=60",
+        "trainer.eval_every=3",
+        "trainer.min_delta=0.01",
+    )
     summary = train(cfg, tmp_path)
     assert summary["status"] == "completed" and summary["stop_reason"] == "plateau"
     assert summary["steps"] == 9 and summary["final"]  # evaluations at 3 (reference), 6, 9: two without progress
@@ -134,27 +165,30 @@ def test_a_diverging_run_is_recorded_as_failed(tmp_path, monkeypatch):
     assert not (tmp_path / CHECKPOINT).exists()
 
 
-@pytest.mark.parametrize("override, message", [
-    ("trainer.lr=0", "trainer.lr must be a number in (0.0, 1000.0], got 0"),
-    ("trainer.lr=-1e-3", "trainer.lr must be a number in (0.0, 1000.0], got -0.001"),
-    ("trainer.lr=1e30", "trainer.lr must be a number in (0.0, 1000.0], got 1e+30"),
-    ("trainer.batch_size=0", "trainer.batch_size must be an integer ≥ 1, got 0"),
-    ("trainer.batch_size=1000", "trainer.batch_size must not exceed the training set size (128 samples)"),
-    ("trainer.max_steps=ten", "trainer.max_steps must be an integer ≥ 1, got 'ten'"),
-    ("trainer.grad_clip=0", "trainer.grad_clip must be a number > 0.0, got 0"),
-    ("trainer.device=tpu", "trainer.device must be auto, cpu, cuda or cuda:N, got 'tpu'"),
-    ("dataset.seq_len=0", "dataset.seq_len must be an integer in [1, 100000], got 0"),
-    ("dataset.seq_len=abc", "dataset.seq_len must be an integer in [1, 100000], got 'abc'"),
-    ("model.hidden_size=0", "model.hidden_size must be an integer ≥ 1, got 0"),
-    ("model.dropout=1.5", "model.dropout must be a number in [0.0, 1.0], got 1.5"),
-    ("model.impl=cuda", "model.impl must be one of auto, fused, scan, reference, got 'cuda'"),
-    ("model.readout=first", "model.readout must be one of auto, last, mean, attention, dot_attention, got 'first'"),
-    ("model.cell.nonlinearity=sigmoid", "model.cell.nonlinearity must be one of tanh, relu, got 'sigmoid'"),
-    ("seed=-1", "seed must be an integer in [0, 9223372036854775807], got -1"),
-    ("trainer.patience=0", "trainer.patience must be an integer ≥ 1, got 0"),
-    ("trainer.min_delta=-0.1", "trainer.min_delta must be a number in [0.0, 0.99], got -0.1"),
-    ("model.param_budget=-5", "model.param_budget must be an integer ≥ 1, got -5"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("trainer.lr=0", "trainer.lr must be a number in (0.0, 1000.0], got 0"),
+        ("trainer.lr=-1e-3", "trainer.lr must be a number in (0.0, 1000.0], got -0.001"),
+        ("trainer.lr=1e30", "trainer.lr must be a number in (0.0, 1000.0], got 1e+30"),
+        ("trainer.batch_size=0", "trainer.batch_size must be an integer ≥ 1, got 0"),
+        ("trainer.batch_size=1000", "trainer.batch_size must not exceed the training set size (128 samples)"),
+        ("trainer.max_steps=ten", "trainer.max_steps must be an integer ≥ 1, got 'ten'"),
+        ("trainer.grad_clip=0", "trainer.grad_clip must be a number > 0.0, got 0"),
+        ("trainer.device=tpu", "trainer.device must be auto, cpu, cuda or cuda:N, got 'tpu'"),
+        ("dataset.seq_len=0", "dataset.seq_len must be an integer in [1, 100000], got 0"),
+        ("dataset.seq_len=abc", "dataset.seq_len must be an integer in [1, 100000], got 'abc'"),
+        ("model.hidden_size=0", "model.hidden_size must be an integer ≥ 1, got 0"),
+        ("model.dropout=1.5", "model.dropout must be a number in [0.0, 1.0], got 1.5"),
+        ("model.impl=cuda", "model.impl must be one of auto, fused, scan, reference, got 'cuda'"),
+        ("model.readout=first", "model.readout must be one of auto, last, mean, attention, dot_attention, got 'first'"),
+        ("model.cell.nonlinearity=sigmoid", "model.cell.nonlinearity must be one of tanh, relu, got 'sigmoid'"),
+        ("seed=-1", "seed must be an integer in [0, 9223372036854775807], got -1"),
+        ("trainer.patience=0", "trainer.patience must be an integer ≥ 1, got 0"),
+        ("trainer.min_delta=-0.1", "trainer.min_delta must be a number in [0.0, 0.99], got -0.1"),
+        ("model.param_budget=-5", "model.param_budget must be an integer ≥ 1, got -5"),
+    ],
+)
 def test_bad_values_raise_a_user_error_naming_the_key(tmp_path, override, message):
     cfg = compose_config("model=rnn", override)
     with pytest.raises(UserError) as info:

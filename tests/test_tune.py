@@ -1,6 +1,7 @@
 """The tuner (hydra/sweeper=tune, rnnbench/launch/tune.py): trials are ordinary runs on validation only,
 an absurd learning rate is pruned at its first evaluation, the search resumes from its journal, and
 every bad setting is one line."""
+
 from __future__ import annotations
 
 import json
@@ -11,11 +12,21 @@ from omegaconf import OmegaConf
 from rnnbench.launch.tune import objective
 from tests.conftest import TINY, run_cli
 
-TUNE = ["-m", "hydra/sweeper=tune", "hydra.sweeper.sampler=random", *TINY, "trainer.max_steps=40",
-        "trainer.eval_every=10", "trainer.lr=tag(log, interval(1e-3, 100.0))", "hydra.sweep.dir=search"]
+TUNE = [
+    "-m",
+    "hydra/sweeper=tune",
+    "hydra.sweeper.sampler=random",
+    *TINY,
+    "trainer.max_steps=40",
+    "trainer.eval_every=10",
+    "trainer.lr=tag(log, interval(1e-3, 100.0))",
+    "hydra.sweep.dir=search",
+]
 # Four sensible learning rates first (the median pruner's startup trials), then an absurd one.
-ENQUEUE = "+hydra.sweeper.enqueue=[{trainer.lr: 0.02},{trainer.lr: 0.03},{trainer.lr: 0.05},{trainer.lr: 0.04}," \
-          "{trainer.lr: 50.0}]"
+ENQUEUE = (
+    "+hydra.sweeper.enqueue=[{trainer.lr: 0.02},{trainer.lr: 0.03},{trainer.lr: 0.05},{trainer.lr: 0.04},"
+    "{trainer.lr: 50.0}]"
+)
 
 
 def records(folder):
@@ -51,15 +62,23 @@ def test_the_objective_is_signed_by_the_metric_direction():
     assert objective({"task": {"primary_metric": "acc", "metrics": {"acc": "max"}}, "best": {}}) is None
 
 
-@pytest.mark.parametrize("args, message", [
-    (["hydra.sweeper.pruner=bogus"], "hydra.sweeper.pruner must be one of none, median, successive_halving, "
-                                     "hyperband, got 'bogus'"),
-    (["hydra.sweeper.n_trials=0"], "hydra.sweeper.n_trials must be an integer ≥ 1, got 0"),
-    (["hydra.sweeper.sampler=grid"], "hydra.sweeper.sampler must be one of tpe, random, got 'grid'"),
-    (["+hydra.sweeper.pruner_args.bogus=1"], "hydra.sweeper.pruner_args do not fit the median pruner"),
-    (["trainer.lr=tag(log, interval(0, 1))"], "the search range of trainer.lr: a log-scale interval must start above 0, got 0"),
-    (["+hydra.sweeper.enqueue=[1,2]"], "hydra.sweeper.enqueue must be a list of {key: value} mappings, got [1, 2]"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["hydra.sweeper.pruner=bogus"],
+            "hydra.sweeper.pruner must be one of none, median, successive_halving, hyperband, got 'bogus'",
+        ),
+        (["hydra.sweeper.n_trials=0"], "hydra.sweeper.n_trials must be an integer ≥ 1, got 0"),
+        (["hydra.sweeper.sampler=grid"], "hydra.sweeper.sampler must be one of tpe, random, got 'grid'"),
+        (["+hydra.sweeper.pruner_args.bogus=1"], "hydra.sweeper.pruner_args do not fit the median pruner"),
+        (
+            ["trainer.lr=tag(log, interval(0, 1))"],
+            "the search range of trainer.lr: a log-scale interval must start above 0, got 0",
+        ),
+        (["+hydra.sweeper.enqueue=[1,2]"], "hydra.sweeper.enqueue must be a list of {key: value} mappings, got [1, 2]"),
+    ],
+)
 def test_bad_tuner_settings_are_one_line(in_process, args, message):
     code, _, err = in_process("train", *TUNE, "hydra.sweeper.n_trials=2", *args)
     assert code == 2 and err.startswith(f"rnnbench: error: {message}") and len(err.strip().splitlines()) == 1, err
@@ -73,8 +92,16 @@ def test_nothing_to_search_is_one_line(in_process):
 @pytest.mark.slow
 def test_trials_in_worker_processes_report_to_the_journal_and_are_pruned(tmp_path):
     """joblib workers open the study's journal to report; the absurd trial is pruned there too."""
-    out = run_cli("train", *TUNE, "hydra.sweeper.n_trials=5", ENQUEUE, "hydra/launcher=joblib",
-                  "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=1", cwd=tmp_path)
+    out = run_cli(
+        "train",
+        *TUNE,
+        "hydra.sweeper.n_trials=5",
+        ENQUEUE,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.n_jobs=1",
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     runs = records(tmp_path / "search")
     pruned = [s for s in runs.values() if s["status"] == "pruned"]
@@ -126,8 +153,10 @@ def test_the_tuner_without_optuna_names_the_extra(in_process, monkeypatch):
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "optuna" else find_spec(name, *a))
     code, _, err = in_process("train", *TUNE, "hydra.sweeper.n_trials=1")
-    assert code == 2 and err.strip() == ("rnnbench: error: hydra/sweeper=tune needs Optuna, which comes with the sweep "
-                                         "extra: pip install -c constraints.txt -e '.[sweep]'"), err
+    assert code == 2 and err.strip() == (
+        "rnnbench: error: hydra/sweeper=tune needs Optuna, which comes with the sweep "
+        "extra: pip install -c constraints.txt -e '.[sweep]'"
+    ), err
 
 
 @pytest.mark.slow
@@ -135,8 +164,15 @@ def test_trials_launched_together_train_as_batched_members(in_process, tmp_path)
     """n_jobs trials on hydra/launcher=batched: one batched run whose members report to the
     study each its own curve; the search's bookkeeping is that of trials run one by one. (Trials
     launched together cannot prune one another early: none has finished when they are compared.)"""
-    code, _, err = in_process("train", *TUNE, "hydra/launcher=batched", "hydra.launcher.batching=always",
-                              "hydra.sweeper.n_trials=5", "hydra.sweeper.n_jobs=5", ENQUEUE)
+    code, _, err = in_process(
+        "train",
+        *TUNE,
+        "hydra/launcher=batched",
+        "hydra.launcher.batching=always",
+        "hydra.sweeper.n_trials=5",
+        "hydra.sweeper.n_jobs=5",
+        ENQUEUE,
+    )
     assert code == 0, err
     runs = sorted(records(tmp_path / "search").values(), key=lambda s: s["hparams"]["tuning.trial"])
     assert [s["hparams"]["trainer.lr"] for s in runs] == [0.02, 0.03, 0.05, 0.04, 50.0]

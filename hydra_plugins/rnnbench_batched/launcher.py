@@ -2,9 +2,10 @@
 as batched members (the work is in rnnbench/launch/batched.py and rnnbench/training/batched.py).
 
 Hydra imports this module at every start, so it imports neither torch nor rnnbench's trainer."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher

@@ -1,9 +1,11 @@
 """hydra/launcher=slurm: Hydra's submitit_slurm launcher with rnnbench's settings check, memory
 estimate, squeue-based job states and the handling of jobs that end without a result (the work is
 in rnnbench/launch/slurm.py; the job side of preemption in rnnbench/training/preemption.py)."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from hydra.core.utils import JobReturn
 
@@ -18,8 +20,10 @@ except ImportError:  # the sweep extra is not installed: say so when the launche
 class SlurmLauncher(SubmititSlurmLauncher or object):
     def __init__(self, **params: Any) -> None:
         if SubmititSlurmLauncher is None:
-            raise UserError("hydra/launcher=slurm needs submitit, which comes with the sweep extra: "
-                            "pip install -c constraints.txt -e '.[sweep]'")
+            raise UserError(
+                "hydra/launcher=slurm needs submitit, which comes with the sweep extra: "
+                "pip install -c constraints.txt -e '.[sweep]'"
+            )
         from rnnbench.launch.slurm import check_settings
 
         super().__init__(**params)

@@ -14,21 +14,22 @@ until `min_time` seconds, median and interquartile range over the blocks; on CUD
 Columns: tokens/s = B·T / median; FLOPs per token (one sample, one time step, forward; flops.py:
 2 × multiply-adds of matmuls) and for a train step 3× that (the backward of a matmul is two
 matmuls of its size; autograd skips the gradient of the input x and of h_0 = 0, so the true count
-is slightly lower — tests/test_bench.py checks both against torch's counter); GFLOP/s and its fraction of this machine's matmul peak, measured in the same
+is slightly lower — tests/test_bench.py checks both against torch's counter); GFLOP/s and its
+fraction of this machine's matmul peak, measured in the same
 run (`matmul_peak`: the best of square float32 GEMMs, same threads); memory of a train step =
 weights + their gradients + the tensors autograd saved (memory.SavedTensors; on CUDA the
 allocator's peak). Results: a Markdown table, bench.csv, bench.json (machine, peak, date),
 throughput_vs_T.png; `rnnbench report` picks up bench.csv files under its paths.
 """
+
 from __future__ import annotations
 
-import math
 import platform
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -40,12 +41,38 @@ from rnnbench.training.record import cpu_name
 TORCH_MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 # The default grids (the quick one: the cells at batch 64, and the scan cells again at
 # batch 1, where the sequential loop is bound by per-step overhead) and --full.
-DEFAULT = [{"models": ["rnn", "lstm", "gru", "mingru", "minlstm"], "seq_lens": [10, 100, 1000],
-            "batches": [64], "hiddens": [128]},
-           {"models": ["mingru", "minlstm"], "seq_lens": [10, 100, 1000], "batches": [1], "hiddens": [128]}]
-FULL = [{"models": ["rnn", "lstm", "gru", "mingru", "minlstm", "indrnn", "lstm_peephole", "lstm_cifg",
-                    "lstm_nfg", "lstm_ln", "hybrid_parallel", "hybrid_stacked", "tcn", "transformer"],
-         "seq_lens": [10, 30, 100, 300, 1000, 3000], "batches": [1, 16, 64], "hiddens": [64, 128, 256, 512]}]
+DEFAULT = [
+    {
+        "models": ["rnn", "lstm", "gru", "mingru", "minlstm"],
+        "seq_lens": [10, 100, 1000],
+        "batches": [64],
+        "hiddens": [128],
+    },
+    {"models": ["mingru", "minlstm"], "seq_lens": [10, 100, 1000], "batches": [1], "hiddens": [128]},
+]
+FULL = [
+    {
+        "models": [
+            "rnn",
+            "lstm",
+            "gru",
+            "mingru",
+            "minlstm",
+            "indrnn",
+            "lstm_peephole",
+            "lstm_cifg",
+            "lstm_nfg",
+            "lstm_ln",
+            "hybrid_parallel",
+            "hybrid_stacked",
+            "tcn",
+            "transformer",
+        ],
+        "seq_lens": [10, 30, 100, 300, 1000, 3000],
+        "batches": [1, 16, 64],
+        "hiddens": [64, 128, 256, 512],
+    }
+]
 MIN_TIME = {"default": 0.2, "full": 0.5}
 IMPLS = ("torch", "fused", "scan", "reference", "auto")
 
@@ -53,7 +80,7 @@ IMPLS = ("torch", "fused", "scan", "reference", "auto")
 @dataclass(frozen=True)
 class Case:
     model: str  # a conf/model name
-    impl: str   # torch | fused | scan | reference | auto
+    impl: str  # torch | fused | scan | reference | auto
     seq_len: int
     batch: int
     hidden: int
@@ -61,15 +88,17 @@ class Case:
 
 def model_config(model: str, impl: str, hidden: int):
     """The config of model=MODEL with hidden_size (and impl, when the model has the key) set."""
-    from rnnbench.training.build import model_kind
     from rnnbench.config import compose, group_options
+    from rnnbench.training.build import model_kind
 
     if model not in group_options("model"):
         raise UserError(f"unknown model '{model}'; choose from: {', '.join(group_options('model'))}")
     node = compose(f"model={model}").model
     if model_kind(node) != "sequence":
-        raise UserError(f"model {model} is not a sequence model; bench times the cores of sequence models "
-                        "(encoder-decoder and convolutional models are timed by their training runs)")
+        raise UserError(
+            f"model {model} is not a sequence model; bench times the cores of sequence models "
+            "(encoder-decoder and convolutional models are timed by their training runs)"
+        )
     node.hidden_size = hidden
     if "impl" in node:
         node.impl = impl
@@ -86,11 +115,16 @@ def build_core(model: str, impl: str, hidden: int) -> nn.Module:
         if model not in TORCH_MODULES:
             raise UserError(f"impl torch exists for {', '.join(TORCH_MODULES)}, not {model}")
         return TorchCore(TORCH_MODULES[model](hidden, hidden, batch_first=True))
-    from rnnbench.training.build import model_from_config
     from rnnbench.data.task import InputSpec
+    from rnnbench.training.build import model_from_config
 
-    whole = model_from_config(model_config(model, impl, hidden), input_spec=InputSpec("real", hidden),
-                              output_size=1, per_step=True, causal=False)
+    whole = model_from_config(
+        model_config(model, impl, hidden),
+        input_spec=InputSpec("real", hidden),
+        output_size=1,
+        per_step=True,
+        causal=False,
+    )
     return whole.core
 
 
@@ -174,8 +208,8 @@ def matmul_peak(device: str, min_time: float = 0.3) -> float:
     for n in (512, 1024, 2048):
         a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
         torch.mm(a, b)  # warm-up
-        median = statistics.median(block_times(lambda: torch.mm(a, b), min_time))
-        best = max(best, 2 * n ** 3 / median / 1e9)
+        median = statistics.median(block_times(lambda a=a, b=b: torch.mm(a, b), min_time))
+        best = max(best, 2 * n**3 / median / 1e9)
     return best
 
 
@@ -192,29 +226,42 @@ def measure_group(cases: list[Case], device: str, min_time: float, peak: float, 
         train_step(core, x)
         runs.append((case, core, x, {"fwd": [], "train": []}))
     for round_ in range(rounds):
-        for case, core, x, times in (runs if round_ % 2 == 0 else runs[::-1]):
-            times["fwd"] += block_times(lambda: forward(core, x), min_time / rounds)
-            times["train"] += block_times(lambda: train_step(core, x), min_time / rounds)
+        for _, core, x, times in runs if round_ % 2 == 0 else runs[::-1]:
+            times["fwd"] += block_times(lambda core=core, x=x: forward(core, x), min_time / rounds)
+            times["train"] += block_times(lambda core=core, x=x: train_step(core, x), min_time / rounds)
     rows = []
     for case, core, x, times in runs:
         flops = forward_flops(core, case, device)
         tokens = case.batch * case.seq_len
-        row = {"model": case.model, "impl": case.impl if case.impl != "auto" else getattr(core, "impl", "auto"),
-               "T": case.seq_len, "batch": case.batch, "hidden": case.hidden,
-               "params": sum(p.numel() for p in core.parameters()), "flops_per_token": flops}
+        row = {
+            "model": case.model,
+            "impl": case.impl if case.impl != "auto" else getattr(core, "impl", "auto"),
+            "T": case.seq_len,
+            "batch": case.batch,
+            "hidden": case.hidden,
+            "params": sum(p.numel() for p in core.parameters()),
+            "flops_per_token": flops,
+        }
         for kind, factor in (("fwd", 1), ("train", 3)):
             q1, median, q3 = statistics.quantiles(times[kind], n=4) if len(times[kind]) > 1 else [times[kind][0]] * 3
             gflops = factor * flops * tokens / median / 1e9
-            row.update({f"{kind}_ms": median * 1e3, f"{kind}_iqr_ms": (q3 - q1) * 1e3,
-                        f"{kind}_tokens_per_s": tokens / median, f"{kind}_gflops": gflops,
-                        f"{kind}_peak_frac": gflops / peak})
+            row.update(
+                {
+                    f"{kind}_ms": median * 1e3,
+                    f"{kind}_iqr_ms": (q3 - q1) * 1e3,
+                    f"{kind}_tokens_per_s": tokens / median,
+                    f"{kind}_gflops": gflops,
+                    f"{kind}_peak_frac": gflops / peak,
+                }
+            )
         row["train_mb"] = step_memory_mb(core, x)
         rows.append(row)
     return rows
 
 
-def grid(models: list[str], seq_lens: list[int], batches: list[int], hiddens: list[int],
-         impls: list[str] | None = None) -> list[Case]:
+def grid(
+    models: list[str], seq_lens: list[int], batches: list[int], hiddens: list[int], impls: list[str] | None = None
+) -> list[Case]:
     cases = []
     for model in models:
         available = impls_of(model)
@@ -231,16 +278,28 @@ def grid(models: list[str], seq_lens: list[int], batches: list[int], hiddens: li
 def machine(device: str, peak: float) -> dict:
     import os
 
-    info = {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(), "device": device,
-            "torch": torch.__version__, "python": platform.python_version(), "matmul_peak_gflops": peak,
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    info = {
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "device": device,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "matmul_peak_gflops": peak,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     if device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
 
 
-def run_bench(cases: list[Case], out: Path, device: str = "cpu", min_time: float = 0.2,
-              progress: Callable[[str], None] = lambda _: None):
+def run_bench(
+    cases: list[Case],
+    out: Path,
+    device: str = "cpu",
+    min_time: float = 0.2,
+    progress: Callable[[str], None] = lambda _: None,
+):
     """Measure every case, write bench.csv, bench.json and the plot into `out`; return (table, ratios, meta)."""
     import pandas as pd
 
@@ -255,8 +314,10 @@ def run_bench(cases: list[Case], out: Path, device: str = "cpu", min_time: float
     for group in groups.values():
         for r in measure_group(group, device, min_time, peak):
             rows.append(r)
-            progress(f"[{len(rows)}/{len(cases)}] {r['model']}/{r['impl']} T={r['T']} B={r['batch']} H={r['hidden']}: "
-                     f"train {r['train_tokens_per_s']:,.0f} tok/s, fwd {r['fwd_tokens_per_s']:,.0f} tok/s")
+            progress(
+                f"[{len(rows)}/{len(cases)}] {r['model']}/{r['impl']} T={r['T']} B={r['batch']} H={r['hidden']}: "
+                f"train {r['train_tokens_per_s']:,.0f} tok/s, fwd {r['fwd_tokens_per_s']:,.0f} tok/s"
+            )
     table = pd.DataFrame(rows)
     meta = {**machine(device, peak), "min_time": min_time, "cases": len(cases)}
     out.mkdir(parents=True, exist_ok=True)

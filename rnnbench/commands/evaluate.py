@@ -13,12 +13,13 @@ plots the metric against the evaluation length.
 The eval record: format, run, changed (key → new value), trained (key → the run's value), seq_len
 (of the new data), samples, metrics, baseline_name, baseline, baselines, at.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rnnbench.errors import UserError
@@ -43,9 +44,11 @@ def parse_overrides(overrides: list[str]) -> dict[str, object]:
         if override.is_sweep_override() or override.is_delete() or override.is_add():
             raise UserError(f"{override.input_line}: eval takes plain key=value overrides (one value each)")
         if key == "dataset" or not (key.startswith("dataset.") or key in DATA_ONLY):
-            raise UserError(f"{override.input_line} would change more than the data; eval re-scores the trained "
-                            f"model on new data of its task: dataset.<key>=… (e.g. dataset.seq_len=800), "
-                            f"{', '.join(DATA_ONLY)}")
+            raise UserError(
+                f"{override.input_line} would change more than the data; eval re-scores the trained "
+                f"model on new data of its task: dataset.<key>=… (e.g. dataset.seq_len=800), "
+                f"{', '.join(DATA_ONLY)}"
+            )
         changed[key] = override.value()
     if not changed:
         raise UserError("eval needs what to change, e.g. rnnbench eval RUN_DIR dataset.seq_len=800")
@@ -60,17 +63,31 @@ def eval_run(run_dir: Path, overrides: list[str]) -> dict:
     from rnnbench.training.trainer import evaluate
 
     changed = parse_overrides(overrides)
-    built, trained = load_trained(run_dir, changed, refusal=(
-        f"{' '.join(overrides)} gives the model other input or output sizes than it was trained with; "
-        "eval can change only what the model does not depend on"))
+    built, trained = load_trained(
+        run_dir,
+        changed,
+        refusal=(
+            f"{' '.join(overrides)} gives the model other input or output sizes than it was trained with; "
+            "eval can change only what the model does not depend on"
+        ),
+    )
     task, test = built.task, built.task.splits()["test"]
     with torch.no_grad():
         metrics = evaluate(built.model, task, test, built.settings.eval_batch_size)
     baselines = task.baselines("test")
-    record = {"format": EVAL_FORMAT, "run": str(run_dir), "changed": changed, "trained": trained,
-              "seq_len": task.seq_len, "samples": len(test), "metrics": metrics,
-              "baseline_name": task.baseline_name, "baseline": baselines[task.baseline_name], "baselines": baselines,
-              "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    record = {
+        "format": EVAL_FORMAT,
+        "run": str(run_dir),
+        "changed": changed,
+        "trained": trained,
+        "seq_len": task.seq_len,
+        "samples": len(test),
+        "metrics": metrics,
+        "baseline_name": task.baseline_name,
+        "baseline": baselines[task.baseline_name],
+        "baselines": baselines,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     RunRecord(run_dir).write_text(f"{EVAL_DIR}/{eval_name(changed)}.json", json.dumps(record, indent=1))
     return record
 
@@ -81,8 +98,8 @@ def load_trained(run_dir: Path, changed: dict | None = None, refusal: str | None
     line, and so are weights that do not fit (`refusal`)."""
     from omegaconf import OmegaConf
 
-    from rnnbench.training.checkpoint import load_checkpoint, load_into
     from rnnbench.training.build import build
+    from rnnbench.training.checkpoint import load_checkpoint, load_into
     from rnnbench.training.record import CHECKPOINT, read_summary
 
     changed = changed or {}
@@ -98,8 +115,10 @@ def load_trained(run_dir: Path, changed: dict | None = None, refusal: str | None
     trained = {key: OmegaConf.select(cfg, key) for key in changed}
     missing = [key for key, value in trained.items() if value is None and not key.startswith("trainer.")]
     if missing:
-        raise UserError(f"{', '.join(missing)}: not a key of this run's dataset config "
-                        f"({cfg.dataset.name}: {', '.join(sorted(k for k in cfg.dataset if k != '_target_'))})")
+        raise UserError(
+            f"{', '.join(missing)}: not a key of this run's dataset config "
+            f"({cfg.dataset.name}: {', '.join(sorted(k for k in cfg.dataset if k != '_target_'))})"
+        )
     for key, value in changed.items():
         OmegaConf.update(cfg, key, value, force_add=True)
     built = build(cfg)

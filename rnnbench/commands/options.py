@@ -4,19 +4,27 @@ Each option's description is the first comment line of its YAML file; its key op
 scalar keys a user would override (``model.hidden_size=256``). A model config that builds on a
 shared base (its `defaults` name `base/recurrent`, say) shows its own keys and "+ base/…"; the
 bases are listed once, after the models."""
+
 from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
 from rnnbench.config import config_dir, group_options
 
-TITLES = {"model": "models", "model/base": "keys shared by the models that build on a base (model.KEY=VALUE)",
-          "model/cell": "cells of model=seq2seq", "dataset": "datasets",
-          "optimizer": "optimizers", "trainer": "trainer settings", "experiment": "experiments",
-          "hparams_search": "tuning searches (rnnbench's Optuna tuner with pruning; needs rnnbench[sweep])",
-          "study": "studies (rnnbench study NAME)",
-          "logger": "loggers mirroring the run record (several: logger=[tensorboard,mlflow]; extras rnnbench[tensorboard], rnnbench[mlflow])",
-          "debug": "debug settings"}
+TITLES = {
+    "model": "models",
+    "model/base": "keys shared by the models that build on a base (model.KEY=VALUE)",
+    "model/cell": "cells of model=seq2seq",
+    "dataset": "datasets",
+    "optimizer": "optimizers",
+    "trainer": "trainer settings",
+    "experiment": "experiments",
+    "hparams_search": "tuning searches (rnnbench's Optuna tuner with pruning; needs rnnbench[sweep])",
+    "study": "studies (rnnbench study NAME)",
+    "logger": "loggers mirroring the run record (several: logger=[tensorboard,mlflow]; extras "
+    "rnnbench[tensorboard], rnnbench[mlflow])",
+    "debug": "debug settings",
+}
 WHOLE = ("experiment", "hparams_search", "model/cell", "study", "debug")  # chosen whole: no KEY=VALUE options listed
 NOT_CHOSEN = ("model/base",)  # read by other configs, never chosen on the command line
 HIDDEN_KEYS = {"_target_", "_partial_", "name", "defaults", "hydra"}
@@ -43,12 +51,12 @@ def describe_options() -> str:
 
 
 def _bases(node: DictConfig, group: str) -> list[str]:
-    """"+ base/recurrent" for each shared base (model/base/…) a config builds on that adds options."""
+    """ "+ base/recurrent" for each shared base (model/base/…) a config builds on that adds options."""
     out = []
     for entry in node.get("defaults") or []:
         if not isinstance(entry, str) or not entry.endswith("@_here_"):
             continue
-        path = config_dir() / group / f"{entry[:-len('@_here_')]}.yaml"  # relative to the config's group
+        path = config_dir() / group / f"{entry[: -len('@_here_')]}.yaml"  # relative to the config's group
         if path.is_file() and _scalar_options(OmegaConf.load(path)):
             out.append("+ " + str(path.relative_to(config_dir() / "model").with_suffix("")))
     return out

@@ -7,6 +7,7 @@ sample.txt a run leaves does. Sampling is data.text.generate — softmax(logits 
 a time, the recurrent state carried (stateless models re-read their last window) — with a torch
 generator seeded by `seed`, so the same seed gives the same text.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,17 +19,19 @@ def sample(run_dir: Path, prompt: str | None, length: int, temperature: float, s
     """(the prompt as the model read it, the generated text)."""
     import torch
 
-    from rnnbench.data.text import TextTask, generate
     from rnnbench.commands.evaluate import load_trained
+    from rnnbench.data.text import TextTask, generate
 
     length = check_int("--length", length, 1, 100_000)
     temperature = check_float("--temperature", temperature, 0.0, 100.0, low_open=True)
-    seed = check_int("--seed", seed, 0, 2 ** 63 - 1)
+    seed = check_int("--seed", seed, 0, 2**63 - 1)
     built, _ = load_trained(run_dir)
     task = built.task
     if not isinstance(task, TextTask):
-        raise UserError(f"{run_dir} is a run on {task.name}; rnnbench sample generates text from a language "
-                        "model (a run on dataset=text)")
+        raise UserError(
+            f"{run_dir} is a run on {task.name}; rnnbench sample generates text from a language "
+            "model (a run on dataset=text)"
+        )
     if prompt is None:
         ids = task.splits()["test"].x[:1]
     elif prompt == "":

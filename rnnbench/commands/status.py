@@ -10,6 +10,7 @@ writes it at every evaluation; said so in the line); else "stopped": killed, or 
 the same command resumes it. A sweep folder's multirun.yaml tells how many jobs the
 sweep has (so jobs not started yet count too).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -55,7 +56,9 @@ def held(folder: Path) -> bool | None:
         return None
     info = os.stat(folder)
     mine = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
-    return any(line.split()[1] == "FLOCK" and mine in line.split() for line in locks.splitlines() if len(line.split()) > 5)
+    return any(
+        line.split()[1] == "FLOCK" and mine in line.split() for line in locks.splitlines() if len(line.split()) > 5
+    )
 
 
 def read_state(run_dir: Path) -> RunState:
@@ -68,9 +71,15 @@ def read_state(run_dir: Path) -> RunState:
     if status == "running":
         lock = held(run_dir)
         state = "running" if lock or updated_s < RECENT_S else "stopped"
-    run = RunState(run_dir, state, summary.get("reason"), summary.get("steps") or 0,
-                   (summary.get("hparams") or {}).get("trainer.max_steps"), updated_s=updated_s,
-                   lock_seen=bool(status != "running" or lock))
+    run = RunState(
+        run_dir,
+        state,
+        summary.get("reason"),
+        summary.get("steps") or 0,
+        (summary.get("hparams") or {}).get("trainer.max_steps"),
+        updated_s=updated_s,
+        lock_seen=bool(status != "running" or lock),
+    )
     if state == "stopped":
         run.reason = "its process is gone (killed, or its job requeued); the same command resumes it"
     if state == "running":
@@ -81,7 +90,7 @@ def read_state(run_dir: Path) -> RunState:
 def _rate(metrics: Path, window: int = 5) -> float | None:
     """Steps per wall second over the last `window` evaluations of metrics.jsonl."""
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        rows = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines()[-window - 1:]]
+        rows = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines()[-window - 1 :]]
         if len(rows) >= 2 and rows[-1]["wall_s"] > rows[0]["wall_s"]:
             return (rows[-1]["step"] - rows[0]["step"]) / (rows[-1]["wall_s"] - rows[0]["wall_s"])
         if rows and rows[-1]["wall_s"] > 0:
@@ -128,22 +137,28 @@ def describe(path: Path) -> str:
     """The status of `path` as text."""
     runs, not_started = folder_status(path)
     counts = {state: sum(r.state == state for r in runs) for state in STATES}
-    parts = [f"{n} {state}" for state, n in counts.items() if n] + ([f"{not_started} not started"] if not_started else [])
+    parts = [f"{n} {state}" for state, n in counts.items() if n] + (
+        [f"{not_started} not started"] if not_started else []
+    )
     lines = [f"{path}: {len(runs) + not_started} runs — {', '.join(parts)}"]
     running = [r for r in runs if r.state == "running"]
     for r in running:
         rate = f"{r.steps_per_s:,.1f} steps/s" if r.steps_per_s else "rate not yet known"
         left = f", about {_duration(r.remaining_s)} left" if r.remaining_s is not None else ""
         of = f" of {r.max_steps:,}" if r.max_steps else ""
-        where = "" if r.lock_seen else f" (no process here; record written {_duration(r.updated_s)} ago: another machine?)"
+        where = (
+            "" if r.lock_seen else f" (no process here; record written {_duration(r.updated_s)} ago: another machine?)"
+        )
         lines.append(f"  running  {_short(r.dir, path)}: step {r.step:,}{of}, {rate}{left}{where}")
     for r in runs:
         if r.state in ("failed", "stopped", "unreadable"):
             lines.append(f"  {r.state:8} {_short(r.dir, path)}: {r.reason}")
     eta = _eta(runs, not_started)
     if eta is not None:
-        lines.append(f"estimate: about {_duration(eta)} until every run has finished, at the running runs' rates "
-                     f"with {len(running)} at a time")
+        lines.append(
+            f"estimate: about {_duration(eta)} until every run has finished, at the running runs' rates "
+            f"with {len(running)} at a time"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -9,6 +9,7 @@ the table reports it measured on the same test split as the models.
 
 x: (N, T, 2) float, y: (N,) float.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,9 +28,16 @@ class AddingTask(SyntheticTask):
     input = InputSpec("real", 2)
     output_size = 1
 
-    def __init__(self, seq_len: int = 100, n_train: int = 20_000, n_val: int = 1_000,
-                 n_test: int = 1_000, seed: int = 0, solved_at: float | None = None,
-                 name: str | None = None):
+    def __init__(
+        self,
+        seq_len: int = 100,
+        n_train: int = 20_000,
+        n_val: int = 1_000,
+        n_test: int = 1_000,
+        seed: int = 0,
+        solved_at: float | None = None,
+        name: str | None = None,
+    ):
         super().__init__(seq_len, n_train, n_val, n_test, seed, solved_at, name)
         if self.seq_len < 2:
             raise ConfigError("seq_len", "must be ≥ 2 (two positions are marked)", seq_len)

@@ -13,6 +13,7 @@ Causal: a bidirectional core is refused.
 
 x: (N, T) long, y: (N, T) long.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,19 +35,35 @@ class AssociativeRecallTask(SyntheticTask):
     per_step = True
     causal = True
 
-    def __init__(self, seq_len: int = 64, n_pairs: int = 8, vocab_size: int = 64, n_train: int = 20_000,
-                 n_val: int = 1_000, n_test: int = 1_000, seed: int = 0, solved_at: float | None = None,
-                 name: str | None = None):
+    def __init__(
+        self,
+        seq_len: int = 64,
+        n_pairs: int = 8,
+        vocab_size: int = 64,
+        n_train: int = 20_000,
+        n_val: int = 1_000,
+        n_test: int = 1_000,
+        seed: int = 0,
+        solved_at: float | None = None,
+        name: str | None = None,
+    ):
         super().__init__(seq_len, n_train, n_val, n_test, seed, solved_at, name)
         self.n_pairs = check_int("n_pairs", n_pairs, 1)
         self.vocab_size = check_int("vocab_size", vocab_size, 4, 1_000_000)
         if 3 * self.n_pairs > self.seq_len:
-            raise ConfigError("n_pairs", f"must be at most seq_len / 3 ({self.seq_len // 3}): 2 steps per pair "
-                                         "plus one per query", n_pairs)
+            raise ConfigError(
+                "n_pairs",
+                f"must be at most seq_len / 3 ({self.seq_len // 3}): 2 steps per pair plus one per query",
+                n_pairs,
+            )
         self.first_value = self.vocab_size // 2
         if self.n_pairs > self.first_value - 1:
-            raise ConfigError("n_pairs", f"must be at most {self.first_value - 1} (keys are distinct, drawn "
-                                         f"from [1, vocab_size/2)); raise vocab_size", n_pairs)
+            raise ConfigError(
+                "n_pairs",
+                f"must be at most {self.first_value - 1} (keys are distinct, drawn "
+                f"from [1, vocab_size/2)); raise vocab_size",
+                n_pairs,
+            )
         self.input = InputSpec("tokens", self.vocab_size)
         self.output_size = self.vocab_size
 
@@ -59,7 +76,7 @@ class AssociativeRecallTask(SyntheticTask):
         region = T - 2 * D
         slots = torch.rand(n, region, generator=generator).argsort(dim=1)[:, :D].sort(dim=1).values + 2 * D
         x = torch.full((n, T), BLANK)
-        x[:, 0:2 * D:2], x[:, 1:2 * D:2] = keys, values
+        x[:, 0 : 2 * D : 2], x[:, 1 : 2 * D : 2] = keys, values
         x[rows, slots] = keys.gather(1, order)
         y = torch.full((n, T), IGNORE)
         y[rows, slots] = values.gather(1, order)
@@ -73,7 +90,7 @@ class AssociativeRecallTask(SyntheticTask):
 
     def trivial_prediction(self, x: Tensor) -> Tensor:
         logits = torch.full((*x.shape, self.output_size), -math.inf, device=x.device)
-        logits[..., self.first_value:] = 0.0
+        logits[..., self.first_value :] = 0.0
         return logits
 
     def describe(self) -> dict:

@@ -14,6 +14,7 @@ Causal: a bidirectional core is refused (the task measures memory of the past).
 
 x: (N, T+2K) long, y: (N, T+2K) long.
 """
+
 from __future__ import annotations
 
 import torch
@@ -36,9 +37,17 @@ class CopyMemoryTask(SyntheticTask):
     input = InputSpec("tokens", 10)
     output_size = 10
 
-    def __init__(self, seq_len: int = 100, recall_len: int = 10, n_train: int = 20_000,
-                 n_val: int = 1_000, n_test: int = 1_000, seed: int = 0, solved_at: float | None = None,
-                 name: str | None = None):
+    def __init__(
+        self,
+        seq_len: int = 100,
+        recall_len: int = 10,
+        n_train: int = 20_000,
+        n_val: int = 1_000,
+        n_test: int = 1_000,
+        seed: int = 0,
+        solved_at: float | None = None,
+        name: str | None = None,
+    ):
         super().__init__(seq_len, n_train, n_val, n_test, seed, solved_at, name)
         self.recall_len = check_int("recall_len", recall_len, 1, 1_000)
 
@@ -54,14 +63,13 @@ class CopyMemoryTask(SyntheticTask):
 
     def score(self, pred: Tensor, y: Tensor) -> dict[str, float]:
         K = self.recall_len
-        return {"ce": metrics.cross_entropy(pred, y),
-                "recall_acc": metrics.accuracy(pred[:, -K:], y[:, -K:])}
+        return {"ce": metrics.cross_entropy(pred, y), "recall_acc": metrics.accuracy(pred[:, -K:], y[:, -K:])}
 
     def trivial_prediction(self, x: Tensor) -> Tensor:
         n, length = x.shape
         logits = torch.full((n, length, self.output_size), NEG, device=x.device)
         logits[:, : length - self.recall_len, BLANK] = 0.0
-        logits[:, length - self.recall_len:, 1: N_SYMBOLS + 1] = 0.0
+        logits[:, length - self.recall_len :, 1 : N_SYMBOLS + 1] = 0.0
         return logits
 
     def describe(self) -> dict:

@@ -19,6 +19,7 @@ count, so it gets b…b right but misses where they end.
 
 Causal: a bidirectional core is refused.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,8 @@ import torch
 from torch import Tensor
 
 from rnnbench.data import metrics
-from rnnbench.data.task import IGNORE, SPLITS, InputSpec, SequenceTask, Split, split_generator
+from rnnbench.data.task import ACCURACY_BY_N, IGNORE, SPLITS, InputSpec, SequenceTask, Split, split_generator
 from rnnbench.errors import ConfigError, check_choice, check_int
-from rnnbench.data.task import ACCURACY_BY_N
 
 PAD, START, END = 0, 1, 5
 LETTERS = {"a": 2, "b": 3, "c": 4}
@@ -45,8 +45,16 @@ class CountingTask(SequenceTask):
     input = InputSpec("tokens", 6)
     output_size = 6
 
-    def __init__(self, language: str = "anbn", max_n: int = 50, test_max_n: int = 200, n_train: int = 10_000,
-                 seed: int = 0, solved_at: float | None = None, name: str | None = None):
+    def __init__(
+        self,
+        language: str = "anbn",
+        max_n: int = 50,
+        test_max_n: int = 200,
+        n_train: int = 10_000,
+        seed: int = 0,
+        solved_at: float | None = None,
+        name: str | None = None,
+    ):
         super().__init__(seed, solved_at, name)
         self.name = name or language
         self.letters = LANGUAGES[check_choice("language", language, LANGUAGES)]
@@ -54,8 +62,11 @@ class CountingTask(SequenceTask):
         self.max_n = self.seq_len = check_int("max_n", max_n, 1, 10_000)
         self.test_max_n = check_int("test_max_n", test_max_n, 1, 10_000)
         if self.test_max_n < self.max_n:
-            raise ConfigError("test_max_n", f"must be at least max_n ({self.max_n}): the test covers the "
-                                            "training range and beyond", test_max_n)
+            raise ConfigError(
+                "test_max_n",
+                f"must be at least max_n ({self.max_n}): the test covers the training range and beyond",
+                test_max_n,
+            )
         self.n_train = check_int("n_train", n_train, 1)
 
     def strings(self, ns: Tensor, length: int) -> tuple[Tensor, Tensor]:
@@ -81,8 +92,11 @@ class CountingTask(SequenceTask):
         return torch.nn.functional.cross_entropy(pred.flatten(0, 1), y.flatten(), ignore_index=IGNORE)
 
     def score(self, pred: Tensor, y: Tensor) -> dict[str, float]:
-        return {"seq_acc": sequence_correct(pred, y).float().mean().item(),
-                "step_acc": metrics.accuracy(pred, y), "ce": metrics.cross_entropy(pred, y)}
+        return {
+            "seq_acc": sequence_correct(pred, y).float().mean().item(),
+            "step_acc": metrics.accuracy(pred, y),
+            "ce": metrics.cross_entropy(pred, y),
+        }
 
     def trivial_prediction(self, x: Tensor) -> Tensor:
         train = self.splits()["train"]
@@ -95,15 +109,18 @@ class CountingTask(SequenceTask):
     def examine(self, model: torch.nn.Module, run_dir: Path) -> dict:
         """Accuracy for each n of the test split and the largest n up to which all are right."""
         test = self.splits()["test"]
-        correct = torch.cat([sequence_correct(model(test.x[i:i + 100])[0], test.y[i:i + 100])
-                             for i in range(0, len(test), 100)])
+        correct = torch.cat(
+            [sequence_correct(model(test.x[i : i + 100])[0], test.y[i : i + 100]) for i in range(0, len(test), 100)]
+        )
         by_n = {n: bool(ok) for n, ok in zip(range(1, self.test_max_n + 1), correct.tolist())}
         wrong = [n for n, ok in by_n.items() if not ok]
         generalised = (wrong[0] - 1) if wrong else self.test_max_n
         (run_dir / ACCURACY_BY_N).write_text(json.dumps(by_n) + "\n", encoding="utf-8")
-        return {"max_n_generalised": generalised,
-                "correct_beyond_training": sum(by_n[n] for n in range(self.max_n + 1, self.test_max_n + 1)),
-                "wrong_n": wrong[:50]}
+        return {
+            "max_n_generalised": generalised,
+            "correct_beyond_training": sum(by_n[n] for n in range(self.max_n + 1, self.test_max_n + 1)),
+            "wrong_n": wrong[:50],
+        }
 
     def describe(self) -> dict:
         return {**super().describe(), "language": self.language, "max_n": self.max_n, "test_max_n": self.test_max_n}

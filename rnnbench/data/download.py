@@ -12,6 +12,7 @@ The rules (tested against a local HTTP server):
     ``RNNBENCH_OFFLINE=1`` skips the attempt (air-gapped machines; the test suite sets it).
 Nothing downloaded is ever executed or unpickled.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,9 +25,9 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from rnnbench.errors import UserError
 
@@ -60,7 +61,9 @@ def fetch(remote: RemoteFile, folder: Path, timeout: float = 60.0) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"cannot create the data folder {folder}: {exc.strerror}; set data_dir to a writable folder") from None
+        raise UserError(
+            f"cannot create the data folder {folder}: {exc.strerror}; set data_dir to a writable folder"
+        ) from None
     with _locked(folder / f".{remote.name}.lock"):
         if target.exists():
             _verify(target, remote, f"{target} is not the expected file")
@@ -73,8 +76,10 @@ def fetch(remote: RemoteFile, folder: Path, timeout: float = 60.0) -> Path:
             except _DownloadFailed as exc:
                 reasons.append(f"{url}: {exc}")
                 log.warning("download failed: %s: %s", url, exc)
-        raise UserError(f"cannot download {remote.name} ({'; '.join(reasons)}); if this machine is offline, "
-                        f"place the file at {target} ({remote.algorithm} {remote.digest}) and run again")
+        raise UserError(
+            f"cannot download {remote.name} ({'; '.join(reasons)}); if this machine is offline, "
+            f"place the file at {target} ({remote.algorithm} {remote.digest}) and run again"
+        )
 
 
 def check_url(url: str) -> None:
@@ -108,8 +113,10 @@ def _download(url: str, target: Path, remote: RemoteFile, timeout: float) -> Non
         except (OSError, http.client.HTTPException) as exc:  # cut connection, truncated body, timeout
             raise _DownloadFailed(f"{type(exc).__name__}: {exc}") from None
         if digest.hexdigest() != remote.digest:
-            raise _DownloadFailed(f"{remote.algorithm} mismatch (got {digest.hexdigest()}, expected "
-                                  f"{remote.digest}); the file was discarded")
+            raise _DownloadFailed(
+                f"{remote.algorithm} mismatch (got {digest.hexdigest()}, expected "
+                f"{remote.digest}); the file was discarded"
+            )
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -126,8 +133,10 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
 def _verify(path: Path, remote: RemoteFile, what: str) -> None:
     actual = file_digest(path, remote.algorithm)
     if actual != remote.digest:
-        raise UserError(f"{what}: its {remote.algorithm} is {actual}, expected {remote.digest}; "
-                        "delete it to download it again, or replace it with the right file")
+        raise UserError(
+            f"{what}: its {remote.algorithm} is {actual}, expected {remote.digest}; "
+            "delete it to download it again, or replace it with the right file"
+        )
 
 
 @contextlib.contextmanager

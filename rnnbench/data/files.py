@@ -9,6 +9,7 @@ Relative paths in configs (``data_dir``, ``dataset.path``, ``dataset.corpus``) r
 directory `rnnbench` was started from: rnnbench keeps Hydra from changing the working directory
 (``hydra.job.chdir`` is false), so a path means the same thing in a single run and in a sweep.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,11 +27,15 @@ def bundled(name: str, sha256: str, data_dir: str | Path) -> Path:
         if path.is_file():
             actual = file_digest(path)
             if actual != sha256:
-                raise UserError(f"{path} is not the file rnnbench ships: its sha256 is {actual}, expected {sha256}; "
-                                "restore it (git checkout datasets/) or remove it")
+                raise UserError(
+                    f"{path} is not the file rnnbench ships: its sha256 is {actual}, expected {sha256}; "
+                    "restore it (git checkout datasets/) or remove it"
+                )
             return path
-    raise UserError(f"{name} is missing: looked in {', '.join(map(str, candidates))}; "
-                    "restore datasets/ from the repository or reinstall rnnbench")
+    raise UserError(
+        f"{name} is missing: looked in {', '.join(map(str, candidates))}; "
+        "restore datasets/ from the repository or reinstall rnnbench"
+    )
 
 
 def user_file(path: str | Path, key: str) -> Path:
@@ -51,10 +56,12 @@ def read_text(path: Path, key: str) -> str:
     raw = path.read_bytes()
     if not raw.strip():
         raise UserError(f"{key}: {path} is empty")
-    if b"\0" in raw[:1 << 16]:
+    if b"\0" in raw[: 1 << 16]:
         raise UserError(f"{key}: {path} looks binary (it contains NUL bytes); give a UTF-8 text file")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UserError(f"{key}: {path} is not UTF-8 (invalid byte at offset {exc.start}); "
-                        "convert it, e.g. iconv -f latin1 -t utf-8") from None
+        raise UserError(
+            f"{key}: {path} is not UTF-8 (invalid byte at offset {exc.start}); "
+            "convert it, e.g. iconv -f latin1 -t utf-8"
+        ) from None

@@ -14,6 +14,7 @@ generated to that size).
 x: (N, 784, 1) or (N, 28, 28) float in [0, 1], y: (N,) long. Metrics: `ce` (nats), `acc`.
 Baseline "class frequencies": the training labels' frequencies → accuracy ≈ 0.1.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -32,11 +33,31 @@ from rnnbench.errors import ConfigError, UserError, check_choice, check_float, c
 
 SIDE = 28
 _MNIST = ("https://storage.googleapis.com/cvdf-datasets/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/")
-MNIST_FILES = {key: RemoteFile(name, tuple(m + name for m in _MNIST), sha256=sha) for key, name, sha in (
-    ("train_images", "train-images-idx3-ubyte.gz", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
-    ("train_labels", "train-labels-idx1-ubyte.gz", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
-    ("test_images", "t10k-images-idx3-ubyte.gz", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
-    ("test_labels", "t10k-labels-idx1-ubyte.gz", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"))}
+MNIST_FILES = {
+    key: RemoteFile(name, tuple(m + name for m in _MNIST), sha256=sha)
+    for key, name, sha in (
+        (
+            "train_images",
+            "train-images-idx3-ubyte.gz",
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        ),
+        (
+            "train_labels",
+            "train-labels-idx1-ubyte.gz",
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        ),
+        (
+            "test_images",
+            "t10k-images-idx3-ubyte.gz",
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        ),
+        (
+            "test_labels",
+            "t10k-labels-idx1-ubyte.gz",
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        ),
+    )
+}
 MNIST_VAL = 5_000
 # 5×7 glyphs of 0–9, one string per row, '#' = ink
 FONT = [
@@ -59,10 +80,21 @@ class SequentialImageTask(SequenceTask):
     per_step = False
     output_size = 10
 
-    def __init__(self, source: str = "digits", order: str = "pixel", permute: bool = False, permutation_seed: int = 0,
-                 n_train: int | None = None, n_val: int | None = None, n_test: int | None = None,
-                 noise: float = 0.1, data_dir: str = "datasets", seed: int = 0, solved_at: float | None = None,
-                 name: str | None = None):
+    def __init__(
+        self,
+        source: str = "digits",
+        order: str = "pixel",
+        permute: bool = False,
+        permutation_seed: int = 0,
+        n_train: int | None = None,
+        n_val: int | None = None,
+        n_test: int | None = None,
+        noise: float = 0.1,
+        data_dir: str = "datasets",
+        seed: int = 0,
+        solved_at: float | None = None,
+        name: str | None = None,
+    ):
         super().__init__(seed, solved_at, name)
         self.name = name or f"{'p' if permute else 's'}{source}"
         self.source = check_choice("source", source, ("digits", "mnist"))
@@ -70,10 +102,15 @@ class SequentialImageTask(SequenceTask):
         self.permute = check_choice("permute", permute, (False, True))
         self.permutation_seed = check_int("permutation_seed", permutation_seed, 0)
         if self.source == "digits" and None in (n_train, n_val, n_test):
-            raise ConfigError("n_train", "n_train, n_val and n_test must be set for source=digits (images are "
-                                         "generated)", show_value=False)
-        self.sizes = {split: None if n is None else check_int(f"n_{split}", n, 1)
-                      for split, n in zip(SPLITS, (n_train, n_val, n_test))}
+            raise ConfigError(
+                "n_train",
+                "n_train, n_val and n_test must be set for source=digits (images are generated)",
+                show_value=False,
+            )
+        self.sizes = {
+            split: None if n is None else check_int(f"n_{split}", n, 1)
+            for split, n in zip(SPLITS, (n_train, n_val, n_test))
+        }
         self.noise = check_float("noise", noise, 0.0, 1.0)
         self.data_dir = data_dir
         self.seq_len = SIDE * SIDE if order == "pixel" else SIDE
@@ -81,8 +118,10 @@ class SequentialImageTask(SequenceTask):
 
     def make_splits(self) -> dict[str, Split]:
         if self.source == "digits":
-            images = {split: render_digits(self.sizes[split], split_generator(self.seed, i), self.noise)
-                      for i, split in enumerate(SPLITS)}
+            images = {
+                split: render_digits(self.sizes[split], split_generator(self.seed, i), self.noise)
+                for i, split in enumerate(SPLITS)
+            }
         else:
             images = self._mnist()
         permutation = torch.randperm(SIDE * SIDE, generator=torch.Generator().manual_seed(self.permutation_seed))
@@ -99,8 +138,11 @@ class SequentialImageTask(SequenceTask):
         files = {key: fetch(remote, Path(self.data_dir)) for key, remote in MNIST_FILES.items()}
         train_x, train_y = read_idx(files["train_images"], 3), read_idx(files["train_labels"], 1)
         test_x, test_y = read_idx(files["test_images"], 3), read_idx(files["test_labels"], 1)
-        parts = {"train": (train_x[:-MNIST_VAL], train_y[:-MNIST_VAL]), "val": (train_x[-MNIST_VAL:], train_y[-MNIST_VAL:]),
-                 "test": (test_x, test_y)}
+        parts = {
+            "train": (train_x[:-MNIST_VAL], train_y[:-MNIST_VAL]),
+            "val": (train_x[-MNIST_VAL:], train_y[-MNIST_VAL:]),
+            "test": (test_x, test_y),
+        }
         out = {}
         for split, (x, y) in parts.items():
             n = self.sizes[split] or len(x)
@@ -133,8 +175,13 @@ def render_digits(n: int, generator: torch.Generator, noise: float) -> tuple[Ten
     scale, angle, shear = uniform(1.5, 2.0), uniform(-0.25, 0.25), uniform(-0.2, 0.2)
     shift_x, shift_y = uniform(-0.2, 0.2), uniform(-0.2, 0.2)
     cos, sin = torch.cos(angle), torch.sin(angle)
-    theta = torch.stack([torch.stack([scale * cos, scale * (-sin + shear), shift_x], 1),
-                         torch.stack([scale * sin, scale * cos, shift_y], 1)], 1)  # output → glyph coordinates
+    theta = torch.stack(
+        [
+            torch.stack([scale * cos, scale * (-sin + shear), shift_x], 1),
+            torch.stack([scale * sin, scale * cos, shift_y], 1),
+        ],
+        1,
+    )  # output → glyph coordinates
     grid = F.affine_grid(theta, [n, 1, SIDE, SIDE], align_corners=False)
     images = F.grid_sample(glyphs[labels], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     images = F.avg_pool2d(F.pad(images, (1, 1, 1, 1), mode="replicate"), 3, stride=1) * 1.6  # soft strokes
@@ -149,7 +196,7 @@ def read_idx(path: Path, dims: int) -> np.ndarray:
     magic = int.from_bytes(raw[:4], "big")
     if magic != 0x800 + dims:
         raise UserError(f"{path} is not an IDX file with {dims} dimension(s) (magic {magic:#x}); delete it")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(dims))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims)
     if data.size != math.prod(shape):
         raise UserError(f"{path} is truncated: {data.size} values for shape {shape}; delete it")

@@ -2,6 +2,7 @@
 
 Integer targets equal to -100 (`rnnbench.data.task.IGNORE`, torch's ignore_index) are not scored.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,7 +39,7 @@ def ssim(x: Tensor, y: Tensor, data_range: float = 1.0) -> Tensor:
     size = min(11, x.shape[-1], x.shape[-2])
     size -= 1 - size % 2
     offsets = torch.arange(size, dtype=x.dtype, device=x.device) - size // 2
-    g = torch.exp(-offsets ** 2 / (2 * 1.5 ** 2))
+    g = torch.exp(-(offsets**2) / (2 * 1.5**2))
     g = g / g.sum()
     channels = x.shape[1]
     window = (g[:, None] * g[None, :]).expand(channels, 1, size, size)
@@ -48,9 +49,9 @@ def ssim(x: Tensor, y: Tensor, data_range: float = 1.0) -> Tensor:
 
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     mu_x, mu_y = blur(x), blur(y)
-    var_x, var_y = blur(x * x) - mu_x ** 2, blur(y * y) - mu_y ** 2
+    var_x, var_y = blur(x * x) - mu_x**2, blur(y * y) - mu_y**2
     cov = blur(x * y) - mu_x * mu_y
-    index = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    index = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return index.flatten(1).mean(1)
 
 
@@ -73,7 +74,7 @@ def edit_distances(a: list[list[int]], b: list[list[int]]) -> np.ndarray:
     for i in range(1, A.shape[1] + 1):
         cur = np.empty_like(prev)
         cur[:, 0] = i
-        substitute = prev[:, :-1] + (A[:, i - 1:i] != Bm)  # (n, len b)
+        substitute = prev[:, :-1] + (A[:, i - 1 : i] != Bm)  # (n, len b)
         delete = prev[:, 1:] + 1
         best = np.minimum(substitute, delete)
         for j in range(1, Bm.shape[1] + 1):  # insertion depends on the cell to the left
@@ -87,5 +88,5 @@ def edit_distances(a: list[list[int]], b: list[list[int]]) -> np.ndarray:
 def _padded(rows: list[list[int]], width: int, fill: int) -> np.ndarray:
     out = np.full((len(rows), width), fill, dtype=np.int64)
     for i, row in enumerate(rows):
-        out[i, :len(row)] = row
+        out[i, : len(row)] = row
     return out

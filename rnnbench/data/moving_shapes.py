@@ -5,7 +5,8 @@ Each sequence shows `n_shapes` white shapes on a black `size`×`size` frame: squ
 digits of the 5×7 bitmap font of images.py, each `min_size`…`max_size` pixels wide, starting at a
 uniform position and moving in a uniform direction at `min_speed`…`max_speed` pixels per frame,
 bouncing off the walls (the position is the triangle wave L − |L − ((p₀ + v t) mod 2L)|, L = size −
-shape size). Digits are the glyphs scaled to the shape's size. Shapes overlap as the pixel-wise maximum. The model sees `input_frames` frames and
+shape size). Digits are the glyphs scaled to the shape's size. Shapes overlap as the pixel-wise
+maximum. The model sees `input_frames` frames and
 predicts the next `output_frames`.
 
 x: (N, k, 1, size, size) float in {0, 1}, y: (N, m, 1, size, size). Model outputs are per-pixel
@@ -14,6 +15,7 @@ frames). Training loss: per-pixel binary cross-entropy (`loss=bce`, as Shi et al
 Baselines: "copy last frame" (every future frame = the last input frame) and "mean frame" (every
 pixel = the training targets' mean intensity).
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,9 +28,8 @@ from torch import Tensor
 
 from rnnbench.data import metrics
 from rnnbench.data.images import FONT
-from rnnbench.data.task import InputSpec, SyntheticTask
+from rnnbench.data.task import FRAMES, InputSpec, SyntheticTask
 from rnnbench.errors import ConfigError, check_choice, check_float, check_int
-from rnnbench.data.task import FRAMES
 
 SHAPES = ("square", "disc", "digit")
 GLYPHS = torch.tensor([[[c == "#" for c in row] for row in glyph] for glyph in FONT], dtype=torch.bool)  # (10, 7, 5)
@@ -44,11 +45,25 @@ class MovingShapesTask(SyntheticTask):
     per_step = False
     output_size = 1  # channels
 
-    def __init__(self, size: int = 32, input_frames: int = 5, output_frames: int = 5, n_shapes: int = 2,
-                 shapes: tuple[str, ...] | list[str] = SHAPES, min_size: int = 7, max_size: int = 11,
-                 min_speed: float = 1.0, max_speed: float = 3.0, loss: str = "bce",
-                 n_train: int = 4000, n_val: int = 300, n_test: int = 300, seed: int = 0,
-                 solved_at: float | None = None, name: str | None = None):
+    def __init__(
+        self,
+        size: int = 32,
+        input_frames: int = 5,
+        output_frames: int = 5,
+        n_shapes: int = 2,
+        shapes: tuple[str, ...] | list[str] = SHAPES,
+        min_size: int = 7,
+        max_size: int = 11,
+        min_speed: float = 1.0,
+        max_speed: float = 3.0,
+        loss: str = "bce",
+        n_train: int = 4000,
+        n_val: int = 300,
+        n_test: int = 300,
+        seed: int = 0,
+        solved_at: float | None = None,
+        name: str | None = None,
+    ):
         super().__init__(input_frames, n_train, n_val, n_test, seed, solved_at, name, max_seq_len=1000)
         self.size = check_int("size", size, 4, 512)
         self.horizon = check_int("output_frames", output_frames, 1, 1000)
@@ -73,7 +88,7 @@ class MovingShapesTask(SyntheticTask):
 
     def generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         frames = torch.cat([self._render(min(CHUNK, n - start), generator) for start in range(0, n, CHUNK)])
-        return frames[:, :self.seq_len], frames[:, self.seq_len:]
+        return frames[:, : self.seq_len], frames[:, self.seq_len :]
 
     def _render(self, n: int, generator: torch.Generator) -> Tensor:
         """n videos (n, k + m, 1, size, size): each shape's sprite pasted at its (real-valued) corner
@@ -81,7 +96,8 @@ class MovingShapesTask(SyntheticTask):
         [0, side), so a corner anywhere in [0, L] keeps the whole shape inside the frame."""
         K, T, S = self.n_shapes, self.seq_len + self.horizon, self.size
         kind = torch.tensor([SHAPES.index(s) for s in self.shapes])[
-            torch.randint(len(self.shapes), (n, K), generator=generator)]
+            torch.randint(len(self.shapes), (n, K), generator=generator)
+        ]
         digit = torch.randint(10, (n, K), generator=generator)
         side = torch.randint(self.min_size, self.max_size + 1, (n, K), generator=generator)
         room = (S - side).float()  # L: the corner moves in [0, L]
@@ -126,32 +142,45 @@ class MovingShapesTask(SyntheticTask):
 
     def score(self, pred: Tensor, y: Tensor) -> dict[str, float]:
         frames = torch.sigmoid(pred)
-        return {"mse": metrics.mse(frames, y),
-                "ssim": metrics.ssim(frames.flatten(0, 1), y.flatten(0, 1)).mean().item()}
+        return {
+            "mse": metrics.mse(frames, y),
+            "ssim": metrics.ssim(frames.flatten(0, 1), y.flatten(0, 1)).mean().item(),
+        }
 
     def trivial_prediction(self, x: Tensor) -> Tensor:
         return as_logits(x[:, -1:].expand(-1, self.horizon, -1, -1, -1))
 
     def other_baselines(self) -> dict:
         mean = self.splits()["train"].y.mean().item()
-        return {"mean frame": lambda x: as_logits(torch.full((len(x), self.horizon, *x.shape[2:]), mean, device=x.device))}
+        return {
+            "mean frame": lambda x: as_logits(torch.full((len(x), self.horizon, *x.shape[2:]), mean, device=x.device))
+        }
 
     def examine(self, model: torch.nn.Module, run_dir: Path) -> dict:
         """frames.png (input / true / predicted frames of three test videos) and the test MSE of
         the model and of copy-last-frame at each predicted frame t+1 … t+m."""
         test = self.splits()["test"]
-        pred = torch.cat([torch.sigmoid(model(test.x[i:i + 256])[0]) for i in range(0, len(test), 256)])
+        pred = torch.cat([torch.sigmoid(model(test.x[i : i + 256])[0]) for i in range(0, len(test), 256)])
         copy = test.x[:, -1:]
         plot_frames(test.x[:3].cpu(), test.y[:3].cpu(), pred[:3].cpu(), run_dir / FRAMES, self.name)
         by_frame = ((pred - test.y) ** 2).mean(dim=(0, 2, 3, 4))
         copy_by_frame = ((copy - test.y) ** 2).mean(dim=(0, 2, 3, 4))
-        return {"frames_plot": FRAMES, "mse_by_frame": [round(v, 6) for v in by_frame.tolist()],
-                "copy_last_mse_by_frame": [round(v, 6) for v in copy_by_frame.tolist()]}
+        return {
+            "frames_plot": FRAMES,
+            "mse_by_frame": [round(v, 6) for v in by_frame.tolist()],
+            "copy_last_mse_by_frame": [round(v, 6) for v in copy_by_frame.tolist()],
+        }
 
     def describe(self) -> dict:
-        return {**super().describe(), "frame_size": self.size, "input_frames": self.seq_len,
-                "output_frames": self.horizon, "n_shapes": self.n_shapes, "shapes": self.shapes,
-                "loss": self.loss_name}
+        return {
+            **super().describe(),
+            "frame_size": self.size,
+            "input_frames": self.seq_len,
+            "output_frames": self.horizon,
+            "n_shapes": self.n_shapes,
+            "shapes": self.shapes,
+            "loss": self.loss_name,
+        }
 
 
 def as_logits(frames: Tensor) -> Tensor:

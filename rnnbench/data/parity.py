@@ -6,6 +6,7 @@ Baseline: predict the training labels' class frequencies → accuracy ≈ 1/2, c
 
 x: (N, T) long in {0, 1}, y: (N,) long in {0, 1}.
 """
+
 from __future__ import annotations
 
 import torch

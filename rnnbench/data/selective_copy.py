@@ -13,6 +13,7 @@ Causal: a bidirectional core is refused.
 
 x: (N, T+K) long, y: (N, T+K) long with IGNORE (-100) on the first T.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,15 +35,27 @@ class SelectiveCopyTask(SyntheticTask):
     per_step = True
     causal = True
 
-    def __init__(self, seq_len: int = 100, n_tokens: int = 8, vocab_size: int = 8, n_train: int = 20_000,
-                 n_val: int = 1_000, n_test: int = 1_000, seed: int = 0, solved_at: float | None = None,
-                 name: str | None = None):
+    def __init__(
+        self,
+        seq_len: int = 100,
+        n_tokens: int = 8,
+        vocab_size: int = 8,
+        n_train: int = 20_000,
+        n_val: int = 1_000,
+        n_test: int = 1_000,
+        seed: int = 0,
+        solved_at: float | None = None,
+        name: str | None = None,
+    ):
         super().__init__(seq_len, n_train, n_val, n_test, seed, solved_at, name)
         self.n_tokens = check_int("n_tokens", n_tokens, 1)
         self.vocab_size = check_int("vocab_size", vocab_size, 2, 100_000)
         if self.n_tokens > self.seq_len:
-            raise ConfigError("n_tokens", f"must not exceed seq_len ({self.seq_len}): the tokens are placed "
-                                          "among seq_len positions", n_tokens)
+            raise ConfigError(
+                "n_tokens",
+                f"must not exceed seq_len ({self.seq_len}): the tokens are placed among seq_len positions",
+                n_tokens,
+            )
         self.marker = self.vocab_size + 1
         self.input = InputSpec("tokens", self.vocab_size + 2)
         self.output_size = self.vocab_size + 2
@@ -67,7 +80,7 @@ class SelectiveCopyTask(SyntheticTask):
 
     def trivial_prediction(self, x: Tensor) -> Tensor:
         logits = torch.full((*x.shape, self.output_size), -math.inf, device=x.device)
-        logits[..., 1:self.vocab_size + 1] = 0.0
+        logits[..., 1 : self.vocab_size + 1] = 0.0
         return logits
 
     def describe(self) -> dict:

@@ -35,6 +35,7 @@ direction the training class frequencies, the last move (P(up | last move up/dow
 training) and a linear probability model. Beating persistence on a daily index is hard; that is the
 honest finding this task usually reports.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,13 +45,23 @@ import torch
 from torch import Tensor
 
 from rnnbench.data.files import bundled, user_file
-from rnnbench.data.task import SPLITS, InputSpec, SequenceTask, Split
+from rnnbench.data.task import PREDICTIONS, PREDICTIONS_PLOT, SPLITS, InputSpec, SequenceTask, Split
 from rnnbench.errors import ConfigError, UserError, check_choice, check_fractions, check_int
-from rnnbench.data.task import PREDICTIONS, PREDICTIONS_PLOT
 
 # Date formats tried when dataset.date_format is null; a column must read the same way in all that fit.
-DATE_FORMATS = ("ISO8601", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%m-%d-%Y", "%Y/%m/%d",
-                "%d/%m/%y", "%m/%d/%y", "%b %d, %Y", "%d %b %Y")
+DATE_FORMATS = (
+    "ISO8601",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%d.%m.%Y",
+    "%d-%m-%Y",
+    "%m-%d-%Y",
+    "%Y/%m/%d",
+    "%d/%m/%y",
+    "%m/%d/%y",
+    "%b %d, %Y",
+    "%d %b %Y",
+)
 SP500_SHA256 = "1c4d0aeed8db9284de8ad71e4063c97f645ad6dd13507f8e305338e96c396ba7"
 PREDICT = ("price", "log_return", "direction")
 
@@ -59,11 +70,27 @@ class StockTask(SequenceTask):
     name = "stock"
     per_step = False
 
-    def __init__(self, path: str = "sp500", date_column: str = "Date", columns=("Close",), target: str = "Close",
-                 predict: str = "log_return", seq_len: int = 30, horizon: int = 1, split=(0.7, 0.15, 0.15),
-                 missing: str = "ffill", date_format: str | None = None, filter: str | None = None,
-                 steps: int = 1, season: int = 5, backtest=None, data_dir: str = "datasets", seed: int = 0,
-                 solved_at: float | None = None, name: str | None = None):
+    def __init__(
+        self,
+        path: str = "sp500",
+        date_column: str = "Date",
+        columns=("Close",),
+        target: str = "Close",
+        predict: str = "log_return",
+        seq_len: int = 30,
+        horizon: int = 1,
+        split=(0.7, 0.15, 0.15),
+        missing: str = "ffill",
+        date_format: str | None = None,
+        filter: str | None = None,
+        steps: int = 1,
+        season: int = 5,
+        backtest=None,
+        data_dir: str = "datasets",
+        seed: int = 0,
+        solved_at: float | None = None,
+        name: str | None = None,
+    ):
         super().__init__(seed, solved_at, name)
         self.predict = check_choice("predict", predict, PREDICT)
         self.seq_len = check_int("seq_len", seq_len, 1, 10_000)
@@ -82,16 +109,22 @@ class StockTask(SequenceTask):
         if isinstance(columns, str) or not all(isinstance(c, str) for c in columns) or not len(columns):
             raise ConfigError("columns", "must be a non-empty list of column names, e.g. [Close, Volume]", columns)
         if date_format is not None and (not isinstance(date_format, str) or "%" not in date_format):
-            raise ConfigError("date_format", "must be a strptime format such as %d/%m/%Y, or null to infer it",
-                              date_format)
+            raise ConfigError(
+                "date_format", "must be a strptime format such as %d/%m/%Y, or null to infer it", date_format
+            )
         if filter is not None and (not isinstance(filter, str) or "=" not in filter):
-            raise ConfigError("filter", "must be COLUMN=VALUE (the rows of one series, e.g. Symbol=AAPL), or null",
-                              filter)
+            raise ConfigError(
+                "filter", "must be COLUMN=VALUE (the rows of one series, e.g. Symbol=AAPL), or null", filter
+            )
         self.date_format, self.filter = date_format, filter
         self.columns = list(columns)
         if target not in self.columns:
-            raise ConfigError("target", f"must be one of dataset.columns {self.columns} (the models and the "
-                                        "baselines see the series they predict)", target)
+            raise ConfigError(
+                "target",
+                f"must be one of dataset.columns {self.columns} (the models and the "
+                "baselines see the series they predict)",
+                target,
+            )
         self.target, self.date_column = target, date_column
         self.fractions = check_fractions("split", split, 3)
         self.path = bundled("sp500.csv", SP500_SHA256, data_dir) if path == "sp500" else user_file(path, "dataset.path")
@@ -116,8 +149,10 @@ class StockTask(SequenceTask):
         frame = self._filtered(frame)
         absent = [c for c in needed if c not in frame.columns]
         if absent:
-            raise UserError(f"dataset: {self.path} has no column {', '.join(map(repr, absent))}; its columns are "
-                            f"{', '.join(map(str, frame.columns))} (set dataset.date_column, dataset.columns, dataset.target)")
+            raise UserError(
+                f"dataset: {self.path} has no column {', '.join(map(repr, absent))}; its columns are "
+                f"{', '.join(map(str, frame.columns))} (set dataset.date_column, dataset.columns, dataset.target)"
+            )
         values = pd.DataFrame({"date": self._dates(frame[self.date_column])})
         for column in needed[1:]:
             numbers = pd.to_numeric(frame[column], errors="coerce")
@@ -127,22 +162,28 @@ class StockTask(SequenceTask):
                 what = "an infinite value" if np.isinf(numbers.iloc[row]) else "not a number"
                 value = frame[column].iloc[row]
                 shown = repr(value) if isinstance(value, str) else value
-                raise UserError(f"dataset: {self.path} row {frame.index[row] + 2}: column {column} holds {shown}, {what}")
+                raise UserError(
+                    f"dataset: {self.path} row {frame.index[row] + 2}: column {column} holds {shown}, {what}"
+                )
             values[column] = numbers.to_numpy()
         values = values.sort_values("date", kind="stable").reset_index(drop=True)
         gaps = int(values[needed[1:]].isna().any(axis=1).sum())
         if gaps and self.missing == "error":
             row = int(values[needed[1:]].isna().any(axis=1).to_numpy().argmax())
-            raise UserError(f"dataset: {self.path} has {gaps} rows with missing values (first on {values['date'][row].date()}); "
-                            "set dataset.missing=ffill (carry the last value forward) or drop")
+            raise UserError(
+                f"dataset: {self.path} has {gaps} rows with missing values (first on {values['date'][row].date()}); "
+                "set dataset.missing=ffill (carry the last value forward) or drop"
+            )
         if self.missing == "ffill":
             values[needed[1:]] = values[needed[1:]].ffill()
         values = values.dropna().reset_index(drop=True)
         if self.predict != "price":
             for column in needed[1:]:
                 if (values[column] <= 0).any():
-                    raise UserError(f"dataset: column {column} has values ≤ 0, so it has no log returns; "
-                                    "use dataset.predict=price or other columns")
+                    raise UserError(
+                        f"dataset: column {column} has values ≤ 0, so it has no log returns; "
+                        "use dataset.predict=price or other columns"
+                    )
         return values, gaps
 
     def _filtered(self, frame):
@@ -152,8 +193,10 @@ class StockTask(SequenceTask):
             return frame
         column, value = self.filter.split("=", 1)
         if column not in frame.columns:
-            raise UserError(f"dataset.filter: {self.path} has no column {column!r}; its columns are "
-                            f"{', '.join(map(str, frame.columns))}")
+            raise UserError(
+                f"dataset.filter: {self.path} has no column {column!r}; its columns are "
+                f"{', '.join(map(str, frame.columns))}"
+            )
         kept = frame[frame[column].astype(str) == value]
         if kept.empty:
             raise UserError(f"dataset.filter: no row of {self.path} has {column}={value}")
@@ -166,8 +209,10 @@ class StockTask(SequenceTask):
 
         where = f"dataset: {self.path} column {self.date_column}"
         if self.date_format is None and pd.api.types.is_numeric_dtype(column):
-            raise UserError(f"{where} holds numbers ({column.iloc[0]}…), not dates; say how to read them with "
-                            "dataset.date_format (e.g. %Y%m%d)")
+            raise UserError(
+                f"{where} holds numbers ({column.iloc[0]}…), not dates; say how to read them with "
+                "dataset.date_format (e.g. %Y%m%d)"
+            )
         text = column.astype(str)
         formats = [self.date_format] if self.date_format else list(DATE_FORMATS)
         readings = {fmt: pd.to_datetime(text, format=fmt, errors="coerce") for fmt in formats}
@@ -176,19 +221,25 @@ class StockTask(SequenceTask):
             best = max(readings.values(), key=lambda parsed: parsed.notna().sum())
             row = int(best.isna().to_numpy().argmax())
             how = f"as {self.date_format}" if self.date_format else "in the format of the other rows"
-            raise UserError(f"{where} row {column.index[row] + 2}: {text.iloc[row]!r} is not a date {how}; "
-                            "state the format with dataset.date_format (e.g. %d/%m/%Y)")
+            raise UserError(
+                f"{where} row {column.index[row] + 2}: {text.iloc[row]!r} is not a date {how}; "
+                "state the format with dataset.date_format (e.g. %d/%m/%Y)"
+            )
         distinct = {tuple(parsed.to_numpy()): fmt for fmt, parsed in fitting.items()}
         if len(distinct) > 1:
-            raise UserError(f"{where} reads both as {' and as '.join(distinct.values())}, with other dates (e.g. "
-                            f"{text.iloc[0]!r}); state the format, e.g. dataset.date_format={next(iter(distinct.values()))}")
+            raise UserError(
+                f"{where} reads both as {' and as '.join(distinct.values())}, with other dates (e.g. "
+                f"{text.iloc[0]!r}); state the format, e.g. dataset.date_format={next(iter(distinct.values()))}"
+            )
         dates = next(iter(fitting.values()))
         repeated = dates.duplicated()
         if repeated.any():
             row = int(repeated.to_numpy().argmax())
-            raise UserError(f"{where} row {column.index[row] + 2}: {text.iloc[row]!r} is a date seen before "
-                            f"({int(repeated.sum())} such rows): several series in one file? keep one with "
-                            "dataset.filter=COLUMN=VALUE (e.g. Symbol=AAPL), or give one column per series")
+            raise UserError(
+                f"{where} row {column.index[row] + 2}: {text.iloc[row]!r} is a date seen before "
+                f"({int(repeated.sum())} such rows): several series in one file? keep one with "
+                "dataset.filter=COLUMN=VALUE (e.g. Symbol=AAPL), or give one column per series"
+            )
         return dates.to_numpy()
 
     # --- splits ---------------------------------------------------------------------------------
@@ -211,9 +262,12 @@ class StockTask(SequenceTask):
         need = self.seq_len + self.last + (1 if self.predict != "price" else 0)
         for split, start, end in zip(SPLITS, starts, ends):
             if end - start < need:
-                raise UserError(f"dataset: the {split} part has {end - start} rows of {n}, fewer than the "
-                                f"{need} one window needs (seq_len {self.seq_len} + horizon {self.horizon} + steps {self.steps} − 1); "
-                                "lower dataset.seq_len or use a longer series")
+                raise UserError(
+                    f"dataset: the {split} part has {end - start} rows of {n}, fewer than the "
+                    f"{need} one window needs (seq_len {self.seq_len} + horizon {self.horizon} "
+                    f"+ steps {self.steps} − 1); "
+                    "lower dataset.seq_len or use a longer series"
+                )
         return {split: self.frame.iloc[start:end] for split, start, end in zip(SPLITS, starts, ends)}
 
     def _features(self, part) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -252,13 +306,15 @@ class StockTask(SequenceTask):
                 target = (target - self.target_mean) / self.target_std
             y = np.concatenate([target, now[:, None], future], axis=1)
             splits[split] = Split(torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float64))
-            self.dates[split] = dates[T - 1 + self.horizon:T - 1 + self.horizon + count]  # of the first step's targets
+            self.dates[split] = dates[
+                T - 1 + self.horizon : T - 1 + self.horizon + count
+            ]  # of the first step's targets
         return splits
 
     def _ahead(self, prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each window of one part: p_t (windows,) and p_{t+h} … p_{t+h+S−1} (windows, S)."""
         T, count = self.seq_len, len(prices) - self.seq_len - self.last + 1
-        now = prices[T - 1:T - 1 + count]
+        now = prices[T - 1 : T - 1 + count]
         return now, prices[T - 1 + self.horizon + np.arange(count)[:, None] + np.arange(self.steps)[None, :]]
 
     def _targets(self, now: np.ndarray, future: np.ndarray) -> np.ndarray:
@@ -273,7 +329,7 @@ class StockTask(SequenceTask):
         return y[:, self.steps]
 
     def _future(self, y: Tensor) -> Tensor:
-        return y[:, self.steps + 1:]
+        return y[:, self.steps + 1 :]
 
     # --- scoring --------------------------------------------------------------------------------
     def to_price(self, pred: Tensor, y: Tensor) -> Tensor:
@@ -284,19 +340,24 @@ class StockTask(SequenceTask):
     def loss(self, pred: Tensor, y: Tensor) -> Tensor:
         if self.predict == "direction":
             return torch.nn.functional.cross_entropy(pred, y[:, 0].long())
-        return torch.nn.functional.mse_loss(pred.reshape(len(pred), self.steps), y[:, :self.steps].float())
+        return torch.nn.functional.mse_loss(pred.reshape(len(pred), self.steps), y[:, : self.steps].float())
 
     def score(self, pred: Tensor, y: Tensor) -> dict[str, float]:
         if self.predict == "direction":
             labels = y[:, 0].long()
-            return {"ce": torch.nn.functional.cross_entropy(pred.float(), labels).item(),
-                    "acc": (pred.argmax(-1) == labels).double().mean().item()}
+            return {
+                "ce": torch.nn.functional.cross_entropy(pred.float(), labels).item(),
+                "acc": (pred.argmax(-1) == labels).double().mean().item(),
+            }
         guess, now, future = self.to_price(pred, y), self._now(y)[:, None], self._future(y)
         error = guess - future  # (N, S): every step of every window counts once
-        return {"mse": error.pow(2).mean().item(), "mae": error.abs().mean().item(),
-                "mape": (100 * error.abs() / future.abs()).mean().item(),
-                "dir_acc": (predicts_rise(guess, now) == (future > now)).double().mean().item(),
-                "persistence_mse": (now - future).pow(2).mean().item()}
+        return {
+            "mse": error.pow(2).mean().item(),
+            "mae": error.abs().mean().item(),
+            "mape": (100 * error.abs() / future.abs()).mean().item(),
+            "dir_acc": (predicts_rise(guess, now) == (future > now)).double().mean().item(),
+            "persistence_mse": (now - future).pow(2).mean().item(),
+        }
 
     def finish_scores(self, means: dict[str, float]) -> dict[str, float]:
         """MASE = MAE / the training series' one-step naive MAE (Hyndman & Koehler 2006); skill =
@@ -304,8 +365,11 @@ class StockTask(SequenceTask):
         if self.predict == "direction":
             return means
         persistence = means.pop("persistence_mse")
-        return {**means, "mase": means["mae"] / self.mase_scale,
-                "skill": 1 - means["mse"] / persistence if persistence > 0 else float("nan")}
+        return {
+            **means,
+            "mase": means["mae"] / self.mase_scale,
+            "skill": 1 - means["mse"] / persistence if persistence > 0 else float("nan"),
+        }
 
     def _last(self, x: Tensor) -> Tensor:
         """p_t (price inputs) or r_t (return inputs) of the target, from the last input row."""
@@ -326,9 +390,11 @@ class StockTask(SequenceTask):
         train = self.splits()["train"]
 
         def design(x: Tensor) -> Tensor:
-            return torch.cat([x.flatten(1).double(), torch.ones(len(x), 1, dtype=torch.float64, device=x.device)], dim=1)
+            return torch.cat(
+                [x.flatten(1).double(), torch.ones(len(x), 1, dtype=torch.float64, device=x.device)], dim=1
+            )
 
-        weights = torch.linalg.lstsq(design(train.x), train.y[:, :self.steps]).solution
+        weights = torch.linalg.lstsq(design(train.x), train.y[:, : self.steps]).solution
 
         def linear_ar(x: Tensor) -> Tensor:
             value = design(x) @ weights
@@ -373,8 +439,9 @@ class StockTask(SequenceTask):
         k = ⌈j/m⌉, for each step j = h … h+S−1 — read from the window (persistence when km = j)."""
         series, columns = self._series(x), []
         for back in self._season_backs():
-            columns.append(series[:, -1 - back] if self.predict == "price"
-                           else -series[:, series.shape[1] - back:].sum(1))  # log(p_{t−back} / p_t)
+            columns.append(
+                series[:, -1 - back] if self.predict == "price" else -series[:, series.shape[1] - back :].sum(1)
+            )  # log(p_{t−back} / p_t)
         return self._as_target(torch.stack(columns, dim=1))
 
     def _drift(self, x: Tensor) -> Tensor:
@@ -393,25 +460,37 @@ class StockTask(SequenceTask):
         import pandas as pd
 
         test = self.splits()["test"]
-        pred = torch.cat([model(test.x[i:i + 1000])[0] for i in range(0, len(test), 1000)])
+        pred = torch.cat([model(test.x[i : i + 1000])[0] for i in range(0, len(test), 1000)])
         y = test.y.cpu()
-        frame = pd.DataFrame({"date": self.dates["test"], "actual": self._future(y)[:, 0].numpy(),
-                              "price_t": self._now(y).numpy()})  # the first forecast step
+        frame = pd.DataFrame(
+            {"date": self.dates["test"], "actual": self._future(y)[:, 0].numpy(), "price_t": self._now(y).numpy()}
+        )  # the first forecast step
         if self.predict == "direction":
             frame["p_up"] = torch.softmax(pred.double(), dim=-1)[:, 1].cpu().numpy()
         else:
             frame["predicted"] = self.to_price(pred, test.y)[:, 0].cpu().numpy()
         frame.to_csv(run_dir / PREDICTIONS, index=False)
         plot_test_period(frame, self, run_dir / PREDICTIONS_PLOT)
-        return {"test_period": [str(frame["date"].iloc[0])[:10], str(frame["date"].iloc[-1])[:10]],
-                "predictions": PREDICTIONS}
+        return {
+            "test_period": [str(frame["date"].iloc[0])[:10], str(frame["date"].iloc[-1])[:10]],
+            "predictions": PREDICTIONS,
+        }
 
     def describe(self) -> dict:
-        return {**super().describe(), "path": str(self.path), "columns": self.columns, "target": self.target,
-                "predict": self.predict, "horizon": self.horizon, "steps": self.steps, "season": self.season,
-                "backtest": {"origins": self.origins, "origin": self.origin}, "rows": len(self.frame),
-                "filled_rows": self.filled,
-                "periods": {split: [str(d[0])[:10], str(d[-1])[:10]] for split, d in self.dates.items()}}
+        return {
+            **super().describe(),
+            "path": str(self.path),
+            "columns": self.columns,
+            "target": self.target,
+            "predict": self.predict,
+            "horizon": self.horizon,
+            "steps": self.steps,
+            "season": self.season,
+            "backtest": {"origins": self.origins, "origin": self.origin},
+            "rows": len(self.frame),
+            "filled_rows": self.filled,
+            "periods": {split: [str(d[0])[:10], str(d[-1])[:10]] for split, d in self.dates.items()},
+        }
 
 
 def predicts_rise(guess: Tensor, now: Tensor) -> Tensor:

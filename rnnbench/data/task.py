@@ -9,18 +9,20 @@ The splits exist once: built on the CPU, then moved with the task to the run's d
 (`task.to(device)`); training, evaluation, the baselines and `examine` all read those. So every
 tensor a task makes from its inputs is made on their device (`x.new_full`, `device=x.device`).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from rnnbench.errors import MAX_SEED, check_float, check_int, check_name
 from rnnbench.data.metrics import IGNORE  # noqa: F401  (re-exported: a per-step target that is not scored)
+from rnnbench.errors import MAX_SEED, check_float, check_int, check_name
 
 SPLITS = ("train", "val", "test")
 # What tasks' `examine` writes into the run folder: a text sample, counting's accuracy by n, stock
@@ -41,9 +43,11 @@ class InputSpec:
 
 
 # What a task asks of a model (`SequenceTask.kind`), and the words an error uses for it.
-TASK_KINDS = {"sequence": "a sequence → one output or an output per step",
-              "transduction": "a sequence → another sequence of its own length (encoder-decoder)",
-              "frames": "video frames → the next frames (convolutional encoder-forecaster)"}
+TASK_KINDS = {
+    "sequence": "a sequence → one output or an output per step",
+    "transduction": "a sequence → another sequence of its own length (encoder-decoder)",
+    "frames": "video frames → the next frames (convolutional encoder-forecaster)",
+}
 
 
 @dataclass
@@ -117,14 +121,18 @@ class SequenceTask:
 
     def examine(self, model: torch.nn.Module, run_dir: Path) -> dict:
         """After training, in eval mode without gradients: anything the task adds to the record
-        (generated text, accuracy per length, plots saved in run_dir under the names record.py
-        gives them). Returns JSON-able values for summary.analysis."""
+        (generated text, accuracy per length, plots saved in run_dir under the file names at the
+        top of this module). Returns JSON-able values for summary.analysis."""
         return {}
 
     def model_args(self) -> dict:
         """What a model of this task's `kind` is built with besides its own config."""
-        return {"input_spec": self.input, "output_size": self.output_size, "per_step": self.per_step,
-                "causal": self.causal}
+        return {
+            "input_spec": self.input,
+            "output_size": self.output_size,
+            "per_step": self.per_step,
+            "causal": self.causal,
+        }
 
     # --- shared ---------------------------------------------------------------------------------
     @property
@@ -148,10 +156,12 @@ class SequenceTask:
 
     def splits(self) -> dict[str, Split]:
         if self._splits is None:
-            self._splits = {name: Split(s.x.to(self.device), s.y.to(self.device)) for name, s in self.make_splits().items()}
+            self._splits = {
+                name: Split(s.x.to(self.device), s.y.to(self.device)) for name, s in self.make_splits().items()
+            }
         return self._splits
 
-    def to(self, device: str) -> "SequenceTask":
+    def to(self, device: str) -> SequenceTask:
         """Move the splits to `device` (the only copy of them); returns the task."""
         self.device = device
         self._splits = {name: Split(s.x.to(device), s.y.to(device)) for name, s in self.splits().items()}
@@ -170,23 +180,33 @@ class SequenceTask:
         per_row = data.x[0].numel() * (self.output_size if self.per_step else 1)
         return max(1, (1 << 24) // max(1, per_row))
 
-    def score_predictor(self, predict: Callable[[Tensor], Tensor], data: Split, rows: int | None = None) -> dict[str, float]:
+    def score_predictor(
+        self, predict: Callable[[Tensor], Tensor], data: Split, rows: int | None = None
+    ) -> dict[str, float]:
         """Every metric of `predict` over a split: chunk means weighted by chunk size, then
         `finish_scores`. Chunks have at most `rows` rows and never more than `rows_per_chunk`."""
         rows = min(rows or len(data), self.rows_per_chunk(data))
         totals: dict[str, float] = {}
         for start in range(0, len(data), rows):
-            x, y = data.x[start:start + rows], data.y[start:start + rows]
+            x, y = data.x[start : start + rows], data.y[start : start + rows]
             for name, value in self.score(predict(x), y).items():
                 totals[name] = totals.get(name, 0.0) + value * len(x)
         return self.finish_scores({name: total / len(data) for name, total in totals.items()})
 
     def describe(self) -> dict:
         """The task's identity for the run record."""
-        return {"name": self.name, "kind": self.kind, "seq_len": self.seq_len, "sample_len": self.sample_len,
-                "metrics": dict(self.metrics), "primary_metric": self.primary_metric,
-                "baseline_name": self.baseline_name, "solved_at": self.solved_at, "stateful": self.stateful,
-                "sizes": {k: len(v) for k, v in self.splits().items()}}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "seq_len": self.seq_len,
+            "sample_len": self.sample_len,
+            "metrics": dict(self.metrics),
+            "primary_metric": self.primary_metric,
+            "baseline_name": self.baseline_name,
+            "solved_at": self.solved_at,
+            "stateful": self.stateful,
+            "sizes": {k: len(v) for k, v in self.splits().items()},
+        }
 
 
 class SyntheticTask(SequenceTask):
@@ -195,8 +215,17 @@ class SyntheticTask(SequenceTask):
     Each split has its own RNG stream; a val or test sample identical to an earlier split's
     sample is dropped, so splits never overlap."""
 
-    def __init__(self, seq_len: int, n_train: int, n_val: int, n_test: int, seed: int,
-                 solved_at: float | None = None, name: str | None = None, max_seq_len: int = 100_000):
+    def __init__(
+        self,
+        seq_len: int,
+        n_train: int,
+        n_val: int,
+        n_test: int,
+        seed: int,
+        solved_at: float | None = None,
+        name: str | None = None,
+        max_seq_len: int = 100_000,
+    ):
         super().__init__(seed, solved_at, name)
         self.seq_len = check_int("seq_len", seq_len, 1, max_seq_len)
         self.n_train = check_int("n_train", n_train, 1)
@@ -235,4 +264,3 @@ def _split_seed(seed: int, split_index: int) -> int:
 def _row_keys(x: Tensor) -> list[bytes]:
     rows = np.ascontiguousarray(x.numpy().reshape(len(x), -1))
     return [row.tobytes() for row in rows]
-

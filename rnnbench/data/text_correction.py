@@ -21,6 +21,7 @@ x: (N, S) long, the corrupted window left-padded to the longest corrupted window
 y: (N, window + 1) long, the clean window then EOS. Metrics and baseline: transduction.py (CER and
 exact match; "identity" leaves the input as it is, the number to beat).
 """
+
 from __future__ import annotations
 
 import functools
@@ -41,10 +42,21 @@ OPERATIONS = ("insert", "delete", "substitute", "swap")
 class TextCorrectionTask(TransductionTask):
     name = "text_correction"
 
-    def __init__(self, corpus: str = "tinyshakespeare", window: int = 24, rate: float = 0.1,
-                 operations: tuple[str, ...] | list[str] = OPERATIONS, split: tuple = (0.9, 0.05, 0.05),
-                 n_train: int = 50_000, n_val: int = 1_000, n_test: int = 1_000, data_dir: str = "datasets",
-                 seed: int = 0, solved_at: float | None = None, name: str | None = None):
+    def __init__(
+        self,
+        corpus: str = "tinyshakespeare",
+        window: int = 24,
+        rate: float = 0.1,
+        operations: tuple[str, ...] | list[str] = OPERATIONS,
+        split: tuple = (0.9, 0.05, 0.05),
+        n_train: int = 50_000,
+        n_val: int = 1_000,
+        n_test: int = 1_000,
+        data_dir: str = "datasets",
+        seed: int = 0,
+        solved_at: float | None = None,
+        name: str | None = None,
+    ):
         super().__init__(seed, solved_at, name)
         if not isinstance(corpus, str) or not corpus:
             raise ConfigError("corpus", "must be tinyshakespeare or a path to a UTF-8 text file", corpus)
@@ -55,15 +67,20 @@ class TextCorrectionTask(TransductionTask):
             raise ConfigError("operations", f"must be a non-empty list of {', '.join(OPERATIONS)}", operations)
         self.operations = [check_choice("operations", op, OPERATIONS) for op in operations]
         self.fractions = check_fractions("split", split, 3)
-        self.sizes = dict(zip(SPLITS, (check_int("n_train", n_train, 1), check_int("n_val", n_val, 1),
-                                       check_int("n_test", n_test, 1))))
+        self.sizes = dict(
+            zip(
+                SPLITS, (check_int("n_train", n_train, 1), check_int("n_val", n_val, 1), check_int("n_test", n_test, 1))
+            )
+        )
         self.data_dir = data_dir
         self.site_probability  # noqa: B018  (a rate these operations cannot reach fails here, before reading)
         text = re.sub(r"\s+", " ", self._read()).strip()
         self.symbols = "".join(sorted(set(text)))
         self.parts = self._parts(text)
-        self.letters = np.array([SPECIALS + self.symbols.index(c) for c in string.ascii_lowercase
-                                 if c in self.symbols] or [SPECIALS + i for i in range(len(self.symbols))])
+        self.letters = np.array(
+            [SPECIALS + self.symbols.index(c) for c in string.ascii_lowercase if c in self.symbols]
+            or [SPECIALS + i for i in range(len(self.symbols))]
+        )
         self.input = InputSpec("tokens", SPECIALS + len(self.symbols))
         self.output_size = SPECIALS + len(self.symbols)
 
@@ -78,11 +95,13 @@ class TextCorrectionTask(TransductionTask):
         index = {c: SPECIALS + i for i, c in enumerate(self.symbols)}
         ids = np.fromiter((index[c] for c in text), dtype=np.int64, count=len(text))
         cuts = np.cumsum([0, *(int(len(ids) * f) for f in self.fractions)])
-        parts = {split: ids[cuts[i]:cuts[i + 1]] for i, split in enumerate(SPLITS)}
+        parts = {split: ids[cuts[i] : cuts[i + 1]] for i, split in enumerate(SPLITS)}
         for split, part in parts.items():
             if len(part) < self.window:
-                raise UserError(f"dataset: the {split} part of {self.corpus} has {len(part)} characters, fewer than "
-                                f"dataset.window = {self.window}; use a shorter window or more text")
+                raise UserError(
+                    f"dataset: the {split} part of {self.corpus} has {len(part)} characters, fewer than "
+                    f"dataset.window = {self.window}; use a shorter window or more text"
+                )
         return parts
 
     def expected_edits(self, q: float) -> float:
@@ -101,8 +120,12 @@ class TextCorrectionTask(TransductionTask):
         """The q whose expected edits per character is `rate`."""
         goal = self.rate * self.window
         if self.expected_edits(1.0) < goal:
-            raise ConfigError("rate", f"cannot be reached with operations {self.operations} on windows of "
-                              f"{self.window} characters (at most {self.expected_edits(1.0) / self.window:.3f})", self.rate)
+            raise ConfigError(
+                "rate",
+                f"cannot be reached with operations {self.operations} on windows of "
+                f"{self.window} characters (at most {self.expected_edits(1.0) / self.window:.3f})",
+                self.rate,
+            )
         low, high = 0.0, 1.0
         for _ in range(60):
             middle = (low + high) / 2
@@ -150,13 +173,17 @@ class TextCorrectionTask(TransductionTask):
             rng = np.random.default_rng(_split_seed(self.seed, index))
             part = self.parts[split]
             starts = rng.integers(0, len(part) - self.window + 1, size=self.sizes[split])
-            cleans[split] = [part[s:s + self.window] for s in starts]
+            cleans[split] = [part[s : s + self.window] for s in starts]
             corrupted = [self.corrupt(window, rng) for window in cleans[split]]
             sources[split] = [c for c, _ in corrupted]
             self.edits[split] = sum(e for _, e in corrupted)
         width = max(max(len(s) for s in rows) for rows in sources.values())
-        return {split: Split(pad_left(sources[split], width),
-                             target_tensor([w.tolist() for w in cleans[split]], self.window + 1)) for split in SPLITS}
+        return {
+            split: Split(
+                pad_left(sources[split], width), target_tensor([w.tolist() for w in cleans[split]], self.window + 1)
+            )
+            for split in SPLITS
+        }
 
     def measured_rate(self, split: str = "train") -> float:
         """Edits made per clean character in a split (compare with `rate`)."""
@@ -164,6 +191,12 @@ class TextCorrectionTask(TransductionTask):
         return self.edits[split] / (self.sizes[split] * self.window)
 
     def describe(self) -> dict:
-        return {**super().describe(), "corpus": self.corpus, "window": self.window, "rate": self.rate,
-                "measured_rate": {s: round(self.measured_rate(s), 5) for s in SPLITS},
-                "operations": self.operations, "alphabet": len(self.symbols)}
+        return {
+            **super().describe(),
+            "corpus": self.corpus,
+            "window": self.window,
+            "rate": self.rate,
+            "measured_rate": {s: round(self.measured_rate(s), 5) for s in SPLITS},
+            "operations": self.operations,
+            "alphabet": len(self.symbols),
+        }

@@ -13,6 +13,7 @@ Metrics, on the greedy decoding cut at its first EOS:
 Training loss: cross-entropy of the teacher-forced logits per target position (EOS included).
 Baseline "identity": the output is the input, unchanged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,9 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnbench.data.task import SequenceTask
 from rnnbench.data.metrics import IGNORE, edit_distances
-from rnnbench.data.task import EXAMPLES
+from rnnbench.data.task import EXAMPLES, SequenceTask
 
 PAD, BOS, EOS = 0, 1, 2
 SPECIALS = 3
@@ -78,13 +78,20 @@ class TransductionTask(SequenceTask):
         """examples.txt: the first test sources with the model's greedy output and the target;
         they are also logged and stored in the summary."""
         test = self.splits()["test"]
-        x, y = test.x[:self.n_examples], test.y[:self.n_examples]
+        x, y = test.x[: self.n_examples], test.y[: self.n_examples]
         guesses = decoded(model(x)[0].argmax(-1))
-        examples = [{"input": self.text(row[row != PAD].tolist()), "prediction": self.text(g),
-                     "target": self.text(t)} for row, g, t in zip(x, guesses, targets(y))]
+        examples = [
+            {"input": self.text(row[row != PAD].tolist()), "prediction": self.text(g), "target": self.text(t)}
+            for row, g, t in zip(x, guesses, targets(y))
+        ]
         lines = []
         for e in examples:
-            lines += [f"input      {e['input']!r}", f"prediction {e['prediction']!r}", f"target     {e['target']!r}", ""]
+            lines += [
+                f"input      {e['input']!r}",
+                f"prediction {e['prediction']!r}",
+                f"target     {e['target']!r}",
+                "",
+            ]
         (run_dir / EXAMPLES).write_text("\n".join(lines), encoding="utf-8")
         log.info("examples (test split):\n%s", "\n".join(lines).rstrip())
         return {"examples": examples}
@@ -94,7 +101,7 @@ def decoded(tokens: Tensor) -> list[list[int]]:
     """Each row of greedy output up to (not including) its first EOS."""
     rows = []
     for row in tokens.tolist():
-        rows.append(row[:row.index(EOS)] if EOS in row else row)
+        rows.append(row[: row.index(EOS)] if EOS in row else row)
     return rows
 
 
@@ -107,7 +114,7 @@ def pad_left(rows: list[list[int]], width: int) -> Tensor:
     out = torch.full((len(rows), width), PAD, dtype=torch.long)
     for i, row in enumerate(rows):
         if row:
-            out[i, width - len(row):] = torch.tensor(row)
+            out[i, width - len(row) :] = torch.tensor(row)
     return out
 
 
@@ -115,7 +122,7 @@ def target_tensor(rows: list[list[int]], width: int) -> Tensor:
     """Targets as y: symbols, EOS, then IGNORE up to `width`."""
     out = torch.full((len(rows), width), IGNORE, dtype=torch.long)
     for i, row in enumerate(rows):
-        out[i, :len(row) + 1] = torch.tensor(row + [EOS])
+        out[i, : len(row) + 1] = torch.tensor(row + [EOS])
     return out
 
 
@@ -124,5 +131,5 @@ def one_hot_logits(rows: list[list[int]], vocab: int, device: torch.device | str
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), EOS, dtype=torch.long, device=device)
     for i, row in enumerate(rows):
-        ids[i, :len(row)] = torch.tensor(row, device=device)
+        ids[i, : len(row)] = torch.tensor(row, device=device)
     return F.one_hot(ids, vocab).float() * LOGIT

@@ -1,6 +1,6 @@
 """`rnnbench train` as a Hydra application: the one place where rnnbench meets Hydra's command line.
 
-    train(args) → the outcome of every run the command ran: {"dir", "status", "reason"}
+    launch(args) → the outcome of every run the command ran: {"dir", "status", "reason"}
 
 `args` are what follows `rnnbench train` (overrides, -m, --cfg, --help, hydra/launcher=…), read
 by Hydra's own argument parser; nothing touches `sys.argv` or the environment. Hydra composes
@@ -14,6 +14,7 @@ worker processes, on a cluster): each names its run folder, whose record gives t
 a launcher saw end without a result (a cluster job killed: launch/slurm.py) returns `LostJob`,
 its reason.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,7 +27,7 @@ from rnnbench.launch.sweep import LostJob, outcome_of, run_folder
 CONFIG_NAME = "train"
 
 
-def train(args: list[str]) -> list[dict]:
+def launch(args: list[str]) -> list[dict]:
     """Run `rnnbench train ARGS`; return the outcome of each run it trained (none for --cfg, --help)."""
     import yaml
     from hydra.errors import HydraException
@@ -50,14 +51,13 @@ def train(args: list[str]) -> list[dict]:
 
 def _run_app(args: list[str]) -> list[dict]:
     """What hydra.main does with the command line, its results returned instead of printed."""
+    from hydra import version
     from hydra._internal.hydra import Hydra
     from hydra._internal.utils import create_config_search_path, get_args_parser
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 
     from rnnbench.launch.job import run_job
-
-    from hydra import version
 
     version.setbase("1.3")  # as hydra.main(version_base="1.3"): jobs keep the working directory
     register_resolvers()  # the resolvers that name run folders (config.py)
@@ -67,8 +67,13 @@ def _run_app(args: list[str]) -> list[dict]:
         raise UserError("rnnbench train composes conf/train.yaml; add configs of your own with --config-dir DIR")
     if options.resolve and not (options.cfg or options.help):
         raise UserError("--resolve goes with --cfg or --help")
-    commands = options.run + options.multirun + (options.cfg is not None) + (options.info is not None) + \
-        options.shell_completion
+    commands = (
+        options.run
+        + options.multirun
+        + (options.cfg is not None)
+        + (options.info is not None)
+        + options.shell_completion
+    )
     if commands > 1:
         raise ValueError("Only one of --run, --multirun, --cfg, --info and --shell_completion can be specified")
     search_path = create_config_search_path(f"file://{config_dir()}")
@@ -87,8 +92,13 @@ def _run_app(args: list[str]) -> list[dict]:
             show(config_name=CONFIG_NAME, args_parser=parser, args=options)
             return []
         if options.cfg:
-            hydra.show_cfg(config_name=CONFIG_NAME, overrides=overrides, cfg_type=options.cfg,
-                           package=options.package, resolve=options.resolve)
+            hydra.show_cfg(
+                config_name=CONFIG_NAME,
+                overrides=overrides,
+                cfg_type=options.cfg,
+                package=options.package,
+                resolve=options.resolve,
+            )
             return []
         if options.info:
             hydra.show_info(options.info, config_name=CONFIG_NAME, overrides=overrides)
@@ -98,10 +108,13 @@ def _run_app(args: list[str]) -> list[dict]:
             return []
         mode = hydra.get_mode(config_name=CONFIG_NAME, overrides=overrides)  # hydra.mode, set by a config
         if options.multirun or (mode == RunMode.MULTIRUN and not options.run):
-            returns = hydra.multirun(config_name=CONFIG_NAME, task_function=run_job,
-                                     overrides=[*overrides, "hydra.mode=MULTIRUN"])
+            returns = hydra.multirun(
+                config_name=CONFIG_NAME, task_function=run_job, overrides=[*overrides, "hydra.mode=MULTIRUN"]
+            )
         else:
-            returns = hydra.run(config_name=CONFIG_NAME, task_function=run_job, overrides=[*overrides, "hydra.mode=RUN"])
+            returns = hydra.run(
+                config_name=CONFIG_NAME, task_function=run_job, overrides=[*overrides, "hydra.mode=RUN"]
+            )
     finally:
         GlobalHydra.instance().clear()
     return [outcome(ret) for ret in job_returns(returns)]

@@ -14,11 +14,13 @@ stops it; the exit code and list of failures come from the records (app.py).
 
 No torch import here: Hydra builds the launcher at every start.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -29,6 +31,7 @@ from rnnbench.config import BATCHING, MEMBER_KEYS
 from rnnbench.errors import ConfigError, check_choice, check_int
 
 log = logging.getLogger("rnnbench")
+
 
 def check_settings(batching: Any, max_members: Any) -> tuple[str, int]:
     try:
@@ -46,8 +49,9 @@ def group_jobs(job_overrides: Sequence[Sequence[str]], max_members: int) -> list
         parsed = parser.parse_overrides(list(overrides))
         key = tuple(sorted(o.input_line for o in parsed if o.get_key_element().lstrip("+~") not in MEMBER_KEYS))
         groups.setdefault(key, []).append(index)
-    return [group[start:start + max_members] for group in groups.values()
-            for start in range(0, len(group), max_members)]
+    return [
+        group[start : start + max_members] for group in groups.values() for start in range(0, len(group), max_members)
+    ]
 
 
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
@@ -56,8 +60,12 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     groups = group_jobs(job_overrides, launcher.max_members)
-    log.info("Launching %d jobs in %d runs (batched launcher, batching=%s)", len(job_overrides), len(groups),
-             launcher.batching)
+    log.info(
+        "Launching %d jobs in %d runs (batched launcher, batching=%s)",
+        len(job_overrides),
+        len(groups),
+        launcher.batching,
+    )
     returns: list[JobReturn | None] = [None] * len(job_overrides)
     for group in groups:
         task = launcher.task_function if len(group) == 1 else collect_job
@@ -67,8 +75,13 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
             sweep_config = context.config_loader.load_sweep_config(config, overrides)
             with open_dict(sweep_config):
                 sweep_config.hydra.job.id = sweep_config.hydra.job.num = initial_job_idx + index
-            returns[index] = run_job(hydra_context=context, task_function=task, config=sweep_config,
-                                     job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+            returns[index] = run_job(
+                hydra_context=context,
+                task_function=task,
+                config=sweep_config,
+                job_dir_key="hydra.sweep.dir",
+                job_subdir_key="hydra.sweep.subdir",
+            )
             configure_log(config.hydra.hydra_logging, config.hydra.verbose)
         if len(group) > 1:
             train_group([returns[index] for index in group], launcher.batching)
@@ -82,8 +95,11 @@ def collect_job(cfg: Any) -> Any:
     from rnnbench.training.batched import Job
 
     hydra_cfg = HydraConfig.get()
-    return Job(OmegaConf.create(OmegaConf.to_container(cfg, resolve=True)), Path(hydra_cfg.runtime.output_dir),
-               hydra_files(cfg, hydra_cfg))
+    return Job(
+        OmegaConf.create(OmegaConf.to_container(cfg, resolve=True)),
+        Path(hydra_cfg.runtime.output_dir),
+        hydra_files(cfg, hydra_cfg),
+    )
 
 
 def train_group(returns: list[JobReturn], batching: str) -> None:

@@ -1,9 +1,10 @@
-"""Hydra's task function for `rnnbench train`: one job of a run or a sweep, around train.train().
+"""Hydra's task function for `rnnbench train`: one job of a run or a sweep, around
+training.trainer.train(), the function that trains one config and returns its summary.
 
 It finds the run folder Hydra made, gives torch the job's share of the cores when a launcher runs
 jobs side by side (sweep.job_threads; `trainer.threads` overrides), takes a cluster's stop signal
-at a step's end so that a requeued job resumes where it stopped (preemption.py), keeps a failing job from
-stopping a sweep, and returns what a value-reading sweeper (Hydra's optuna or nevergrad plugins)
+at a step's end so that a requeued job resumes where it stopped (training/preemption.py), keeps
+a failing job from stopping a sweep, and returns what a value-reading sweeper (Hydra's optuna or nevergrad plugins)
 minimises: the last validation value of the task's primary metric, or NaN for a run that did not
 complete. rnnbench's tuner (tune.py) reads the record instead: best value, pruned or failed.
 
@@ -14,6 +15,7 @@ writes nothing in it. A refused folder (`record.FolderRefused`: another process 
 holds a run of another config, its checkpoint cannot be read) stops a sweep too, in one line,
 rather than being recorded as a failed run of this sweep.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,11 +25,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from rnnbench.training import preemption
 from rnnbench.config import register_resolvers
 from rnnbench.errors import UNWRITABLE, AbortJob, UserError, cannot_write
-from rnnbench.training.record import HYDRA, SUMMARY, FolderRefused, RunRecord, Summary
 from rnnbench.launch.sweep import job_threads
+from rnnbench.training import preemption
+from rnnbench.training.record import HYDRA, SUMMARY, FolderRefused, RunRecord, Summary
 
 log = logging.getLogger("rnnbench")
 register_resolvers()  # a launcher's worker imports this module to unpickle run_job, then names the job's folder
@@ -80,8 +82,15 @@ def settle(outcome: dict | Exception, cfg: DictConfig, run_dir: Path, sweeping: 
         else:
             log.error("run failed: %s", reason, exc_info=exc)
         if not (run_dir / SUMMARY).exists():  # failed before train() started its record
-            RunRecord(run_dir).write_summary(Summary(status="failed", reason=reason, model=cfg.model.get("name"),
-                                                     dataset=cfg.dataset.get("name"), seed=cfg.get("seed")))
+            RunRecord(run_dir).write_summary(
+                Summary(
+                    status="failed",
+                    reason=reason,
+                    model=cfg.model.get("name"),
+                    dataset=cfg.dataset.get("name"),
+                    seed=cfg.get("seed"),
+                )
+            )
         return math.nan
     summary = outcome
     if summary["status"] != "completed":
@@ -93,5 +102,8 @@ def hydra_files(cfg: DictConfig, hydra_cfg: DictConfig) -> dict[str, str]:
     """What Hydra writes into `.hydra/` of a job folder, as name → YAML text."""
     from omegaconf import OmegaConf
 
-    return {f"{HYDRA}/config.yaml": OmegaConf.to_yaml(cfg), f"{HYDRA}/hydra.yaml": OmegaConf.to_yaml({"hydra": hydra_cfg}),
-            f"{HYDRA}/overrides.yaml": OmegaConf.to_yaml(hydra_cfg.overrides.task)}
+    return {
+        f"{HYDRA}/config.yaml": OmegaConf.to_yaml(cfg),
+        f"{HYDRA}/hydra.yaml": OmegaConf.to_yaml({"hydra": hydra_cfg}),
+        f"{HYDRA}/overrides.yaml": OmegaConf.to_yaml(hydra_cfg.overrides.task),
+    }

@@ -11,7 +11,7 @@ on a cluster:
   exists (sinfo), cpus_per_task, timeout_min, max_num_timeout, array_parallelism are in range;
   what sbatch itself refuses (an account, a QOS) is one line too.
 - `mem_gb: auto`: the largest estimate, over the sweep's configs, of one training step's memory
-  (train.step_memory, the trainer's own check at start) plus the process itself, with headroom.
+  (trainer.step_memory, the trainer's own check at start) plus the process itself, with headroom.
   Inside the job the trainer checks its step against the job's allocation (memory.available_bytes).
 - Job states from `squeue` where the cluster keeps no accounting (sacct then fails and submitit
   warns at every poll; `SqueueWatcher`).
@@ -21,6 +21,7 @@ on a cluster:
   resumes exactly. A job that ends without a result (scancel, a node failure, a kill for memory)
   is listed as not finished while the others are awaited; the same command again resumes it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,8 +33,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
@@ -46,7 +48,7 @@ from rnnbench.errors import ConfigError, UserError, check_int
 
 log = logging.getLogger("rnnbench")
 
-GIB = 2 ** 30
+GIB = 2**30
 PROCESS_BYTES = 1 * GIB  # python, torch and a run's data: 0.3 GiB for a small run (its record's max_rss_mb)
 HEADROOM = 1.25
 
@@ -55,11 +57,19 @@ def check_settings(params: dict) -> tuple[dict, int]:
     """The launcher's settings, checked (a one-line UserError for a bad one), and the memory in GB
     of the partition's largest node."""
     if shutil.which("sbatch") is None:
-        raise UserError("hydra/launcher=slurm submits to a SLURM cluster, but sbatch is not installed here "
-                        "(scripts/slurm-local.sh starts a one-node cluster on this machine)")
-    for key, low, high in (("cpus_per_task", 1, 4096), ("timeout_min", 1, 525_600), ("max_num_timeout", 0, 1000),
-                           ("signal_delay_s", 1, 65_535), ("array_parallelism", 1, 100_000), ("tasks_per_node", 1, 1),
-                           ("nodes", 1, 1)):  # one task on one node: a run is one process
+        raise UserError(
+            "hydra/launcher=slurm submits to a SLURM cluster, but sbatch is not installed here "
+            "(scripts/slurm-local.sh starts a one-node cluster on this machine)"
+        )
+    for key, low, high in (
+        ("cpus_per_task", 1, 4096),
+        ("timeout_min", 1, 525_600),
+        ("max_num_timeout", 0, 1000),
+        ("signal_delay_s", 1, 65_535),
+        ("array_parallelism", 1, 100_000),
+        ("tasks_per_node", 1, 1),
+        ("nodes", 1, 1),
+    ):  # one task on one node: a run is one process
         if params.get(key) is not None:
             params[key] = check_int(f"hydra.launcher.{key}", params[key], low, high)
     if params.get("mem_gb") not in (None, "auto") and not (isinstance(params["mem_gb"], int) and params["mem_gb"] > 0):
@@ -67,16 +77,23 @@ def check_settings(params: dict) -> tuple[dict, int]:
     partitions = cluster_partitions()
     partition = params.get("partition") or next((name for name, p in partitions.items() if p["default"]), None)
     if partition not in partitions:
-        what = (f"hydra.launcher.partition={partition}: no such partition on this cluster" if partition else
-                "this cluster has no default partition: set hydra.launcher.partition")
+        what = (
+            f"hydra.launcher.partition={partition}: no such partition on this cluster"
+            if partition
+            else "this cluster has no default partition: set hydra.launcher.partition"
+        )
         raise UserError(f"{what}; choose from: {', '.join(partitions) or '(none: sinfo lists no partition)'}")
     cpus = partitions[partition]["cpus"]
     if params.get("cpus_per_task") and params["cpus_per_task"] > cpus:
-        raise UserError(f"hydra.launcher.cpus_per_task={params['cpus_per_task']}: the nodes of partition {partition} "
-                        f"have {cpus} CPUs at most")
+        raise UserError(
+            f"hydra.launcher.cpus_per_task={params['cpus_per_task']}: the nodes of partition {partition} "
+            f"have {cpus} CPUs at most"
+        )
     node_mem_gb = partitions[partition]["mem_mb"] // 1024
     if isinstance(params.get("mem_gb"), int) and params["mem_gb"] > node_mem_gb:
-        raise UserError(f"hydra.launcher.mem_gb={params['mem_gb']}: the partition's nodes have {node_mem_gb} GB at most")
+        raise UserError(
+            f"hydra.launcher.mem_gb={params['mem_gb']}: the partition's nodes have {node_mem_gb} GB at most"
+        )
     return params, node_mem_gb
 
 
@@ -95,8 +112,11 @@ def cluster_partitions() -> dict[str, dict]:
 def accounting() -> bool:
     """Whether sacct can answer: the cluster has an accounting storage."""
     out = _slurm("scontrol", "show", "config")
-    return not any(line.split("=", 1)[-1].strip() == "accounting_storage/none"
-                   for line in out.splitlines() if line.startswith("AccountingStorageType"))
+    return not any(
+        line.split("=", 1)[-1].strip() == "accounting_storage/none"
+        for line in out.splitlines()
+        if line.startswith("AccountingStorageType")
+    )
 
 
 def _slurm(*command: str) -> str:
@@ -104,27 +124,37 @@ def _slurm(*command: str) -> str:
         return subprocess.run(command, check=True, capture_output=True, text=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         detail = getattr(exc, "stderr", None) or str(exc)
-        raise UserError(f"`{' '.join(command)}` failed: {one_line(detail)}; is the SLURM controller up "
-                        "(scripts/slurm-local.sh on this machine)?") from None
+        raise UserError(
+            f"`{' '.join(command)}` failed: {one_line(detail)}; is the SLURM controller up "
+            "(scripts/slurm-local.sh on this machine)?"
+        ) from None
 
 
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
     """Submit the jobs as one array, wait for all of them, return their JobReturns (a job that ended
     without one returns sweep.LostJob: NaN, with its folder and why)."""
     import submitit
+
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 
     params, node_mem_gb = dict(launcher.params), launcher.node_mem_gb
     if params.get("mem_gb") == "auto":
         params["mem_gb"] = min(memory_gb(job_overrides), node_mem_gb)
-    executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
-                                     slurm_max_num_timeout=params.pop("max_num_timeout"))
+    executor = submitit.AutoExecutor(
+        cluster="slurm", folder=params.pop("submitit_folder"), slurm_max_num_timeout=params.pop("max_num_timeout")
+    )
     base = set(OmegaConf.structured(BaseQueueConf).keys())
     executor.update_parameters(**{key if key in base else f"slurm_{key}": value for key, value in params.items()})
     sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    log.info("SLURM: %d jobs (%s cpus, %s GB, %s min each) into %s", len(job_overrides), params.get("cpus_per_task"),
-             params.get("mem_gb"), params.get("timeout_min"), sweep_dir)
+    log.info(
+        "SLURM: %d jobs (%s cpus, %s GB, %s min each) into %s",
+        len(job_overrides),
+        params.get("cpus_per_task"),
+        params.get("mem_gb"),
+        params.get("timeout_min"),
+        sweep_dir,
+    )
     job_params = []
     for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
         log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
@@ -175,11 +205,14 @@ def job_return(launcher: Any, job: Any, job_params: tuple) -> JobReturn:
         overrides, _, idx = job_params[:3]
         folder = job_folder(launcher, overrides)
         state = job.watcher.get_state(job.job_id, mode="cache")
-        reason = (f"the SLURM job {job.job_id} ended without finishing (state {state}; its log: {job.paths.stderr}); "
-                  "run the same command again to resume it")
+        reason = (
+            f"the SLURM job {job.job_id} ended without finishing (state {state}; its log: {job.paths.stderr}); "
+            "run the same command again to resume it"
+        )
         log.error("job #%d (%s): %s", idx, " ".join(filter_overrides(overrides)), reason)
-        return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED,
-                         _return_value=LostJob(str(folder), reason))
+        return JobReturn(
+            overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=LostJob(str(folder), reason)
+        )
 
 
 def job_folder(launcher: Any, overrides: list[str]) -> Path:
@@ -196,9 +229,9 @@ def job_folder(launcher: Any, overrides: list[str]) -> Path:
 def memory_gb(job_overrides: Sequence[Sequence[str]]) -> int:
     """Memory per job for `mem_gb: auto`, in whole GB: the largest training-step estimate over the
     sweep's configs (jobs that differ only in seeds or optimizer settings — a batched launcher's
-    group, batching.group_jobs — estimated once) plus the process, with HEADROOM."""
-    from rnnbench.launch.batched import group_jobs
+    group, batched.group_jobs — estimated once) plus the process, with HEADROOM."""
     from rnnbench.config import compose
+    from rnnbench.launch.batched import group_jobs
     from rnnbench.training.build import build
     from rnnbench.training.trainer import step_memory
 
@@ -206,7 +239,7 @@ def memory_gb(job_overrides: Sequence[Sequence[str]]) -> int:
     for group in group_jobs(job_overrides, max_members=len(job_overrides)):
         overrides = job_overrides[group[0]]
         try:
-            largest = max(largest, step_memory(build(compose(*overrides)), limit=2 ** 62))
+            largest = max(largest, step_memory(build(compose(*overrides)), limit=2**62))
         except UserError as exc:
             raise UserError(f"{' '.join(filter_overrides(overrides))}: {exc}") from None
     return max(1, math.ceil((largest + PROCESS_BYTES) * HEADROOM / GIB))

@@ -17,6 +17,7 @@ of 2 threads on 2 cores ran 3.8× slower than with 1 thread each: benchmarks/REA
 (loky also caps each worker's OpenMP pool so) and ``cpus_per_task`` under submitit and
 `hydra/launcher=slurm` when that is set. The record's `threads` says what a run had.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,6 +32,7 @@ from omegaconf import DictConfig
 from rnnbench.errors import AbortJob
 from rnnbench.training.record import FINISHED, SUMMARY, FolderRefused, changes
 
+
 def outcome_of(run_dir: Path) -> dict:
     """{"dir", "status", "reason"} of the run record in `run_dir`; an unreadable or still-running
     record counts as incomplete. A tuning trial that diverged is a "diverged trial": the search
@@ -38,8 +40,11 @@ def outcome_of(run_dir: Path) -> dict:
     try:
         summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
         status, reason = summary.get("status"), summary.get("reason")
-        if status == "failed" and summary.get("stop_reason") == "diverged" and \
-                (summary.get("hparams") or {}).get("tuning.trial") is not None:
+        if (
+            status == "failed"
+            and summary.get("stop_reason") == "diverged"
+            and (summary.get("hparams") or {}).get("tuning.trial") is not None
+        ):
             status = "diverged trial"  # the tuner tried a learning rate too large: a result, not a failure
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
         status, reason = "unreadable", f"{SUMMARY} cannot be read"
@@ -84,13 +89,18 @@ class SweepFolderCheck(Callback):
         earlier = folder / "multirun.yaml"
         if not earlier.is_file():
             return
+
         def values(overrides: Any) -> dict[str, str]:  # key → the value as typed
             return {key: line.split("=", 1)[-1] for key, line in defining_overrides(overrides).items()}
 
         changed = changes(values(OmegaConf.load(earlier).hydra.overrides.task), values(config.hydra.overrides.task))
         if changed:
-            raise AbortJob(FolderRefused(f"{folder} holds a sweep of other overrides ({changed}); sweep into a new "
-                                         "folder (leave hydra.sweep.dir out), or repeat its overrides"))
+            raise AbortJob(
+                FolderRefused(
+                    f"{folder} holds a sweep of other overrides ({changed}); sweep into a new "
+                    "folder (leave hydra.sweep.dir out), or repeat its overrides"
+                )
+            )
 
 
 def job_threads(launcher: DictConfig | dict, cores: int | None = None) -> int | None:
@@ -118,4 +128,6 @@ def describe_failures(outcomes: list[dict]) -> str:
     bad = failed(outcomes)
     if not bad:
         return ""
-    return "\n".join([f"rnnbench: {len(bad)} of {len(outcomes)} runs failed:", *(f"  {o['dir']}: {o['reason']}" for o in bad)])
+    return "\n".join(
+        [f"rnnbench: {len(bad)} of {len(outcomes)} runs failed:", *(f"  {o['dir']}: {o['reason']}" for o in bad)]
+    )

@@ -9,7 +9,8 @@ evaluations; Optuna's study always minimises ``sign · value`` (sign −1 for a 
 is better), so one study serves every task and the job needs no direction from the user.
 
 Pruning: at each evaluation the job reports its value to its trial (`TrialReport.prune`, called
-by training.trainer.Run.stop; training/trial.py) and asks the pruner (`hydra.sweeper.pruner`: median, successive_halving,
+by training.trainer.Run.stop; training/trial.py) and asks the pruner (`hydra.sweeper.pruner`:
+median, successive_halving,
 hyperband or none); a pruned trial stops there and its record says ``status: pruned`` and the
 step (``steps``). The study lives in an Optuna journal file, ``<sweep dir>/tuning.journal``, which
 trials in other processes (joblib, submitit) open to report, and which makes the search
@@ -31,6 +32,7 @@ command line (``model.hidden_size=32,64``):
 This module imports Optuna only when a search or a trial runs (Hydra imports the plugin at every
 start).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -39,7 +41,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from rnnbench.errors import ConfigError, UserError, check_int
 from rnnbench.launch.sweep import run_folder
@@ -49,7 +51,7 @@ log = logging.getLogger("rnnbench")
 
 JOURNAL, BEST = "tuning.journal", "best.yaml"
 SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler"}
-# Keys the tuner sets on every trial: where the trial reports (incidental to the run, record.py),
+# Keys the tuner sets on every trial: where the trial reports (incidental to the run: config.INCIDENTAL_KEYS),
 # and that it never sees the test split.
 TRIAL_KEYS = ("tuning.storage", "tuning.study", "tuning.trial", "trainer.test")
 
@@ -72,13 +74,16 @@ def distribution(override) -> Any:
         if log_scale and value.start <= 0:
             raise UserError(f"the search range of {key}: a log-scale interval must start above 0, got {value.start}")
         if value.start >= value.end:
-            raise UserError(f"the search range of {key}: the interval must be increasing, got "
-                            f"({value.start}, {value.end})")
+            raise UserError(
+                f"the search range of {key}: the interval must be increasing, got ({value.start}, {value.end})"
+            )
         if isinstance(value.start, int) and isinstance(value.end, int):
             return IntDistribution(value.start, value.end, log=log_scale)
         return FloatDistribution(value.start, value.end, log=log_scale)
-    raise UserError(f"the search range of {key}: {override.input_line!r} is not a search range; use interval(a, b), "
-                    "tag(log, interval(a, b)), choice(x, y, …) or range(a, b)")
+    raise UserError(
+        f"the search range of {key}: {override.input_line!r} is not a search range; use interval(a, b), "
+        "tag(log, interval(a, b)), choice(x, y, …) or range(a, b)"
+    )
 
 
 def split_arguments(arguments: list[str], params: dict) -> tuple[list[str], dict]:
@@ -101,11 +106,23 @@ def split_arguments(arguments: list[str], params: dict) -> tuple[list[str], dict
 class TunerImpl:
     """What hydra_plugins.rnnbench_tuner.Tuner delegates to (settings: conf/hydra/sweeper/tune.yaml)."""
 
-    def __init__(self, n_trials: int, n_jobs: int, sampler: str, seed: int, pruner: str,
-                 pruner_args: dict | None, params: dict | None, study_name: str | None, enqueue: list | None = None):
+    def __init__(
+        self,
+        n_trials: int,
+        n_jobs: int,
+        sampler: str,
+        seed: int,
+        pruner: str,
+        pruner_args: dict | None,
+        params: dict | None,
+        study_name: str | None,
+        enqueue: list | None = None,
+    ):
         if importlib.util.find_spec("optuna") is None:
-            raise UserError("hydra/sweeper=tune needs Optuna, which comes with the sweep extra: "
-                            "pip install -c constraints.txt -e '.[sweep]'")
+            raise UserError(
+                "hydra/sweeper=tune needs Optuna, which comes with the sweep extra: "
+                "pip install -c constraints.txt -e '.[sweep]'"
+            )
         self.n_trials = check_int("hydra.sweeper.n_trials", n_trials, 1)
         self.n_jobs = check_int("hydra.sweeper.n_jobs", n_jobs, 1)
         if sampler not in SAMPLERS:
@@ -125,16 +142,24 @@ class TunerImpl:
 
         fixed, space = split_arguments(arguments, self.params)
         if not space:
-            raise UserError("the tuner has nothing to search: give a range on the command line (e.g. "
-                            "'trainer.lr=tag(log, interval(1e-4, 3e-2))') or hydra.sweeper.params in a config")
+            raise UserError(
+                "the tuner has nothing to search: give a range on the command line (e.g. "
+                "'trainer.lr=tag(log, interval(1e-4, 3e-2))') or hydra.sweeper.params in a config"
+            )
         folder = Path(str(sweeper.config.hydra.sweep.dir))
         folder.mkdir(parents=True, exist_ok=True)
         path = folder.resolve() / JOURNAL  # absolute: a launcher may run the job elsewhere
         name = self.study_name or folder.name
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         sampler = getattr(optuna.samplers, SAMPLERS[self.sampler])(seed=self.seed)
-        study = optuna.create_study(study_name=name, storage=journal(path), sampler=sampler, direction="minimize",
-                                    pruner=make_pruner(self.pruner, self.pruner_args), load_if_exists=True)
+        study = optuna.create_study(
+            study_name=name,
+            storage=journal(path),
+            sampler=sampler,
+            direction="minimize",
+            pruner=make_pruner(self.pruner, self.pruner_args),
+            load_if_exists=True,
+        )
         study.set_user_attr("pruner", self.pruner)
         study.set_user_attr("pruner_args", self.pruner_args)
         for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
@@ -147,9 +172,17 @@ class TunerImpl:
         returns = []
         while done < self.n_trials:
             trials = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - done))]
-            batch = [[*fixed, *(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in t.params.items()),
-                      f"tuning.storage={path}", f"tuning.study={name}", f"tuning.trial={t.number}", "trainer.test=false"]
-                     for t in trials]
+            batch = [
+                [
+                    *fixed,
+                    *(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in t.params.items()),
+                    f"tuning.storage={path}",
+                    f"tuning.study={name}",
+                    f"tuning.trial={t.number}",
+                    "trainer.test=false",
+                ]
+                for t in trials
+            ]
             sweeper.validate_batch_is_legal(batch)
             launched = sweeper.launcher.launch(batch, initial_job_idx=done)
             for trial, job in zip(trials, launched):
@@ -205,8 +238,10 @@ def summarize(study, folder: Path, n_trials: int, space: dict) -> dict:
     from rnnbench.training.record import read_summary
 
     trials = study.get_trials(deepcopy=False)
-    states = {state.name.lower(): sum(t.state == state for t in trials)
-              for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    states = {
+        state.name.lower(): sum(t.state == state for t in trials)
+        for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    }
     summaries = [s for s in (read_summary(p.parent) for p in folder.glob("*/summary.json")) if s]
     steps = sum(s.get("steps") or 0 for s in summaries)
     budget = sum((s.get("hparams") or {}).get("trainer.max_steps", 0) for s in summaries)
@@ -214,12 +249,21 @@ def summarize(study, folder: Path, n_trials: int, space: dict) -> dict:
     best = min(completed, key=lambda t: t.value) if completed else None
     metric = next((s["task"]["primary_metric"] for s in summaries if s.get("task")), None)
     higher = next((s["task"]["metrics"][metric] == "max" for s in summaries if s.get("task")), False)
-    return {"study": study.study_name, "objective": f"best validation {metric}" + (" (higher is better)" if higher else ""),
-            "best_params": dict(best.params) if best else None,
-            "best_value": (-best.value if higher else best.value) if best else None,
-            "best_trial": best.number if best else None,
-            "at_edge": [k for k, v in (best.params if best else {}).items()
-                        if hasattr(space.get(k), "low") and at_edge(v, space[k])],
-            "space": {k: repr(d) for k, d in space.items()}, "n_trials": n_trials, "trials": states,
-            "steps": {"taken": int(steps), "without_stops": int(budget),
-                      "fraction": round(steps / budget, 4) if budget else None}}
+    return {
+        "study": study.study_name,
+        "objective": f"best validation {metric}" + (" (higher is better)" if higher else ""),
+        "best_params": dict(best.params) if best else None,
+        "best_value": (-best.value if higher else best.value) if best else None,
+        "best_trial": best.number if best else None,
+        "at_edge": [
+            k for k, v in (best.params if best else {}).items() if hasattr(space.get(k), "low") and at_edge(v, space[k])
+        ],
+        "space": {k: repr(d) for k, d in space.items()},
+        "n_trials": n_trials,
+        "trials": states,
+        "steps": {
+            "taken": int(steps),
+            "without_stops": int(budget),
+            "fraction": round(steps / budget, 4) if budget else None,
+        },
+    }

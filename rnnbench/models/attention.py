@@ -9,6 +9,7 @@ weights α (B, Tq, S); each row of α sums to one and is zero where the mask is 
 The key projection (W_k k or W_a k) does not depend on the query: `project_keys` computes it once
 per sequence and every decoder step reuses it.
 """
+
 from __future__ import annotations
 
 import torch

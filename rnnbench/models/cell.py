@@ -5,7 +5,8 @@ A cell is an ``nn.Module`` built as ``Cell(input_size, hidden_size, **options)``
 where ``xp_t`` is step t of ``project_input(x)``: everything that does not depend on the state is
 computed for all T steps in one call before the time loop (one big matmul instead of T small ones).
 ``initial_state(batch_size, like)`` gives the state at t = 0 (built from ``zeros``, which a cell
-over other state shapes, such as the convolutional cells' (B, H, height, width), overrides). A cell that has a fused torch.nn
+over other state shapes, such as the convolutional cells' (B, H, height, width), overrides). A
+cell that has a fused torch.nn
 equivalent returns it from the classmethod ``fused``; `Recurrent` then uses it for ``impl=auto``.
 
 Batched members (several seeds or learning rates trained as one model: training/stacked.py) are
@@ -18,6 +19,7 @@ applied from outside; a cell written in plain PyTorch takes part when its forwar
 Anything else is found before training (the cell is then trained one run after another, and the
 log says why); tests/test_members.py checks every built-in model against this.
 """
+
 from __future__ import annotations
 
 import math
@@ -50,8 +52,15 @@ class Cell(nn.Module):
         return self.zeros(batch_size, like)
 
     @classmethod
-    def fused(cls, input_size: int, hidden_size: int, num_layers: int, dropout: float,
-              bidirectional: bool = False, **options: Any) -> nn.Module | None:
+    def fused(
+        cls,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        bidirectional: bool = False,
+        **options: Any,
+    ) -> nn.Module | None:
         """A torch.nn module computing the same stack of cells over (B, T, I), or None."""
         return None
 

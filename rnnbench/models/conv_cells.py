@@ -17,6 +17,7 @@ hidden convolution, as torch.nn.GRU does (Ballas et al. apply it to h before; sa
 
 Parameters per layer: G·H·k²·(I + H) + 2·G·H, with G = 4 (ConvLSTM) or 3 (ConvGRU).
 """
+
 from __future__ import annotations
 
 import torch.nn.functional as F

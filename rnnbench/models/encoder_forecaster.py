@@ -10,9 +10,11 @@ Output: logits (B, m, C, h, w). Shi et al.'s forecaster takes no input and reads
 feeding back the prediction (the "conditional" decoder of Srivastava et al. 2015) gives the
 forecaster the image itself to move, which learns faster at small budgets.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -25,8 +27,16 @@ from rnnbench.models.recurrent import Recurrent
 class EncoderForecaster(nn.Module):
     task_kind = "frames"
 
-    def __init__(self, cell: Callable[..., nn.Module], input_spec: InputSpec, output_size: int, horizon: int,
-                 hidden_size: int = 16, num_layers: int = 1, name: str = "encoder_forecaster"):
+    def __init__(
+        self,
+        cell: Callable[..., nn.Module],
+        input_spec: InputSpec,
+        output_size: int,
+        horizon: int,
+        hidden_size: int = 16,
+        num_layers: int = 1,
+        name: str = "encoder_forecaster",
+    ):
         super().__init__()
         self.name = check_name("name", name)
         self.horizon = check_int("horizon", horizon, 1)
@@ -48,6 +58,10 @@ class EncoderForecaster(nn.Module):
 
     def describe(self) -> dict:
         cores = (self.encoder, self.forecaster)
-        return {"name": self.name, "impl": "reference", "horizon": self.horizon,
-                "params": sum(p.numel() for p in self.parameters()),
-                "core_params": sum(p.numel() for core in cores for p in core.parameters())}
+        return {
+            "name": self.name,
+            "impl": "reference",
+            "horizon": self.horizon,
+            "params": sum(p.numel() for p in self.parameters()),
+            "core_params": sum(p.numel() for core in cores for p in core.parameters()),
+        }

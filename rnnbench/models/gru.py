@@ -7,6 +7,7 @@
 
 Parameters per layer: 3H(I + H) + 6H.
 """
+
 from __future__ import annotations
 
 import torch
@@ -30,5 +31,6 @@ class GRUCell(GateCell):
 
     @classmethod
     def fused(cls, input_size, hidden_size, num_layers, dropout, bidirectional=False):
-        return nn.GRU(input_size, hidden_size, num_layers, dropout=dropout, bidirectional=bidirectional,
-                       batch_first=True)
+        return nn.GRU(
+            input_size, hidden_size, num_layers, dropout=dropout, bidirectional=bidirectional, batch_first=True
+        )

@@ -9,6 +9,7 @@ kernels.
                fusion=gate    g = σ(W_g [u ; v] + b_g),  y = g ⊙ u + (1 − g) ⊙ v
                params: both stacks on input I, plus 2D·D + D for the fusion (D = H, or 2H when bidirectional)
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,8 +24,17 @@ from rnnbench.models.recurrent import Recurrent
 
 
 class StackedHybrid(nn.Module):
-    def __init__(self, input_size: int, hidden_size: int = 128, lstm_layers: int = 1, gru_layers: int = 1,
-                 order: str = "lstm_first", dropout: float = 0.0, impl: str = "auto", bidirectional: bool = False):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int = 128,
+        lstm_layers: int = 1,
+        gru_layers: int = 1,
+        order: str = "lstm_first",
+        dropout: float = 0.0,
+        impl: str = "auto",
+        bidirectional: bool = False,
+    ):
         super().__init__()
         check_int("lstm_layers", lstm_layers, 1)
         check_int("gru_layers", gru_layers, 1)
@@ -46,12 +56,21 @@ class StackedHybrid(nn.Module):
 
 
 class ParallelHybrid(nn.Module):
-    def __init__(self, input_size: int, hidden_size: int = 128, num_layers: int = 1, fusion: str = "gate",
-                 dropout: float = 0.0, impl: str = "auto", bidirectional: bool = False):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        fusion: str = "gate",
+        dropout: float = 0.0,
+        impl: str = "auto",
+        bidirectional: bool = False,
+    ):
         super().__init__()
         self.fusion = check_choice("fusion", fusion, ("concat", "gate"))
-        options = dict(hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, impl=impl,
-                       bidirectional=bidirectional)
+        options = dict(
+            hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, impl=impl, bidirectional=bidirectional
+        )
         self.lstm = Recurrent(input_size, LSTMCell, **options)
         self.gru = Recurrent(input_size, GRUCell, **options)
         size = self.lstm.output_size

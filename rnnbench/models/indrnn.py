@@ -8,6 +8,7 @@ for a chosen bound γ on its growth). The constraint is a projection: before eac
 clipped into [−u_max, u_max] in place (projected gradient descent). u starts U(0, u_max).
 Parameters per layer: H(I + 1) + H.
 """
+
 from __future__ import annotations
 
 import math

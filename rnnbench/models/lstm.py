@@ -7,6 +7,7 @@ torch's gate order i, f, g, o:
 
 Parameters per layer: 4H(I + H) + 8H (torch's two biases).
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,5 +32,6 @@ class LSTMCell(GateCell):
 
     @classmethod
     def fused(cls, input_size, hidden_size, num_layers, dropout, bidirectional=False):
-        return nn.LSTM(input_size, hidden_size, num_layers, dropout=dropout, bidirectional=bidirectional,
-                       batch_first=True)
+        return nn.LSTM(
+            input_size, hidden_size, num_layers, dropout=dropout, bidirectional=bidirectional, batch_first=True
+        )

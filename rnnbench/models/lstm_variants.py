@@ -15,6 +15,7 @@ and then c_t = f ⊙ c_{t−1} + i ⊙ tanh(g), h_t = σ(o) ⊙ tanh(c_t).
 Parameters per layer: G·H(I + H) + 2·G·H with G = 4 (3 with cifg or no_forget), plus 3H
 peepholes (2H without a forget gate), plus 2·G·H + 2H with layer_norm.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,15 @@ SWITCHES = ("peephole", "cifg", "no_forget", "layer_norm")
 
 
 class VariantLSTMCell(LSTMCell):
-    def __init__(self, input_size: int, hidden_size: int, peephole: bool = False, cifg: bool = False,
-                 no_forget: bool = False, layer_norm: bool = False):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        peephole: bool = False,
+        cifg: bool = False,
+        no_forget: bool = False,
+        layer_norm: bool = False,
+    ):
         for key, value in zip(SWITCHES, (peephole, cifg, no_forget, layer_norm)):
             check_choice(key, value, (False, True))
         if cifg and no_forget:

@@ -13,6 +13,7 @@ d = softplus(−k_f) − softplus(−k_i) = log i − log f, a = f' = σ(−d) a
 (computed so, f + i never underflows to 0/0). ``impl=scan`` (what ``auto`` picks) trains with the
 scan; ``impl=reference`` runs the same recurrence step by step, as at generation time.
 """
+
 from __future__ import annotations
 
 import torch

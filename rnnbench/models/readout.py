@@ -10,6 +10,7 @@
 
 The attention weights α (B, T) of the last forward pass are kept in `.weights` for inspection.
 """
+
 from __future__ import annotations
 
 import math

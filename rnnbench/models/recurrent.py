@@ -6,11 +6,13 @@
     reference  the readable cell looped over time in Python
 ``impl=auto`` takes the first of these the cell supports.
 """
+
 from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -26,8 +28,16 @@ class Recurrent(nn.Module):
     the backward direction reading the sequence from the end (as torch.nn). Dropout is applied
     between layers, not after the last (as torch.nn)."""
 
-    def __init__(self, input_size: int, cell: Callable[..., nn.Module], hidden_size: int = 128,
-                 num_layers: int = 1, dropout: float = 0.0, impl: str = "auto", bidirectional: bool = False):
+    def __init__(
+        self,
+        input_size: int,
+        cell: Callable[..., nn.Module],
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        impl: str = "auto",
+        bidirectional: bool = False,
+    ):
         super().__init__()
         hidden_size = check_int("hidden_size", hidden_size, 1)
         num_layers = check_int("num_layers", num_layers, 1)
@@ -40,12 +50,19 @@ class Recurrent(nn.Module):
             with _cell_options():
                 fused = cell_class.fused(input_size, hidden_size, num_layers, dropout, bidirectional, **options)
         if impl == "fused" and fused is None:
-            raise ConfigError("impl", f"is 'fused' but {cell_class.__name__} has no fused kernel; "
-                              "use impl=reference or impl=auto", show_value=False)
+            raise ConfigError(
+                "impl",
+                f"is 'fused' but {cell_class.__name__} has no fused kernel; use impl=reference or impl=auto",
+                show_value=False,
+            )
         can_scan = isinstance(cell_class, type) and issubclass(cell_class, ScanCell)
         if impl == "scan" and not can_scan:
-            raise ConfigError("impl", f"is 'scan' but {cell_class.__name__} is not a ScanCell (its recurrence "
-                              "depends on h); use impl=reference or impl=auto", show_value=False)
+            raise ConfigError(
+                "impl",
+                f"is 'scan' but {cell_class.__name__} is not a ScanCell (its recurrence "
+                "depends on h); use impl=reference or impl=auto",
+                show_value=False,
+            )
         self.impl = "fused" if fused is not None else ("scan" if can_scan and impl != "reference" else "reference")
         self.run = run_scan if self.impl == "scan" else run_cell
         directions = 2 if bidirectional else 1

@@ -1,7 +1,8 @@
 """Elman RNN cell (Elman 1990):
 
-    h_t = φ(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh),   φ = tanh (default) or relu
+h_t = φ(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh),   φ = tanh (default) or relu
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,5 +29,12 @@ class RNNCell(GateCell):
     @classmethod
     def fused(cls, input_size, hidden_size, num_layers, dropout, bidirectional=False, nonlinearity="tanh"):
         check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
-        return nn.RNN(input_size, hidden_size, num_layers, nonlinearity=nonlinearity,
-                      dropout=dropout, bidirectional=bidirectional, batch_first=True)
+        return nn.RNN(
+            input_size,
+            hidden_size,
+            num_layers,
+            nonlinearity=nonlinearity,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            batch_first=True,
+        )

@@ -12,10 +12,11 @@ instead of T small ones.
 It stays in real space: a_t ∈ (0, 1) and b_t ≥ 0 for minGRU and minLSTM, so products of a's can
 only underflow towards 0 (whose contribution is then below float resolution anyway) and nothing
 is divided or exponentiated — unlike the log-space formulation (Heinsen 2023, used by the minGRU
-paper), whose logcumsumexp made a train step 9.8× the sequential loop of the same recurrence on
-this project's CPU (benchmarks/README.md, pitfall 3; the real-space scan against the loop is
-target 4 there, measured by `rnnbench bench`).
+paper), whose logcumsumexp made a train step several times slower than the sequential loop of
+the same recurrence on this project's CPU (benchmarks/README.md, pitfall 3; the real-space scan
+against the loop is target 4 there, measured by `rnnbench bench`).
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -23,17 +23,19 @@ decoder is greedy: it feeds back its arg-max and stops after `max_output_len` st
 row has produced EOS. Output: logits (B, T_out, V). The attention weights of the last call are
 kept in `.attention_weights` (B, T_out, S).
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from rnnbench.data.metrics import IGNORE
 from rnnbench.data.task import InputSpec
 from rnnbench.data.transduction import BOS, EOS, PAD
 from rnnbench.errors import check_choice, check_float, check_int, check_name
-from rnnbench.data.metrics import IGNORE
 from rnnbench.models.attention import ATTENTIONS, Attention
 from rnnbench.models.readout import Readout
 
@@ -41,9 +43,19 @@ from rnnbench.models.readout import Readout
 class Seq2Seq(nn.Module):
     task_kind = "transduction"
 
-    def __init__(self, core: Callable[..., nn.Module], input_spec: InputSpec, output_size: int, max_output_len: int,
-                 attention: str = "bahdanau", teacher_forcing: float = 1.0, bidirectional: bool = False,
-                 embedding_dim: int = 32, name: str = "seq2seq", **core_options: Any):
+    def __init__(
+        self,
+        core: Callable[..., nn.Module],
+        input_spec: InputSpec,
+        output_size: int,
+        max_output_len: int,
+        attention: str = "bahdanau",
+        teacher_forcing: float = 1.0,
+        bidirectional: bool = False,
+        embedding_dim: int = 32,
+        name: str = "seq2seq",
+        **core_options: Any,
+    ):
         super().__init__()
         self.name = check_name("name", name)
         self.attention_kind = check_choice("attention", attention, ("none", *ATTENTIONS))
@@ -73,8 +85,9 @@ class Seq2Seq(nn.Module):
             return self._decode_all(teacher, keys, projected, mask, summary), None
         return self._decode_steps(teacher, keys, projected, mask, summary), None
 
-    def _decode_all(self, target: Tensor, keys: Tensor, projected: Tensor | None, mask: Tensor,
-                    summary: Tensor) -> Tensor:
+    def _decode_all(
+        self, target: Tensor, keys: Tensor, projected: Tensor | None, mask: Tensor, summary: Tensor
+    ) -> Tensor:
         """Teacher forcing at every step: the decoder reads [BOS, y_1 … y_{T−1}] in one call."""
         previous = torch.cat([torch.full_like(target[:, :1], BOS), target[:, :-1]], dim=1)
         previous = previous.masked_fill(previous == IGNORE, PAD)  # after EOS: not scored
@@ -85,8 +98,9 @@ class Seq2Seq(nn.Module):
             context, self.attention_weights = self.attention(s, keys, projected, mask)
         return self._logits(s, context)
 
-    def _decode_steps(self, target: Tensor | None, keys: Tensor, projected: Tensor | None, mask: Tensor,
-                      summary: Tensor) -> Tensor:
+    def _decode_steps(
+        self, target: Tensor | None, keys: Tensor, projected: Tensor | None, mask: Tensor, summary: Tensor
+    ) -> Tensor:
         B = keys.shape[0]
         steps = target.shape[1] if target is not None else self.max_output_len
         token = torch.full((B,), BOS, dtype=torch.long, device=keys.device)
@@ -110,7 +124,9 @@ class Seq2Seq(nn.Module):
             step_logits = self._logits(s, context)
             logits.append(step_logits)
             query = s
-            if target is not None and torch.rand((), device="cpu") < self.teacher_forcing:  # torch's CPU RNG, on any device
+            if (
+                target is not None and torch.rand((), device="cpu") < self.teacher_forcing
+            ):  # torch's CPU RNG, on any device
                 token = target[:, t].masked_fill(target[:, t] == IGNORE, PAD)
             else:
                 token = step_logits.argmax(-1)
@@ -129,6 +145,10 @@ class Seq2Seq(nn.Module):
 
     def describe(self) -> dict:
         cores = (self.encoder, self.decoder)
-        return {"name": self.name, "impl": getattr(self.encoder, "impl", None), "attention": self.attention_kind,
-                "params": sum(p.numel() for p in self.parameters()),
-                "core_params": sum(p.numel() for core in cores for p in core.parameters())}
+        return {
+            "name": self.name,
+            "impl": getattr(self.encoder, "impl", None),
+            "attention": self.attention_kind,
+            "params": sum(p.numel() for p in self.parameters()),
+            "core_params": sum(p.numel() for core in cores for p in core.parameters()),
+        }

@@ -15,9 +15,11 @@ what kind of model it holds.
 otherwise. A bidirectional core is refused on a causal task (one whose output at step t may only
 depend on inputs up to t).
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -29,17 +31,29 @@ from rnnbench.models.readout import SEQUENCE_READOUTS, Readout
 class SequenceModel(nn.Module):
     task_kind = "sequence"  # data.task.TASK_KINDS
 
-    def __init__(self, core: Callable[..., nn.Module], input_spec: InputSpec, output_size: int,
-                 per_step: bool, causal: bool = False, readout: str = "auto", embedding_dim: int = 32,
-                 name: str = "model", **core_options: Any):
+    def __init__(
+        self,
+        core: Callable[..., nn.Module],
+        input_spec: InputSpec,
+        output_size: int,
+        per_step: bool,
+        causal: bool = False,
+        readout: str = "auto",
+        embedding_dim: int = 32,
+        name: str = "model",
+        **core_options: Any,
+    ):
         """`core(input_size, **core_options)` builds the core; every other key of a model config
         (hidden_size, num_layers, cell, …) is a core option."""
         super().__init__()
         self.name = check_name("name", name)
         check_choice("readout", readout, ("auto", *SEQUENCE_READOUTS))
         if per_step and readout != "auto":
-            raise ConfigError("readout", "must be 'auto' for a task with a target at every step "
-                                         "(the model reads out every step)", readout)
+            raise ConfigError(
+                "readout",
+                "must be 'auto' for a task with a target at every step (the model reads out every step)",
+                readout,
+            )
         if input_spec.kind == "tokens":
             self.embedding = nn.Embedding(input_spec.size, check_int("embedding_dim", embedding_dim, 1))
             core_input = embedding_dim
@@ -49,8 +63,11 @@ class SequenceModel(nn.Module):
         self.core = core(core_input, **core_options)
         bidirectional = getattr(self.core, "bidirectional", False)
         if bidirectional and causal:
-            raise ConfigError("bidirectional", "must be false for this task: its output at each step may "
-                                               "only depend on the inputs so far", True)
+            raise ConfigError(
+                "bidirectional",
+                "must be false for this task: its output at each step may only depend on the inputs so far",
+                True,
+            )
         kind = "per_step" if per_step else ("last" if readout == "auto" else readout)
         self.readout = Readout(kind, self.core.output_size, bidirectional)
         self.head = nn.Linear(self.core.output_size, output_size)
@@ -66,6 +83,10 @@ class SequenceModel(nn.Module):
     def describe(self) -> dict:
         """Identity and size for the run record; `core_params` counts the core only (no embedding,
         readout or head)."""
-        return {"name": self.name, "readout": self.readout.kind, "impl": getattr(self.core, "impl", None),
-                "params": sum(p.numel() for p in self.parameters()),
-                "core_params": sum(p.numel() for p in self.core.parameters())}
+        return {
+            "name": self.name,
+            "readout": self.readout.kind,
+            "impl": getattr(self.core, "impl", None),
+            "params": sum(p.numel() for p in self.parameters()),
+            "core_params": sum(p.numel() for p in self.core.parameters()),
+        }

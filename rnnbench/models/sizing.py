@@ -13,11 +13,12 @@ on the meta device: no memory, no initialisation, no draw from the run's random 
 The record keeps both: `hparams["model.param_budget"]` (the budget asked) and
 `model_info["hidden_size"]`, `params` (what it gave).
 """
+
 from __future__ import annotations
 
 import copy
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -32,8 +33,9 @@ def count_params(make: Callable[[int], torch.nn.Module], width: int) -> int:
         return sum(p.numel() for p in make(width).parameters())
 
 
-def width_for_budget(make: Callable[[int], torch.nn.Module], budget: int, step: int = 1,
-                     what: str = "the model") -> tuple[int, int]:
+def width_for_budget(
+    make: Callable[[int], torch.nn.Module], budget: int, step: int = 1, what: str = "the model"
+) -> tuple[int, int]:
     """(width, parameter count) with the count closest to `budget` over widths that are multiples
     of `step` (the smaller width on a tie). A budget below the smallest model, or beyond the
     largest width, raises UserError."""
@@ -41,14 +43,17 @@ def width_for_budget(make: Callable[[int], torch.nn.Module], budget: int, step: 
     count = functools.lru_cache(maxsize=None)(lambda width: count_params(make, width))  # each width built once
     smallest = count(step)
     if budget < smallest:
-        raise UserError(f"model.param_budget={budget} is below the smallest {what} for this task ({smallest:,} "
-                        f"parameters at hidden_size={step}); give at least {smallest:,}")
+        raise UserError(
+            f"model.param_budget={budget} is below the smallest {what} for this task ({smallest:,} "
+            f"parameters at hidden_size={step}); give at least {smallest:,}"
+        )
     high = step
     while count(high) < budget:
         high *= 2
         if high > MAX_WIDTH:
-            raise UserError(f"model.param_budget={budget} needs {what} wider than hidden_size={MAX_WIDTH:,}; "
-                            "give a smaller budget")
+            raise UserError(
+                f"model.param_budget={budget} needs {what} wider than hidden_size={MAX_WIDTH:,}; give a smaller budget"
+            )
     low = max(step, high // 2 // step * step)  # P(low) < budget ≤ P(high), unless low == high == step
     while high - low > step:
         middle = (low + high) // 2 // step * step
@@ -75,5 +80,8 @@ def sized(model_cfg: DictConfig, make: Callable[[DictConfig], torch.nn.Module]) 
         return make(OmegaConf.merge(plain, {"hidden_size": width}))
 
     width, params = width_for_budget(at, budget, step, f"model={model_cfg.get('name')}")
-    return OmegaConf.merge(plain, {"hidden_size": width}), {"param_budget": budget, "hidden_size": width,
-                                                            "params_vs_budget": params / budget}
+    return OmegaConf.merge(plain, {"hidden_size": width}), {
+        "param_budget": budget,
+        "hidden_size": width,
+        "params_vs_budget": params / budget,
+    }

@@ -6,6 +6,7 @@ where Conv_d is a weight-normalised Conv1d of kernel k that sees steps t − (k�
 padding), and R is a 1×1 convolution when the channel count changes (identity otherwise).
 Receptive field: 1 + 2(k − 1)(2^L − 1) steps for L levels.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -48,17 +49,21 @@ class TemporalBlock(nn.Module):
 
 
 class TCN(nn.Module):
-    def __init__(self, input_size: int, hidden_size: int = 64, num_levels: int = 7, kernel_size: int = 6,
-                 dropout: float = 0.0):
+    def __init__(
+        self, input_size: int, hidden_size: int = 64, num_levels: int = 7, kernel_size: int = 6, dropout: float = 0.0
+    ):
         super().__init__()
         check_int("hidden_size", hidden_size, 1)
         check_int("num_levels", num_levels, 1, 30)
         check_int("kernel_size", kernel_size, 2)
         check_float("dropout", dropout, 0.0, 1.0)
-        self.blocks = nn.Sequential(*[
-            TemporalBlock(input_size if level == 0 else hidden_size, hidden_size, kernel_size, 2 ** level, dropout)
-            for level in range(num_levels)])
-        self.receptive_field = 1 + 2 * (kernel_size - 1) * (2 ** num_levels - 1)
+        self.blocks = nn.Sequential(
+            *[
+                TemporalBlock(input_size if level == 0 else hidden_size, hidden_size, kernel_size, 2**level, dropout)
+                for level in range(num_levels)
+            ]
+        )
+        self.receptive_field = 1 + 2 * (kernel_size - 1) * (2**num_levels - 1)
         self.output_size = hidden_size
 
     def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, None]:  # (B, T, I) -> (B, T, H)

@@ -6,6 +6,7 @@
 
 Positions p_t are learned (a table of max_len rows) or sinusoidal (fixed, any length).
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,17 @@ from rnnbench.errors import ConfigError, check_choice, check_float, check_int
 
 
 class CausalTransformer(nn.Module):
-    def __init__(self, input_size: int, hidden_size: int = 128, num_layers: int = 2, num_heads: int = 4,
-                 ff_mult: int = 4, dropout: float = 0.0, positions: str = "sinusoidal", max_len: int = 4096):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int = 128,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        ff_mult: int = 4,
+        dropout: float = 0.0,
+        positions: str = "sinusoidal",
+        max_len: int = 4096,
+    ):
         super().__init__()
         check_int("hidden_size", hidden_size, 1)
         check_int("num_layers", num_layers, 1)
@@ -33,8 +43,9 @@ class CausalTransformer(nn.Module):
         self.input = nn.Linear(input_size, hidden_size)
         if positions == "learned":
             self.position = nn.Parameter(torch.randn(max_len, hidden_size) * 0.02)
-        layer = nn.TransformerEncoderLayer(hidden_size, num_heads, ff_mult * hidden_size, dropout,
-                                           batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            hidden_size, num_heads, ff_mult * hidden_size, dropout, batch_first=True, norm_first=True
+        )
         self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(hidden_size)
         self.output_size = hidden_size

@@ -7,6 +7,7 @@
     claims.py   the folk claims, each with a verdict computed from the runs that bear on it
 Results of `rnnbench bench` (bench.csv) found under the paths get their own sections.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,18 +20,32 @@ from pathlib import Path
 import pandas as pd
 
 from rnnbench.errors import UserError
-from rnnbench.training.record import atomic_write_text
 from rnnbench.report.claims import COLUMNS as CLAIM_COLUMNS
 from rnnbench.report.claims import display_claims, judge_claims
 from rnnbench.report.collect import Runs, filter_runs, find_benches, load_runs, searches, set_trials_aside
-from rnnbench.report.plots import (FORMATS, plot_eval_lengths, plot_grad_per_time_step, plot_learning_curves,
-                                   plot_metric_vs_length, plot_pareto, style)
+from rnnbench.report.plots import (
+    FORMATS,
+    plot_eval_lengths,
+    plot_grad_per_time_step,
+    plot_learning_curves,
+    plot_metric_vs_length,
+    plot_pareto,
+    style,
+)
 from rnnbench.report.tables import display_table, summarize
+from rnnbench.training.record import atomic_write_text
 
 
-def write_report(paths: list[Path], out: Path | None = None, where: list[str] = (),
-                 group_by: list[str] | None = None, metrics: list[str] | None = None,
-                 include_running: bool = False, formats: tuple[str, ...] = (), command: str | None = None) -> str:
+def write_report(
+    paths: list[Path],
+    out: Path | None = None,
+    where: list[str] = (),
+    group_by: list[str] | None = None,
+    metrics: list[str] | None = None,
+    include_running: bool = False,
+    formats: tuple[str, ...] = (),
+    command: str | None = None,
+) -> str:
     """Write report.md, report.csv (one row per group), runs.csv (one row per run), report.tex,
     report.html (everything, plots embedded) and the plots into `out` (default: <first
     path>/report). Returns the Markdown.
@@ -61,10 +76,19 @@ def write_report(paths: list[Path], out: Path | None = None, where: list[str] = 
         sections += [(title, "", table, 5) for tables, _ in benches for title, table in tables]
         if len(tuning):
             atomic_write_text(stage / "tuning.csv", tuning.to_csv(index=False))
-            what = (f"{trials} trials set aside (validation only; the tables above and the claims use the "
-                    "fresh-seed runs)" if trials else "its trials are the runs above (validation only)")
-            sections.append((f"Tuning: {len(tuning)} search{'es' if len(tuning) > 1 else ''}, {what}", "",
-                             _relative(tuning, paths), 2))
+            what = (
+                f"{trials} trials set aside (validation only; the tables above and the claims use the fresh-seed runs)"
+                if trials
+                else "its trials are the runs above (validation only)"
+            )
+            sections.append(
+                (
+                    f"Tuning: {len(tuning)} search{'es' if len(tuning) > 1 else ''}, {what}",
+                    "",
+                    _relative(tuning, paths),
+                    2,
+                )
+            )
         markdown = _markdown(runs, paths, sections, images, claims)
         atomic_write_text(stage / "report.md", markdown)
         summary = pd.concat(csv_parts, ignore_index=True) if csv_parts else pd.DataFrame()
@@ -72,8 +96,13 @@ def write_report(paths: list[Path], out: Path | None = None, where: list[str] = 
         atomic_write_text(stage / "runs.csv", runs.runs.to_csv(index=False))
         atomic_write_text(stage / "report.tex", _latex(sections, claims))
         atomic_write_text(stage / "report.html", _html(runs, paths, sections, images, claims, command))
-    return markdown + f"\nWritten to {out}/ (report.md, report.csv, runs.csv, claims.csv, report.tex, report.html"\
-        + "".join(f", {p.name}" for p in images) + "".join(f", {p.stem}.{f}" for f in formats for p in images) + ")\n"
+    return (
+        markdown
+        + f"\nWritten to {out}/ (report.md, report.csv, runs.csv, claims.csv, report.tex, report.html"
+        + "".join(f", {p.name}" for p in images)
+        + "".join(f", {p.stem}.{f}" for f in formats for p in images)
+        + ")\n"
+    )
 
 
 @contextlib.contextmanager
@@ -101,22 +130,54 @@ def _dataset_sections(runs: Runs, group_by, metrics, folder: Path):
         primary = primary if primary in directions else next(iter(directions), None)
         solved_at = members["solved_at"].dropna()
         unit = "frames" if first.get("kind") == "frames" else "tokens"
-        shown = display_table(table, keys, directions, str(first["baseline_name"]),
-                              solved_at.iloc[0] if len(solved_at) else None, primary, unit)
+        shown = display_table(
+            table,
+            keys,
+            directions,
+            str(first["baseline_name"]),
+            solved_at.iloc[0] if len(solved_at) else None,
+            primary,
+            unit,
+        )
         sections.append((dataset, _setting(members, keys), shown, 1 + len(keys)))
         csv_parts.append(table.assign(dataset=dataset))
         if primary:
             title, direction, stem = f"{dataset}{_setting(members, keys)}", directions[primary], file_stem(dataset)
-            images += [image for image in (
-                plot_learning_curves(members, runs.curves, keys, primary, str(first["baseline_name"]), title,
-                                     folder / f"curves_{stem}.png"),
-                plot_metric_vs_length(table, keys, primary, direction, str(first["baseline_name"]), title,
-                                      folder / f"length_{stem}.png"),
-                plot_eval_lengths(table, keys, primary, direction, str(first["baseline_name"]), title,
-                                  folder / f"eval_lengths_{stem}.png"),
-                plot_pareto(table, keys, primary, direction, unit, title, folder / f"pareto_{stem}.png"),
-                plot_grad_per_time_step(members, runs.grads, keys, title, folder / f"grads_{stem}.png"),
-            ) if image]
+            images += [
+                image
+                for image in (
+                    plot_learning_curves(
+                        members,
+                        runs.curves,
+                        keys,
+                        primary,
+                        str(first["baseline_name"]),
+                        title,
+                        folder / f"curves_{stem}.png",
+                    ),
+                    plot_metric_vs_length(
+                        table,
+                        keys,
+                        primary,
+                        direction,
+                        str(first["baseline_name"]),
+                        title,
+                        folder / f"length_{stem}.png",
+                    ),
+                    plot_eval_lengths(
+                        table,
+                        keys,
+                        primary,
+                        direction,
+                        str(first["baseline_name"]),
+                        title,
+                        folder / f"eval_lengths_{stem}.png",
+                    ),
+                    plot_pareto(table, keys, primary, direction, unit, title, folder / f"pareto_{stem}.png"),
+                    plot_grad_per_time_step(members, runs.grads, keys, title, folder / f"grads_{stem}.png"),
+                )
+                if image
+            ]
     return sections, csv_parts, images
 
 
@@ -139,9 +200,11 @@ def _bench_section(folder: Path, image: Path):
 
     table, ratios, meta = load_bench(folder)
     shown, shown_ratios = display(table, ratios)
-    parts = ((f"bench {folder} — {describe_machine(meta)}", shown),
-             (f"bench {folder}: throughput ratios (same T, batch, hidden)", shown_ratios),
-             (f"bench {folder}: growth of train-step time with T (log-log slope; 1 = linear)", display_growth(table)))
+    parts = (
+        (f"bench {folder} — {describe_machine(meta)}", shown),
+        (f"bench {folder}: throughput ratios (same T, batch, hidden)", shown_ratios),
+        (f"bench {folder}: growth of train-step time with T (log-log slope; 1 = linear)", display_growth(table)),
+    )
     return [(title, frame) for title, frame in parts if len(frame)], plot_bench(table, image)
 
 
@@ -160,28 +223,39 @@ def _setting(members: pd.DataFrame, keys: list[str]) -> str:
 def _counts(runs: Runs) -> str:
     status = runs.runs["status"].value_counts() if len(runs.runs) else {}
     more = "".join(f", {status.get(s)} {s}" for s in ("pruned", "running") if status.get(s))
-    return (f"{len(runs.runs)} runs ({status.get('completed', 0)} completed, {status.get('failed', 0)} failed{more}); "
-            f"{len(runs.skipped)} records skipped")
+    return (
+        f"{len(runs.runs)} runs ({status.get('completed', 0)} completed, {status.get('failed', 0)} failed{more}); "
+        f"{len(runs.skipped)} records skipped"
+    )
 
 
-LEGEND = ("Test metrics are mean ± sample std over seeds, with the 95% t-interval of the mean; the "
-          "baseline is measured on the same test data. Speeds are means over seeds, measured while "
-          "training: compare runs made on one machine at one time. Train step MiB: weights, gradients, "
-          "optimizer state and saved activations of one training step (rnnbench/training/memory.py).")
+LEGEND = (
+    "Test metrics are mean ± sample std over seeds, with the 95% t-interval of the mean; the "
+    "baseline is measured on the same test data. Speeds are means over seeds, measured while "
+    "training: compare runs made on one machine at one time. Train step MiB: weights, gradients, "
+    "optimizer state and saved activations of one training step (rnnbench/training/memory.py)."
+)
 
 
-CLAIMS_LEGEND = ("Each verdict is computed from the runs above that bear on the claim (rnnbench/report/claims.py); "
-                 "claims without such runs are not listed. p: the claim's test (Welch; non-inferiority for "
-                 "'at least as good'), in brackets Holm-adjusted over all the claims here — verdicts read the "
-                 "adjusted p at 5%. A claim about skill is 'neither learned' when no side beats the task's "
-                 "trivial baseline. Hedges' g: the difference in pooled standard deviations. Numbers in "
-                 "claims.csv.")
+CLAIMS_LEGEND = (
+    "Each verdict is computed from the runs above that bear on the claim (rnnbench/report/claims.py); "
+    "claims without such runs are not listed. p: the claim's test (Welch; non-inferiority for "
+    "'at least as good'), in brackets Holm-adjusted over all the claims here — verdicts read the "
+    "adjusted p at 5%. A claim about skill is 'neither learned' when no side beats the task's "
+    "trivial baseline. Hedges' g: the difference in pooled standard deviations. Numbers in "
+    "claims.csv."
+)
 
 
 def _markdown(runs: Runs, paths: list[Path], sections, images, claims: pd.DataFrame) -> str:
     """The report as Markdown; every text from a record is escaped (`_md`)."""
-    lines = ["# rnnbench report", "", _md(f"{_counts(runs)} — from {', '.join(map(str, paths))}."),
-             LEGEND if len(runs.runs) else "", ""]
+    lines = [
+        "# rnnbench report",
+        "",
+        _md(f"{_counts(runs)} — from {', '.join(map(str, paths))}."),
+        LEGEND if len(runs.runs) else "",
+        "",
+    ]
     for dataset, setting, shown, labels in sections:
         align = ["left"] * labels + ["right"] * (shown.shape[1] - labels)  # labels left, numbers right
         lines += [f"## {_md(dataset + setting)}", "", _md_table(shown, colalign=align), ""]
@@ -211,18 +285,33 @@ def _latex(sections, claims: pd.DataFrame) -> str:
     """The tables as LaTeX (pandas Styler.to_latex, cells and headers escaped), one per dataset,
     for a paper: needs booktabs, and a Unicode engine (xelatex, lualatex) for ± and ‖."""
     parts = ["% rnnbench report: one table per dataset (\\usepackage{booktabs}; xelatex or lualatex for ±)"]
-    tables = [(shown, f"{dataset}{setting}: mean ± std over seeds", labels) for dataset, setting, shown, labels in sections]
+    tables = [
+        (shown, f"{dataset}{setting}: mean ± std over seeds", labels) for dataset, setting, shown, labels in sections
+    ]
     if len(claims):
         tables.append((claims, "Claims", claims.shape[1]))
     for frame, caption, labels in tables:
         styler = frame.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
-        parts.append(styler.to_latex(column_format="l" * labels + "r" * (frame.shape[1] - labels), hrules=True,
-                                     caption=_latex_text(caption)))
+        parts.append(
+            styler.to_latex(
+                column_format="l" * labels + "r" * (frame.shape[1] - labels), hrules=True, caption=_latex_text(caption)
+            )
+        )
     return "\n".join(parts)
 
 
-LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def _latex_text(text: str) -> str:
@@ -236,18 +325,33 @@ def _html(runs: Runs, paths: list[Path], sections, images, claims: pd.DataFrame,
     import platform
     from datetime import datetime
 
-    from rnnbench.training.record import cpu_name
     from rnnbench.report.html import page
+    from rnnbench.training.record import cpu_name
 
     frame = runs.runs
     versions = sorted({str(v) for v in frame.get("torch", pd.Series(dtype=object)).dropna()})
     devices = sorted({str(v) for v in frame.get("device", pd.Series(dtype=object)).dropna()})
-    meta = {"command": command or f"rnnbench report {' '.join(map(str, paths))}",
-            "made": datetime.now().astimezone().isoformat(timespec="seconds"),
-            "on": f"{cpu_name()}, {os.cpu_count()} cores, {platform.system()} (Python {platform.python_version()})",
-            "records": f"{_counts(runs)}" + (f" — trained with torch {', '.join(versions)} on {', '.join(devices)}"
-                                              if versions else "")}
-    lists = [("Failed runs", [f"{r.dir}: {r.reason}" for r in frame.itertuples() if r.status == "failed"]
-              if len(frame) else []), ("Skipped", runs.skipped), ("Warnings", runs.warnings)]
-    return page("rnnbench report", meta, LEGEND, [(t + setting, shown) for t, setting, shown, _ in sections],
-                claims, images, lists)
+    meta = {
+        "command": command or f"rnnbench report {' '.join(map(str, paths))}",
+        "made": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "on": f"{cpu_name()}, {os.cpu_count()} cores, {platform.system()} (Python {platform.python_version()})",
+        "records": f"{_counts(runs)}"
+        + (f" — trained with torch {', '.join(versions)} on {', '.join(devices)}" if versions else ""),
+    }
+    lists = [
+        (
+            "Failed runs",
+            [f"{r.dir}: {r.reason}" for r in frame.itertuples() if r.status == "failed"] if len(frame) else [],
+        ),
+        ("Skipped", runs.skipped),
+        ("Warnings", runs.warnings),
+    ]
+    return page(
+        "rnnbench report",
+        meta,
+        LEGEND,
+        [(t + setting, shown) for t, setting, shown, _ in sections],
+        claims,
+        images,
+        lists,
+    )

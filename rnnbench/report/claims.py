@@ -50,11 +50,12 @@ differ by design); the parameter-count claims are judged only at equal hidden_si
 mean something. Keys a study tuned per model (`tuned`, e.g. trainer.lr: each model at its own
 best value) do not split settings.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import pandas as pd
 
@@ -67,8 +68,20 @@ BUDGET, WIDTH, TUNED = HPARAM + "model.param_budget", HPARAM + "model.hidden_siz
 MARGIN = 0.10  # non-inferiority margin, as a fraction of the better parent's mean
 NEITHER = "neither learned"
 # claims.csv; the report's tables show DISPLAY.
-COLUMNS = ["claim", "setting", "verdict", "p", "p_adjusted", "effect_size", "effect_low", "effect_high",
-           "detectable", "n_a", "n_b", "evidence"]
+COLUMNS = [
+    "claim",
+    "setting",
+    "verdict",
+    "p",
+    "p_adjusted",
+    "effect_size",
+    "effect_low",
+    "effect_high",
+    "detectable",
+    "n_a",
+    "n_b",
+    "evidence",
+]
 DISPLAY = ["claim", "setting", "verdict", "p (Holm)", "Hedges' g [95% CI]", "evidence"]
 
 
@@ -113,26 +126,49 @@ def decide(judgements: list[Judgement]) -> pd.DataFrame:
         if not math.isnan(g[0]):
             evidence += f"; Hedges' g {g[0]:.2f} [{g[1]:.2f}, {g[2]:.2f}]"
         if found == "inconclusive" and c is not None and not math.isnan(c.detectable):
-            evidence += (f"; underpowered: with n={c.n_a}, {c.n_b} this test detects a difference of "
-                         f"{short(c.detectable)} or more (80% power)")
+            evidence += (
+                f"; underpowered: with n={c.n_a}, {c.n_b} this test detects a difference of "
+                f"{short(c.detectable)} or more (80% power)"
+            )
         evidence += "".join(j.notes)
-        rows.append({"claim": j.claim, "setting": j.setting, "verdict": found, "p": p, "p_adjusted": q,
-                     "effect_size": g[0], "effect_low": g[1], "effect_high": g[2],
-                     "detectable": c.detectable if c else math.nan,
-                     "n_a": c.n_a if c else None, "n_b": c.n_b if c else None, "evidence": evidence})
+        rows.append(
+            {
+                "claim": j.claim,
+                "setting": j.setting,
+                "verdict": found,
+                "p": p,
+                "p_adjusted": q,
+                "effect_size": g[0],
+                "effect_low": g[1],
+                "effect_high": g[2],
+                "detectable": c.detectable if c else math.nan,
+                "n_a": c.n_a if c else None,
+                "n_b": c.n_b if c else None,
+                "evidence": evidence,
+            }
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def display_claims(claims: pd.DataFrame) -> pd.DataFrame:
     """The claims as the report's tables show them: p (adjusted) and g as text."""
+
     def p_text(row) -> str:
         return "—" if math.isnan(row.p) else f"{row.p:.2g} ({row.p_adjusted:.2g})"
 
     def g_text(row) -> str:
-        return "—" if math.isnan(row.effect_size) else f"{row.effect_size:.2f} [{row.effect_low:.2f}, {row.effect_high:.2f}]"
+        return (
+            "—"
+            if math.isnan(row.effect_size)
+            else f"{row.effect_size:.2f} [{row.effect_low:.2f}, {row.effect_high:.2f}]"
+        )
 
-    shown = claims.assign(**{"p (Holm)": [p_text(r) for r in claims.itertuples()],
-                             "Hedges' g [95% CI]": [g_text(r) for r in claims.itertuples()]})
+    shown = claims.assign(
+        **{
+            "p (Holm)": [p_text(r) for r in claims.itertuples()],
+            "Hedges' g [95% CI]": [g_text(r) for r in claims.itertuples()],
+        }
+    )
     return shown[DISPLAY]
 
 
@@ -150,25 +186,63 @@ def _judgements(done: pd.DataFrame) -> list[Judgement]:
             rows += _more_params(setting, frame, "lstm", "gru", "LSTM has more parameters than GRU")
             rows += _more_params(setting, frame, "convlstm", "convgru", "ConvGRU is lighter than ConvLSTM")
         timed = _single_runs(frame)
-        rows += _compare(setting, timed, "GRU trains faster than LSTM (tokens/s)", ("gru", {}), ("lstm", {}),
-                         "tokens_per_s", ">", unit=" tok/s")
-        rows += _compare(setting, timed, "ConvGRU is faster than ConvLSTM (frames/s)", ("convgru", {}),
-                         ("convlstm", {}), "tokens_per_s", ">", unit=" frames/s")
+        rows += _compare(
+            setting,
+            timed,
+            "GRU trains faster than LSTM (tokens/s)",
+            ("gru", {}),
+            ("lstm", {}),
+            "tokens_per_s",
+            ">",
+            unit=" tok/s",
+        )
+        rows += _compare(
+            setting,
+            timed,
+            "ConvGRU is faster than ConvLSTM (frames/s)",
+            ("convgru", {}),
+            ("convlstm", {}),
+            "tokens_per_s",
+            ">",
+            unit=" frames/s",
+        )
         rows += _steps_to_target(setting, frame)
-        rows += _versus(setting, frame, "plain RNN gradients vanish (gradient reach, RNN < {other})", "rnn",
-                        ("lstm", "gru"), "grad_reach", "<", unit=" steps")
-        rows += _versus(setting, frame, "LSTM counts beyond its training range better than {other} "
-                        "(largest n generalised to)", "lstm", ("rnn", "gru"), ANALYSIS + "max_n_generalised", ">")
+        rows += _versus(
+            setting,
+            frame,
+            "plain RNN gradients vanish (gradient reach, RNN < {other})",
+            "rnn",
+            ("lstm", "gru"),
+            "grad_reach",
+            "<",
+            unit=" steps",
+        )
+        rows += _versus(
+            setting,
+            frame,
+            "LSTM counts beyond its training range better than {other} (largest n generalised to)",
+            "lstm",
+            ("rnn", "gru"),
+            ANALYSIS + "max_n_generalised",
+            ">",
+        )
         if direction:
             metric, better = direction
             rows += _hybrids(setting, frame, metric, better)
             last, one_way = {"model.readout": ("auto", "last")}, {"model.bidirectional": False}
-            for name, a, b in (("Bi-LSTM beats LSTM", ("lstm", {"model.bidirectional": True, **last}),
-                                ("lstm", {**one_way, **last})),
-                               ("attention readout beats the last step", ("lstm", {"model.readout": "attention", **one_way}),
-                                ("lstm", {**last, **one_way})),
-                               ("attention helps the encoder-decoder", ("seq2seq", {"model.attention": ("bahdanau", "luong")}),
-                                ("seq2seq", {"model.attention": "none"}))):
+            for name, a, b in (
+                ("Bi-LSTM beats LSTM", ("lstm", {"model.bidirectional": True, **last}), ("lstm", {**one_way, **last})),
+                (
+                    "attention readout beats the last step",
+                    ("lstm", {"model.readout": "attention", **one_way}),
+                    ("lstm", {**last, **one_way}),
+                ),
+                (
+                    "attention helps the encoder-decoder",
+                    ("seq2seq", {"model.attention": ("bahdanau", "luong")}),
+                    ("seq2seq", {"model.attention": "none"}),
+                ),
+            ):
                 rows += _compare(setting, frame, f"{name} ({metric})", a, b, f"final.{metric}", better)
     rows += _longer_dependencies(done)
     return rows
@@ -180,9 +254,18 @@ def _settings(done: pd.DataFrame, ignore: tuple[str, ...] = ()) -> Iterator[tupl
     width of runs sized by a parameter budget, nor one of `ignore` (columns)."""
     for dataset, frame in done.groupby("dataset", sort=True):
         tuned = {HPARAM + k for keys in frame.get(TUNED, pd.Series(dtype=object)).dropna() for k in keys} & set(frame)
-        tuned |= {c for c in frame.columns if any(frame[c].equals(frame[t]) for t in tuned)}  # optimizer.lr ≡ trainer.lr
-        keys = [c for c in frame.columns if c.startswith(HPARAM) and _setting_key(c[len(HPARAM):])
-                and c not in tuned and c != TUNED and c not in ignore]
+        tuned |= {
+            c for c in frame.columns if any(frame[c].equals(frame[t]) for t in tuned)
+        }  # optimizer.lr ≡ trainer.lr
+        keys = [
+            c
+            for c in frame.columns
+            if c.startswith(HPARAM)
+            and _setting_key(c[len(HPARAM) :])
+            and c not in tuned
+            and c != TUNED
+            and c not in ignore
+        ]
         values = frame[keys].apply(config_values) if keys else frame[[]]
         if BUDGET in values and WIDTH in values:  # sized by the budget: their widths differ by design
             values[WIDTH] = values[WIDTH].astype(object).where(values[BUDGET] == "none", "by budget")
@@ -222,11 +305,13 @@ def _compare(setting, frame, claim, a, b, column, expect, unit="", margin=0.0) -
     if column not in frame or runs_a[column].isna().all() or runs_b[column].isna().all():
         return []
     comparison = welch(runs_a[column].astype(float), runs_b[column].astype(float))
-    judgement = Judgement(claim, setting, f"{_name(a)} vs {_name(b)}: {comparison.describe(unit)}", comparison,
-                          expect, margin)
+    judgement = Judgement(
+        claim, setting, f"{_name(a)} vs {_name(b)}: {comparison.describe(unit)}", comparison, expect, margin
+    )
     if column.startswith("final."):
-        _gate_on_baseline(judgement, frame, column.removeprefix("final."), expect[0],
-                          {_name(a): runs_a, _name(b): runs_b})
+        _gate_on_baseline(
+            judgement, frame, column.removeprefix("final."), expect[0], {_name(a): runs_a, _name(b): runs_b}
+        )
     return [judgement]
 
 
@@ -253,33 +338,56 @@ def _more_params(setting, frame, more: str, fewer: str, claim: str) -> list[Judg
     if a.empty or b.empty:
         return []
     pa, pb = int(a.iloc[0]), int(b.iloc[0])
-    return [Judgement(claim, setting, f"{more} {pa:,} vs {fewer} {pb:,} parameters (×{pa / pb:.2f}; exact, the "
-                      "same for every seed)", fixed="holds" if pa > pb else "does not hold")]
+    return [
+        Judgement(
+            claim,
+            setting,
+            f"{more} {pa:,} vs {fewer} {pb:,} parameters (×{pa / pb:.2f}; exact, the same for every seed)",
+            fixed="holds" if pa > pb else "does not hold",
+        )
+    ]
 
 
 def _steps_to_target(setting, frame) -> list[Judgement]:
     if "steps_to_target" not in frame:
         return []
-    reached = frame.assign(censored=frame["steps_to_target"].isna(),
-                           steps_or_budget=frame["steps_to_target"].fillna(frame["steps"]))
-    rows = _compare(setting, reached, "GRU reaches the target in fewer steps than LSTM", ("gru", {}), ("lstm", {}),
-                    "steps_or_budget", "<", unit=" steps")
+    reached = frame.assign(
+        censored=frame["steps_to_target"].isna(), steps_or_budget=frame["steps_to_target"].fillna(frame["steps"])
+    )
+    rows = _compare(
+        setting,
+        reached,
+        "GRU reaches the target in fewer steps than LSTM",
+        ("gru", {}),
+        ("lstm", {}),
+        "steps_or_budget",
+        "<",
+        unit=" steps",
+    )
     if rows:
         sides = {m: reached[reached["model"] == m] for m in ("gru", "lstm")}
         missed = {m: int(runs["censored"].sum()) for m, runs in sides.items()}
         if any(missed.values()):
-            rows[0].notes.append(f"; runs that never reached it (counted at their whole budget, a lower bound): "
-                                 f"gru {missed['gru']}, lstm {missed['lstm']}")
+            rows[0].notes.append(
+                f"; runs that never reached it (counted at their whole budget, a lower bound): "
+                f"gru {missed['gru']}, lstm {missed['lstm']}"
+            )
         if all(missed[m] == len(runs) for m, runs in sides.items()):
             rows[0].fixed = NEITHER  # neither ever reached the target: the "steps" are both budgets
     return rows
 
 
-def _versus(setting, frame, claim: str, model: str, others: tuple[str, ...], column, expect, unit="") -> list[Judgement]:
+def _versus(
+    setting, frame, claim: str, model: str, others: tuple[str, ...], column, expect, unit=""
+) -> list[Judgement]:
     """`model` against each of `others` (_compare); `claim` names the other as {other}."""
-    return [row for other in others
-            for row in _compare(setting, frame, claim.format(other=other.upper()), (model, {}), (other, {}),
-                                column, expect, unit)]
+    return [
+        row
+        for other in others
+        for row in _compare(
+            setting, frame, claim.format(other=other.upper()), (model, {}), (other, {}), column, expect, unit
+        )
+    ]
 
 
 def _hybrids(setting, frame, metric, better) -> list[Judgement]:
@@ -294,10 +402,20 @@ def _hybrids(setting, frame, metric, better) -> list[Judgement]:
         if frame[frame["model"] == hybrid].empty:
             continue
         margin = MARGIN * abs(parents[best])
-        judgement = _compare(setting, frame, f"{hybrid} is at least as good as the better parent ({metric})",
-                             (hybrid, {}), (best, {}), column, better + "=", margin=margin)[0]
-        judgement.evidence = (f"{hybrid} vs {best} (the better parent): {judgement.comparison.describe()}; "
-                              f"margin ±{margin:.3g} (10% of {best}'s mean)")
+        judgement = _compare(
+            setting,
+            frame,
+            f"{hybrid} is at least as good as the better parent ({metric})",
+            (hybrid, {}),
+            (best, {}),
+            column,
+            better + "=",
+            margin=margin,
+        )[0]
+        judgement.evidence = (
+            f"{hybrid} vs {best} (the better parent): {judgement.comparison.describe()}; "
+            f"margin ±{margin:.3g} (10% of {best}'s mean)"
+        )
         rows.append(judgement)
     return rows
 
@@ -314,9 +432,15 @@ def _longer_dependencies(done: pd.DataFrame) -> list[Judgement]:
         if lengths.nunique() < 2 or not _direction(family):
             continue
         metric, better = _direction(family)
-        rows += _versus(setting, family[family[column] == lengths.max()], "LSTM handles longer dependencies than "
-                        f"{{other}} ({metric} at the longest T, {int(lengths.max())})", "lstm", ("rnn", "gru"),
-                        f"final.{metric}", better)
+        rows += _versus(
+            setting,
+            family[family[column] == lengths.max()],
+            f"LSTM handles longer dependencies than {{other}} ({metric} at the longest T, {int(lengths.max())})",
+            "lstm",
+            ("rnn", "gru"),
+            f"final.{metric}",
+            better,
+        )
     return rows
 
 
@@ -330,8 +454,6 @@ def _direction(frame: pd.DataFrame) -> tuple[str, str] | None:
 
 def _name(selector) -> str:
     model, switches = selector
-    return model + "".join(f" {k.split('.')[-1]}={'/'.join(map(str, v)) if isinstance(v, tuple) else v}"
-                           for k, v in switches.items())
-
-
-
+    return model + "".join(
+        f" {k.split('.')[-1]}={'/'.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in switches.items()
+    )

@@ -5,6 +5,7 @@ keys) is skipped with a one-line reason; failed runs are kept, with their reason
 A run's row is its `record.Summary` read back: identity, the fields the schema marks as report
 columns (`Summary.columns()`), the metrics of `final`, `best`, `baseline`, `baseline_val` (as
 "final.mse" …), the other baselines, the numbers of `analysis`, and the config as "hp.<key>"."""
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,17 @@ from pathlib import Path
 import pandas as pd
 
 from rnnbench.errors import UserError
-
-from rnnbench.training.record import FINISHED, FORMAT, FORMAT_1, METRICS, REQUIRED_KEYS, SUMMARY, Summary, grads_file
-from rnnbench.training.record import read_evals
+from rnnbench.training.record import (
+    FINISHED,
+    FORMAT,
+    FORMAT_1,
+    METRICS,
+    REQUIRED_KEYS,
+    SUMMARY,
+    Summary,
+    grads_file,
+    read_evals,
+)
 
 REACH_FLOOR = 1e-3  # gradient_reach counts the steps whose gradient is at least this fraction of the last one's
 HPARAM = "hp."  # prefix of the flattened config columns in the runs table
@@ -45,8 +54,10 @@ def find_records(paths: list[Path]) -> list[Path]:
             raise UserError(f"report path '{path}' does not exist")
     found = {summary.parent for path in paths for summary in path.rglob(SUMMARY)}
     if not found and not find_benches(paths):
-        raise UserError(f"no run records ({SUMMARY}) or bench results ({BENCH_CSV}) under "
-                        f"{', '.join(map(str, paths))}; make some with 'rnnbench train' or 'rnnbench bench'")
+        raise UserError(
+            f"no run records ({SUMMARY}) or bench results ({BENCH_CSV}) under "
+            f"{', '.join(map(str, paths))}; make some with 'rnnbench train' or 'rnnbench bench'"
+        )
     return sorted(found)
 
 
@@ -66,8 +77,13 @@ def set_trials_aside(runs: Runs) -> tuple[Runs, int]:
         return runs, 0
     kept = runs.runs[~trial]
     curves = runs.curves[runs.curves["dir"].isin(kept["dir"])] if len(runs.curves) else runs.curves
-    return Runs(kept.reset_index(drop=True), curves, {d: g for d, g in runs.grads.items() if d in set(kept["dir"])},
-                runs.skipped, runs.warnings), int(trial.sum())
+    return Runs(
+        kept.reset_index(drop=True),
+        curves,
+        {d: g for d, g in runs.grads.items() if d in set(kept["dir"])},
+        runs.skipped,
+        runs.warnings,
+    ), int(trial.sum())
 
 
 def searches(paths: list[Path]) -> pd.DataFrame:
@@ -88,13 +104,20 @@ def searches(paths: list[Path]) -> pd.DataFrame:
         trials, steps = best.get("trials") or {}, best.get("steps") or {}
         params = best.get("best_params") or {}
         edge = best.get("at_edge") or []
-        rows.append({"search": str(best_file.parent), "objective": best.get("objective"),
-                     "best": ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-                     + (f" (at the edge of its range: {', '.join(edge)})" if edge else "") or "no trial completed",
-                     "value": f"{best['best_value']:.4g}" if isinstance(best.get("best_value"), float) else None,
-                     "trials (done / pruned / failed)": f"{trials.get('complete', 0)} / {trials.get('pruned', 0)} / "
-                                                        f"{trials.get('fail', 0)}",
-                     "steps taken": steps.get("taken"), "of max": steps.get("without_stops")})
+        rows.append(
+            {
+                "search": str(best_file.parent),
+                "objective": best.get("objective"),
+                "best": ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+                + (f" (at the edge of its range: {', '.join(edge)})" if edge else "")
+                or "no trial completed",
+                "value": f"{best['best_value']:.4g}" if isinstance(best.get("best_value"), float) else None,
+                "trials (done / pruned / failed)": f"{trials.get('complete', 0)} / {trials.get('pruned', 0)} / "
+                f"{trials.get('fail', 0)}",
+                "steps taken": steps.get("taken"),
+                "of max": steps.get("without_stops"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -130,11 +153,13 @@ def filter_runs(runs: Runs, where: list[str]) -> Runs:
         key, sep, values = condition.partition("=")
         column = key if key in frame.columns else HPARAM + key
         if not sep or not key or column not in frame.columns:
-            known = sorted({"model", "dataset", "seed", "status"} | {c[len(HPARAM):] for c in frame.columns
-                                                                       if c.startswith(HPARAM)})
+            known = sorted(
+                {"model", "dataset", "seed", "status"}
+                | {c[len(HPARAM) :] for c in frame.columns if c.startswith(HPARAM)}
+            )
             raise UserError(f"--where {condition!r}: expected KEY=VALUE with KEY one of: {', '.join(known)}")
         wanted = set(values.split(","))
-        frame = frame[frame[column].map(lambda v: as_typed(v) in wanted)]
+        frame = frame[frame[column].map(lambda v, wanted=wanted: as_typed(v) in wanted)]
     if frame.empty:
         raise UserError(f"no runs match --where {' '.join(where)}")
     keep = set(frame["dir"])
@@ -192,20 +217,34 @@ def _read_summary(run_dir: Path, include_running: bool = False) -> Summary | str
 
 
 def _run_row(run_dir: Path, s: Summary) -> dict:
-    row = {"dir": str(run_dir), "status": s.status, "reason": s.reason, "dataset": s.dataset, "model": s.model,
-           "seed": s.seed, **s.columns(), "baseline_name": s.baseline_name,
-           "primary_metric": s.task.get("primary_metric"), "solved_at": s.task.get("solved_at"),
-           "metric_directions": s.task.get("metrics"), "kind": s.task.get("kind"),
-           "stop_reason": s.stop_reason, "tested": bool(s.final),  # tested: scored on test (not a tuning trial)
-           "trial": s.hparams.get("tuning.trial"),  # the tuner's trial number, for a trial
-           "members": s.members,  # K when trained as one of K batched members (its speeds are shared time)
-           "torch": s.torch, "device": s.device}
+    row = {
+        "dir": str(run_dir),
+        "status": s.status,
+        "reason": s.reason,
+        "dataset": s.dataset,
+        "model": s.model,
+        "seed": s.seed,
+        **s.columns(),
+        "baseline_name": s.baseline_name,
+        "primary_metric": s.task.get("primary_metric"),
+        "solved_at": s.task.get("solved_at"),
+        "metric_directions": s.task.get("metrics"),
+        "kind": s.task.get("kind"),
+        "stop_reason": s.stop_reason,
+        "tested": bool(s.final),  # tested: scored on test (not a tuning trial)
+        "trial": s.hparams.get("tuning.trial"),  # the tuner's trial number, for a trial
+        "members": s.members,  # K when trained as one of K batched members (its speeds are shared time)
+        "torch": s.torch,
+        "device": s.device,
+    }
     for part in ("final", "best", "baseline", "baseline_val"):
         row.update({f"{part}.{k}": v for k, v in getattr(s, part).items()})
     for name, scores in s.baselines.items():  # further reference predictors (stock: linear AR)
         if name != s.baseline_name:
             row.update({f"{OTHER_BASELINE}{name}.{k}": v for k, v in scores.items()})
-    row.update({f"{ANALYSIS}{k}": v for k, v in s.analysis.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    row.update(
+        {f"{ANALYSIS}{k}": v for k, v in s.analysis.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    )
     row.update({HPARAM + k: v for k, v in s.hparams.items()})
     for record in read_evals(run_dir):  # rnnbench eval; only the length changed: length generalisation
         if set(record["changed"]) == {"dataset.seq_len"}:
@@ -233,7 +272,9 @@ def _read_grads(run_dir: Path) -> list[dict]:
         rows = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return []
-    rows = [r for r in rows if isinstance(r, dict) and isinstance(r.get("norms"), list)] if isinstance(rows, list) else []
+    rows = (
+        [r for r in rows if isinstance(r, dict) and isinstance(r.get("norms"), list)] if isinstance(rows, list) else []
+    )
     return [rows[0], rows[-1]] if len(rows) > 1 else rows
 
 

@@ -6,6 +6,7 @@ column (one with ↓ or ↑) the best group's value is marked; claim verdicts ar
 what they say; plots are embedded (PNG data URIs) under headings in words. tests/test_report_page.py
 checks the page's structure, and benchmarks/report_page.py renders it in headless Chromium.
 """
+
 from __future__ import annotations
 
 import base64
@@ -18,11 +19,14 @@ import pandas as pd
 
 VERDICT_CLASS = {"holds": "holds", "does not hold": "fails", "inconclusive": "open", "neither learned": "open"}
 # Plot file stems → what they show, for the headings (the dataset follows).
-PLOT_TITLES = {"curves": "Learning curves (validation, mean and range over seeds)",
-               "length": "Test metric against sequence length",
-               "eval_lengths": "At other lengths than trained (rnnbench eval)",
-               "pareto": "Test metric against size and training speed, with the Pareto front",
-               "grads": "Gradient norm ‖∂L/∂h_t‖ against t", "bench": "Throughput against sequence length"}
+PLOT_TITLES = {
+    "curves": "Learning curves (validation, mean and range over seeds)",
+    "length": "Test metric against sequence length",
+    "eval_lengths": "At other lengths than trained (rnnbench eval)",
+    "pareto": "Test metric against size and training speed, with the Pareto front",
+    "grads": "Gradient norm ‖∂L/∂h_t‖ against t",
+    "bench": "Throughput against sequence length",
+}
 WRAPPED = ("claim", "evidence", "reason")  # columns of sentences; every other cell keeps to one line
 NUMBER = re.compile(r"^[\[(]?[-+−]?(\d[\d,]*\.?\d*(e[-+]?\d+)?|\.\d+|—|nan|inf)")
 
@@ -51,27 +55,41 @@ ul.problems li{font-family:ui-monospace,Menlo,monospace;font-size:12px}
 """
 
 
-def page(title: str, meta: dict[str, str], legend: str, sections: list[tuple[str, pd.DataFrame]],
-         claims: pd.DataFrame, images: list[Path], lists: list[tuple[str, list[str]]]) -> str:
+def page(
+    title: str,
+    meta: dict[str, str],
+    legend: str,
+    sections: list[tuple[str, pd.DataFrame]],
+    claims: pd.DataFrame,
+    images: list[Path],
+    lists: list[tuple[str, list[str]]],
+) -> str:
     """The page. `sections`: (heading, display table); `lists`: (heading, lines) such as failed runs."""
-    parts = ["<!doctype html><html lang='en'><meta charset='utf-8'>",
-             "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-             f"<title>{html.escape(title)}</title><style>{STYLE}</style><main><header>",
-             f"<h1>{html.escape(title)}</h1><dl class='meta'>",
-             *(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in meta.items()),
-             f"</dl><p class='legend'>{html.escape(legend)}</p></header>"]
+    parts = [
+        "<!doctype html><html lang='en'><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style><main><header>",
+        f"<h1>{html.escape(title)}</h1><dl class='meta'>",
+        *(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in meta.items()),
+        f"</dl><p class='legend'>{html.escape(legend)}</p></header>",
+    ]
     for heading, shown in sections:
         parts += [f"<h2>{html.escape(heading)}</h2>", table(shown)]
     if len(claims):
         parts += ["<h2>Claims</h2>", table(claims, verdicts="verdict")]
     for image in images:
         data = base64.b64encode(image.read_bytes()).decode("ascii")
-        parts.append(f"<figure><h3>{html.escape(plot_title(image.stem))}</h3>"
-                     f"<img alt='{html.escape(plot_title(image.stem))}' src='data:image/png;base64,{data}'></figure>")
+        parts.append(
+            f"<figure><h3>{html.escape(plot_title(image.stem))}</h3>"
+            f"<img alt='{html.escape(plot_title(image.stem))}' src='data:image/png;base64,{data}'></figure>"
+        )
     for heading, lines in lists:
         if lines:
-            parts.append(f"<h2>{html.escape(heading)}</h2><ul class='problems'>"
-                         + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>")
+            parts.append(
+                f"<h2>{html.escape(heading)}</h2><ul class='problems'>"
+                + "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+                + "</ul>"
+            )
     return "\n".join([*parts, "</main></html>"]) + "\n"
 
 
@@ -80,16 +98,22 @@ def table(shown: pd.DataFrame, verdicts: str | None = None) -> str:
     numbers; the best cell of each metric column (↓: least, ↑: most, by its leading number) is
     marked; `verdicts` names a column shown as badges."""
     numeric = {c: _is_numeric(shown[c]) for c in shown.columns}
-    best = {c: _best_row(shown[c], "min" if "↓" in str(c) else "max") for c in shown.columns
-            if ("↓" in str(c) or "↑" in str(c))}
+    best = {
+        c: _best_row(shown[c], "min" if "↓" in str(c) else "max")
+        for c in shown.columns
+        if ("↓" in str(c) or "↑" in str(c))
+    }
     head = "".join(f"<th class='{'num' if numeric[c] else 'text'}'>{html.escape(str(c))}</th>" for c in shown.columns)
     rows = []
     for i, (_, row) in enumerate(shown.iterrows()):
         cells = []
         for c in shown.columns:
             text = "" if _missing(row[c]) else str(row[c])
-            classes = ["num" if numeric[c] else "text"] + (["best"] if best.get(c) == i else []) + \
-                (["wrap"] if c in WRAPPED else [])
+            classes = (
+                ["num" if numeric[c] else "text"]
+                + (["best"] if best.get(c) == i else [])
+                + (["wrap"] if c in WRAPPED else [])
+            )
             if c == verdicts:
                 body = f"<span class='badge {VERDICT_CLASS.get(text, 'open')}'>{html.escape(text)}</span>"
             else:
@@ -103,7 +127,7 @@ def plot_title(stem: str) -> str:
     """'curves_adding' → 'Learning curves … — adding'."""
     for prefix in sorted(PLOT_TITLES, key=len, reverse=True):
         if stem == prefix or stem.startswith(prefix + "_"):
-            rest = stem[len(prefix) + 1:]
+            rest = stem[len(prefix) + 1 :]
             return PLOT_TITLES[prefix] + (f" — {rest}" if rest and not rest.isdigit() else "")
     return stem.replace("_", " ")
 

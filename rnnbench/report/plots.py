@@ -12,12 +12,13 @@ Within `style(models, formats)` (write_report opens it) a model has one colour i
 the report (groups of one model differ by line style), and each figure is also written as SVG or
 PDF for a paper.
 """
+
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from itertools import cycle
 from pathlib import Path
-from typing import Iterator
 
 import matplotlib
 
@@ -38,8 +39,9 @@ _style: dict = {"colours": {}, "formats": ()}
 def style(models: list[str], formats: tuple[str, ...] = ()) -> Iterator[None]:
     """One colour per model (in sorted order) and the extra file formats, for the plots made within."""
     before = dict(_style)
-    _style.update(colours={m: PALETTE[i % len(PALETTE)] for i, m in enumerate(sorted(set(models)))},
-                  formats=tuple(formats))
+    _style.update(
+        colours={m: PALETTE[i % len(PALETTE)] for i, m in enumerate(sorted(set(models)))}, formats=tuple(formats)
+    )
     try:
         yield
     finally:
@@ -61,8 +63,9 @@ def _styles_by_model(models: list[str]) -> list[tuple]:
     return styles
 
 
-def plot_learning_curves(runs: pd.DataFrame, curves: pd.DataFrame, keys: list[str], metric: str,
-                         baseline_name: str, title: str, path: Path) -> Path | None:
+def plot_learning_curves(
+    runs: pd.DataFrame, curves: pd.DataFrame, keys: list[str], metric: str, baseline_name: str, title: str, path: Path
+) -> Path | None:
     """Write the plot for one dataset's runs to `path`; None when there is nothing to draw."""
     column = f"val_{metric}"
     if curves.empty or column not in curves:
@@ -104,8 +107,9 @@ def _label(run: pd.Series, keys: list[str]) -> str:
     return " ".join(parts)
 
 
-def plot_metric_vs_length(table: pd.DataFrame, keys: list[str], metric: str, direction: str,
-                          baseline_name: str, title: str, path: Path) -> Path | None:
+def plot_metric_vs_length(
+    table: pd.DataFrame, keys: list[str], metric: str, direction: str, baseline_name: str, title: str, path: Path
+) -> Path | None:
     """Final test metric against sequence length T (dataset.seq_len), one line per model (and
     per setting of the other varied keys), error bars ± std over seeds, the baseline dashed."""
     if "dataset.seq_len" not in keys or table["dataset.seq_len"].nunique() < 2:
@@ -116,19 +120,31 @@ def plot_metric_vs_length(table: pd.DataFrame, keys: list[str], metric: str, dir
     for (label, group), (color, ls) in zip(groups, _styles_by_model([g["model"].iloc[0] for _, g in groups])):
         group = group.sort_values("dataset.seq_len")
         name = " ".join(map(str, label if isinstance(label, tuple) else (label,)))
-        ax.errorbar(group["dataset.seq_len"], group[f"{metric}_mean"], yerr=group[f"{metric}_std"].fillna(0),
-                    marker="o", capsize=3, color=color, ls=ls, label=name)
+        ax.errorbar(
+            group["dataset.seq_len"],
+            group[f"{metric}_mean"],
+            yerr=group[f"{metric}_std"].fillna(0),
+            marker="o",
+            capsize=3,
+            color=color,
+            ls=ls,
+            label=name,
+        )
     baseline = table.groupby("dataset.seq_len")[f"baseline_{metric}"].mean()
     ax.plot(baseline.index, baseline.values, color="0.4", ls="--", lw=1, label=f"baseline ({baseline_name})")
     _log_if_wide(ax, table[f"{metric}_mean"], "y")
     ax.set_xscale("log")
-    ax.set(xlabel="sequence length T", ylabel=f"test {metric} ({'lower' if direction == 'min' else 'higher'} is better)",
-           title=title)
+    ax.set(
+        xlabel="sequence length T",
+        ylabel=f"test {metric} ({'lower' if direction == 'min' else 'higher'} is better)",
+        title=title,
+    )
     return _save(fig, path)
 
 
-def plot_eval_lengths(table: pd.DataFrame, keys: list[str], metric: str, direction: str, baseline_name: str,
-                      title: str, path: Path) -> Path | None:
+def plot_eval_lengths(
+    table: pd.DataFrame, keys: list[str], metric: str, direction: str, baseline_name: str, title: str, path: Path
+) -> Path | None:
     """Length generalisation: test metric against the evaluation length T′ (`rnnbench eval`), one
     line per group from its training length on (± std over seeds), a dotted line at each training
     length, the baseline on the same data dashed."""
@@ -150,29 +166,44 @@ def plot_eval_lengths(table: pd.DataFrame, keys: list[str], metric: str, directi
             continue
         name = " ".join([str(row["model"]), *(f"{k.split('.')[-1]}={as_typed(row[k])}" for k in keys)])
         x, y, err = zip(*points)
-        ax.errorbar(x, y, yerr=[0 if pd.isna(e) else e for e in err], marker="o", capsize=3, color=color, ls=ls,
-                    label=name)
-        baseline.update({T: row[f"{AT_LENGTH_BASELINE}{T}.{metric}"] for T in lengths
-                         if not pd.isna(row[f"{AT_LENGTH_BASELINE}{T}.{metric}"])})
+        ax.errorbar(
+            x, y, yerr=[0 if pd.isna(e) else e for e in err], marker="o", capsize=3, color=color, ls=ls, label=name
+        )
+        baseline.update(
+            {
+                T: row[f"{AT_LENGTH_BASELINE}{T}.{metric}"]
+                for T in lengths
+                if not pd.isna(row[f"{AT_LENGTH_BASELINE}{T}.{metric}"])
+            }
+        )
     for T in trained_at:
         ax.axvline(T, color="0.6", ls=":", lw=1)
     if baseline:
-        ax.plot(sorted(baseline), [baseline[T] for T in sorted(baseline)], color="0.4", ls="--", lw=1,
-                label=f"baseline ({baseline_name})")
+        ax.plot(
+            sorted(baseline),
+            [baseline[T] for T in sorted(baseline)],
+            color="0.4",
+            ls="--",
+            lw=1,
+            label=f"baseline ({baseline_name})",
+        )
     ax.set_xscale("log")
     ticks = sorted({*lengths, *trained_at})
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     _log_if_wide(ax, table[f"{metric}_mean"], "y")
-    ax.set(xlabel="evaluation length T′ (dotted: trained at)",
-           ylabel=f"test {metric} ({'lower' if direction == 'min' else 'higher'} is better)",
-           title=f"{title}: at other lengths")
+    ax.set(
+        xlabel="evaluation length T′ (dotted: trained at)",
+        ylabel=f"test {metric} ({'lower' if direction == 'min' else 'higher'} is better)",
+        title=f"{title}: at other lengths",
+    )
     ax.legend(fontsize=7)
     return _save(fig, path)
 
 
-def plot_pareto(table: pd.DataFrame, keys: list[str], metric: str, direction: str, unit: str,
-                title: str, path: Path) -> Path | None:
+def plot_pareto(
+    table: pd.DataFrame, keys: list[str], metric: str, direction: str, unit: str, title: str, path: Path
+) -> Path | None:
     """Test metric against parameters and against training speed: one point per group (± std over
     seeds); the Pareto front — groups no other group beats on both axes — joined by a line. One
     row of panels per setting of the varied dataset keys (a front across sequence lengths would
@@ -187,22 +218,36 @@ def plot_pareto(table: pd.DataFrame, keys: list[str], metric: str, direction: st
     for (setting, rows), pair in zip(settings, axes):
         setting = setting if isinstance(setting, tuple) else (setting,)
         where = ", ".join(f"{k.split('.')[-1]}={as_typed(v)}" for k, v in zip(by, setting))
-        for ax, column, label, more_is_better in ((pair[0], "params", "parameters", False),
-                                                  (pair[1], "tokens_per_s", f"train {unit}/s", True)):
-            ax.errorbar(rows[column], rows[f"{metric}_mean"], yerr=rows[f"{metric}_std"].fillna(0),
-                        fmt="none", ecolor="0.55", capsize=3)  # one call for all points: a call per point costs seconds
+        for ax, column, label, more_is_better in (
+            (pair[0], "params", "parameters", False),
+            (pair[1], "tokens_per_s", f"train {unit}/s", True),
+        ):
+            ax.errorbar(
+                rows[column],
+                rows[f"{metric}_mean"],
+                yerr=rows[f"{metric}_std"].fillna(0),
+                fmt="none",
+                ecolor="0.55",
+                capsize=3,
+            )  # one call for all points: a call per point costs seconds
             ax.scatter(rows[column], rows[f"{metric}_mean"], c=[colour(m) for m in rows["model"]], zorder=3)
             for _, row in rows.iterrows():
-                name = " ".join([str(row["model"]), *(f"{k.split('.')[-1]}={as_typed(row[k])}" for k in keys if k not in by)])
-                ax.annotate(name, (row[column], row[f"{metric}_mean"]), fontsize=7, xytext=(3, 3),
-                            textcoords="offset points")
+                name = " ".join(
+                    [str(row["model"]), *(f"{k.split('.')[-1]}={as_typed(row[k])}" for k in keys if k not in by)]
+                )
+                ax.annotate(
+                    name, (row[column], row[f"{metric}_mean"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
+                )
             front = rows.loc[pareto_front(rows[column], rows[f"{metric}_mean"], more_is_better, direction == "max")]
             front = front.sort_values(column)
             ax.plot(front[column], front[f"{metric}_mean"], color="0.3", lw=1, ls=":", label="Pareto front")
             ax.set_xscale("log")
             _log_if_wide(ax, rows[f"{metric}_mean"], "y")
-            ax.set(xlabel=label, ylabel=f"test {metric} ({'lower' if direction == 'min' else 'higher'} is better)",
-                   title=f"{title}{' (' + where + ')' if where else ''}: {metric} vs {label}")
+            ax.set(
+                xlabel=label,
+                ylabel=f"test {metric} ({'lower' if direction == 'min' else 'higher'} is better)",
+                title=f"{title}{' (' + where + ')' if where else ''}: {metric} vs {label}",
+            )
             ax.title.set_fontsize(10)
     return _save(fig, path)
 
@@ -220,8 +265,9 @@ def pareto_front(x: pd.Series, y: pd.Series, x_more_is_better: bool, y_more_is_b
     return front
 
 
-def plot_grad_per_time_step(runs: pd.DataFrame, grads: dict[str, list[dict]], keys: list[str], title: str,
-                            path: Path) -> Path | None:
+def plot_grad_per_time_step(
+    runs: pd.DataFrame, grads: dict[str, list[dict]], keys: list[str], title: str, path: Path
+) -> Path | None:
     """‖∂L/∂h_t‖ against t (diagnostics.grad_per_time_step), one line per group (geometric mean
     over seeds): at the first measurement (before training, unless diagnostics were switched on
     when a run resumed) and at the last, on a log axis."""
@@ -261,15 +307,27 @@ def plot_bench(table: pd.DataFrame, path: Path) -> Path | None:
     for key, group in table.sort_values("T").groupby(["model", "impl", "batch", "hidden"], sort=True):
         model, impl, batch, hidden = key
         label = f"{model}/{impl}" + (f" B={batch} H={hidden}" if len(sizes) > 1 else "")
-        style = {"color": colors[model], "ls": styles.get(impl, "-."), "lw": widths[(batch, hidden)],
-                 "marker": "o", "ms": 3, "label": label}
+        style = {
+            "color": colors[model],
+            "ls": styles.get(impl, "-."),
+            "lw": widths[(batch, hidden)],
+            "marker": "o",
+            "ms": 3,
+            "label": label,
+        }
         axes[0].plot(group["T"], group["train_tokens_per_s"], **style)
         axes[1].plot(group["T"], group["train_ms"], **style)
     only = "" if len(sizes) > 1 else f" (B={sizes.batch.iloc[0]}, H={sizes.hidden.iloc[0]})"
-    axes[0].set(xscale="log", yscale="log", xlabel="sequence length T", ylabel="tokens/s, train step",
-                title="throughput" + only)
-    axes[1].set(xscale="log", yscale="log", xlabel="sequence length T", ylabel="ms per train step",
-                title="time per train step" + only)
+    axes[0].set(
+        xscale="log", yscale="log", xlabel="sequence length T", ylabel="tokens/s, train step", title="throughput" + only
+    )
+    axes[1].set(
+        xscale="log",
+        yscale="log",
+        xlabel="sequence length T",
+        ylabel="ms per train step",
+        title="time per train step" + only,
+    )
     return _save(fig, path)
 
 

@@ -20,6 +20,7 @@
 With the few seeds a CPU budget allows (3–5), the t-interval is wide; an honest verdict says
 "inconclusive" rather than reading a ranking into noise. Runs with n < 2 per side get no test.
 """
+
 from __future__ import annotations
 
 import math
@@ -67,15 +68,20 @@ class Comparison:
 
     def describe(self, unit: str = "") -> str:
         if math.isnan(self.p):
-            return f"{short(self.mean_a)}{unit} vs {short(self.mean_b)}{unit} (n={self.n_a}, {self.n_b}: too few for a test)"
+            too_few = f"(n={self.n_a}, {self.n_b}: too few for a test)"
+            return f"{short(self.mean_a)}{unit} vs {short(self.mean_b)}{unit} {too_few}"
         if self.low == self.high:  # no spread on either side (see welch)
             difference = f"difference {short(self.diff)}" if self.diff else "no difference"
-            return (f"{short(self.mean_a)}{unit} vs {short(self.mean_b)}{unit}, {difference}, "
-                    f"the same in every run of each side: no spread, so no interval is needed "
-                    f"(n={self.n_a}, {self.n_b})")
-        return (f"{short(self.mean_a)}{unit} vs {short(self.mean_b)}{unit}, difference {short(self.diff)} "
-                f"[95% CI {short(self.low)}, {short(self.high)}], Welch t={self.t:.2f}, p={self.p:.3g} "
-                f"(n={self.n_a}, {self.n_b})")
+            return (
+                f"{short(self.mean_a)}{unit} vs {short(self.mean_b)}{unit}, {difference}, "
+                f"the same in every run of each side: no spread, so no interval is needed "
+                f"(n={self.n_a}, {self.n_b})"
+            )
+        return (
+            f"{short(self.mean_a)}{unit} vs {short(self.mean_b)}{unit}, difference {short(self.diff)} "
+            f"[95% CI {short(self.low)}, {short(self.high)}], Welch t={self.t:.2f}, p={self.p:.3g} "
+            f"(n={self.n_a}, {self.n_b})"
+        )
 
 
 def welch(a, b) -> Comparison:
@@ -94,11 +100,24 @@ def welch(a, b) -> Comparison:
         p = 1.0 if diff == 0 else 0.0
         t = 0.0 if diff == 0 else math.copysign(math.inf, diff)
         return Comparison(len(a), len(b), mean_a, mean_b, diff, diff, diff, t, p)
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))  # Welch–Satterthwaite
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))  # Welch–Satterthwaite
     t = diff / se
     half = float(stats.t.ppf(1 - ALPHA / 2, df) * se)
-    return Comparison(len(a), len(b), mean_a, mean_b, diff, diff - half, diff + half,
-                      t, float(2 * stats.t.sf(abs(t), df)), se, df, *hedges_g(a, b), detectable(se, df))
+    return Comparison(
+        len(a),
+        len(b),
+        mean_a,
+        mean_b,
+        diff,
+        diff - half,
+        diff + half,
+        t,
+        float(2 * stats.t.sf(abs(t), df)),
+        se,
+        df,
+        *hedges_g(a, b),
+        detectable(se, df),
+    )
 
 
 def hedges_g(a, b) -> tuple[float, float, float]:

@@ -18,18 +18,26 @@ A group's row combines each report column of the record (record.Summary's `repor
 the schema says — "same" takes the value (sizes), "mean" averages over seeds — and each metric as
 mean ± std with the 95% interval; `display_table` formats one line per column.
 """
+
 from __future__ import annotations
 
 import math
 
 import pandas as pd
 
-from rnnbench.errors import UserError
 from rnnbench.config import SEED_KEYS, incidental
-from rnnbench.training.record import FINISHED, aggregations
-from rnnbench.report.collect import (ANALYSIS, AT_LENGTH, AT_LENGTH_BASELINE, HPARAM, OTHER_BASELINE, config_values,
-                                     hashable)
+from rnnbench.errors import UserError
+from rnnbench.report.collect import (
+    ANALYSIS,
+    AT_LENGTH,
+    AT_LENGTH_BASELINE,
+    HPARAM,
+    OTHER_BASELINE,
+    config_values,
+    hashable,
+)
 from rnnbench.report.stats import mean_ci
+from rnnbench.training.record import FINISHED, aggregations
 
 ARROWS = {"min": "↓", "max": "↑"}
 
@@ -39,7 +47,7 @@ def grouping_keys(runs: pd.DataFrame) -> list[str]:
     keys: list[str] = []
     chosen: list[pd.Series] = []
     for column in sorted(c for c in runs.columns if c.startswith(HPARAM)):
-        key = column[len(HPARAM):]
+        key = column[len(HPARAM) :]
         if key in SEED_KEYS or incidental(key):
             continue
         values = config_values(runs[column])
@@ -71,33 +79,47 @@ def metric_directions(runs: pd.DataFrame, metrics: list[str] | None = None) -> d
     return directions
 
 
-def summarize(runs: pd.DataFrame, group_by: list[str] | None = None,
-              metrics: list[str] | None = None) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+def summarize(
+    runs: pd.DataFrame, group_by: list[str] | None = None, metrics: list[str] | None = None
+) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
     """Runs of one dataset → one numeric row per group. Returns (table, grouping keys, metric
     directions)."""
     if group_by is not None:
         missing = [k for k in group_by if HPARAM + k not in runs]
         if missing:
-            raise UserError(f"--group-by {', '.join(missing)}: not a config key of these runs "
-                            "(e.g. dataset.seq_len, model.hidden_size, trainer.lr)")
+            raise UserError(
+                f"--group-by {', '.join(missing)}: not a config key of these runs "
+                "(e.g. dataset.seq_len, model.hidden_size, trainer.lr)"
+            )
     keys = grouping_keys(runs) if group_by is None else list(group_by)
     directions = metric_directions(runs, metrics)
     frame = runs.assign(**{k: runs[HPARAM + k].map(hashable) for k in keys})
-    extras = [c for c in runs.columns if c.startswith((OTHER_BASELINE, ANALYSIS, AT_LENGTH, AT_LENGTH_BASELINE))
-              and runs[c].notna().any()]
+    extras = [
+        c
+        for c in runs.columns
+        if c.startswith((OTHER_BASELINE, ANALYSIS, AT_LENGTH, AT_LENGTH_BASELINE)) and runs[c].notna().any()
+    ]
     rows = []
     for group, members in frame.groupby(["model", *keys], dropna=False, sort=True):
         done = members[members["status"] == "completed"]
         row = dict(zip(["model", *keys], group))
-        row.update(n=len(done), failed=int((members["status"] == "failed").sum()),
-                   running=int((members["status"] == "running").sum()),
-                   solved=int(done["steps_to_target"].notna().sum()),
-                   stopped=stopped(members[members["status"].isin(FINISHED)]),
-                   grad_reach=_mean(done, "grad_reach"), grad_reach_std=_std(done, "grad_reach"),
-                   seq_len=_first(done.get(HPARAM + "dataset.seq_len")))  # the length trained at
+        row.update(
+            n=len(done),
+            failed=int((members["status"] == "failed").sum()),
+            running=int((members["status"] == "running").sum()),
+            solved=int(done["steps_to_target"].notna().sum()),
+            stopped=stopped(members[members["status"].isin(FINISHED)]),
+            grad_reach=_mean(done, "grad_reach"),
+            grad_reach_std=_std(done, "grad_reach"),
+            seq_len=_first(done.get(HPARAM + "dataset.seq_len")),
+        )  # the length trained at
         sized = done if len(done) else members[members["status"] == "running"]  # sizes and speed so far
-        row.update({column: _first(sized.get(column)) if how == "same" else _mean(sized, column)
-                    for column, how in aggregations().items()})
+        row.update(
+            {
+                column: _first(sized.get(column)) if how == "same" else _mean(sized, column)
+                for column, how in aggregations().items()
+            }
+        )
         for metric in directions:
             values = done.get(f"final.{metric}", pd.Series(dtype=float)).astype(float)
             row[f"{metric}_mean"] = values.mean()
@@ -116,9 +138,15 @@ def summarize(runs: pd.DataFrame, group_by: list[str] | None = None,
     return pd.DataFrame(rows), keys, directions
 
 
-def display_table(table: pd.DataFrame, keys: list[str], directions: dict[str, str],
-                  baseline_name: str, solved_at: float | None, primary: str | None,
-                  unit: str = "tokens") -> pd.DataFrame:
+def display_table(
+    table: pd.DataFrame,
+    keys: list[str],
+    directions: dict[str, str],
+    baseline_name: str,
+    solved_at: float | None,
+    primary: str | None,
+    unit: str = "tokens",
+) -> pd.DataFrame:
     """The numeric summary formatted for reading (strings), one column per metric; speed is in
     `unit`s (time steps: tokens, or frames for video) per second."""
     out = pd.DataFrame({"model": table["model"]})
@@ -134,29 +162,37 @@ def display_table(table: pd.DataFrame, keys: list[str], directions: dict[str, st
         out["train step MiB"] = table["memory.step_mb"].map(_number)
     for metric, direction in directions.items():
         out[f"test {metric} {ARROWS[direction]}"] = [
-            _mean_std(m, s) for m, s in zip(table[f"{metric}_mean"], table[f"{metric}_std"])]
+            _mean_std(m, s) for m, s in zip(table[f"{metric}_mean"], table[f"{metric}_std"])
+        ]
         if metric == primary:
-            out[f"test {metric} 95% CI"] = [_interval(lo, hi) for lo, hi in zip(table[f"{metric}_ci_low"], table[f"{metric}_ci_high"])]
-            out[f"best val {metric}"] = [_mean_std(m, s) for m, s in
-                                         zip(table[f"best_{metric}_mean"], table[f"best_{metric}_std"])]
+            out[f"test {metric} 95% CI"] = [
+                _interval(lo, hi) for lo, hi in zip(table[f"{metric}_ci_low"], table[f"{metric}_ci_high"])
+            ]
+            out[f"best val {metric}"] = [
+                _mean_std(m, s) for m, s in zip(table[f"best_{metric}_mean"], table[f"best_{metric}_std"])
+            ]
         out[f"baseline {metric} ({baseline_name})"] = table[f"baseline_{metric}"].map(_number)
         for length in eval_lengths(table, metric) if metric == primary else []:
-            out[f"test {metric} at T′={length}"] = [_mean_std(m, s) for m, s in zip(
-                table[f"{AT_LENGTH}{length}.{metric}"], table[f"{AT_LENGTH}{length}.{metric}_std"])]
+            out[f"test {metric} at T′={length}"] = [
+                _mean_std(m, s)
+                for m, s in zip(table[f"{AT_LENGTH}{length}.{metric}"], table[f"{AT_LENGTH}{length}.{metric}_std"])
+            ]
             out[f"baseline {metric} at T′={length}"] = table[f"{AT_LENGTH_BASELINE}{length}.{metric}"].map(_number)
         for column in table.columns:
             if column.startswith(OTHER_BASELINE) and column.endswith(f".{metric}"):
-                name = column[len(OTHER_BASELINE):-len(metric) - 1]
+                name = column[len(OTHER_BASELINE) : -len(metric) - 1]
                 out[f"baseline {metric} ({name})"] = table[column].map(_number)
     for column in table.columns:
         if column.startswith(ANALYSIS) and not column.endswith("_std"):
-            out[f"test {column[len(ANALYSIS):].replace('_', ' ')}"] = [
-                _mean_std(m, s) for m, s in zip(table[column], table[column + "_std"])]
+            out[f"test {column[len(ANALYSIS) :].replace('_', ' ')}"] = [
+                _mean_std(m, s) for m, s in zip(table[column], table[column + "_std"])
+            ]
     if solved_at is not None and primary:
         op = "≤" if directions.get(primary) == "min" else "≥"
         out[f"solved (val {primary} {op} {solved_at:g})"] = [
-            f"{s}/{n}" + (f" @ {st:.0f} steps, {sec:.0f} s" if s else "") for s, n, st, sec in
-            zip(table["solved"], table["n"], table["steps_to_target"], table["seconds_to_target"])]
+            f"{s}/{n}" + (f" @ {st:.0f} steps, {sec:.0f} s" if s else "")
+            for s, n, st, sec in zip(table["solved"], table["n"], table["steps_to_target"], table["seconds_to_target"])
+        ]
     if table["grad_reach"].notna().any():
         out["gradient reach (steps)"] = [_mean_std(m, s) for m, s in zip(table["grad_reach"], table["grad_reach_std"])]
     if table["stopped"].astype(bool).any():
@@ -170,8 +206,11 @@ def display_table(table: pd.DataFrame, keys: list[str], directions: dict[str, st
 
 def eval_lengths(table: pd.DataFrame, metric: str) -> list[int]:
     """The lengths T′ at which runs of the table were evaluated besides their own (`rnnbench eval`)."""
-    found = {int(c[len(AT_LENGTH):].split(".", 1)[0]) for c in table.columns
-             if c.startswith(AT_LENGTH) and c.endswith(f".{metric}")}
+    found = {
+        int(c[len(AT_LENGTH) :].split(".", 1)[0])
+        for c in table.columns
+        if c.startswith(AT_LENGTH) and c.endswith(f".{metric}")
+    }
     return sorted(found)
 
 

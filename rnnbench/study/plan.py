@@ -3,21 +3,21 @@
 The protocol (Collins et al. 2017; Melis et al. 2018), for each part of conf/study/NAME.yaml:
 
   1. Equal tuning. Every variant of the part (a model, or a model with a switch) gets the same
-     search: the tuner (hydra/sweeper=tune, tune.py) with the study's `tune` settings — the same
+     search: the tuner (hydra/sweeper=tune, launch/tune.py) with the study's `tune` settings — the same
      number of trials, the same steps per trial, the same space (at least trainer.lr, log scale),
      pruning on validation curves — on the validation split only, with the *tuning seed*. A part
      with a sweep over other keys (dataset.seq_len=50,200) tunes each variant at each value.
   2. Fresh seeds. The best configuration of each variant is trained again on `seeds` fresh seeds
      (never the tuning seed) and only these runs are scored on test. They carry `tuned=[keys]`,
      so the report compares variants each at its own tuned values.
-  3. Equal size. Parts set `model.param_budget` (sizing.py): models are compared at equal
+  3. Equal size. Parts set `model.param_budget` (models/sizing.py): models are compared at equal
      parameter count; a part with `tune: false` (the `width` part) compares them at equal
      hidden_size instead, for the claims that are about width (parameter counts, speed per token).
   4. Adaptive budgets: `trainer.patience` stops runs on a plateau; every record says why it stopped.
 
 Seeds. With ``study.seed_offset=K`` the study runs on seeds no other offset uses: tuning seed
 TUNING_SEED + K, fresh seeds 100·K … 100·K + seeds − 1 (`seeds_for`). Running the quick study at
-two offsets and comparing the verdicts is the stability check of README.
+two offsets and comparing the verdicts is the stability check of docs/protocol.md.
 
 Layout: <output_root>/studies/NAME/<time>/<part>/tuning/<unit>/ (the trials, best.yaml) and
 <part>/test/<unit>/ (the fresh-seed runs), one Hydra sweep each; tuning.csv (one row per unit);
@@ -27,6 +27,7 @@ resume from their journals, completed runs are kept.
 Scales: a part's `full` overrides replace its own (same key) at ``study.scale=full``, and the
 protocol's `full` settings replace the protocol's (seeds, trials).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -77,9 +78,14 @@ def study_plan(name: str, scale: str = "quick") -> Plan:
     spec = OmegaConf.to_container(OmegaConf.load(config_dir() / "study" / f"{name}.yaml"), resolve=True)
     protocol = spec.get("protocol") or {}
     if scale == "full":
-        protocol = {**protocol, **(protocol.get("full") or {}),
-                    "tune": {**protocol.get("tune", {}), **(protocol.get("full") or {}).get("tune", {})}}
-    plan = Plan(seeds=int(protocol.get("seeds", 3)), tune=protocol.get("tune", {}), launcher=protocol.get("launcher", []))
+        protocol = {
+            **protocol,
+            **(protocol.get("full") or {}),
+            "tune": {**protocol.get("tune", {}), **(protocol.get("full") or {}).get("tune", {})},
+        }
+    plan = Plan(
+        seeds=int(protocol.get("seeds", 3)), tune=protocol.get("tune", {}), launcher=protocol.get("launcher", [])
+    )
     for part, body in (spec.get("parts") or {}).items():
         overrides = {override_key(o): o for o in body.get("overrides", [])}
         if scale == "full":
@@ -107,8 +113,13 @@ def _units(part: str, variants: dict[str, list[str]], overrides: list[str]) -> l
     for variant, variant_overrides in variants.items():
         for combo in itertools.product(*sweeps):
             label = "_".join(f"{k.split('.')[-1]}{v}" for k, v in combo)
-            units.append(Unit(part, re.sub(r"[^A-Za-z0-9_.+-]", "-", variant + (f"_{label}" if label else "")),
-                              [*fixed, *variant_overrides, *(f"{k}={v}" for k, v in combo)]))
+            units.append(
+                Unit(
+                    part,
+                    re.sub(r"[^A-Za-z0-9_.+-]", "-", variant + (f"_{label}" if label else "")),
+                    [*fixed, *variant_overrides, *(f"{k}={v}" for k, v in combo)],
+                )
+            )
     return units
 
 
@@ -151,8 +162,10 @@ def study_options(args: list[str]) -> tuple[str, Path | None, int, list[str]]:
                 raise UserError(f"study.seed_offset must be an integer in [0, 9999], got {text!r}")
             offset = int(text)
         elif override_key(arg) == "seed":
-            raise UserError(f"{arg}: a study chooses its seeds (a tuning seed, then fresh ones); "
-                            "use study.seed_offset=K for seeds no other offset uses")
+            raise UserError(
+                f"{arg}: a study chooses its seeds (a tuning seed, then fresh ones); "
+                "use study.seed_offset=K for seeds no other offset uses"
+            )
         else:
             rest.append(arg)
     return scale, folder, offset, rest

@@ -2,6 +2,7 @@
 search, then the best configuration on fresh seeds, each one sweep of `rnnbench train`
 (launch/app.py) into its folder; a unit whose search completed no trial gets no test runs. A sweep
 that fails is said and the study goes on; the caller reports over the folder."""
+
 from __future__ import annotations
 
 import sys
@@ -31,19 +32,32 @@ def run_study(name: str, args: list[str], now: str) -> tuple[int, Path]:
             best: dict = {}
             if tuned:
                 where = folder / part / "tuning" / unit.name
-                failed += sweep(f"{part}: tuning {unit.name} (seed {tuning_seed})", where,
-                                [*tuner_overrides(plan.tune), *unit.overrides, *plan.launcher, *overrides,
-                                 f"seed={tuning_seed}", f"hydra.sweeper.seed={tuning_seed}"])
+                failed += sweep(
+                    f"{part}: tuning {unit.name} (seed {tuning_seed})",
+                    where,
+                    [
+                        *tuner_overrides(plan.tune),
+                        *unit.overrides,
+                        *plan.launcher,
+                        *overrides,
+                        f"seed={tuning_seed}",
+                        f"hydra.sweeper.seed={tuning_seed}",
+                    ],
+                )
                 best = best_overrides(where / "best.yaml")
                 if best is None:
-                    print(f"rnnbench study {name}: {part}/{unit.name}: no tuning trial completed; no test runs",
-                          file=sys.stderr)
+                    print(
+                        f"rnnbench study {name}: {part}/{unit.name}: no tuning trial completed; no test runs",
+                        file=sys.stderr,
+                    )
                     failed += 1
                     continue
             chosen = [f"{k}={v}" for k, v in best.items()] + ([f"tuned=[{','.join(sorted(best))}]"] if best else [])
-            failed += sweep(f"{part}: {unit.name} on fresh seeds {fresh[0]}…{fresh[-1]}",
-                            folder / part / "test" / unit.name,
-                            [*unit.overrides, *chosen, *plan.launcher, *overrides, f"seed={','.join(map(str, fresh))}"])
+            failed += sweep(
+                f"{part}: {unit.name} on fresh seeds {fresh[0]}…{fresh[-1]}",
+                folder / part / "test" / unit.name,
+                [*unit.overrides, *chosen, *plan.launcher, *overrides, f"seed={','.join(map(str, fresh))}"],
+            )
     return int(failed > 0), folder
 
 
@@ -53,7 +67,7 @@ def sweep(what: str, where: Path, overrides: list[str]) -> int:
     print(f"rnnbench study: {what} → {where}", file=sys.stderr)
     merged = {override_key(override): override for override in overrides}
     try:
-        outcomes = app.train(["-m", *merged.values(), f"hydra.sweep.dir={where}"])
+        outcomes = app.launch(["-m", *merged.values(), f"hydra.sweep.dir={where}"])
     except UserError as exc:
         print(f"rnnbench: error: study step {what}: {exc}", file=sys.stderr)
         return 1

@@ -3,14 +3,15 @@ trained as one model in one process.
 
     train_members(jobs, batching) → for each job its summary, or the exception it raised
 
-Each member is an ordinary run (train.Run) in its own folder, built by `build` from its own
+Each member is an ordinary run (trainer.Run) in its own folder, built by `build` from its own
 config: it starts from exactly the weights of the single run with its seed, draws exactly that
 run's batches (its own batch order; its own data when `dataset.seed` differs) and has its own
 optimizer, learning rate and weight decay. Only the forward and backward pass is shared. At each
 step the members' weights are stacked along a member dimension (`torch.stack`, so gradients flow
 back into each member's own tensors), their batches concatenated member-major, and one forward
 pass of a template of the model runs with each parameter replaced by the members' copies
-(`stacked.Stacked`: the per-member operations are described there; the cells stay plain PyTorch). The loss is the sum of the members' losses, so each member's
+(`stacked.Stacked`: the per-member operations are described there; the cells stay plain
+PyTorch). The loss is the sum of the members' losses, so each member's
 gradient is its own. Clipping, the optimizer step, validation, stops, checkpoints and the record
 are each member's (`Run.update`, `Run.after_step`), exactly as in a single run: a member that
 diverges is recorded failed at its step and leaves the batch, one that stops (plateau, solved,
@@ -29,6 +30,7 @@ Timing: a member's `train_s` is the wall time of the batched steps it took part 
 `tokens_per_s` is what that member got, not the batch's total (K times as much): compare speeds
 between runs of the same `members`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,14 +46,14 @@ from torch.func import functional_call
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from rnnbench.config import BATCHING, MEMBER_KEYS
-from rnnbench.training.diagnostics import reference_state_dict
 from rnnbench.errors import UserError, check_choice
-from rnnbench.training.memory import SavedTensors, check_fits
-from rnnbench.training.stacked import NotMemberAware, stacked
 from rnnbench.models.conv_cells import ConvGateCell
 from rnnbench.models.recurrent import Recurrent
 from rnnbench.training.build import build_model
+from rnnbench.training.diagnostics import reference_state_dict
+from rnnbench.training.memory import SavedTensors, check_fits
 from rnnbench.training.record import flatten
+from rnnbench.training.stacked import NotMemberAware, stacked
 from rnnbench.training.trainer import Completed, Run, prepared
 
 log = logging.getLogger("rnnbench")
@@ -69,7 +71,7 @@ class Job:
 def train_members(jobs: list[Job], batching: str = "auto") -> list[dict | Exception]:
     """Train the jobs (configs equal but for MEMBER_KEYS) as one batched run where they can be
     (`why_not_batched`, `BatchedRun.check`), else one after another, each then exactly as
-    `train.train` would. A job whose folder is refused or whose config is wrong gets its
+    `trainer.train` would. A job whose folder is refused or whose config is wrong gets its
     exception; the others go on."""
     results: list[dict | Exception | None] = [None] * len(jobs)
     with contextlib.ExitStack() as stack:
@@ -99,8 +101,13 @@ def train_members(jobs: list[Job], batching: str = "auto") -> list[dict | Except
             return results
         if len(runs) > 1:
             first = next(iter(runs.values()))
-            log.info("%d runs of %s on %s one after another, not batched: %s", len(runs), first.summary.model,
-                     first.task.name, reason)
+            log.info(
+                "%d runs of %s on %s one after another, not batched: %s",
+                len(runs),
+                first.summary.model,
+                first.task.name,
+                reason,
+            )
         for i, run in runs.items():
             torch.set_rng_state(rng[i])
             try:
@@ -130,8 +137,10 @@ def why_not_batched(runs: list[Run], batching: str = "auto") -> str | None:
     for module in first.model.modules():
         rate = module.p if isinstance(module, nn.Dropout) else getattr(module, "dropout", 0)  # nn.GRU's float too
         if isinstance(rate, float) and rate > 0:
-            return ("dropout draws its masks from one random generator per process: members would not draw "
-                    "their single runs' masks")
+            return (
+                "dropout draws its masks from one random generator per process: members would not draw "
+                "their single runs' masks"
+            )
     if batching == "auto":
         return slower_batched(first)
     return None
@@ -144,29 +153,35 @@ AUTO_CPU_LIMIT = {"scan": 64 * 32, "loop": 64 * 64}
 
 
 def slower_batched(run: Run) -> str | None:
-    """The measured rule of batching=auto, or None where batching wins. On the CPU: never torch's
-    fused LSTM (oneDNN trains one small LSTM ~4× faster than the GRU kernel, and K of them one after
-    another beat one batched reference LSTM at every K and width measured), not the convolutional
-    cells (not measured), never a model without a recurrence (TCN: grouped convolutions gained nothing); otherwise batch ×
-    width up to AUTO_CPU_LIMIT (scan cells, minGRU/minLSTM, gain least: one scan is already a few
-    large operations). On CUDA, where a small model leaves the device idle whatever its kernel,
-    always (not measured here: no GPU)."""
+    """The measured rule of batching=auto (benchmarks/README.md, "Batched members"), or None where
+    batching wins. On the CPU: never torch's fused LSTM (oneDNN's kernel for one small LSTM is so
+    fast that K of them one after another beat one batched reference LSTM at every K and width
+    measured), not the convolutional cells (not measured), never a model without a recurrence (TCN:
+    grouped convolutions gained nothing); otherwise batch × width up to AUTO_CPU_LIMIT (scan cells,
+    minGRU/minLSTM, gain least: one scan is already a few large operations). On CUDA, where a small
+    model leaves the device idle whatever its kernel, always (not measured here: no GPU)."""
     if run.settings.device != "cpu":
         return None
     if any(isinstance(m, nn.LSTM) for m in run.model.modules()):
         return "the fused LSTM kernel on the CPU is faster one run after another (measured)"
     if any(isinstance(m, ConvGateCell) for m in run.model.modules()):
-        return ("a convolutional recurrence (ConvLSTM, ConvGRU) batched is not measured on the CPU; "
-                "hydra.launcher.batching=always batches it (exactly)")
+        return (
+            "a convolutional recurrence (ConvLSTM, ConvGRU) batched is not measured on the CPU; "
+            "hydra.launcher.batching=always batches it (exactly)"
+        )
     if not any(isinstance(m, Recurrent) for m in run.model.modules()):
-        return ("a model without a recurrence (TCN) is a few large convolutions already: batched, 0.8–1.0× on the "
-                "CPU (measured)")
+        return (
+            "a model without a recurrence (TCN, Transformer) is a few large operations already: batched, it "
+            "gains nothing on the CPU (measured)"
+        )
     width = run.model.sizing.get("hidden_size") or run.config["model"].get("hidden_size")
     kind = "scan" if any(getattr(m, "impl", None) == "scan" for m in run.model.modules()) else "loop"
     work = run.settings.batch_size * width if isinstance(width, int) else None
     if work is not None and work > AUTO_CPU_LIMIT[kind]:
-        return (f"batch × width {work} is above {AUTO_CPU_LIMIT[kind]}, where batched members stop beating runs one "
-                "after another on the CPU (measured; hydra.launcher.batching=always batches anyway)")
+        return (
+            f"batch × width {work} is above {AUTO_CPU_LIMIT[kind]}, where batched members stop beating runs one "
+            "after another on the CPU (measured; hydra.launcher.batching=always batches anyway)"
+        )
     return None
 
 
@@ -197,8 +212,10 @@ class BatchedRun:
                 before = torch.get_rng_state()
                 batched = self.forward(indices, x, y).split(2)
                 if not torch.equal(before, torch.get_rng_state()):
-                    return ("its forward pass draws random numbers (teacher forcing, sampling): members would not "
-                            "draw their single runs'")
+                    return (
+                        "its forward pass draws random numbers (teacher forcing, sampling): members would not "
+                        "draw their single runs'"
+                    )
                 own = [self.runs[i].model(data.x[:2], target=data.y[:2])[0] for i, data in zip(indices, samples)]
         except NotMemberAware as exc:
             return str(exc)
@@ -207,7 +224,10 @@ class BatchedRun:
         tolerance = 1e-9 if x.dtype == torch.float64 or batched[0].dtype == torch.float64 else 1e-4
         for b, o in zip(batched, own):
             if b.shape != o.shape or not torch.allclose(b, o, rtol=tolerance, atol=tolerance):
-                return "its forward pass on stacked weights differs from the members' own (an operation is not member-aware)"
+                return (
+                    "its forward pass on stacked weights differs from the members' own (an operation is "
+                    "not member-aware)"
+                )
         return None
 
     def forward(self, indices: list[int], x: Tensor, y: Tensor) -> Tensor:
@@ -233,8 +253,10 @@ class BatchedRun:
         first = self.runs[active[0]]
         log.info("%d members of %s on %s as one batched run", len(active), first.summary.model, first.task.name)
         total = max(self.runs[i].settings.max_steps - self.runs[i].loop.step for i in active)
-        with logging_redirect_tqdm(), first.progress_bar(total, f"{first.summary.model}/{first.task.name}"
-                                                         f" ×{len(active)}") as bar:
+        with (
+            logging_redirect_tqdm(),
+            first.progress_bar(total, f"{first.summary.model}/{first.task.name} ×{len(active)}") as bar,
+        ):
             for i in active:
                 self.runs[i].model.train()
             while active:
@@ -288,9 +310,14 @@ class BatchedRun:
             y = torch.cat([train.y[:n]] * k)
             return run.task.loss(self.forward(active, torch.cat([train.x[:n]] * k), y), y)
 
-        check_fits(self.template, probe_loss, run.settings.batch_size, run.settings.device,
-                   f"{k} batched members of batch {run.settings.batch_size}",
-                   advice="lower hydra.launcher.max_members, or run them one after another (hydra.launcher.batching=never)")
+        check_fits(
+            self.template,
+            probe_loss,
+            run.settings.batch_size,
+            run.settings.device,
+            f"{k} batched members of batch {run.settings.batch_size}",
+            advice="lower hydra.launcher.max_members, or run them one after another (hydra.launcher.batching=never)",
+        )
 
 
 def template_of(run: Run) -> nn.Module:

@@ -5,6 +5,7 @@ Every config mistake is found here, before a run writes anything: a bad value ra
 `UserError` naming its key, a model that cannot run the task names the models that can, a batch
 larger than the training set says how large it may be.
 """
+
 from __future__ import annotations
 
 import functools
@@ -14,12 +15,12 @@ from typing import TYPE_CHECKING
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from rnnbench.training import diagnostics
 from rnnbench.config import compose, group_options, instantiate
 from rnnbench.data.task import TASK_KINDS, SequenceTask
 from rnnbench.errors import MAX_SEED, ConfigError, UserError, check_choice, check_float, check_int
-from rnnbench.training.loggers import Loggers, build_loggers
 from rnnbench.models.sizing import sized
+from rnnbench.training import diagnostics
+from rnnbench.training.loggers import Loggers, build_loggers
 
 if TYPE_CHECKING:
     from rnnbench.training.trial import TrialReport
@@ -89,7 +90,7 @@ class Built:
     optimizer: torch.optim.Optimizer
     grad_probe: diagnostics.GradPerTimeStep | None
     loggers: Loggers
-    trial: TrialReport | None = None  # the tuner's trial this run reports to (tune.py)
+    trial: TrialReport | None = None  # the tuner's trial this run reports to (trial.py)
 
 
 def build(cfg: DictConfig) -> Built:
@@ -103,8 +104,11 @@ def build(cfg: DictConfig) -> Built:
     train_size = len(task.splits()["train"])
     if train_size < settings.batch_size:
         unit = "windows" if task.stateful else "samples"
-        raise ConfigError("trainer.batch_size", f"must not exceed the training set size ({train_size} {unit}); "
-                          "lower it or use more training data", settings.batch_size)
+        raise ConfigError(
+            "trainer.batch_size",
+            f"must not exceed the training set size ({train_size} {unit}); lower it or use more training data",
+            settings.batch_size,
+        )
     check_model_fits(cfg.model, task)
     torch.manual_seed(seed)
     model = build_model(cfg.model, task).to(settings.device)
@@ -112,8 +116,12 @@ def build(cfg: DictConfig) -> Built:
     grad_probe = None
     if diagnostics.enabled(cfg):
         with torch.random.fork_rng(devices=[]):  # the twin's initialisation must not move the run's RNG
-            grad_probe = diagnostics.GradPerTimeStep(model, lambda impl: twin(cfg.model, impl, task), task,
-                                                     OmegaConf.select(cfg, "diagnostics.batch_size", default=64))
+            grad_probe = diagnostics.GradPerTimeStep(
+                model,
+                lambda impl: twin(cfg.model, impl, task),
+                task,
+                OmegaConf.select(cfg, "diagnostics.batch_size", default=64),
+            )
     trial = None
     if OmegaConf.select(cfg, "tuning.trial") is not None:
         from rnnbench.training.trial import trial_report
@@ -133,8 +141,9 @@ def build_model(model_cfg: DictConfig, task: SequenceTask) -> torch.nn.Module:
 
 def model_from_config(model_cfg: DictConfig, **args) -> torch.nn.Module:
     """The model of `model_cfg` with the task's arguments `args` (input spec, output size, …), at
-    the width of its parameter budget if it has one (sizing.py); `model.sizing` says what the
+    the width of its parameter budget if it has one (models/sizing.py); `model.sizing` says what the
     budget gave ({} without one)."""
+
     def make(cfg: DictConfig) -> torch.nn.Module:
         return instantiate("model", cfg, **args)
 
@@ -147,8 +156,11 @@ def model_from_config(model_cfg: DictConfig, **args) -> torch.nn.Module:
 def twin(model_cfg: DictConfig, impl: str, task: SequenceTask) -> torch.nn.Module:
     """The model of `model_cfg` built with another `impl` (the gradient probe's reference twin)."""
     if "impl" not in model_cfg:
-        raise ConfigError("diagnostics.grad_per_time_step", f"needs a recurrent model (one with an impl option); "
-                          f"model={model_cfg.get('name')} has no recurrent core", show_value=False)
+        raise ConfigError(
+            "diagnostics.grad_per_time_step",
+            f"needs a recurrent model (one with an impl option); model={model_cfg.get('name')} has no recurrent core",
+            show_value=False,
+        )
     return build_model(OmegaConf.merge(model_cfg, {"impl": impl}), task)
 
 
@@ -163,7 +175,7 @@ def model_kind(model_cfg: DictConfig) -> str | None:
         return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def kind_of_option(name: str) -> str | None:
     """The task kind of model=NAME (composing it is the one way to read its base's _target_)."""
     return model_kind(compose(f"model={name}").model)
@@ -176,6 +188,7 @@ def check_model_fits(model_cfg: DictConfig, task: SequenceTask) -> None:
     if kind is None or kind == task.kind:
         return
     fitting = [name for name in group_options("model") if kind_of_option(name) == task.kind]
-    raise UserError(f"model={model_cfg.get('name')} cannot run dataset={task.name}, which needs a model for "
-                    f"{TASK_KINDS[task.kind]}; choose one of: {', '.join(fitting)}")
-
+    raise UserError(
+        f"model={model_cfg.get('name')} cannot run dataset={task.name}, which needs a model for "
+        f"{TASK_KINDS[task.kind]}; choose one of: {', '.join(fitting)}"
+    )

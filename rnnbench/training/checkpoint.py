@@ -2,7 +2,7 @@
 checkpoint file can be wrong.
 
 checkpoint.pt (rewritten atomically at every evaluation and at the end, `trainer.checkpoint=true`)
-holds the training loop's whole state, `train.LoopState.state_dict()` — model and optimizer
+holds the training loop's whole state, `trainer.LoopState.state_dict()` — model and optimizer
 state, the step, torch's global RNG state (dropout, teacher forcing), the recurrent state carried
 across batches (truncated BPTT), the times, the evaluation rows and best values — beside the
 resolved config and the record so far. The batch order is not stored: it is a function of the
@@ -19,6 +19,7 @@ run without a checkpoint (diverged, or killed before its first) starts over. A r
 config, completed or not, is refused naming the keys that differ, and so is a checkpoint that
 cannot be read: `FolderRefused`, before anything in the folder is written.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any
 
 from rnnbench.training.record import CHECKPOINT, FINISHED, FolderRefused, Summary, changes, flatten, read_summary
 
-FORMAT = "rnnbench.training.checkpoint/3"
+FORMAT = "rnnbench.checkpoint/3"
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -38,12 +39,17 @@ def load_checkpoint(path: Path) -> dict:
     try:
         checkpoint = torch.load(path, weights_only=True, map_location="cpu")
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
-        raise FolderRefused(f"{path} is unreadable (truncated or not a checkpoint: {_first_line(exc)}); "
-                            "delete it to start the run over") from None
+        raise FolderRefused(
+            f"{path} is unreadable (truncated or not a checkpoint: {_first_line(exc)}); delete it to start the run over"
+        ) from None
     found = checkpoint.get("format") if isinstance(checkpoint, dict) else None
     if found != FORMAT:
-        newer = isinstance(found, str) and found.startswith("rnnbench.training.checkpoint/") and \
-            found.rsplit("/", 1)[1].isdigit() and int(found.rsplit("/", 1)[1]) > int(FORMAT.rsplit("/", 1)[1])
+        newer = (
+            isinstance(found, str)
+            and found.startswith("rnnbench.checkpoint/")
+            and found.rsplit("/", 1)[1].isdigit()
+            and int(found.rsplit("/", 1)[1]) > int(FORMAT.rsplit("/", 1)[1])
+        )
         hint = "upgrade rnnbench to resume it" if newer else "delete it to start the run over"
         raise FolderRefused(f"{path} has format {found!r}, not {FORMAT!r} that this rnnbench resumes from; {hint}")
     return checkpoint
@@ -57,15 +63,23 @@ def previous_run(run_dir: Path, config: dict) -> tuple[str, dict | None]:
     if summary is None:
         return "new", None
     if summary.get("status") in FINISHED:
-        check_same_config(Summary.from_json(summary).hparams, config, f"{run_dir} holds a {summary['status']} run of",
-                          "train into a new run folder (or hydra.sweep.dir)")
+        check_same_config(
+            Summary.from_json(summary).hparams,
+            config,
+            f"{run_dir} holds a {summary['status']} run of",
+            "train into a new run folder (or hydra.sweep.dir)",
+        )
         return "completed", summary
     path = run_dir / CHECKPOINT
     if not path.is_file():
         return "new", None
     checkpoint = load_checkpoint(path)
-    check_same_config(flatten(checkpoint.get("config") or {}), config, f"{path} was written by",
-                      "resume with the same overrides, or train into a new run folder")
+    check_same_config(
+        flatten(checkpoint.get("config") or {}),
+        config,
+        f"{path} was written by",
+        "resume with the same overrides, or train into a new run folder",
+    )
     return "resume", checkpoint
 
 
@@ -83,8 +97,11 @@ def load_into(module: Any, state: dict, what: str, path: Path, refusal: str | No
     try:
         module.load_state_dict(state)
     except (RuntimeError, ValueError, KeyError) as exc:
-        raise FolderRefused(refusal or f"{path}: its {what} state does not fit this {what} ({_first_line(exc)}); "
-                            "delete it to start the run over") from None
+        raise FolderRefused(
+            refusal
+            or f"{path}: its {what} state does not fit this {what} ({_first_line(exc)}); "
+            "delete it to start the run over"
+        ) from None
 
 
 def _first_line(exc: BaseException) -> str:

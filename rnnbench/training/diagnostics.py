@@ -21,14 +21,15 @@ with diagnostics trains exactly as one without.
 Recorded in ``grad_per_time_step.json`` (record.GRADS: a list of {"step", "norms": [g_1 … g_T]},
 "step" being the optimizer step of the measurement) and, from the last measurement,
 ``summary.grad_per_time_step`` = {"step", "first", "last", "first_over_last"}. The rows are part
-of the training loop's state (train.LoopState), so a resumed run continues the same list.
+of the training loop's state (trainer.LoopState), so a resumed run continues the same list.
 Refused, before anything is written: models without a recurrent core (tcn, transformer),
 bidirectional cores, and encoder-decoder or video models.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from omegaconf import DictConfig
@@ -45,8 +46,9 @@ class GradPerTimeStep:
     """Measures g_t for one run on its first `batch_size` validation samples; `build_twin(impl)`
     makes the model from its config with that impl."""
 
-    def __init__(self, model: nn.Module, build_twin: Callable[[str], nn.Module], task: SequenceTask,
-                 batch_size: int = 64):
+    def __init__(
+        self, model: nn.Module, build_twin: Callable[[str], nn.Module], task: SequenceTask, batch_size: int = 64
+    ):
         check_int("diagnostics.batch_size", batch_size, 1)
         self.task = task
         data = task.splits()["val"]
@@ -80,13 +82,19 @@ def summarize(rows: list[dict]) -> dict | None:
         return None
     last = rows[-1]
     first, final = last["norms"][0], last["norms"][-1]
-    return {"step": last["step"], "first": first, "last": final, "first_over_last": first / final if final > 0 else None}
+    return {
+        "step": last["step"],
+        "first": first,
+        "last": final,
+        "first_over_last": first / final if final > 0 else None,
+    }
 
 
 def enabled(cfg: DictConfig) -> bool:
     diagnostics = cfg.get("diagnostics") or {}
-    return bool(check_choice("diagnostics.grad_per_time_step", diagnostics.get("grad_per_time_step", False),
-                             (True, False)))
+    return bool(
+        check_choice("diagnostics.grad_per_time_step", diagnostics.get("grad_per_time_step", False), (True, False))
+    )
 
 
 def reference_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -97,7 +105,7 @@ def reference_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
         match = FUSED_NAME.search(key)
         if match:
             name, layer, reverse = match.groups()
-            key = key[:match.start()] + f"layers{'_reverse' if reverse else ''}.{layer}.{name}"
+            key = key[: match.start()] + f"layers{'_reverse' if reverse else ''}.{layer}.{name}"
         out[key] = value
     return out
 
@@ -106,9 +114,16 @@ def _top_recurrent(twin: nn.Module, model: nn.Module) -> Recurrent:
     recurrents = [m for m in twin.modules() if isinstance(m, Recurrent)]
     name = getattr(model, "name", type(model).__name__)
     if not recurrents or getattr(model, "task_kind", "sequence") != "sequence":
-        raise ConfigError("diagnostics.grad_per_time_step", f"needs a sequence model with a recurrent core; "
-                          f"model={name} has none", show_value=False)
+        raise ConfigError(
+            "diagnostics.grad_per_time_step",
+            f"needs a sequence model with a recurrent core; model={name} has none",
+            show_value=False,
+        )
     if any(r.bidirectional for r in recurrents):
-        raise ConfigError("diagnostics.grad_per_time_step", "needs a unidirectional core (a bidirectional one has "
-                          "two gradient pictures); set model.bidirectional=false", show_value=False)
+        raise ConfigError(
+            "diagnostics.grad_per_time_step",
+            "needs a unidirectional core (a bidirectional one has "
+            "two gradient pictures); set model.bidirectional=false",
+            show_value=False,
+        )
     return recurrents[-1]

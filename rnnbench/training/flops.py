@@ -11,6 +11,7 @@ was counted inside it:
 (biases are additions and not counted), so a fused layer and its readable reference cell report
 the same FLOPs (tested).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -40,10 +41,12 @@ def count_flops(model: nn.Module, x: Tensor, **kwargs: Any) -> int:
     hooks = []
     for name, module in model.named_modules():
         if isinstance(module, nn.RNNBase):
+
             def count(mod, args, name=name):
                 inputs = args[0]
                 tokens = inputs.shape[0] * inputs.shape[1] if inputs.dim() == 3 else inputs.shape[0]
                 analytic[name] = analytic.get(name, 0) + rnn_flops(mod, tokens)
+
             hooks.append(module.register_forward_pre_hook(count))
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:

@@ -17,6 +17,7 @@ Each conf/logger/NAME.yaml holds a mapping {name: logger config} (as lightning-h
 do), so choosing several merges them. A logger is a class with `start`, `log_metrics` and
 `finish` (see `Logger`); adding one is a class here, or anywhere importable, plus a YAML file.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -36,14 +37,19 @@ log = logging.getLogger("rnnbench")
 def _require(module: str, choice: str) -> None:
     """`module` importable, else one line naming the logger's extra (named as the module)."""
     if importlib.util.find_spec(module) is None:
-        raise UserError(f"{choice} needs the {module} package, which is not installed; "
-                        f"pip install -c constraints.txt -e '.[{module}]'")
+        raise UserError(
+            f"{choice} needs the {module} package, which is not installed; "
+            f"pip install -c constraints.txt -e '.[{module}]'"
+        )
 
 
 def _numbers(values: dict[str, Any]) -> dict[str, float]:
     """The finite numbers of a flat dict (booleans and None left out)."""
-    return {k: float(v) for k, v in values.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+    return {
+        k: float(v)
+        for k, v in values.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    }
 
 
 def _outcome(summary: Summary) -> dict[str, float]:
@@ -119,9 +125,11 @@ class MLflowLogger(Logger):
     def __init__(self, tracking_uri: str = "file:outputs/mlruns", experiment: str = "rnnbench"):
         _require("mlflow", "logger.mlflow")
         if not isinstance(tracking_uri, str) or not tracking_uri:
-            raise UserError(f"logger.mlflow.tracking_uri must be a URI such as file:outputs/mlruns, got {tracking_uri!r}")
+            raise UserError(
+                f"logger.mlflow.tracking_uri must be a URI such as file:outputs/mlruns, got {tracking_uri!r}"
+            )
         if tracking_uri.startswith("file:"):  # absolute, so that runs started from any folder meet
-            tracking_uri = Path(tracking_uri[len("file:"):].removeprefix("//")).resolve().as_uri()
+            tracking_uri = Path(tracking_uri[len("file:") :].removeprefix("//")).resolve().as_uri()
         self.tracking_uri, self.experiment = tracking_uri, str(experiment)
         self.client = self.run_id = None
 
@@ -145,12 +153,16 @@ class MLflowLogger(Logger):
                 experiment_id = self.client.get_experiment_by_name(self.experiment).experiment_id
         else:
             experiment_id = experiment.experiment_id
-        tags = {"model": str(summary.model), "dataset": str(summary.dataset), "seed": str(summary.seed),
-                "rnnbench.run_dir": str(Path(run_dir).resolve())}
+        tags = {
+            "model": str(summary.model),
+            "dataset": str(summary.dataset),
+            "seed": str(summary.seed),
+            "rnnbench.run_dir": str(Path(run_dir).resolve()),
+        }
         self.run_id = self.client.create_run(experiment_id, run_name=Path(run_dir).name, tags=tags).info.run_id
         params = [Param(k, str(v)[:6000]) for k, v in flatten(config).items()]
         for start in range(0, len(params), 100):  # MLflow takes at most 100 params per call
-            self.client.log_batch(self.run_id, params=params[start:start + 100])
+            self.client.log_batch(self.run_id, params=params[start : start + 100])
         return {"run_id": self.run_id, "tracking_uri": self.tracking_uri, "experiment": self.experiment}
 
     def log_metrics(self, metrics, step):
@@ -168,7 +180,7 @@ class MLflowLogger(Logger):
         self.client.set_terminated(self.run_id, "FINISHED" if summary.status in FINISHED else "FAILED")
 
 
-def build_loggers(node: Any) -> "Loggers":
+def build_loggers(node: Any) -> Loggers:
     """The run's loggers from the ``logger`` config node: null, or {name: logger config}."""
     from omegaconf import DictConfig
 
@@ -176,9 +188,13 @@ def build_loggers(node: Any) -> "Loggers":
 
     if node is None:
         return Loggers({})
-    if not isinstance(node, DictConfig) or not all(isinstance(v, DictConfig) and "_target_" in v for v in node.values()):
-        raise UserError("logger must be null or a mapping of named loggers, each with a _target_ "
-                        "(choose logger=tensorboard, logger=mlflow or logger=[tensorboard,mlflow])")
+    if not isinstance(node, DictConfig) or not all(
+        isinstance(v, DictConfig) and "_target_" in v for v in node.values()
+    ):
+        raise UserError(
+            "logger must be null or a mapping of named loggers, each with a _target_ "
+            "(choose logger=tensorboard, logger=mlflow or logger=[tensorboard,mlflow])"
+        )
     return Loggers({name: instantiate(f"logger.{name}", sub) for name, sub in node.items()})
 
 
@@ -211,8 +227,12 @@ class Loggers:
         try:
             return call(*args)
         except Exception as exc:
-            log.warning("logger %s failed and is switched off (the run record is unaffected): %s: %s",
-                        name, type(exc).__name__, exc)
+            log.warning(
+                "logger %s failed and is switched off (the run record is unaffected): %s: %s",
+                name,
+                type(exc).__name__,
+                exc,
+            )
             entry = self.summary.loggers.get(name) or {}
             self.summary.loggers[name] = {**entry, "error": f"{type(exc).__name__}: {exc}"}
             del self.loggers[name]

@@ -15,19 +15,20 @@ Activations grow with batch × T (× hidden), which is why a long sequence runs 
 `check_fits` measures them on a forward pass over 2 samples, scales to the batch, and refuses a
 step that would need more than 90% of the memory available now, with the estimate in the message.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
 
 from rnnbench.errors import UserError
 
-MIB = 2 ** 20
+MIB = 2**20
 PROBE_BATCH = 2
 
 
@@ -60,8 +61,12 @@ def train_memory(model: nn.Module, optimizer: torch.optim.Optimizer, activation_
     """The record's memory figures (MiB) after a first training step."""
     params = _bytes(model.parameters())
     state = _bytes(t for s in optimizer.state.values() for t in s.values() if isinstance(t, Tensor) and t.dim() > 0)
-    out = {"params_mb": params / MIB, "optimizer_mb": state / MIB, "activations_mb": activation_bytes / MIB,
-           "step_mb": (2 * params + state + activation_bytes) / MIB}
+    out = {
+        "params_mb": params / MIB,
+        "optimizer_mb": state / MIB,
+        "activations_mb": activation_bytes / MIB,
+        "step_mb": (2 * params + state + activation_bytes) / MIB,
+    }
     if torch.cuda.is_available() and next(model.parameters()).is_cuda:
         out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / MIB
     return out
@@ -86,10 +91,15 @@ def available_bytes(device: str) -> int | None:
     return free
 
 
-def check_fits(model: nn.Module, forward: Callable[[int], Tensor], batch_size: int, device: str,
-               what: str, limit: int | None = None,
-               advice: str = "lower trainer.batch_size or dataset.seq_len (activations grow with both), or use a "
-                             "smaller model") -> int:
+def check_fits(
+    model: nn.Module,
+    forward: Callable[[int], Tensor],
+    batch_size: int,
+    device: str,
+    what: str,
+    limit: int | None = None,
+    advice: str = "lower trainer.batch_size or dataset.seq_len (activations grow with both), or use a smaller model",
+) -> int:
     """Estimate one training step's memory from a forward pass over PROBE_BATCH samples
     (`forward(n)` returns the loss of the first n training samples) and refuse it when it exceeds
     90% of `limit` (default: what is available now). Returns the estimate in bytes. Torch's RNG
@@ -103,11 +113,15 @@ def check_fits(model: nn.Module, forward: Callable[[int], Tensor], batch_size: i
     where = ""
     if limit is None:
         limit = available_bytes(device)
-        where = " (to this SLURM job: hydra.launcher.mem_gb asks for more)" if os.environ.get("SLURM_MEM_PER_NODE") else ""
+        where = (
+            " (to this SLURM job: hydra.launcher.mem_gb asks for more)" if os.environ.get("SLURM_MEM_PER_NODE") else ""
+        )
     if limit is not None and estimate > 0.9 * limit:
-        raise UserError(f"{what} needs about {_gib(estimate)} for one training step (activations "
-                        f"{_gib(counter.bytes * batch_size // n)} for batch {batch_size}), but {_gib(limit)} is "
-                        f"available{where}; {advice}")
+        raise UserError(
+            f"{what} needs about {_gib(estimate)} for one training step (activations "
+            f"{_gib(counter.bytes * batch_size // n)} for batch {batch_size}), but {_gib(limit)} is "
+            f"available{where}; {advice}"
+        )
     return estimate
 
 
@@ -116,4 +130,4 @@ def _bytes(tensors) -> int:
 
 
 def _gib(n: int) -> str:
-    return f"{n / 2 ** 30:.1f} GiB" if n >= 2 ** 30 else f"{n / MIB:.0f} MiB"
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / MIB:.0f} MiB"

@@ -15,13 +15,15 @@ A signal that arrives while no step is under way (the start, the final evaluatio
 next step boundary; one that arrives after the last step is dropped with a log line, since the
 run finishes anyway. Outside a submitit job nothing is deferred (`job_signals` is empty).
 """
+
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
 import signal
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 log = logging.getLogger("rnnbench")
 
@@ -42,6 +44,7 @@ def job_signals() -> tuple[int, ...]:
 def deferred(signums: tuple[int, ...]) -> Iterator[None]:
     """While open, `signums` are noted rather than handled; on exit their handlers are put back and
     a signal still noted is dropped (the run has ended)."""
+
     def note(signum: int, frame: Any) -> None:
         _noted.append((signum, frame))
 

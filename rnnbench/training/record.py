@@ -3,7 +3,7 @@
     config.yaml              the resolved config (every default and override filled in)
     metrics.jsonl            one JSON object per evaluation: step, train_loss, grad_norm, val_<metric>…
     summary.json             identity, sizes, speeds, results, baselines, status: `Summary`
-    checkpoint.pt            the resume point, rewritten at every evaluation (train.LoopState)
+    checkpoint.pt            the resume point, rewritten at every evaluation (trainer.LoopState)
     best.pt                  model weights at the best validation value (trainer.keep_best=true)
     grad_per_time_step.json  ‖∂L/∂h_t‖ at every time step t (diagnostics.grad_per_time_step=true)
     train.log                the log (Hydra's job logging: conf/hydra/job_logging/rnnbench.yaml)
@@ -30,6 +30,7 @@ runs combines it ("same": identical by construction, like sizes; "mean": over se
 holding a mapping, {key: how} picks its keys. Adding a report column is one such field here and
 one display line in report/tables.py.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,23 +39,40 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rnnbench.config import incidental
 from rnnbench.errors import UserError
 
 FORMAT = "rnnbench.run/2"
-EVAL_FORMAT, EVAL_DIR = "rnnbench.eval/1", "eval"  # RUN_DIR/eval/<overrides>.json: `rnnbench eval` (commands/evaluate.py)
+EVAL_FORMAT, EVAL_DIR = (
+    "rnnbench.eval/1",
+    "eval",
+)  # RUN_DIR/eval/<overrides>.json: `rnnbench eval` (commands/evaluate.py)
 CONFIG, METRICS, SUMMARY, CHECKPOINT, BEST = "config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt", "best.pt"
 GRADS, TENSORBOARD, HYDRA = "grad_per_time_step.json", "tensorboard", ".hydra"
 # What a completed record must hold for the report; an older or foreign one lacking a key is skipped.
-REQUIRED_KEYS = ("format", "status", "reason", "model", "dataset", "seed", "params", "tokens_per_s", "wall_s",
-                 "final", "best", "baseline")
+REQUIRED_KEYS = (
+    "format",
+    "status",
+    "reason",
+    "model",
+    "dataset",
+    "seed",
+    "params",
+    "tokens_per_s",
+    "wall_s",
+    "final",
+    "best",
+    "baseline",
+)
 
 # The statuses of a run that ended as it should: left as it is, counted as a result (not a failure).
 FINISHED = ("completed", "pruned")
+
 
 def changes(before: dict, now: dict) -> str:
     """'key: old → new' for the keys whose values differ, INCIDENTAL_KEYS aside — the first three
@@ -78,7 +96,7 @@ class Summary:
     format: str = FORMAT
     status: str = "running"  # running | completed | failed | pruned (a tuning trial the tuner gave up on)
     reason: str | None = None  # why it failed
-    stop_reason: str | None = None  # why training stopped (train.Run.stop): solved|plateau|max_steps|diverged|pruned
+    stop_reason: str | None = None  # why training stopped (trainer.Run.stop): solved|plateau|max_steps|diverged|pruned
     # what was run
     model: str | None = None
     dataset: str | None = None
@@ -124,7 +142,9 @@ class Summary:
     started_at: str | None = None
     finished_at: str | None = None
     resumed: list = field(default_factory=list)  # {"step", "at", "threads"} for each resume
-    members: int | None = None  # K: trained as one of K batched members (rnnbench/training/batched.py); None: a single run
+    members: int | None = (
+        None  # K: trained as one of K batched members (rnnbench/training/batched.py); None: a single run
+    )
     member: int | None = None  # its index among them
     loggers: dict = field(default_factory=dict)  # each logger's identity (and error, if it failed)
 
@@ -132,7 +152,7 @@ class Summary:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Summary":
+    def from_json(cls, data: dict) -> Summary:
         """A summary read back, upgraded from an earlier format; unknown keys are ignored and
         missing ones take their defaults (a failed run's record holds few). A field of the wrong
         type (text where a number belongs, a list for a mapping) raises ValueError naming it."""
@@ -191,8 +211,11 @@ def aggregations() -> dict[str, str]:
 
 # Format 1 (before the record had a schema) named per-time-step quantities "per step".
 FORMAT_1 = "rnnbench.run/1"
-_RENAMED_1 = {"flops_per_step": "flops_per_token", "grad_per_step": "grad_per_time_step",
-              "diagnostics.grad_per_step": "diagnostics.grad_per_time_step"}
+_RENAMED_1 = {
+    "flops_per_step": "flops_per_token",
+    "grad_per_step": "grad_per_time_step",
+    "diagnostics.grad_per_step": "diagnostics.grad_per_time_step",
+}
 GRADS_1 = "grad_per_step.json"
 
 
@@ -305,8 +328,10 @@ class RunRecord:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise FolderRefused(f"{self.dir} is in use by another rnnbench process (a run is writing there "
-                                  "now); wait for it to end, or choose another folder") from None
+                raise FolderRefused(
+                    f"{self.dir} is in use by another rnnbench process (a run is writing there "
+                    "now); wait for it to end, or choose another folder"
+                ) from None
             for stale in self.dir.glob(f".*{TMP_SUFFIX}"):
                 stale.unlink(missing_ok=True)
             yield self
@@ -353,8 +378,10 @@ def cpu_name() -> str:
 
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            return next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
-                        platform.processor() or platform.machine())
+            return next(
+                (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
+                platform.processor() or platform.machine(),
+            )
     except OSError:
         return platform.processor() or platform.machine()
 

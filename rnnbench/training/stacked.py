@@ -20,13 +20,16 @@ Any other operation on a parameter raises `NotMemberAware`, naming it: the batch
 out (batched.BatchedRun.check) and its members train one after another. The contract a cell meets
 to be batched is in models/cell.py.
 
-Why not `torch.func.vmap` over the stacked parameters: on this project's CPU it was 1.5–1.7× slower
-per GRU step than this member dimension (measured: benchmarks/README.md, "Batched members").
+Why a member dimension and not `torch.func.vmap` over the stacked parameters: vmap was slower per
+GRU step on this project's CPU, and a TorchFunctionMode (which sees every operation, not only those
+on parameters) slower still (benchmarks/README.md, "Batched members").
 """
+
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -73,6 +76,7 @@ def _expand(p: Tensor, dims: int) -> Tensor:
 def binary(op: Callable) -> Callable:
     """`op` of two operands, at least one of them Stacked: parameters with parameters (or numbers)
     stay Stacked; a parameter meets an activation member by member."""
+
     def apply(a: Any, b: Any, *rest: Any, **kwargs: Any) -> Any:
         pa, pb = isinstance(a, Stacked), isinstance(b, Stacked)
         a, b = _plain(a), _plain(b)
@@ -85,18 +89,23 @@ def binary(op: Callable) -> Callable:
         k = p.shape[0]
         xs = _members_first(x, k)
         if p.dim() > xs.dim():
-            raise NotMemberAware(f"a parameter of shape {tuple(p.shape[1:])} meets an activation of shape "
-                                 f"{tuple(x.shape)}: an activation must keep the batch as its first dimension")
+            raise NotMemberAware(
+                f"a parameter of shape {tuple(p.shape[1:])} meets an activation of shape "
+                f"{tuple(x.shape)}: an activation must keep the batch as its first dimension"
+            )
         ps = _expand(p, xs.dim())
         out = op(ps, xs, *rest, **kwargs) if pa else op(xs, ps, *rest, **kwargs)
         return out.reshape(-1, *out.shape[2:])
+
     return apply
 
 
 def elementwise(fn: Callable) -> Callable:
     """An element-wise function of a parameter: a parameter again."""
+
     def apply(p: Tensor, *args: Any, **kwargs: Any) -> Stacked:
         return fn(_plain(p), *args, **kwargs).as_subclass(Stacked)
+
     return apply
 
 
@@ -131,8 +140,9 @@ def matmul(x: Tensor, p: Tensor) -> Tensor:
     return torch.bmm(xs, q).reshape(*x.shape[:-1], q.shape[-1])
 
 
-def layer_norm(x: Tensor, shape: Any, weight: Tensor | None = None, bias: Tensor | None = None,
-               eps: float = 1e-5) -> Tensor:
+def layer_norm(
+    x: Tensor, shape: Any, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5
+) -> Tensor:
     y = F.layer_norm(_plain(x), shape, None, None, eps)
     if weight is not None:
         y = binary(operator.mul)(y, weight)
@@ -141,8 +151,14 @@ def layer_norm(x: Tensor, shape: Any, weight: Tensor | None = None, bias: Tensor
     return y
 
 
-def embedding(ids: Tensor, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
-              *args: Any, **kwargs: Any) -> Tensor:
+def embedding(
+    ids: Tensor,
+    weight: Tensor,
+    padding_idx: int | None = None,
+    max_norm: float | None = None,
+    *args: Any,
+    **kwargs: Any,
+) -> Tensor:
     if max_norm is not None:
         raise NotMemberAware("F.embedding with max_norm (it renormalises the table in place)")
     w = _plain(weight)
@@ -154,17 +170,27 @@ def embedding(ids: Tensor, weight: Tensor, padding_idx: int | None = None, max_n
 
 def convolution(conv: Callable) -> Callable:
     """F.conv1d / F.conv2d with each member's kernels: one grouped convolution over (B, K·C, …)."""
-    def apply(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
-              dilation: Any = 1, groups: int = 1) -> Tensor:
+
+    def apply(
+        x: Tensor,
+        weight: Tensor,
+        bias: Tensor | None = None,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+    ) -> Tensor:
         if groups != 1 or isinstance(x, Stacked) or not isinstance(weight, Stacked):
             raise NotMemberAware(f"{conv.__name__} with groups, or of a parameter")
         w = _plain(weight)
         k, size = w.shape[0], w.shape[1]
         rows, channels, *space = x.shape
         grouped = x.reshape(k, -1, channels, *space).transpose(0, 1).reshape(-1, k * channels, *space)
-        out = conv(grouped, w.flatten(0, 1), None if bias is None else _plain(bias).flatten(), stride, padding,
-                   dilation, k)
+        out = conv(
+            grouped, w.flatten(0, 1), None if bias is None else _plain(bias).flatten(), stride, padding, dilation, k
+        )
         return out.reshape(-1, k, size, *out.shape[2:]).transpose(0, 1).reshape(rows, size, *out.shape[2:])
+
     return apply
 
 
@@ -185,10 +211,12 @@ _ARITHMETIC = {
     operator.truediv: (Tensor.div, torch.div),
     operator.pow: (Tensor.pow, Tensor.__pow__, torch.pow),
 }
-_REFLECTED = {Tensor.__rsub__: lambda a, b: b - a, Tensor.__rdiv__: lambda a, b: b / a,
-              Tensor.__rpow__: lambda a, b: b ** a}
-_UNARY = ("exp", "log", "sigmoid", "tanh", "relu", "abs", "sqrt", "neg", "reciprocal", "square", "sin", "cos",
-          "clamp")
+_REFLECTED = {
+    Tensor.__rsub__: lambda a, b: b - a,
+    Tensor.__rdiv__: lambda a, b: b / a,
+    Tensor.__rpow__: lambda a, b: b**a,
+}
+_UNARY = ("exp", "log", "sigmoid", "tanh", "relu", "abs", "sqrt", "neg", "reciprocal", "square", "sin", "cos", "clamp")
 
 HANDLERS: dict[Callable, Callable] = {
     **{fn: binary(op) for op, fns in _ARITHMETIC.items() for fn in fns},
@@ -206,5 +234,11 @@ HANDLERS: dict[Callable, Callable] = {
     torch._weight_norm: weight_norm,
 }
 # What may be read of a Stacked as of any tensor (no computation on its values).
-READS = {Tensor.requires_grad.__get__, Tensor.dtype.__get__, Tensor.device.__get__, Tensor.is_leaf.__get__,
-         Tensor.grad_fn.__get__, Tensor.__hash__}
+READS = {
+    Tensor.requires_grad.__get__,
+    Tensor.dtype.__get__,
+    Tensor.device.__get__,
+    Tensor.is_leaf.__get__,
+    Tensor.grad_fn.__get__,
+    Tensor.__hash__,
+}

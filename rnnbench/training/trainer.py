@@ -3,7 +3,7 @@
     train(cfg, run_dir)
       folder      checkpoint.previous_run: what the folder holds for this config (a completed run
                   is returned as it is; a run of another config is refused)
-      build       parts.build(cfg): settings, task (its splits on the run's device), model, optimizer
+      build       build.build(cfg): settings, task (its splits on the run's device), model, optimizer
       lock        RunRecord.lock(): this process is the folder's one writer; the folder checked again
       start       Run.start(): sizes (params, FLOPs), the memory check, the baselines → the record's
                   first summary; or Run.resume(checkpoint): the loop's state as it was saved
@@ -16,7 +16,7 @@
                   exception)
 
 The loop's state is one object, `LoopState`: what a checkpoint saves and what resume restores.
-Batched members (members.py) drive the same phases of K runs, sharing only forward and backward.
+Batched members (batched.py) drive the same phases of K runs, sharing only forward and backward.
 Config errors are raised by build and start, before anything is written; from the first write on,
 an exception is recorded (status "failed" with its reason) and re-raised. A non-finite loss or
 gradient norm ends the run as "failed" (returned, not raised).
@@ -28,6 +28,7 @@ fed to the model (batch × sample_len per optimizer step) over `train_s`, the ti
 training steps (batch fetch, forward, backward, optimizer), which excludes evaluation and set-up.
 `wall_s` is everything.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,10 +40,11 @@ import resource
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -50,14 +52,14 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from rnnbench.data.task import SequenceTask, Split
+from rnnbench.errors import UserError
 from rnnbench.training import diagnostics, preemption
+from rnnbench.training.build import Built, build
 from rnnbench.training.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from rnnbench.training.checkpoint import load_into, previous_run
-from rnnbench.data.task import SequenceTask, Split
-from rnnbench.errors import ConfigError, UserError, check_choice, check_float, check_int
 from rnnbench.training.flops import count_flops
 from rnnbench.training.memory import SavedTensors, check_fits, train_memory
-from rnnbench.training.build import Built, build
 from rnnbench.training.record import BEST, CHECKPOINT, GRADS, RunRecord, Summary, flatten
 
 log = logging.getLogger("rnnbench")
@@ -65,15 +67,31 @@ log = logging.getLogger("rnnbench")
 
 def determinism(device: str) -> dict:
     """What a rerun with the same config and seed reproduces, for the record."""
-    timing = ["tokens_per_s", "infer_tokens_per_s", "wall_s", "train_s", "data_s", "eval_s", "max_rss_mb",
-              "started_at", "finished_at", "metrics.jsonl: tokens_per_s, wall_s"]
+    timing = [
+        "tokens_per_s",
+        "infer_tokens_per_s",
+        "wall_s",
+        "train_s",
+        "data_s",
+        "eval_s",
+        "max_rss_mb",
+        "started_at",
+        "finished_at",
+        "metrics.jsonl: tokens_per_s, wall_s",
+    ]
     if device.startswith("cuda"):
-        return {"bit_for_bit": False, "varies": ["losses and metrics (last digits)", *timing],
-                "note": "CUDA: cuDNN's RNN kernels and atomic adds in backward are not deterministic; "
-                        "expect differences in the last digits that can grow over training"}
-    return {"bit_for_bit": True, "varies": timing,
-            "note": "CPU: losses, metrics and weights are identical for the same config, seed, torch "
-                    "version and number of threads (tested); only timings differ"}
+        return {
+            "bit_for_bit": False,
+            "varies": ["losses and metrics (last digits)", *timing],
+            "note": "CUDA: cuDNN's RNN kernels and atomic adds in backward are not deterministic; "
+            "expect differences in the last digits that can grow over training",
+        }
+    return {
+        "bit_for_bit": True,
+        "varies": timing,
+        "note": "CPU: losses, metrics and weights are identical for the same config, seed, torch "
+        "version and number of threads (tested); only timings differ",
+    }
 
 
 def batch_order(task: SequenceTask, n: int, batch_size: int, seed: int) -> Iterator[tuple[Tensor, bool]]:
@@ -95,7 +113,7 @@ def batch_order(task: SequenceTask, n: int, batch_size: int, seed: int) -> Itera
     while True:
         order = torch.randperm(n, generator=generator)
         for start in range(0, n - batch_size + 1, batch_size):
-            yield order[start:start + batch_size], True
+            yield order[start : start + batch_size], True
 
 
 def detach_state(state: Any) -> Any:
@@ -169,9 +187,14 @@ class LoopState:
         return [f.name for f in fields(self) if f.name not in ("model", "optimizer", "started", "wall_before")]
 
     def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "rng": torch.get_rng_state(), "wall_before": self.wall_s,
-                **{name: getattr(self, name) for name in self._plain()}, "carried": detach_state(self.carried)}
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": torch.get_rng_state(),
+            "wall_before": self.wall_s,
+            **{name: getattr(self, name) for name in self._plain()},
+            "carried": detach_state(self.carried),
+        }
 
     def load_state_dict(self, state: dict, path: Path) -> None:
         load_into(self.model, state["model"], "model", path)
@@ -205,13 +228,27 @@ class Run:
         info = {**model.describe(), **model.sizing}
         baselines = task.baselines("test")
         self.summary = Summary(
-            model=info["name"], dataset=task.name, seed=self.built.seed, hparams=flatten(self.config), model_info=info,
-            task=task.describe(), optimizer=type(self.built.optimizer).__name__, params=info["params"],
-            core_params=info["core_params"], flops_per_token=flops / task.sample_len,
-            baseline_name=task.baseline_name, baseline=baselines[task.baseline_name], baseline_val=task.baseline("val"),
-            baselines=baselines, determinism=determinism(settings.device), device=settings.device,
-            threads=torch.get_num_threads(), torch=str(torch.__version__), python=platform.python_version(),
-            started_at=started_at)
+            model=info["name"],
+            dataset=task.name,
+            seed=self.built.seed,
+            hparams=flatten(self.config),
+            model_info=info,
+            task=task.describe(),
+            optimizer=type(self.built.optimizer).__name__,
+            params=info["params"],
+            core_params=info["core_params"],
+            flops_per_token=flops / task.sample_len,
+            baseline_name=task.baseline_name,
+            baseline=baselines[task.baseline_name],
+            baseline_val=task.baseline("val"),
+            baselines=baselines,
+            determinism=determinism(settings.device),
+            device=settings.device,
+            threads=torch.get_num_threads(),
+            torch=str(torch.__version__),
+            python=platform.python_version(),
+            started_at=started_at,
+        )
 
     def resume(self, checkpoint: dict, path: Path, started_at: str) -> None:
         """The loop as the checkpoint left it, and the batch order replayed up to its step."""
@@ -249,8 +286,17 @@ class Run:
             self.measure_grads()
         self.record.write_summary(self.summary)
         s = self.summary
-        log.info("%s on %s (T=%d), seed %d: %d parameters (%d in the core), %s, %s", s.model, s.dataset,
-                 self.task.seq_len, s.seed, s.params, s.core_params, s.model_info.get("impl", ""), s.device)
+        log.info(
+            "%s on %s (T=%d), seed %d: %d parameters (%d in the core), %s, %s",
+            s.model,
+            s.dataset,
+            self.task.seq_len,
+            s.seed,
+            s.params,
+            s.core_params,
+            s.model_info.get("impl", ""),
+            s.device,
+        )
 
     def run_loop(self) -> str | None:
         """Training steps until a stop (`stop`, or max_steps); returns why the run failed (it
@@ -279,9 +325,14 @@ class Run:
 
     def progress_bar(self, total: int | None = None, desc: str | None = None) -> tqdm:
         settings = self.settings
-        return tqdm(total=total or settings.max_steps, initial=0 if total else self.loop.step, leave=False,
-                    desc=desc or f"{self.summary.model}/{self.task.name}/s{self.built.seed}", file=sys.stderr,
-                    disable=None if settings.progress is None else not settings.progress)
+        return tqdm(
+            total=total or settings.max_steps,
+            initial=0 if total else self.loop.step,
+            leave=False,
+            desc=desc or f"{self.summary.model}/{self.task.name}/s{self.built.seed}",
+            file=sys.stderr,
+            disable=None if settings.progress is None else not settings.progress,
+        )
 
     def after_step(self, failure: str | None) -> str | None:
         """What follows an optimizer step (`failure`: the step's): a validation every `eval_every`
@@ -317,8 +368,9 @@ class Run:
         train = self.task.splits()["train"]
         return train.x[index], train.y[index], fresh
 
-    def update(self, loss_value: float, state: Any, activation_bytes: int | None, data_s: float,
-               started: float) -> str | None:
+    def update(
+        self, loss_value: float, state: Any, activation_bytes: int | None, data_s: float, started: float
+    ) -> str | None:
         """After backward: clip, check, step the optimizer, count. `activation_bytes` (first step
         only) is what the forward pass saved; `data_s` the seconds fetching the batch, `started`
         the step's start on the perf_counter clock."""
@@ -347,9 +399,14 @@ class Run:
         t0 = time.perf_counter()
         val = evaluate(self.model, task, task.splits()["val"], self.settings.eval_batch_size)
         loop.eval_s += time.perf_counter() - t0
-        row = {"step": loop.step, "train_loss": loop.window_loss / loop.window_steps,
-               "grad_norm": loop.window_grad_norm / loop.window_steps, **{f"val_{k}": v for k, v in val.items()},
-               "tokens_per_s": loop.step * self.tokens_per_batch / loop.train_s, "wall_s": loop.wall_s}
+        row = {
+            "step": loop.step,
+            "train_loss": loop.window_loss / loop.window_steps,
+            "grad_norm": loop.window_grad_norm / loop.window_steps,
+            **{f"val_{k}": v for k, v in val.items()},
+            "tokens_per_s": loop.step * self.tokens_per_batch / loop.train_s,
+            "wall_s": loop.wall_s,
+        }
         loop.window_loss, loop.window_grad_norm, loop.window_steps = 0.0, 0.0, 0
         loop.rows.append(row)
         self.record.write_metrics(loop.rows)
@@ -358,8 +415,15 @@ class Run:
             self.measure_grads()
         self.track_best(val)
         loop.last_val = val
-        log.info("step %6d  train loss %.4f  val %s %.4f  (baseline %.4f)  %.0f tok/s", loop.step, row["train_loss"],
-                 primary, val[primary], self.summary.baseline_val[primary], row["tokens_per_s"])
+        log.info(
+            "step %6d  train loss %.4f  val %s %.4f  (baseline %.4f)  %.0f tok/s",
+            loop.step,
+            row["train_loss"],
+            primary,
+            val[primary],
+            self.summary.baseline_val[primary],
+            row["tokens_per_s"],
+        )
         solved = loop.steps_to_target is None and task.is_solved(val[primary])
         if solved:
             loop.steps_to_target, loop.seconds_to_target = loop.step, loop.train_s
@@ -387,14 +451,20 @@ class Run:
             log.info("pruned by the tuner at step %d", loop.step)
             return "pruned"
         reference = loop.plateau_best
-        if reference is None or (task.is_better(task.primary_metric, value, reference)
-                                 and abs(value - reference) > settings.min_delta * abs(reference)):
+        if reference is None or (
+            task.is_better(task.primary_metric, value, reference)
+            and abs(value - reference) > settings.min_delta * abs(reference)
+        ):
             loop.plateau_best, loop.evals_without_progress = value, 0
             return None
         loop.evals_without_progress += 1
         if settings.patience is not None and loop.evals_without_progress >= settings.patience:
-            log.info("plateau: %d evaluations without a %g relative improvement of val %s; stopping",
-                     loop.evals_without_progress, settings.min_delta, task.primary_metric)
+            log.info(
+                "plateau: %d evaluations without a %g relative improvement of val %s; stopping",
+                loop.evals_without_progress,
+                settings.min_delta,
+                task.primary_metric,
+            )
             return "plateau"
         return None
 
@@ -407,8 +477,15 @@ class Run:
             return
         loop.best_step = loop.step
         if self.settings.keep_best:
-            self.record.save_checkpoint({"format": CHECKPOINT_FORMAT, "step": loop.step,
-                                         "model": self.model.state_dict(), "config": self.config}, BEST)
+            self.record.save_checkpoint(
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "step": loop.step,
+                    "model": self.model.state_dict(),
+                    "config": self.config,
+                },
+                BEST,
+            )
 
     def measure_grads(self) -> None:
         self.loop.grad_rows.append(self.built.grad_probe.measure(self.model, self.loop.step))
@@ -434,8 +511,14 @@ class Run:
             s.grad_per_time_step = diagnostics.summarize(loop.grad_rows)
 
     def save_checkpoint(self) -> None:
-        self.record.save_checkpoint({"format": CHECKPOINT_FORMAT, "config": self.config,
-                                     "summary": self.summary.to_dict(), **self.loop.state_dict()})
+        self.record.save_checkpoint(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "config": self.config,
+                "summary": self.summary.to_dict(),
+                **self.loop.state_dict(),
+            }
+        )
 
     # --- finish ------------------------------------------------------------------------------------
     def finish(self, failure: str | None) -> None:
@@ -479,7 +562,7 @@ class Run:
 
     def close(self) -> None:
         s = self.summary
-        s.finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        s.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
         s.max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         s.wall_s = self.loop.wall_s
         self.built.loggers.finish()
@@ -516,7 +599,7 @@ class Completed(Exception):
 def prepared(cfg: DictConfig, run_dir: Path) -> Iterator[Run]:
     """The run of `cfg` in `run_dir`, built, started or resumed, its folder locked while the
     context is open; raises `Completed` (with its summary) when the folder holds it completed."""
-    started, started_at = time.perf_counter(), datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started, started_at = time.perf_counter(), datetime.now(UTC).isoformat(timespec="seconds")
     record, config = RunRecord(run_dir), OmegaConf.to_container(cfg, resolve=True)
     state, previous = previous_run(record.dir, config)
     if state == "completed":
@@ -544,8 +627,14 @@ def step_memory(built: Built, limit: int | None = None) -> int:
     def probe_loss(n: int) -> Tensor:
         return task.loss(model(train.x[:n], target=train.y[:n])[0], train.y[:n])
 
-    return check_fits(model, probe_loss, settings.batch_size, settings.device,
-                      f"dataset.seq_len={task.seq_len} with trainer.batch_size={settings.batch_size}", limit=limit)
+    return check_fits(
+        model,
+        probe_loss,
+        settings.batch_size,
+        settings.device,
+        f"dataset.seq_len={task.seq_len} with trainer.batch_size={settings.batch_size}",
+        limit=limit,
+    )
 
 
 def failure_reason(exc: Exception) -> str:
@@ -555,6 +644,8 @@ def failure_reason(exc: Exception) -> str:
         return str(exc)
     if isinstance(exc, OSError) and exc.filename:
         why = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc)).lower()
-        return (f"cannot write {exc.filename}: {why}; the last good checkpoint is kept: once that is fixed, the "
-                "same command (or rnnbench resume on the run folder) continues the run")
+        return (
+            f"cannot write {exc.filename}: {why}; the last good checkpoint is kept: once that is fixed, the "
+            "same command (or rnnbench resume on the run folder) continues the run"
+        )
     return f"{type(exc).__name__}: {exc}"

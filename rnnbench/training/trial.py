@@ -1,6 +1,7 @@
 """A run's link to the tuner's trial (launch/tune.py): the study's journal file, its pruner, and
 `TrialReport`, through which the trainer reports each validation value and learns whether the
 trial is pruned. Optuna is imported only when a trial runs."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,10 +10,15 @@ from omegaconf import DictConfig
 
 from rnnbench.errors import UserError
 
-PRUNERS = {"none": "NopPruner", "median": "MedianPruner", "successive_halving": "SuccessiveHalvingPruner",
-           "hyperband": "HyperbandPruner"}
+PRUNERS = {
+    "none": "NopPruner",
+    "median": "MedianPruner",
+    "successive_halving": "SuccessiveHalvingPruner",
+    "hyperband": "HyperbandPruner",
+}
 # median: no pruning before 4 trials have finished (the median of fewer is noise).
 PRUNER_DEFAULTS = {"median": {"n_startup_trials": 4}}
+
 
 def journal(path: str | Path):
     """The Optuna storage of a study: a journal file (file-locked appends; no database needed)."""
@@ -43,8 +49,11 @@ class TrialReport:
         storage = journal(tuning.storage)
         study_id = storage.get_study_id_from_name(tuning.study)
         attrs = storage.get_study_user_attrs(study_id)
-        study = optuna.load_study(study_name=tuning.study, storage=storage,
-                                  pruner=make_pruner(attrs.get("pruner", "none"), attrs.get("pruner_args")))
+        study = optuna.load_study(
+            study_name=tuning.study,
+            storage=storage,
+            pruner=make_pruner(attrs.get("pruner", "none"), attrs.get("pruner_args")),
+        )
         self.trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, int(tuning.trial))
         self.storage, self.trial = storage, optuna.trial.Trial(study, self.trial_id)
         self.sign = 1.0 if lower_is_better else -1.0
