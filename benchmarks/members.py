@@ -7,10 +7,10 @@
 For each cell, width H and member count K, on the adding problem (T = 100, batch 64, Adam): the
 seconds of `--steps` training steps of one single run (rnnbench's Run.step, on the run's fastest
 path: torch's fused kernel where the cell has one) times K, against the same number of steps of
-one batched run of K members (training/batched.py BatchedRun.step: stacked weights, one forward and backward,
+one batched run of K members (training/members.py BatchedRun.step: stacked weights, one forward and backward,
 each member's own clip and Adam step). Best of 3 repetitions each. Printed: the speed-up (K
 sequential / batched), the activations one batched step saves over one single run's (memory
-grows ~K×), and what hydra/launcher=batched with batching=auto does (batched.slower_batched).
+grows ~K×), and what hydra/launcher=batched with batching=auto does (members.slower_batched).
 Then, per cell, the crossover: the largest width at which K = 8 still wins.
 
 --sweep instead measures the end-to-end comparison: the same 8 jobs (GRU, H = 32, seeds 0–7, 300 steps) as a
@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from rnnbench.config import compose
-from rnnbench.training.batched import BatchedRun, slower_batched
+from rnnbench.training.members import BatchedRun, slower_batched
 from rnnbench.training.memory import SavedTensors
 from rnnbench.training.trainer import prepared
 

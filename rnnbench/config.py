@@ -46,7 +46,7 @@ INCIDENTAL_KEYS = (
 # The seeds: what replicates of one setting differ in. The report averages over them.
 SEED_KEYS = ("seed", "dataset.seed", "dataset.backtest.origin")  # aggregated over, not compared (origins: stock.py)
 
-# hydra.launcher.batching (hydra/launcher=batched: launch/batched.py, training/batched.py)
+# hydra.launcher.batching (hydra/launcher=batched: launch/batched.py, training/members.py)
 BATCHING = ("auto", "always", "never")
 # Keys in which the members of one batched run may differ (the configs are otherwise equal).
 MEMBER_KEYS = (

@@ -1,4 +1,4 @@
-"""Batched members (rnnbench/training/batched.py, training/stacked.py, hydra/launcher=batched): each member
+"""Batched members (rnnbench/training/members.py, training/stacked.py, hydra/launcher=batched): each member
 equals the single run of its seed and learning rate, a diverging member is isolated, a killed
 batched run resumes, and the launcher groups only jobs that differ in seed or optimizer settings."""
 
@@ -15,8 +15,8 @@ import torch
 from rnnbench.config import group_options
 from rnnbench.errors import UserError
 from rnnbench.launch.batched import check_settings, group_jobs
-from rnnbench.training import batched as members
-from rnnbench.training.batched import Job, train_members
+from rnnbench.training import members
+from rnnbench.training.members import Job, train_members
 from rnnbench.training.build import kind_of_option
 from rnnbench.training.stacked import NotMemberAware, Stacked, stacked
 from rnnbench.training.trainer import Run, prepared, train

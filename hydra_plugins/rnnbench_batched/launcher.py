@@ -1,5 +1,5 @@
 """hydra/launcher=batched: the jobs of a sweep that differ only in seed or optimizer settings run
-as batched members (the work is in rnnbench/launch/batched.py and rnnbench/training/batched.py).
+as batched members (the work is in rnnbench/launch/batched.py and rnnbench/training/members.py).
 
 Hydra imports this module at every start, so it imports neither torch nor rnnbench's trainer."""
 

@@ -92,7 +92,7 @@ def collect_job(cfg: Any) -> Any:
     """The task function of a grouped job: its config (resolved while Hydra's config is this
     job's), folder and `.hydra/` files, to train with its group."""
     from rnnbench.launch.job import hydra_files
-    from rnnbench.training.batched import Job
+    from rnnbench.training.members import Job
 
     hydra_cfg = HydraConfig.get()
     return Job(
@@ -105,7 +105,7 @@ def collect_job(cfg: Any) -> Any:
 def train_group(returns: list[JobReturn], batching: str) -> None:
     """Train the collected jobs of `returns` together; each JobReturn then holds its job's value."""
     from rnnbench.launch.job import settle
-    from rnnbench.training.batched import train_members
+    from rnnbench.training.members import train_members
 
     jobs = [ret.return_value for ret in returns]
     if any(ret.status != JobStatus.COMPLETED for ret in returns):  # collecting cannot fail but for a bug

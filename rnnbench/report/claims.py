@@ -174,7 +174,7 @@ def display_claims(claims: pd.DataFrame) -> pd.DataFrame:
 
 def _single_runs(frame: pd.DataFrame) -> pd.DataFrame:
     """The runs whose speed was their own: a batched member's tokens/s is its share of steps it
-    took with K − 1 others (rnnbench/training/batched.py), so speed claims leave members out."""
+    took with K − 1 others (rnnbench/training/members.py), so speed claims leave members out."""
     return frame[frame["members"].isna()] if "members" in frame else frame
 
 

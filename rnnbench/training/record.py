@@ -143,7 +143,7 @@ class Summary:
     finished_at: str | None = None
     resumed: list = field(default_factory=list)  # {"step", "at", "threads"} for each resume
     members: int | None = (
-        None  # K: trained as one of K batched members (rnnbench/training/batched.py); None: a single run
+        None  # K: trained as one of K batched members (rnnbench/training/members.py); None: a single run
     )
     member: int | None = None  # its index among them
     loggers: dict = field(default_factory=dict)  # each logger's identity (and error, if it failed)

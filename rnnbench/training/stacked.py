@@ -1,6 +1,6 @@
 """K copies of one model computed as one, applied from outside: the cells stay plain PyTorch.
 
-Batched members (batched.py) run a template of the model through `torch.func.functional_call`
+Batched members (members.py) run a template of the model through `torch.func.functional_call`
 with each parameter replaced by `Stacked`: the K members' copies, (K, *shape). Activations carry
 the K members' batches folded into their batch dimension, member-major — rows k·B … (k+1)·B − 1
 are member k's — so everything a cell does to activations alone runs unchanged. Only operations
@@ -17,12 +17,12 @@ that read a parameter meet a `Stacked`, and `__torch_function__` computes each p
     torch._weight_norm(v, g)   each member's own norms (torch's weight_norm parametrization)
 
 Any other operation on a parameter raises `NotMemberAware`, naming it: the batched run then checks
-out (batched.BatchedRun.check) and its members train one after another. The contract a cell meets
+out (members.BatchedRun.check) and its members train one after another. The contract a cell meets
 to be batched is in models/cell.py.
 
 Why a member dimension and not `torch.func.vmap` over the stacked parameters: vmap was slower per
 GRU step on this project's CPU, and a TorchFunctionMode (which sees every operation, not only those
-on parameters) slower still (benchmarks/README.md, "Batched members").
+on parameters) slower too (benchmarks/README.md, "Batched members").
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@
                   exception)
 
 The loop's state is one object, `LoopState`: what a checkpoint saves and what resume restores.
-Batched members (batched.py) drive the same phases of K runs, sharing only forward and backward.
+Batched members (members.py) drive the same phases of K runs, sharing only forward and backward.
 Config errors are raised by build and start, before anything is written; from the first write on,
 an exception is recorded (status "failed" with its reason) and re-raised. A non-finite loss or
 gradient norm ends the run as "failed" (returned, not raised).
