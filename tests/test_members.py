@@ -16,8 +16,8 @@ from rnnbench.config import group_options
 from rnnbench.errors import UserError
 from rnnbench.launch.batched import check_settings, group_jobs
 from rnnbench.training import members
-from rnnbench.training.members import Job, train_members
 from rnnbench.training.build import kind_of_option
+from rnnbench.training.members import Job, train_members
 from rnnbench.training.stacked import NotMemberAware, Stacked, stacked
 from rnnbench.training.trainer import Run, prepared, train
 from tests.conftest import compose_config
