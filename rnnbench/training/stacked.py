@@ -36,20 +36,24 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-class NotMemberAware(TypeError):
-    """A parameter met an operation that has no per-member form here."""
+class NotMemberAware(Exception):
+    """A parameter met an operation that has no per-member form here. (Not a TypeError: torch turns
+    those raised inside an operator such as `@` into NotImplemented, losing the message.)"""
 
 
 class Stacked(Tensor):
     """K members' copies of one parameter, (K, *shape), standing in for it in a template's forward."""
 
+    plain: Tensor  # the same values as a plain tensor: what the handlers compute with
+    views: dict  # _view's
+
     @classmethod
     def __torch_function__(cls, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         handler = HANDLERS.get(func)
-        with torch._C.DisableTorchFunctionSubclass():
-            if handler is not None:
-                return handler(*args, **(kwargs or {}))
-            if func in READS:  # requires_grad, dtype, device, …: what autograd and functional_call ask
+        if handler is not None:  # handlers compute on plain tensors only, so nothing dispatches back here
+            return handler(*args, **(kwargs or {}))
+        if func in READS:  # requires_grad, dtype, device, …: what autograd and functional_call ask
+            with torch._C.DisableTorchFunctionSubclass():
                 return func(*args, **(kwargs or {}))
         name = getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func))
         raise NotMemberAware(f"a parameter goes through {name}, which batched members cannot split by member")
@@ -57,11 +61,25 @@ class Stacked(Tensor):
 
 def stacked(tensors: list[Tensor]) -> Stacked:
     """The members' copies of one parameter, stacked (gradients flow back to each copy)."""
-    return torch.stack(tensors).as_subclass(Stacked)
+    return _wrap(torch.stack(tensors))
+
+
+def _wrap(plain: Tensor) -> Stacked:
+    wrapped = plain.as_subclass(Stacked)
+    wrapped.plain, wrapped.views = plain, {}
+    return wrapped
+
+
+def _view(p: Stacked, key: Any, make: Callable[[Tensor], Tensor]) -> Tensor:
+    """A view of a parameter that a forward pass asks for at every time step (a row, a transpose,
+    a reshape), made once per forward: the step's dispatch is the cost, not its arithmetic."""
+    if key not in p.views:
+        p.views[key] = make(p.plain)
+    return p.views[key]
 
 
 def _plain(t: Any) -> Any:
-    return t.as_subclass(Tensor) if isinstance(t, Stacked) else t
+    return t.plain if isinstance(t, Stacked) else t
 
 
 def _members_first(x: Tensor, k: int) -> Tensor:
@@ -79,13 +97,14 @@ def binary(op: Callable) -> Callable:
 
     def apply(a: Any, b: Any, *rest: Any, **kwargs: Any) -> Any:
         pa, pb = isinstance(a, Stacked), isinstance(b, Stacked)
+        stacked_one = a if pa else b
         a, b = _plain(a), _plain(b)
         if pa and pb:
             dims = max(a.dim(), b.dim())
-            return op(_expand(a, dims), _expand(b, dims), *rest, **kwargs).as_subclass(Stacked)
+            return _wrap(op(_expand(a, dims), _expand(b, dims), *rest, **kwargs))
         p, x = (a, b) if pa else (b, a)
         if not isinstance(x, Tensor) or x.dim() == 0:  # a number
-            return op(a, b, *rest, **kwargs).as_subclass(Stacked)
+            return _wrap(op(a, b, *rest, **kwargs))
         k = p.shape[0]
         xs = _members_first(x, k)
         if p.dim() > xs.dim():
@@ -93,18 +112,22 @@ def binary(op: Callable) -> Callable:
                 f"a parameter of shape {tuple(p.shape[1:])} meets an activation of shape "
                 f"{tuple(x.shape)}: an activation must keep the batch as its first dimension"
             )
-        ps = _expand(p, xs.dim())
+        dims = xs.dim()
+        ps = _view(stacked_one, ("expand", dims), lambda q: _expand(q, dims))
         out = op(ps, xs, *rest, **kwargs) if pa else op(xs, ps, *rest, **kwargs)
         return out.reshape(-1, *out.shape[2:])
 
     return apply
 
 
+_times, _plus = binary(operator.mul), binary(operator.add)
+
+
 def elementwise(fn: Callable) -> Callable:
     """An element-wise function of a parameter: a parameter again."""
 
     def apply(p: Tensor, *args: Any, **kwargs: Any) -> Stacked:
-        return fn(_plain(p), *args, **kwargs).as_subclass(Stacked)
+        return _wrap(fn(_plain(p), *args, **kwargs))
 
     return apply
 
@@ -114,7 +137,8 @@ def getitem(p: Tensor, index: Any) -> Stacked:
     index = index if isinstance(index, tuple) else (index,)
     if not all(isinstance(i, (int, slice)) for i in index):
         raise NotMemberAware("a parameter is indexed by something other than ints and slices")
-    return _plain(p)[(slice(None), *index)].as_subclass(Stacked)
+    key = ("item", *((i.start, i.stop, i.step) if isinstance(i, slice) else i for i in index))
+    return _view(p, key, lambda q: _wrap(q[(slice(None), *index)]))
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -123,16 +147,19 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     w = _plain(weight)
     k = w.shape[0]
     xs = x.reshape(k, -1, x.shape[-1])  # (K, B·…, I)
-    wt = w.transpose(1, 2)  # (K, I, O)
-    out = torch.bmm(xs, wt) if bias is None else torch.baddbmm(_plain(bias).unsqueeze(1), xs, wt)
+    wt = _view(weight, "transposed", lambda q: q.transpose(1, 2))  # (K, I, O)
+    if bias is None:
+        out = torch.bmm(xs, wt)
+    else:
+        out = torch.baddbmm(_view(bias, "column", lambda q: q.unsqueeze(1)), xs, wt)
     return out.reshape(*x.shape[:-1], w.shape[1])
 
 
 def matmul(x: Tensor, p: Tensor) -> Tensor:
     """x @ p for an activation x (K·B, …, D) and a parameter p (K, D) or (K, D, O)."""
-    if isinstance(x, Stacked) or not isinstance(p, Stacked) or p.dim() not in (2, 3):
-        raise NotMemberAware("@ other than activation @ parameter (a vector or a matrix)")
     q = _plain(p)
+    if isinstance(x, Stacked) or not isinstance(p, Stacked) or q.dim() not in (2, 3):
+        raise NotMemberAware("@ other than activation @ parameter (a vector or a matrix)")
     k = q.shape[0]
     xs = x.reshape(k, -1, x.shape[-1])
     if q.dim() == 2:
@@ -145,9 +172,9 @@ def layer_norm(
 ) -> Tensor:
     y = F.layer_norm(_plain(x), shape, None, None, eps)
     if weight is not None:
-        y = binary(operator.mul)(y, weight)
+        y = _times(y, weight)
     if bias is not None:
-        y = binary(operator.add)(y, bias)
+        y = _plus(y, bias)
     return y
 
 
@@ -199,7 +226,7 @@ def weight_norm(v: Tensor, g: Tensor, dim: int = 0) -> Stacked:
     if dim != 0:
         raise NotMemberAware("weight_norm over a dimension other than the first")
     v, g = _plain(v), _plain(g)
-    return torch._weight_norm(v.flatten(0, 1), g.flatten(0, 1), 0).reshape(v.shape).as_subclass(Stacked)
+    return _wrap(torch._weight_norm(v.flatten(0, 1), g.flatten(0, 1), 0).reshape(v.shape))
 
 
 # The functions __torch_function__ receives: `p * x` arrives as Tensor.mul(p, x), `2 - p` as
