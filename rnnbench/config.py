@@ -38,6 +38,7 @@ INCIDENTAL_KEYS = (
     "trainer.threads",
     "trainer.checkpoint",
     "trainer.keep_best",
+    "trainer._target_",  # where the settings' class lives (it moved with the package layout), not what they say
     "diagnostics.",
     "logger.",
     "tuning.",

@@ -196,3 +196,14 @@ def test_an_unwritable_output_folder_is_one_line(tmp_path):
         out = run_cli("train", f"output_root={locked}", "trainer.max_steps=1", cwd=tmp_path)
         assert out.returncode == 2 and "permission denied; choose a writable folder" in out.stderr
     locked.chmod(0o700)
+
+
+def test_a_record_from_before_the_package_layout_is_the_same_run():
+    """The trainer settings' class moved (rnnbench.train → rnnbench.training.build): a run started
+    before resumes and is grouped with new ones (config.INCIDENTAL_KEYS)."""
+    from rnnbench.training.record import changes, flatten
+
+    old = flatten({"trainer": {"_target_": "rnnbench.train.TrainerSettings", "lr": 0.01}})
+    new = flatten({"trainer": {"_target_": "rnnbench.training.build.TrainerSettings", "lr": 0.01}})
+    assert changes(old, new) == ""
+    assert "trainer.lr" in changes(old, {**new, "trainer.lr": 0.1})
