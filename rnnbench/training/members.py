@@ -171,8 +171,8 @@ def slower_batched(run: Run) -> str | None:
         )
     if not any(isinstance(m, Recurrent) for m in run.model.modules()):
         return (
-            "a model without a recurrence (TCN, Transformer) is a few large operations already: batched, it "
-            "gains nothing on the CPU (measured)"
+            "a model without a recurrence is a few large operations already (the TCN's convolutions gained "
+            "nothing batched on the CPU, measured)"
         )
     width = run.model.sizing.get("hidden_size") or run.config["model"].get("hidden_size")
     kind = "scan" if any(getattr(m, "impl", None) == "scan" for m in run.model.modules()) else "loop"

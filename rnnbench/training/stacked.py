@@ -52,11 +52,15 @@ class Stacked(Tensor):
         handler = HANDLERS.get(func)
         if handler is not None:  # handlers compute on plain tensors only, so nothing dispatches back here
             return handler(*args, **(kwargs or {}))
-        if func in READS:  # requires_grad, dtype, device, …: what autograd and functional_call ask
-            with torch._C.DisableTorchFunctionSubclass():
-                return func(*args, **(kwargs or {}))
-        name = getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func))
-        raise NotMemberAware(f"a parameter goes through {name}, which batched members cannot split by member")
+        raise NotMemberAware(f"a parameter goes through {_name(func)}, which batched members cannot split by member")
+
+
+def _name(func: Callable) -> str:
+    descriptor = getattr(func, "__self__", None)
+    if type(func).__name__ == "method-wrapper" and hasattr(descriptor, "__objclass__"):  # an attribute read
+        return f"Tensor.{descriptor.__name__}"
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func))
+    return name.replace("TensorBase.", "Tensor.").replace("_VariableFunctionsClass.", "torch.")
 
 
 def stacked(tensors: list[Tensor]) -> Stacked:
@@ -259,13 +263,4 @@ HANDLERS: dict[Callable, Callable] = {
     F.conv1d: convolution(F.conv1d),
     F.conv2d: convolution(F.conv2d),
     torch._weight_norm: weight_norm,
-}
-# What may be read of a Stacked as of any tensor (no computation on its values).
-READS = {
-    Tensor.requires_grad.__get__,
-    Tensor.dtype.__get__,
-    Tensor.device.__get__,
-    Tensor.is_leaf.__get__,
-    Tensor.grad_fn.__get__,
-    Tensor.__hash__,
 }
