@@ -11,7 +11,7 @@ import os
 import pytest
 from omegaconf import OmegaConf
 
-from rnnbench.launch.sweep import job_threads, read_outcomes
+from rnnbench.launch.sweep import job_threads, outcome_of
 from tests.conftest import TINY, run_cli
 
 
@@ -115,7 +115,7 @@ def test_outcomes_are_read_from_the_records(tmp_path):
     }.items():
         os.makedirs(tmp_path / name)
         (tmp_path / name / "summary.json").write_text(text)
-    outcomes = {os.path.basename(o["dir"]): o for o in read_outcomes(tmp_path)}
+    outcomes = {name: outcome_of(tmp_path / name) for name in "abcd"}
     assert [outcomes[k]["status"] for k in "abcd"] == ["completed", "failed", "running", "unreadable"]
     assert outcomes["b"]["reason"] == "x" and "resume" in outcomes["c"]["reason"]
 

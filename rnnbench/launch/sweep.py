@@ -53,16 +53,6 @@ def outcome_of(run_dir: Path) -> dict:
     return {"dir": str(run_dir), "status": status, "reason": reason}
 
 
-def read_outcomes(folder: Path) -> list[dict]:
-    """The outcome of every run record at or under `folder`."""
-    return [outcome_of(path.parent) for path in sorted(folder.rglob(SUMMARY))]
-
-
-def failed(outcomes: list[dict]) -> list[dict]:
-    """The outcomes that count as failures (a diverged tuning trial does not)."""
-    return [o for o in outcomes if o["status"] not in (*FINISHED, "diverged trial")]
-
-
 class LostJob(float):
     """What a launcher returns for a job that ended without a result (a cluster job cancelled or
     killed: slurm.py): NaN to a sweeper, as for a failed run; its folder and why, for the list of
@@ -125,7 +115,7 @@ def run_folder(ret: Any) -> Path:
 
 def describe_failures(outcomes: list[dict]) -> str:
     """'rnnbench: N of M runs failed:' and a line per failed run (folder: reason); '' when none did."""
-    bad = failed(outcomes)
+    bad = [o for o in outcomes if o["status"] not in (*FINISHED, "diverged trial")]  # a diverged trial is a result
     if not bad:
         return ""
     return "\n".join(
