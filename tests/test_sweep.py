@@ -12,7 +12,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from rnnbench.launch.sweep import job_threads, outcome_of
-from tests.conftest import TINY, run_cli
+from tests.conftest import DIVERGED, TINY, run_cli
 
 
 def summaries(folder):
@@ -44,7 +44,7 @@ def test_parallel_jobs_write_complete_distinct_records_and_failures_are_listed(t
     records = summaries(tmp_path / "sweep")
     assert len(records) == 8  # one folder per job
     reasons = sorted(str(s["reason"]) for s in records.values())
-    assert sum(r.startswith("diverged: loss became nan") for r in reasons) == 2
+    assert sum(bool(DIVERGED.match(r)) for r in reasons) == 2  # nan or inf, by the CPU's kernels
     assert sum("dataset.seq_len must be ≥ 2" in r for r in reasons) == 4
     completed = [s for s in records.values() if s["status"] == "completed"]
     assert len(completed) == 2 and {s["seed"] for s in completed} == {0, 1}
@@ -195,7 +195,7 @@ def test_the_batched_launcher_isolates_diverging_members_and_lists_failures(tmp_
     records = summaries(tmp_path / "sweep")
     assert len(records) == 8
     reasons = sorted(str(s["reason"]) for s in records.values())
-    assert sum(r.startswith("diverged: loss became nan") for r in reasons) == 2
+    assert sum(bool(DIVERGED.match(r)) for r in reasons) == 2  # nan or inf, by the CPU's kernels
     assert sum("dataset.seq_len must be ≥ 2" in r for r in reasons) == 4
     completed = [s for s in records.values() if s["status"] == "completed"]
     assert len(completed) == 2 and {s["seed"] for s in completed} == {0, 1}
