@@ -118,10 +118,34 @@ def test_a_best_value_at_the_edge_of_its_range_is_flagged():
     assert at_edge(0.96, FloatDistribution(0.0, 1.0)) and not at_edge(0.5, FloatDistribution(0.0, 1.0))
 
 
-def test_a_search_killed_mid_trial_continues(in_process, tmp_path):
-    """A trial left RUNNING in the journal (its job was killed) is marked failed when the same
-    command runs again, and the search goes on to n_trials."""
+def journal_trials(folder):
     import optuna
+
+    from rnnbench.launch.tune import JOURNAL
+    from rnnbench.training.trial import journal
+
+    return optuna.load_study(study_name=folder.name, storage=journal((folder / JOURNAL).resolve())).trials
+
+
+def check_agree(folder, n_trials):
+    """Journal, folders and records agree: trial k ran in trial_00k, its record says trial k with
+    the journal's parameters, and every trial finished once."""
+    trials = journal_trials(folder)
+    runs = records(folder)
+    assert sorted(runs) == [f"trial_{k:03d}" for k in range(n_trials)] and len(trials) == n_trials
+    for trial in trials:
+        record = runs[f"trial_{trial.number:03d}"]
+        assert record["hparams"]["tuning.trial"] == trial.number
+        assert record["hparams"]["trainer.lr"] == pytest.approx(trial.params["trainer.lr"])
+        assert trial.state.name in ("COMPLETE", "PRUNED")
+    return trials, runs
+
+
+def test_a_trial_left_running_is_run_again_under_its_own_number(in_process, tmp_path):
+    """A trial RUNNING in the journal (its job was killed) is launched again with its own number
+    and parameters, in its own folder, and counted once: 3 trials are 3 folders and 3 records."""
+    import optuna
+    from optuna.distributions import FloatDistribution
 
     from rnnbench.launch.tune import JOURNAL
     from rnnbench.training.trial import journal
@@ -129,11 +153,102 @@ def test_a_search_killed_mid_trial_continues(in_process, tmp_path):
     folder = tmp_path / "search"
     folder.mkdir()
     study = optuna.create_study(study_name="search", storage=journal((folder / JOURNAL).resolve()))
-    study.ask()  # a trial whose job never reported back
+    killed = study.ask({"trainer.lr": FloatDistribution(1e-3, 100.0, log=True)})
     code, _, err = in_process("train", *TUNE, "hydra.sweeper.n_trials=3")
     assert code == 0, err
+    trials, _ = check_agree(folder, 3)
+    assert trials[0].params == killed.params
     best = OmegaConf.load(folder / "best.yaml")
-    assert dict(best.trials) == {"complete": 2, "pruned": 0, "fail": 1} and len(records(folder)) == 2
+    assert dict(best.trials)["fail"] == 0
+
+
+def test_an_extended_search_draws_new_trials(in_process, tmp_path):
+    """n_trials=2, then the same command with n_trials=4: four trials, four folders, four distinct
+    learning rates (a sampler seeded as before would propose the first two again)."""
+    assert in_process("train", *TUNE, "hydra.sweeper.n_trials=2")[0] == 0
+    code, _, err = in_process("train", *TUNE, "hydra.sweeper.n_trials=4")
+    assert code == 0, err
+    trials, _ = check_agree(tmp_path / "search", 4)
+    assert len({t.params["trainer.lr"] for t in trials}) == 4
+    assert sum(dict(OmegaConf.load(tmp_path / "search" / "best.yaml").trials).values()) == 4
+
+
+@pytest.mark.parametrize(
+    "other, says",
+    [
+        (["model=rnn"], "holds a search of other overrides (model: "),
+        (["trainer.lr=tag(log, interval(1e-4, 1e-2))"], "holds a search of other search space (trainer.lr: "),
+    ],
+)
+def test_a_search_folder_holds_one_search(in_process, tmp_path, other, says):
+    assert in_process("train", *TUNE, "hydra.sweeper.n_trials=1")[0] == 0
+    journal = (tmp_path / "search" / "tuning.journal").read_bytes()
+    code, _, err = in_process("train", *TUNE, "hydra.sweeper.n_trials=2", *other)
+    assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
+    assert len(records(tmp_path / "search")) == 1 and (tmp_path / "search" / "tuning.journal").read_bytes() == journal
+
+
+def test_a_second_search_into_a_running_ones_folder_is_refused(in_process, tmp_path):
+    from rnnbench.launch.tune import search_lock
+
+    with search_lock(tmp_path / "search"):
+        code, _, err = in_process("train", *TUNE, "hydra.sweeper.n_trials=1")
+    assert code == 2 and "another search is running there" in err and len(err.strip().splitlines()) == 1
+    assert records(tmp_path / "search") == {}
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "a folder"])
+def test_a_damaged_journal_is_refused_and_left_as_it_is(in_process, tmp_path, damage):
+    folder = tmp_path / "search"
+    folder.mkdir()
+    path = folder / "tuning.journal"
+    if damage == "a folder":
+        path.mkdir()
+    else:
+        path.write_bytes(
+            b'{"op_code": 0, "worker_id": "x", "study_name": "s' if damage == "truncated" else b"\x00\xff junk"
+        )
+    before = path.read_bytes() if path.is_file() else None
+    code, _, err = in_process("train", *TUNE, "hydra.sweeper.n_trials=1")
+    assert code == 2 and "tuning.journal" in err and len(err.strip().splitlines()) == 1, err
+    assert (path.read_bytes() if path.is_file() else None) == before and records(folder) == {}
+
+
+@pytest.mark.slow
+def test_a_search_killed_mid_trial_resumes_that_trial(tmp_path):
+    """kill -9 while a trial trains, then the same command: the killed trial resumes in its own
+    folder from its checkpoint, under its own number; journal, folders and records agree."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [
+        *TUNE,
+        "hydra.sweeper.n_trials=3",
+        "trainer.max_steps=400",
+        "trainer.eval_every=20",
+        "trainer.lr=tag(log, interval(1e-3, 1e-2))",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rnnbench", "train", *args],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    checkpoint = tmp_path / "search" / "trial_001" / "checkpoint.pt"
+    deadline = time.time() + 240
+    while not checkpoint.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert checkpoint.exists()
+    out = run_cli("train", *args, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    _, runs = check_agree(tmp_path / "search", 3)
+    assert runs["trial_001"]["resumed"] and runs["trial_001"]["status"] in ("completed", "pruned")
 
 
 @pytest.mark.slow

@@ -41,13 +41,15 @@ def check_settings(batching: Any, max_members: Any) -> tuple[str, int]:
 
 
 def group_jobs(job_overrides: Sequence[Sequence[str]], max_members: int) -> list[list[int]]:
-    """Indices of the jobs, grouped by their overrides other than MEMBER_KEYS, in order of first
-    appearance, each group cut into runs of at most `max_members`."""
+    """Indices of the jobs, grouped by their overrides other than MEMBER_KEYS (and their folders'
+    names: a tuner's trials name theirs), in order of first appearance, each group cut into runs of
+    at most `max_members`."""
     parser = OverridesParser.create()
     groups: dict[tuple[str, ...], list[int]] = {}
+    apart = (*MEMBER_KEYS, "hydra.sweep.subdir")
     for index, overrides in enumerate(job_overrides):
         parsed = parser.parse_overrides(list(overrides))
-        key = tuple(sorted(o.input_line for o in parsed if o.get_key_element().lstrip("+~") not in MEMBER_KEYS))
+        key = tuple(sorted(o.input_line for o in parsed if o.get_key_element().lstrip("+~") not in apart))
         groups.setdefault(key, []).append(index)
     return [
         group[start : start + max_members] for group in groups.values() for start in range(0, len(group), max_members)

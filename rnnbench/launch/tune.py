@@ -35,9 +35,13 @@ start).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import json
 import logging
 import math
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +54,7 @@ from rnnbench.training.trial import PRUNERS, journal, make_pruner
 log = logging.getLogger("rnnbench")
 
 JOURNAL, BEST = "tuning.journal", "best.yaml"
+TRIAL_DIR = "trial_{:03d}"  # a trial's run folder in the search folder, by its number
 SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler"}
 # Keys the tuner sets on every trial: where the trial reports (incidental to the run: config.INCIDENTAL_KEYS),
 # and that it never sees the test split.
@@ -137,7 +142,13 @@ class TunerImpl:
         self.enqueue = [dict(p) for p in enqueue or []]
 
     def sweep(self, sweeper, arguments: list[str]) -> list:
-        """Ask, launch and tell trials up to n_trials; write best.yaml; return the trials' JobReturns."""
+        """Ask, launch and tell trials up to n_trials; write best.yaml; return the trials' JobReturns.
+
+        A search continued in its folder (the same command again, or a larger n_trials) goes on
+        where it stopped: a trial whose job was killed is launched again under its own number and
+        resumes in its own folder, and is counted once; new trials are drawn by a sampler seeded
+        past the trials already asked, so they are not the first ones again. One search holds a
+        folder: a second one running there, or one of another model or space, is refused."""
         import optuna
 
         fixed, space = split_arguments(arguments, self.params)
@@ -147,55 +158,57 @@ class TunerImpl:
                 "'trainer.lr=tag(log, interval(1e-4, 3e-2))') or hydra.sweeper.params in a config"
             )
         folder = Path(str(sweeper.config.hydra.sweep.dir))
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder.resolve() / JOURNAL  # absolute: a launcher may run the job elsewhere
-        name = self.study_name or folder.name
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        sampler = getattr(optuna.samplers, SAMPLERS[self.sampler])(seed=self.seed)
-        study = optuna.create_study(
-            study_name=name,
-            storage=journal(path),
-            sampler=sampler,
-            direction="minimize",
-            pruner=make_pruner(self.pruner, self.pruner_args),
-            load_if_exists=True,
-        )
-        study.set_user_attr("pruner", self.pruner)
-        study.set_user_attr("pruner_args", self.pruner_args)
-        for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            study.tell(stale.number, state=optuna.trial.TrialState.FAIL)  # its job was killed: asked again, it resumes
-        done = len(study.trials)
-        if done == 0:
-            for params in self.enqueue:  # tried first, in this order
-                study.enqueue_trial(params)
-        log.info("tuning %s: %d trials (%d done), pruner %s, into %s", name, self.n_trials, done, self.pruner, folder)
-        returns = []
-        while done < self.n_trials:
-            trials = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - done))]
-            batch = [
-                [
-                    *fixed,
-                    *(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in t.params.items()),
-                    f"tuning.storage={path}",
-                    f"tuning.study={name}",
-                    f"tuning.trial={t.number}",
-                    "trainer.test=false",
-                ]
-                for t in trials
-            ]
-            sweeper.validate_batch_is_legal(batch)
-            launched = sweeper.launcher.launch(batch, initial_job_idx=done)
-            for trial, job in zip(trials, launched):
-                self.tell(study, trial, run_folder(job))
-            returns.extend(launched)
-            done += len(trials)
-        best = summarize(study, folder, self.n_trials, space)
-        OmegaConf.save(OmegaConf.create(best), folder / BEST)
+        with search_lock(folder):
+            path = folder.resolve() / JOURNAL  # absolute: a launcher may run the job elsewhere
+            check_journal(path)
+            name = self.study_name or folder.name
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            storage = journal(path)
+            wanted, pruner = definition(fixed, space), make_pruner(self.pruner, self.pruner_args)
+            exists, asked = _has_study(storage, name), 0
+            if exists:  # continued: checked before anything is appended to the journal
+                study_id = storage.get_study_id_from_name(name)
+                check_same_search(storage.get_study_user_attrs(study_id), folder, wanted)
+                asked = len(storage.get_all_trials(study_id))
+            sampler = getattr(optuna.samplers, SAMPLERS[self.sampler])(seed=self.seed + asked)  # draws anew
+            if exists:
+                study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+            else:
+                study = optuna.create_study(
+                    study_name=name, storage=storage, sampler=sampler, direction="minimize", pruner=pruner
+                )
+            study.set_user_attr("definition", wanted)
+            study.set_user_attr("pruner", self.pruner)
+            study.set_user_attr("pruner_args", self.pruner_args)
+            killed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+            finished = len(study.trials) - len(killed)
+            if asked == 0:
+                for params in self.enqueue:  # tried first, in this order
+                    study.enqueue_trial(params)
+            log.info(
+                "tuning %s: %d trials (%d done%s), pruner %s, into %s", name, self.n_trials, finished,
+                f", {len(killed)} killed to resume" if killed else "", self.pruner, folder,
+            )  # fmt: skip
+            returns = []
+            while killed or finished < self.n_trials:
+                trials = killed[: self.n_jobs]
+                killed = killed[len(trials) :]
+                while len(trials) < min(self.n_jobs, self.n_trials - finished):
+                    trials.append(study.ask(space))
+                batch = [[*fixed, *trial_overrides(t.number, t.params, path, name)] for t in trials]
+                sweeper.validate_batch_is_legal(batch)
+                launched = sweeper.launcher.launch(batch, initial_job_idx=min(t.number for t in trials))
+                for trial, job in zip(trials, launched):
+                    self.tell(study, trial.number, run_folder(job))
+                returns.extend(launched)
+                finished += len(trials)
+            best = summarize(study, folder, self.n_trials, space)
+            OmegaConf.save(OmegaConf.create(best), folder / BEST)
         log.info("best of %s: %s (value %s)", name, best["best_params"], best["best_value"])
         return returns
 
     @staticmethod
-    def tell(study, trial, run_dir: Path) -> None:
+    def tell(study, trial: int, run_dir: Path) -> None:
         """The trial's outcome, read from its record: pruned, failed, or its best validation value."""
         from optuna.trial import TrialState
 
@@ -209,6 +222,95 @@ class TunerImpl:
             study.tell(trial, state=TrialState.FAIL)
         else:
             study.tell(trial, value)
+
+
+def trial_overrides(number: int, params: dict, journal_path: Path, study: str) -> list[str]:
+    """What a trial's job adds to the search's own overrides: its parameters, where it reports, no
+    test split, and its folder, named by its number (trial_007)."""
+    return [
+        *(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in params.items()),
+        f"tuning.storage={journal_path}",
+        f"tuning.study={study}",
+        f"tuning.trial={number}",
+        "trainer.test=false",
+        f"hydra.sweep.subdir={TRIAL_DIR.format(number)}",
+    ]
+
+
+@contextlib.contextmanager
+def search_lock(folder: Path) -> Iterator[None]:
+    """Hold the search folder while the search runs (flock on the folder, released however the
+    process ends): a second search into it is refused in one line."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"{folder}: another search is running there; wait for it to end, or tune into another folder "
+                "(leave hydra.sweep.dir out)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def check_journal(path: Path) -> None:
+    """Refuse, in one line and without touching it, a journal that Optuna could not read: a folder,
+    a file that is not JSON lines (truncated, overwritten), or one of another program."""
+    if not path.exists():
+        return
+    how = "move it away to start the search anew, or tune into another folder"
+    if not path.is_file():
+        raise UserError(f"{path} is not a file (a tuning journal is); {how}")
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines()
+        ops = [json.loads(line) for line in lines if line.strip()]
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path} is damaged (not the JSON lines of a tuning journal: {exc}); {how}") from None
+    if not all(isinstance(op, dict) and "op_code" in op for op in ops):
+        raise UserError(f"{path} is not a tuning journal (its lines are not Optuna's operations); {how}")
+
+
+def _has_study(storage, name: str) -> bool:
+    import optuna
+
+    try:
+        storage.get_study_id_from_name(name)
+    except KeyError:
+        return False
+    except optuna.exceptions.OptunaError:
+        return False
+    return True
+
+
+def definition(fixed: list[str], space: dict) -> dict:
+    """What makes a search this search: the overrides that define its runs (key → as typed) and
+    its space (key → distribution)."""
+    from rnnbench.config import defining_overrides
+
+    return {
+        "overrides": {key: line.split("=", 1)[-1] for key, line in defining_overrides(fixed).items()},
+        "space": {key: repr(dist) for key, dist in space.items()},
+    }
+
+
+def check_same_search(attrs: dict, folder: Path, wanted: dict) -> None:
+    """A folder holds one search: refuse one of other overrides or another space (the study's
+    `definition`, in its user attributes), naming the difference."""
+    from rnnbench.training.record import changes
+
+    held = attrs.get("definition")
+    for part, what in (("overrides", "overrides"), ("space", "search space")):
+        changed = changes(held[part], wanted[part]) if held else ""
+        if changed:
+            raise UserError(
+                f"{folder} holds a search of other {what} ({changed}); tune into another folder (leave "
+                "hydra.sweep.dir out), or repeat its settings"
+            )
 
 
 def objective(summary: dict) -> float | None:
