@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rnnbench.config import quoted
 from rnnbench.errors import AbortJob, UserError
 
 
@@ -44,7 +45,7 @@ def run(
     if any(a in ("-m", "--multirun") or a.startswith("hydra.mode") for a in args):
         raise UserError("rnnbench.run trains one run; for a sweep, call it in a loop or use `rnnbench train -m`")
     try:
-        outcomes = app.launch([*args, *([f"hydra.run.dir={run_dir}"] if run_dir is not None else [])])
+        outcomes = app.launch([*args, *([f"hydra.run.dir={quoted(str(run_dir))}"] if run_dir is not None else [])])
     except AbortJob as exc:  # a job's error, which the CLI prints as its one line
         raise UserError(str(exc)) from None
     if not outcomes:  # the command ran no job

@@ -8,7 +8,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from rnnbench.config import fresh_dir, one_line
+from rnnbench.config import fresh_dir, one_line, quoted
 from rnnbench.errors import UNWRITABLE, AbortJob, UserError, cannot_write
 
 USAGE = """\
@@ -140,7 +140,7 @@ def resume(args: list[str]) -> int:
     except (ValueError, OSError, HydraException) as exc:
         raise UserError(f"{saved} is not a list of overrides ({one_line(str(exc))}); {how}") from None
     merged = {o.get_key_element(): o.input_line for o in parsed}  # a later override of a key replaces it
-    return train([*merged.values(), f"hydra.run.dir={run_dir}", "hydra.mode=RUN"])
+    return train([*merged.values(), f"hydra.run.dir={quoted(str(run_dir))}", "hydra.mode=RUN"])
 
 
 def evaluate(args: list[str]) -> int:

@@ -94,6 +94,13 @@ def defining_overrides(overrides: Any) -> dict[str, str]:
     return {o.get_key_element(): o.input_line for o in parsed if not incidental(o.key_or_group)}
 
 
+def quoted(value: str) -> str:
+    """`value` as a quoted override value that Hydra's parser reads back as it is (a folder with
+    spaces, brackets, commas, quotes or accents: `hydra.run.dir=...`)."""
+    escaped = re.sub(r"(\\+)(?='|$)", lambda m: m.group(1) * 2, value).replace("'", "\\'")
+    return f"'{escaped}'"
+
+
 def run_id(overrides: Any) -> str:
     """A short hash of a job's task overrides, leaving out the keys that do not define a run."""
     kept = sorted(defining_overrides(overrides).values())

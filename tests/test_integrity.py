@@ -180,6 +180,25 @@ def test_a_sweep_folder_holds_one_sweep(in_process, tmp_path):
     assert listing(tmp_path / "sweep") == before  # multirun.yaml included
 
 
+@pytest.mark.parametrize(
+    "first, second, says",
+    [
+        (["hydra.run.dir=run"], ["-m", "seed=0,1", "hydra.sweep.dir=run"], "run holds a run; sweep into a new folder"),
+        (["hydra.run.dir=run"], ["-m", "seed=0,1", "hydra.sweep.dir=run/inner"], "is inside the run folder"),
+        (["hydra.run.dir=run"], ["hydra.run.dir=run/inner"], "is inside the run folder"),
+        (["-m", "seed=0,1", "hydra.sweep.dir=sweep"], ["hydra.run.dir=sweep"], "sweep holds a sweep; give the run"),
+    ],
+)
+def test_records_never_nest(in_process, tmp_path, first, second, says):
+    """No run's record inside another run's folder, and no single run beside a sweep's runs: the
+    second command is refused in one line and writes nothing."""
+    assert in_process("train", *first, *TINY)[0] == 0
+    before = listing(tmp_path)
+    code, _, err = in_process("train", *second, *TINY)
+    assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
+    assert listing(tmp_path) == before
+
+
 # --- 6: a full disk -----------------------------------------------------------------------------------
 
 

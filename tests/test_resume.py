@@ -207,3 +207,17 @@ def test_a_record_from_before_the_package_layout_is_the_same_run():
     new = flatten({"trainer": {"_target_": "rnnbench.training.build.TrainerSettings", "lr": 0.01}})
     assert changes(old, new) == ""
     assert "trainer.lr" in changes(old, {**new, "trainer.lr": 0.1})
+
+
+@pytest.mark.parametrize("name", ["runs/é [1]", "runs/it's, a=b", 'runs/"quoted"'])
+def test_resume_takes_any_folder_name(in_process, tmp_path, name):
+    """`rnnbench resume DIR` hands DIR to Hydra quoted: accents, brackets, quotes, commas and
+    equals signs in a path are a folder, not override syntax."""
+    from rnnbench.config import quoted
+    from tests.conftest import TINY
+
+    assert in_process("train", *TINY, f"hydra.run.dir={quoted(name)}")[0] == 0
+    summary = json.loads((tmp_path / name / "summary.json").read_text())
+    code, _, err = in_process("resume", name)
+    assert code == 0, err
+    assert json.loads((tmp_path / name / "summary.json").read_text()) == summary  # completed: left as it is

@@ -65,6 +65,8 @@ def settle(outcome: dict | Exception, cfg: DictConfig, run_dir: Path, sweeping: 
     from rnnbench.training.trainer import failure_reason
 
     if isinstance(outcome, FolderRefused):
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()  # only the empty folder Hydra made for it (a folder in use keeps its files)
         raise AbortJob(outcome) from None  # nothing was written there; the command stops here
     if isinstance(outcome, Exception):
         exc = outcome

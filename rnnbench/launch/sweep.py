@@ -30,7 +30,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from rnnbench.errors import AbortJob
-from rnnbench.training.record import FINISHED, SUMMARY, FolderRefused, changes
+from rnnbench.training.record import FINISHED, SUMMARY, FolderRefused, changes, nesting
 
 
 def outcome_of(run_dir: Path) -> dict:
@@ -76,6 +76,9 @@ class SweepFolderCheck(Callback):
         from rnnbench.config import defining_overrides
 
         folder = Path(str(config.hydra.sweep.dir))
+        refused = nesting(folder, sweep=True)
+        if refused:
+            raise AbortJob(FolderRefused(refused))
         earlier = folder / "multirun.yaml"
         if not earlier.is_file():
             return

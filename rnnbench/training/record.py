@@ -397,3 +397,18 @@ def read_evals(run_dir: Path) -> list[dict]:
         if isinstance(record, dict) and record.get("format") == EVAL_FORMAT:
             records.append(record)
     return records
+
+
+def nesting(folder: Path, sweep: bool = False) -> str | None:
+    """Why records would nest if a run (or, `sweep`, a sweep) wrote into `folder`, or None: it is
+    inside a run's folder (a parent holds a summary.json), or it is a run folder itself and a sweep
+    would put runs inside it, or it is a sweep's folder and a run would write beside its runs."""
+    folder = Path(folder).absolute()
+    for parent in folder.parents:
+        if (parent / SUMMARY).is_file():
+            return f"{folder} is inside the run folder {parent}; choose a folder outside it"
+    if sweep and (folder / SUMMARY).is_file():
+        return f"{folder} holds a run; sweep into a new folder (leave hydra.sweep.dir out)"
+    if not sweep and (folder / "multirun.yaml").is_file():
+        return f"{folder} holds a sweep; give the run a folder of its own (leave hydra.run.dir out)"
+    return None

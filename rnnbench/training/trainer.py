@@ -60,7 +60,7 @@ from rnnbench.training.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from rnnbench.training.checkpoint import load_into, previous_run
 from rnnbench.training.flops import count_flops
 from rnnbench.training.memory import SavedTensors, check_fits, train_memory
-from rnnbench.training.record import BEST, CHECKPOINT, GRADS, RunRecord, Summary, flatten
+from rnnbench.training.record import BEST, CHECKPOINT, GRADS, FolderRefused, RunRecord, Summary, flatten, nesting
 
 log = logging.getLogger("rnnbench")
 
@@ -600,6 +600,9 @@ def prepared(cfg: DictConfig, run_dir: Path) -> Iterator[Run]:
     """The run of `cfg` in `run_dir`, built, started or resumed, its folder locked while the
     context is open; raises `Completed` (with its summary) when the folder holds it completed."""
     started, started_at = time.perf_counter(), datetime.now(UTC).isoformat(timespec="seconds")
+    refused = nesting(run_dir)
+    if refused:
+        raise FolderRefused(refused)
     record, config = RunRecord(run_dir), OmegaConf.to_container(cfg, resolve=True)
     state, previous = previous_run(record.dir, config)
     if state == "completed":
