@@ -35,8 +35,12 @@ def test_status_counts_states_and_gives_each_running_run_its_rate_and_time_left(
     assert f"running  {rnn.name}: step 4 of 6, 10.0 steps/s, about 0 s left" in out
     assert f"stopped  {gru.name}: its process is gone" in out and "the same command resumes it" in out
     assert "estimate: about 1 s until every run has finished" in out  # 0.2 s left + 2 waiting × 0.6 s
-    code, out, _ = in_process("status", "sw")  # rnn's lock released, its record fresh: on another machine?
-    assert "2 running, 1 not started" not in out and "1 running, 1 stopped" in out.splitlines()[0]
+    code, out, _ = in_process("status", "sw")  # rnn's lock released, its record fresh, written here: killed
+    assert "2 stopped, 1 not started" in out.splitlines()[0]
+    summary = json.loads((rnn / "summary.json").read_text())
+    (rnn / "summary.json").write_text(json.dumps({**summary, "host": "node-17"}))  # written on a cluster node
+    code, out, _ = in_process("status", "sw")  # whose locks are not visible here: its fresh record says running
+    assert "1 running, 1 stopped" in out.splitlines()[0]
     assert "(no process here; record written" in out and "another machine?)" in out
     os.utime(rnn / "summary.json", (time.time() - 3600, time.time() - 3600))
     code, out, _ = in_process("status", "sw")
@@ -63,3 +67,14 @@ def test_status_of_nothing_is_one_line(in_process, tmp_path):
     assert code == 2 and "status path 'nowhere' does not exist" in err
     code, _, err = in_process("status")
     assert code == 2 and "takes one folder" in err
+
+
+def test_a_record_with_fields_of_the_wrong_type_is_one_unreadable_run(in_process, tmp_path):
+    """One damaged record does not hide the others' states."""
+    assert in_process("train", "-m", "seed=0,1", *TINY, "hydra.sweep.dir=sw")[0] == 0
+    first = sorted((tmp_path / "sw").glob("*/summary.json"))[0]
+    summary = json.loads(first.read_text())
+    first.write_text(json.dumps({**summary, "status": "running", "steps": "many", "hparams": []}))
+    code, out, err = in_process("status", "sw")
+    assert code == 0, err
+    assert out.splitlines()[0] == "sw: 2 runs — 1 completed, 1 unreadable"

@@ -4,9 +4,10 @@ Counts by state — completed, pruned, failed, running, stopped — and, for eac
 its step of max_steps, its rate over its last evaluations and the time it needs at that rate; an
 estimate for the whole folder; the failures with their reasons. A record that says "running" is
 running if a process holds its folder's lock (record.RunRecord.lock: the trainer keeps an flock
-on it, seen in /proc/locks of the machine it runs on), or — its lock not visible here, as for a
-cluster job on another node — if its record was written in the last RECENT_S seconds (the trainer
-writes it at every evaluation; said so in the line); else "stopped": killed, or its job requeued —
+on it, seen in /proc/locks of the machine it runs on), or — written on another machine (the
+record's `host`), whose locks are not visible here, as for a cluster job on another node — if its
+record was written in the last RECENT_S seconds (the trainer writes it at every evaluation; said
+so in the line); else "stopped": killed, or its job requeued —
 the same command resumes it. A sweep folder's multirun.yaml tells how many jobs the
 sweep has (so jobs not started yet count too).
 """
@@ -17,6 +18,7 @@ import contextlib
 import json
 import math
 import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,19 +66,26 @@ def held(folder: Path) -> bool | None:
 def read_state(run_dir: Path) -> RunState:
     summary = read_summary(run_dir)
     status = summary.get("status") if summary else None
-    if status is None:
-        return RunState(run_dir, "unreadable", f"{SUMMARY} cannot be read")
+    hparams = summary.get("hparams") if summary else None
+    steps, max_steps = (
+        (summary or {}).get("steps") or 0,
+        (hparams if isinstance(hparams, dict) else {}).get("trainer.max_steps"),
+    )
+    if status not in STATES or not isinstance(steps, int) or not isinstance(max_steps, int | None):
+        return RunState(run_dir, "unreadable", f"{SUMMARY} cannot be read (a field of the wrong type, or no status)")
     updated_s = time.time() - (run_dir / SUMMARY).stat().st_mtime
     state = status
+    lock = None
     if status == "running":
         lock = held(run_dir)
-        state = "running" if lock or updated_s < RECENT_S else "stopped"
+        here = summary.get("host") == socket.gethostname()  # its lock would be visible here
+        state = "running" if lock or (not here and updated_s < RECENT_S) else "stopped"
     run = RunState(
         run_dir,
         state,
         summary.get("reason"),
-        summary.get("steps") or 0,
-        (summary.get("hparams") or {}).get("trainer.max_steps"),
+        steps,
+        max_steps,
         updated_s=updated_s,
         lock_seen=bool(status != "running" or lock),
     )

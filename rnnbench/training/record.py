@@ -134,6 +134,7 @@ class Summary:
     eval_s: float | None = None  # validation passes
     max_rss_mb: float | None = None
     # where and when
+    host: str | None = None  # the machine of the process that last wrote the record (`rnnbench status`)
     device: str | None = None
     threads: int | None = None
     torch: str | None = None

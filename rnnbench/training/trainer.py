@@ -37,6 +37,7 @@ import logging
 import math
 import platform
 import resource
+import socket
 import sys
 import time
 from collections import defaultdict
@@ -243,6 +244,7 @@ class Run:
             baseline_val=task.baseline("val"),
             baselines=baselines,
             determinism=determinism(settings.device),
+            host=socket.gethostname(),
             device=settings.device,
             threads=torch.get_num_threads(),
             torch=str(torch.__version__),
@@ -255,6 +257,7 @@ class Run:
         self.loop.load_state_dict(checkpoint, path)
         self.summary = Summary.from_json(checkpoint["summary"])
         self.summary.threads = torch.get_num_threads()  # what this process has (trainer.threads may change)
+        self.summary.host = socket.gethostname()  # a requeued job may resume on another node
         self.summary.resumed.append({"step": self.loop.step, "at": started_at, "threads": self.summary.threads})
         for _ in range(self.loop.step):
             next(self.order)
