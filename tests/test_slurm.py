@@ -223,7 +223,7 @@ def test_a_study_part_runs_on_slurm(tmp_path, monkeypatch, capsys, own_logging):
             ),
         )
     }
-    monkeypatch.setattr(study, "study_plan", lambda name, scale: tiny)
+    monkeypatch.setattr("rnnbench.study.protocol.study_plan", lambda name, scale: tiny)
     monkeypatch.chdir(tmp_path)
     code = cli.main(
         ["study", "claims", "study.dir=s", *SLURM, *TINY, *ONE_THREAD, "trainer.max_steps=20", "trainer.eval_every=10"]

@@ -93,7 +93,7 @@ def test_a_study_tunes_each_variant_then_runs_fresh_seeds_and_reports(tmp_path, 
         "width": (False, study._units("width", {m: [f"model={m}"] for m in ("lstm", "gru")}, ["dataset=adding"])),
         "broken": (True, study._units("broken", {"x": ["model.nope=1"]}, ["dataset=adding"])),
     }
-    monkeypatch.setattr(study, "study_plan", lambda name, scale: tiny)
+    monkeypatch.setattr("rnnbench.study.protocol.study_plan", lambda name, scale: tiny)
     monkeypatch.chdir(tmp_path)
     code = cli.main(
         [
