@@ -105,15 +105,17 @@ OPTION_FOR_PLACE = {
 
 
 def train(args: list[str]) -> int:
-    """launch/app.py runs Hydra; here the failed runs are listed and make the exit code 1."""
+    """launch/app.py runs Hydra; here the failed runs are listed (they make the exit code 1), then
+    where the runs are and the command that compares them."""
     from rnnbench.launch.app import launch
-    from rnnbench.launch.sweep import describe_failures
+    from rnnbench.launch.sweep import describe_end, describe_failures
 
-    failures = describe_failures(launch(args))
-    if failures:
-        print(failures, file=sys.stderr)
-        return 1
-    return 0
+    outcomes = launch(args)
+    failures = describe_failures(outcomes)
+    for text in (failures, describe_end(outcomes)):
+        if text:
+            print(text, file=sys.stderr)
+    return 1 if failures else 0
 
 
 def resume(args: list[str]) -> int:

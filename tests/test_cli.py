@@ -435,3 +435,13 @@ def test_bad_input_in_a_real_process(tmp_path, setup, args, message):
     out = run_cli(*args, cwd=tmp_path)
     assert out.returncode == 2
     assert_one_line(out.stderr, message)
+
+
+def test_a_run_and_a_sweep_end_by_saying_where_their_records_are(in_process):
+    code, _, err = in_process("train", *TINY, "hydra.run.dir=one")
+    assert (
+        code == 0 and err.strip().splitlines()[-1] == "rnnbench: 1 run in one (1 completed); next: rnnbench report one"
+    )
+    code, _, err = in_process("train", "-m", *TINY, "seed=0,1", "model.hidden_size=8,0", "hydra.sweep.dir=sw")
+    assert code == 1
+    assert err.strip().splitlines()[-1] == "rnnbench: 4 runs in sw (2 completed, 2 failed); next: rnnbench report sw"

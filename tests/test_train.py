@@ -37,6 +37,9 @@ def test_train_writes_a_complete_record(tmp_path):
     checkpoint = torch.load(tmp_path / CHECKPOINT, weights_only=True)
     assert checkpoint["step"] == 6 and "model" in checkpoint and "optimizer" in checkpoint
     assert not list(tmp_path.glob(".*.tmp")), "no temporary files left behind"
+    cpu = on_disk["cpu"]  # which kind of CPU: the math libraries' kernels, and so the last digits, follow it
+    assert cpu["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and isinstance(cpu["isa"], list)
+    assert on_disk["host"] and "kind of CPU" in on_disk["determinism"]["note"]
 
 
 @pytest.mark.parametrize(

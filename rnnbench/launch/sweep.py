@@ -124,3 +124,19 @@ def describe_failures(outcomes: list[dict]) -> str:
     return "\n".join(
         [f"rnnbench: {len(bad)} of {len(outcomes)} runs failed:", *(f"  {o['dir']}: {o['reason']}" for o in bad)]
     )
+
+
+def describe_end(outcomes: list[dict]) -> str:
+    """Where the runs of a command are and the next command: 'rnnbench: 6 runs in DIR (5 completed,
+    1 failed); next: rnnbench report DIR'; '' when it ran none (--cfg, --help)."""
+    if not outcomes:
+        return ""
+    folder = os.path.commonpath([o["dir"] for o in outcomes])
+    relative = os.path.relpath(folder)
+    folder = folder if relative.startswith("..") else relative  # as typed, where it is below the working folder
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o["status"]] = counts.get(o["status"], 0) + 1
+    states = ", ".join(f"{n} {status}" for status, n in counts.items())
+    what = "1 run" if len(outcomes) == 1 else f"{len(outcomes)} runs"
+    return f"rnnbench: {what} in {folder} ({states}); next: rnnbench report {folder}"

@@ -135,6 +135,7 @@ class Summary:
     max_rss_mb: float | None = None
     # where and when
     host: str | None = None  # the machine of the process that last wrote the record (`rnnbench status`)
+    cpu: dict = field(default_factory=dict)  # cpu_kind(): a CPU run repeats bit for bit on one kind
     device: str | None = None
     threads: int | None = None
     torch: str | None = None
@@ -385,6 +386,34 @@ def cpu_name() -> str:
             )
     except OSError:
         return platform.processor() or platform.machine()
+
+
+# The instruction sets by which oneDNN and MKL choose their kernels: two CPUs that differ in these
+# can give different last digits for the same run.
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
+
+
+def cpu_kind() -> dict:
+    """What decides a CPU run's last digits besides the config: the processor, the instruction
+    sets the math libraries choose kernels by, torch's CPU capability, and the libraries."""
+    import re
+
+    import torch
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
+    except OSError:
+        flags = []
+    onednn = re.search(r"MKL-DNN (v[\d.]+)", torch.__config__.show())
+    blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    return {
+        "cpu": cpu_name(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "isa": [flag for flag in ISA_FLAGS if flag in flags],
+        "onednn": onednn.group(1) if onednn else None,
+        "blas": blas.group(1) if blas else None,
+    }
 
 
 def read_evals(run_dir: Path) -> list[dict]:

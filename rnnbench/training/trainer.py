@@ -61,7 +61,17 @@ from rnnbench.training.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from rnnbench.training.checkpoint import load_into, previous_run
 from rnnbench.training.flops import count_flops
 from rnnbench.training.memory import SavedTensors, check_fits, train_memory
-from rnnbench.training.record import BEST, CHECKPOINT, GRADS, FolderRefused, RunRecord, Summary, flatten, nesting
+from rnnbench.training.record import (
+    BEST,
+    CHECKPOINT,
+    GRADS,
+    FolderRefused,
+    RunRecord,
+    Summary,
+    cpu_kind,
+    flatten,
+    nesting,
+)
 
 log = logging.getLogger("rnnbench")
 
@@ -91,7 +101,8 @@ def determinism(device: str) -> dict:
         "bit_for_bit": True,
         "varies": timing,
         "note": "CPU: losses, metrics and weights are identical for the same config, seed, torch "
-        "version and number of threads (tested); only timings differ",
+        "version, number of threads and kind of CPU (the record's `cpu`: the math libraries choose "
+        "kernels by instruction set) (tested); only timings differ",
     }
 
 
@@ -245,6 +256,7 @@ class Run:
             baselines=baselines,
             determinism=determinism(settings.device),
             host=socket.gethostname(),
+            cpu=cpu_kind() if settings.device == "cpu" else {},
             device=settings.device,
             threads=torch.get_num_threads(),
             torch=str(torch.__version__),
@@ -258,7 +270,10 @@ class Run:
         self.summary = Summary.from_json(checkpoint["summary"])
         self.summary.threads = torch.get_num_threads()  # what this process has (trainer.threads may change)
         self.summary.host = socket.gethostname()  # a requeued job may resume on another node
-        self.summary.resumed.append({"step": self.loop.step, "at": started_at, "threads": self.summary.threads})
+        resumed = {"step": self.loop.step, "at": started_at, "threads": self.summary.threads}
+        if self.settings.device == "cpu" and cpu_kind() != self.summary.cpu:  # the rest is computed otherwise
+            resumed["cpu"] = cpu_kind()
+        self.summary.resumed.append(resumed)
         for _ in range(self.loop.step):
             next(self.order)
         log.info("resuming %s from step %d", self.record.dir, self.loop.step)
