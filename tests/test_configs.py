@@ -109,7 +109,6 @@ def learns_a_step(model: str, impl: str | None, dataset: str) -> None:
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
     optimizer.step()
     assert all(not torch.equal(b, p) for b, p in zip(before, net.parameters()))
-    assert net.describe()["params"] == sum(p.numel() for p in net.parameters())
     assert count_flops(net, x[:1], target=y[:1]) > 0
 
 
