@@ -127,9 +127,10 @@ def resume(args: list[str]) -> int:
         raise UserError("'rnnbench resume' needs the run folder: rnnbench resume RUN_DIR [OVERRIDES...]")
     run_dir, extra = Path(args[0]), args[1:]
     saved = run_dir / ".hydra" / "overrides.yaml"
-    how = f"resume with 'rnnbench train <the same overrides> hydra.run.dir={run_dir}'"
+    how = f"resume with 'rnnbench train <the same overrides> hydra.run.dir={quoted(str(run_dir))}'"
     if not saved.is_file():
         raise UserError(f"{run_dir} is not an rnnbench run folder (no .hydra/overrides.yaml); {how}")
+    import yaml
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
     from omegaconf import ListConfig, OmegaConf
@@ -139,7 +140,7 @@ def resume(args: list[str]) -> int:
         if not isinstance(loaded, ListConfig):
             raise ValueError(f"a {type(loaded).__name__}, not a list")
         parsed = OverridesParser.create().parse_overrides([str(o) for o in loaded] + list(extra))
-    except (ValueError, OSError, HydraException) as exc:
+    except (ValueError, OSError, HydraException, yaml.YAMLError) as exc:
         raise UserError(f"{saved} is not a list of overrides ({one_line(str(exc))}); {how}") from None
     merged = {o.get_key_element(): o.input_line for o in parsed}  # a later override of a key replaces it
     return train([*merged.values(), f"hydra.run.dir={quoted(str(run_dir))}", "hydra.mode=RUN"])

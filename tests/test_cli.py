@@ -244,6 +244,11 @@ BAD_FILES = [
         "run/.hydra/overrides.yaml is not a list of overrides",
     ),
     (
+        files(**{"run__.hydra__overrides.yaml": "- model=gru\n- [unclosed\n"}),
+        ["resume", "run"],
+        "run/.hydra/overrides.yaml is not a list of overrides",
+    ),
+    (
         completed_run("run", seed=5),
         ["train", "debug=tiny", "hydra.run.dir=run"],
         "run holds a completed run of another config (dataset.seed: 5 → 0, seed: 5 → 0); train into a new run folder",
