@@ -229,6 +229,37 @@ def yaml_error_message(exc: BaseException) -> str:
 PLUGINS = ("joblib", "submitit_local", "submitit_slurm")
 
 
+def unknown_key_message(exc: BaseException, overrides: list[str]) -> str | None:
+    """For an override of a key the config does not have (`trainer.lrr=0.1`), one line with the
+    nearest keys it does have, instead of Hydra's hint to add it with +, which the group's class
+    would then refuse; None for any other error."""
+    import difflib
+
+    from omegaconf import OmegaConf
+
+    found = re.search(r"Could not override '([^']+)'", str(exc))
+    if not found:
+        return None
+    key = found.group(1)
+    groups = [  # the groups chosen (model=lstm), which decide what keys there are
+        o for o in overrides if re.fullmatch(r"[\w/]+=[\w.\-]+", o) and not o.startswith(("hydra", f"{key}="))
+    ]
+    try:
+        cfg = OmegaConf.to_container(compose(*groups), resolve=False)
+    except Exception:  # the groups chosen do not compose either: Hydra's own message
+        return None
+    parent, _, name = key.rpartition(".")
+    node = OmegaConf.select(OmegaConf.create(cfg), parent) if parent else cfg
+    if not isinstance(node, dict) and not OmegaConf.is_dict(node):
+        return f"{key} is not a key of this config ({parent} has no keys); rnnbench train --cfg job shows the config"
+    siblings = sorted(k for k in node if not str(k).startswith("_"))
+    near = difflib.get_close_matches(name, siblings, n=3, cutoff=0.6)
+    where = parent or "the config"
+    hint = f"did you mean {' or '.join(f'{parent}.{n}' if parent else n for n in near)}?" if near else ""
+    has = f"{where} has: {', '.join(siblings)}" if siblings else f"{where} takes no keys here"
+    return f"{key} is not a key of this config; {hint + ' ' if hint else ''}{has}"
+
+
 def hydra_error_message(exc: BaseException) -> str:
     """One line for an error Hydra raised while composing the config."""
     from hydra.errors import MissingConfigException

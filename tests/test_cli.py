@@ -291,7 +291,15 @@ BAD_FILES = [
                 ],
                 "dataset.seq_len=20000 with trainer.batch_size=1000 needs about 314.9 GiB for one training step",
             ),
-            (["train", "trainer.lrr=0.1"], "Could not override 'trainer.lrr'"),
+            (["train", "trainer.lrr=0.1"], "trainer.lrr is not a key of this config; did you mean trainer.lr?"),
+            (
+                ["train", "model.hiden_size=8"],
+                "model.hiden_size is not a key of this config; did you mean model.hidden",
+            ),
+            (["train", "trainer.learning_rate=0.01"], "trainer has: batch_size, checkpoint, device"),
+            (["train", "model=lstm", "model.cell.nonlin=relu"], "model.cell takes no keys here"),
+            (["train", "--model", "gru"], "unrecognized arguments: --model; rnnbench train takes Hydra overrides"),
+            (["train", "model=gru", "-m", "seed=0,1"], "put -m before the overrides"),
             (
                 ["train", "-m", "seed=0,1", "--cfg", "job"],
                 "Only one of --run, --multirun, --cfg, --info and --shell_completion "

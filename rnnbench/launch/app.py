@@ -20,7 +20,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from rnnbench.config import config_dir, hydra_error_message, register_resolvers, yaml_error_message
+from rnnbench.config import (
+    config_dir,
+    hydra_error_message,
+    register_resolvers,
+    unknown_key_message,
+    yaml_error_message,
+)
 from rnnbench.errors import UNWRITABLE, UserError, cannot_write
 from rnnbench.launch.sweep import LostJob, outcome_of, run_folder
 
@@ -36,7 +42,7 @@ def launch(args: list[str]) -> list[dict]:
     try:
         return _run_app(list(args))
     except (HydraException, OmegaConfBaseException) as exc:
-        raise UserError(hydra_error_message(exc)) from None
+        raise UserError(unknown_key_message(exc, args) or hydra_error_message(exc)) from None
     except yaml.YAMLError as exc:  # a config file (yours, with --config-dir) that does not parse
         raise UserError(yaml_error_message(exc)) from None
     except ValueError as exc:
@@ -62,6 +68,7 @@ def _run_app(args: list[str]) -> list[dict]:
     version.setbase("1.3")  # as hydra.main(version_base="1.3"): jobs keep the working directory
     register_resolvers()  # the resolvers that name run folders (config.py)
     parser = get_args_parser()
+    parser.error = lambda message: _refuse(message, args)  # argparse would print its usage and exit
     options = parser.parse_args(args)
     if options.config_name is not None or options.config_path is not None:
         raise UserError("rnnbench train composes conf/train.yaml; add configs of your own with --config-dir DIR")
@@ -118,6 +125,16 @@ def _run_app(args: list[str]) -> list[dict]:
     finally:
         GlobalHydra.instance().clear()
     return [outcome(ret) for ret in job_returns(returns)]
+
+
+def _refuse(message: str, args: list[str]) -> None:
+    if "-m" in args[1:] or "--multirun" in args[1:]:
+        message += "; put -m before the overrides (rnnbench train -m model=rnn,gru seed=0,1)"
+    else:
+        message += (
+            "; rnnbench train takes Hydra overrides (model=gru trainer.lr=0.01), -m for a sweep, and Hydra's flags"
+        )
+    raise UserError(message)
 
 
 def job_returns(returns: Any) -> list:
