@@ -142,7 +142,7 @@ def test_a_run_on_a_plateau_stops_and_says_why(tmp_path):
         "trainer.eval_every=3",
         "trainer.min_delta=0.01",
     )
-    summary = train(cfg, tmp_path)
+    summary = train(cfg, tmp_path / "plateau")
     assert summary["status"] == "completed" and summary["stop_reason"] == "plateau"
     assert summary["steps"] == 9 and summary["final"]  # evaluations at 3 (reference), 6, 9: two without progress
     done = train(compose_config("trainer.max_steps=6", "trainer.eval_every=3"), tmp_path / "full")
