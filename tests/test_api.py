@@ -82,6 +82,7 @@ def test_eval_at_a_longer_length_writes_its_record_and_the_report_shows_it(train
         ("dataset=copy", "dataset=copy would change more than the data"),
         ("dataset.nope=1", "dataset.nope: not a key of this run's dataset config"),
         ("dataset.seq_len=1,2", "eval takes plain key=value overrides"),
+        ("dataset._target_=os.system", "eval changes the data's settings, not what builds it"),
     ],
 )
 def test_eval_refuses_what_is_not_new_data(trained, capsys, override, message):

@@ -198,6 +198,11 @@ BAD_FILES = [
         "column Date holds numbers (0…), not dates",
     ),
     (
+        files(**{"d.csv": "Date,Close\n" + "".join(f"{2001 + d // 12}-{d % 12 + 1:02d}-01,7\n" for d in range(200))}),
+        ["train", "dataset=stock", "dataset.path=d.csv", "dataset.seq_len=4"],
+        "Close does not change over the training part (7 throughout)",
+    ),
+    (
         files(**{"d.csv": "Date,Close\n2001-01-01,1\n2001-01-02,inf\n"}),
         ["train", "dataset=stock", "dataset.path=d.csv"],
         "d.csv row 3: column Close holds inf, an infinite value",
@@ -292,6 +297,8 @@ BAD_FILES = [
                 "dataset.seq_len=20000 with trainer.batch_size=1000 needs about 314.9 GiB for one training step",
             ),
             (["train", "trainer.lrr=0.1"], "trainer.lrr is not a key of this config; did you mean trainer.lr?"),
+            (["train", "dataset.n_test=18446744073709551616"], "dataset.n_test must be an integer in [1, 10000000]"),
+            (["train", "dataset.n_train=5000000", "dataset.seq_len=1000"], "more than a split may hold"),
             (
                 ["train", "model.hiden_size=8"],
                 "model.hiden_size is not a key of this config; did you mean model.hidden",

@@ -43,6 +43,8 @@ def parse_overrides(overrides: list[str]) -> dict[str, object]:
         key = override.get_key_element()
         if override.is_sweep_override() or override.is_delete() or override.is_add():
             raise UserError(f"{override.input_line}: eval takes plain key=value overrides (one value each)")
+        if any(part.startswith("_") for part in key.split(".")):  # _target_, _partial_: what is built, not data
+            raise UserError(f"{override.input_line}: eval changes the data's settings, not what builds it (_target_ …)")
         if key == "dataset" or not (key.startswith("dataset.") or key in DATA_ONLY):
             raise UserError(
                 f"{override.input_line} would change more than the data; eval re-scores the trained "

@@ -29,7 +29,16 @@ import torch
 from torch import Tensor
 
 from rnnbench.data import metrics
-from rnnbench.data.task import ACCURACY_BY_N, IGNORE, SPLITS, InputSpec, SequenceTask, Split, split_generator
+from rnnbench.data.task import (
+    ACCURACY_BY_N,
+    IGNORE,
+    MAX_SAMPLES,
+    SPLITS,
+    InputSpec,
+    SequenceTask,
+    Split,
+    split_generator,
+)
 from rnnbench.errors import ConfigError, check_choice, check_int
 
 PAD, START, END = 0, 1, 5
@@ -67,7 +76,7 @@ class CountingTask(SequenceTask):
                 f"must be at least max_n ({self.max_n}): the test covers the training range and beyond",
                 test_max_n,
             )
-        self.n_train = check_int("n_train", n_train, 1)
+        self.n_train = check_int("n_train", n_train, 1, MAX_SAMPLES)
 
     def strings(self, ns: Tensor, length: int) -> tuple[Tensor, Tensor]:
         """The padded strings for counts `ns` (x, y), each row `length` long."""

@@ -294,6 +294,11 @@ class StockTask(SequenceTask):
         self.input_mean, self.input_std = train_inputs.mean(0), train_inputs.std(0) + 1e-12
         train_targets = self._targets(*self._ahead(train_prices))
         self.mase_scale = float(np.abs(np.diff(train_prices)).mean())  # in-sample one-step naive MAE (MASE's scale)
+        if not self.mase_scale > 0:
+            raise UserError(
+                f"dataset: {self.target} does not change over the training part ({train_prices[0]:g} throughout): "
+                "there is nothing to forecast, and MASE has no scale; choose another column or period"
+            )
         self.target_mean, self.target_std = (train_targets.mean(), train_targets.std() + 1e-12)
         splits, self.dates = {}, {}
         for split, (inputs, prices, dates) in raw.items():

@@ -22,9 +22,11 @@ import torch
 from torch import Tensor
 
 from rnnbench.data.metrics import IGNORE  # noqa: F401  (re-exported: a per-step target that is not scored)
-from rnnbench.errors import MAX_SEED, check_float, check_int, check_name
+from rnnbench.errors import MAX_SEED, ConfigError, check_float, check_int, check_name
 
 SPLITS = ("train", "val", "test")
+# Generated splits: at most this many samples, and samples × time steps (8 GiB of float32), each.
+MAX_SAMPLES, MAX_STEPS_PER_SPLIT = 10**7, 2**31
 # What tasks' `examine` writes into the run folder: a text sample, counting's accuracy by n, stock
 # predictions (table and plot), transduction examples, video frames.
 SAMPLE, ACCURACY_BY_N, EXAMPLES, FRAMES = "sample.txt", "accuracy_by_n.json", "examples.txt", "frames.png"
@@ -228,9 +230,17 @@ class SyntheticTask(SequenceTask):
     ):
         super().__init__(seed, solved_at, name)
         self.seq_len = check_int("seq_len", seq_len, 1, max_seq_len)
-        self.n_train = check_int("n_train", n_train, 1)
-        self.n_val = check_int("n_val", n_val, 1)
-        self.n_test = check_int("n_test", n_test, 1)
+        self.n_train = check_int("n_train", n_train, 1, MAX_SAMPLES)
+        self.n_val = check_int("n_val", n_val, 1, MAX_SAMPLES)
+        self.n_test = check_int("n_test", n_test, 1, MAX_SAMPLES)
+        for key, n in (("n_train", self.n_train), ("n_val", self.n_val), ("n_test", self.n_test)):
+            if n * self.seq_len > MAX_STEPS_PER_SPLIT:
+                raise ConfigError(
+                    key,
+                    f"× seq_len is {n * self.seq_len:,} time steps, more than a split may hold "
+                    f"({MAX_STEPS_PER_SPLIT:,}: 8 GiB of float32); make it or dataset.seq_len smaller",
+                    n,
+                )
 
     def generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """n fresh samples (x, y), vectorised over n."""

@@ -31,7 +31,7 @@ import string
 import numpy as np
 
 from rnnbench.data.files import bundled, read_text, user_file
-from rnnbench.data.task import SPLITS, InputSpec, Split, _split_seed
+from rnnbench.data.task import MAX_SAMPLES, SPLITS, InputSpec, Split, _split_seed
 from rnnbench.data.text import TINYSHAKESPEARE_SHA256
 from rnnbench.data.transduction import SPECIALS, TransductionTask, pad_left, target_tensor
 from rnnbench.errors import ConfigError, UserError, check_choice, check_float, check_fractions, check_int
@@ -69,7 +69,12 @@ class TextCorrectionTask(TransductionTask):
         self.fractions = check_fractions("split", split, 3)
         self.sizes = dict(
             zip(
-                SPLITS, (check_int("n_train", n_train, 1), check_int("n_val", n_val, 1), check_int("n_test", n_test, 1))
+                SPLITS,
+                (
+                    check_int("n_train", n_train, 1, MAX_SAMPLES),
+                    check_int("n_val", n_val, 1, MAX_SAMPLES),
+                    check_int("n_test", n_test, 1, MAX_SAMPLES),
+                ),
             )
         )
         self.data_dir = data_dir
