@@ -35,13 +35,10 @@ start).
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import logging
 import math
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -237,25 +234,15 @@ def trial_overrides(number: int, params: dict, journal_path: Path, study: str) -
     ]
 
 
-@contextlib.contextmanager
-def search_lock(folder: Path) -> Iterator[None]:
-    """Hold the search folder while the search runs (flock on the folder, released however the
-    process ends): a second search into it is refused in one line."""
-    import fcntl
+def search_lock(folder: Path):
+    """Hold the search folder while the search runs: a second search into it is refused in one line."""
+    from rnnbench.training.record import held_folder
 
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(
-                f"{folder}: another search is running there; wait for it to end, or tune into another folder "
-                "(leave hydra.sweep.dir out)"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
+    return held_folder(
+        folder,
+        f"{folder}: another search is running there; wait for it to end, or tune into another folder "
+        "(leave hydra.sweep.dir out)",
+    )
 
 
 def check_journal(path: Path) -> None:

@@ -297,6 +297,25 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+@contextlib.contextmanager
+def held_folder(folder: Path, refusal: str):
+    """An exclusive flock on `folder` itself while the context is open (no lock file: the kernel
+    releases it when the process ends, however it ends); `FolderRefused(refusal)` if another
+    process holds it."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderRefused(refusal) from None
+        yield
+    finally:
+        os.close(fd)
+
+
 class FolderRefused(UserError):
     """A run folder another process is writing, or one that holds another run: refused before
     anything in it is written (a sweep stops rather than records a failure there)."""
@@ -322,23 +341,14 @@ class RunRecord:
     def lock(self):
         """Hold the folder for this process: a second writer is refused with `FolderRefused`. On
         entry, temporary files a killed writer left behind are removed (no one else writes here)."""
-        import fcntl
-
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.dir, os.O_RDONLY)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise FolderRefused(
-                    f"{self.dir} is in use by another rnnbench process (a run is writing there "
-                    "now); wait for it to end, or choose another folder"
-                ) from None
+        refusal = (
+            f"{self.dir} is in use by another rnnbench process (a run is writing there now); wait for it to "
+            "end, or choose another folder"
+        )
+        with held_folder(self.dir, refusal):
             for stale in self.dir.glob(f".*{TMP_SUFFIX}"):
                 stale.unlink(missing_ok=True)
             yield self
-        finally:
-            os.close(fd)
 
     def _path(self, name: str) -> Path:
         path = self.dir / name
