@@ -8,14 +8,14 @@ optimises is the **best validation value of the task's primary metric** over the
 evaluations; Optuna's study always minimises ``sign · value`` (sign −1 for a metric where higher
 is better), so one study serves every task and the job needs no direction from the user.
 
-Pruning: at each evaluation the job reports its value to its trial (`TrialReport.prune`, called
-by training.trainer.Run.stop; training/trial.py) and asks the pruner (`hydra.sweeper.pruner`:
-median, successive_halving,
-hyperband or none); a pruned trial stops there and its record says ``status: pruned`` and the
-step (``steps``). The study lives in an Optuna journal file, ``<sweep dir>/tuning.journal``, which
-trials in other processes (joblib, submitit) open to report, and which makes the search
-resumable: the same command with ``hydra.sweep.dir=<that folder>`` continues up to n_trials (a
-trial killed with its job is marked failed and its run resumes if it is asked again).
+Pruning: at each evaluation the job reports its value to its trial (`TrialReport.prune` in
+training/trial.py, called by the trainer's `Run.stop`) and asks the pruner
+(`hydra.sweeper.pruner`: median, successive_halving, hyperband or none); a pruned trial stops
+there and its record says ``status: pruned`` and the step (``steps``). The study lives in an
+Optuna journal file, ``<sweep dir>/tuning.journal``, which trials in other processes (joblib,
+submitit) open to report, and which makes the search resumable: the same command with
+``hydra.sweep.dir=<that folder>`` continues up to n_trials (`TunerImpl.sweep`: trial k runs in
+``trial_00k/``; a trial killed with its job runs again under its number and resumes).
 
 Trials choose on validation only: the tuner runs them with ``trainer.test=false``, so no trial
 touches the test split. The search ends by writing ``<sweep dir>/best.yaml``: the best trial's
@@ -182,10 +182,16 @@ class TunerImpl:
             if asked == 0:
                 for params in self.enqueue:  # tried first, in this order
                     study.enqueue_trial(params)
+            resuming = f", {len(killed)} killed to resume" if killed else ""
             log.info(
-                "tuning %s: %d trials (%d done%s), pruner %s, into %s", name, self.n_trials, finished,
-                f", {len(killed)} killed to resume" if killed else "", self.pruner, folder,
-            )  # fmt: skip
+                "tuning %s: %d trials (%d done%s), pruner %s, into %s",
+                name,
+                self.n_trials,
+                finished,
+                resuming,
+                self.pruner,
+                folder,
+            )
             returns = []
             while killed or finished < self.n_trials:
                 trials = killed[: self.n_jobs]
