@@ -296,3 +296,24 @@ def test_trials_launched_together_train_as_batched_members(in_process, tmp_path)
     chosen = min(runs[:4], key=lambda s: s["best"]["mse"])
     assert best["best_params"] == {"trainer.lr": chosen["hparams"]["trainer.lr"]}
     assert sum(best["trials"].values()) == 5
+
+
+def test_a_search_where_no_trial_learns_says_so(in_process, tmp_path, caplog):
+    """best.yaml, the log and the report's tuning table set the best value against the task's
+    baseline on the same validation data: a best of runs that learnt nothing is not a finding."""
+    import logging
+
+    logger = logging.getLogger("rnnbench")
+    logger.addHandler(caplog.handler)  # Hydra's logging config sends it to the terminal, not to pytest
+    try:
+        code, _, err = in_process(
+            "train", *TUNE, "hydra.sweeper.n_trials=2", "trainer.lr=tag(log, interval(1e-9, 1e-8))"
+        )
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert code == 0, err
+    best = OmegaConf.load(tmp_path / "search" / "best.yaml")
+    assert best.beats_baseline is False and best.best_value >= best.baseline_val
+    assert "no trial of search beat the task's trivial baseline on validation" in caplog.text
+    code, out, _ = in_process("report", "search")
+    assert code == 0 and "no: no trial learned" in out

@@ -208,6 +208,15 @@ class TunerImpl:
             best = summarize(study, folder, self.n_trials, space)
             OmegaConf.save(OmegaConf.create(best), folder / BEST)
         log.info("best of %s: %s (value %s)", name, best["best_params"], best["best_value"])
+        if best["beats_baseline"] is False:
+            log.warning(
+                "no trial of %s beat the task's trivial baseline on validation (%s): the best parameters "
+                "are the best of runs that did not learn; widen the search or train longer",
+                name,
+                best["baseline_val"],
+            )
+        if best["best_params"]:
+            log.info("next: the best parameters on fresh seeds, as `rnnbench study` does (docs/protocol.md)")
         return returns
 
     @staticmethod
@@ -344,12 +353,19 @@ def summarize(study, folder: Path, n_trials: int, space: dict) -> dict:
     best = min(completed, key=lambda t: t.value) if completed else None
     metric = next((s["task"]["primary_metric"] for s in summaries if s.get("task")), None)
     higher = next((s["task"]["metrics"][metric] == "max" for s in summaries if s.get("task")), False)
+    best_value = (-best.value if higher else best.value) if best else None
+    baseline = next((s["baseline_val"].get(metric) for s in summaries if isinstance(s.get("baseline_val"), dict)), None)
+    beats = None
+    if best_value is not None and baseline is not None:
+        beats = bool(best_value > baseline if higher else best_value < baseline)
     return {
         "study": study.study_name,
         "objective": f"best validation {metric}" + (" (higher is better)" if higher else ""),
         "best_params": dict(best.params) if best else None,
-        "best_value": (-best.value if higher else best.value) if best else None,
+        "best_value": best_value,
         "best_trial": best.number if best else None,
+        "baseline_val": baseline,  # the task's trivial predictor on the same validation data
+        "beats_baseline": beats,
         "at_edge": [
             k for k, v in (best.params if best else {}).items() if hasattr(space.get(k), "low") and at_edge(v, space[k])
         ],

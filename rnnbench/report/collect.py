@@ -112,6 +112,8 @@ def searches(paths: list[Path]) -> pd.DataFrame:
                 + (f" (at the edge of its range: {', '.join(edge)})" if edge else "")
                 or "no trial completed",
                 "value": f"{best['best_value']:.4g}" if isinstance(best.get("best_value"), float) else None,
+                "val baseline": f"{best['baseline_val']:.4g}" if isinstance(best.get("baseline_val"), float) else None,
+                "beats it": {True: "yes", False: "no: no trial learned"}.get(best.get("beats_baseline")),
                 "trials (done / pruned / failed)": f"{trials.get('complete', 0)} / {trials.get('pruned', 0)} / "
                 f"{trials.get('fail', 0)}",
                 "steps taken": steps.get("taken"),
