@@ -515,3 +515,24 @@ def test_counting_run_records_the_largest_n_generalised(tmp_path):
     summary = train(compose_config("dataset=anbn", "model=lstm"), tmp_path)
     analysis = summary["analysis"]
     assert 0 <= analysis["max_n_generalised"] <= 8 and summary["task"]["max_n"] == 4
+
+
+def test_a_byte_order_mark_is_not_data(tmp_path):
+    """A file saved with a UTF-8 byte-order mark (Excel, Notepad): the text has no BOM token and
+    the CSV's first column keeps its name."""
+    from rnnbench.data.files import read_text
+
+    (tmp_path / "book.txt").write_bytes("\ufeffhello world\n".encode())
+    assert read_text(tmp_path / "book.txt", "dataset.corpus") == "hello world\n"
+    plain = make_csv(tmp_path / "plain.csv")
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    with_bom, without = StockTask(path=str(tmp_path / "bom.csv"), seq_len=10), StockTask(path=str(plain), seq_len=10)
+    assert torch.equal(with_bom.splits()["test"].x, without.splits()["test"].x)
+
+
+def test_a_column_given_twice_is_refused(tmp_path):
+    path = make_csv(tmp_path / "s.csv")
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0] + ",Close", *(line + ",1" for line in lines[1:])]) + "\n")
+    with pytest.raises(UserError, match="has the column Close more than once; keep one"):
+        StockTask(path=str(path), seq_len=10)

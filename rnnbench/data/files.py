@@ -52,14 +52,15 @@ def user_file(path: str | Path, key: str) -> Path:
 
 
 def read_text(path: Path, key: str) -> str:
-    """A UTF-8 text file's contents; binary or non-UTF-8 files are refused with the byte offset."""
+    """A UTF-8 text file's contents (without a byte-order mark); binary or non-UTF-8 files are
+    refused with the byte offset."""
     raw = path.read_bytes()
     if not raw.strip():
         raise UserError(f"{key}: {path} is empty")
     if b"\0" in raw[: 1 << 16]:
         raise UserError(f"{key}: {path} looks binary (it contains NUL bytes); give a UTF-8 text file")
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")  # a byte-order mark is not text (it would become a token)
     except UnicodeDecodeError as exc:
         raise UserError(
             f"{key}: {path} is not UTF-8 (invalid byte at offset {exc.start}); "

@@ -142,9 +142,13 @@ class StockTask(SequenceTask):
         import pandas as pd
 
         try:
-            frame = pd.read_csv(self.path)
+            frame = pd.read_csv(self.path, encoding="utf-8-sig")  # a byte-order mark is not part of the header
+            header = list(pd.read_csv(self.path, encoding="utf-8-sig", nrows=1, header=None).iloc[0])
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             raise UserError(f"dataset.path: {self.path} is not a readable CSV ({str(exc).splitlines()[0]})") from None
+        twice = sorted({str(c) for c in header if header.count(c) > 1})
+        if twice:  # pandas would rename the second (Close.1) and read the first without a word
+            raise UserError(f"dataset.path: {self.path} has the column {', '.join(twice)} more than once; keep one")
         needed = [self.date_column, *dict.fromkeys([*self.columns, self.target])]
         frame = self._filtered(frame)
         absent = [c for c in needed if c not in frame.columns]
