@@ -306,6 +306,11 @@ BAD_FILES = [
             (["train", "trainer.learning_rate=0.01"], "trainer has: batch_size, checkpoint, device"),
             (["train", "model=lstm", "model.cell.nonlin=relu"], "model.cell takes no keys here"),
             (["train", "--model", "gru"], "unrecognized arguments: --model; rnnbench train takes Hydra overrides"),
+            (
+                ["train", "dataset=stock", "dataset.filter=Symbol=AAPL"],
+                "dataset.filter=Symbol=AAPL: a value with '=' in it is quoted for Hydra, and the quotes for the shell: "
+                "\"dataset.filter='Symbol=AAPL'\"",
+            ),
             (["train", "model=gru", "-m", "seed=0,1"], "put -m before the overrides"),
             (
                 ["train", "-m", "seed=0,1", "--cfg", "job"],

@@ -42,7 +42,9 @@ def launch(args: list[str]) -> list[dict]:
     try:
         return _run_app(list(args))
     except (HydraException, OmegaConfBaseException) as exc:
-        raise UserError(unknown_key_message(exc, args) or hydra_error_message(exc)) from None
+        raise UserError(
+            unquoted_equals(exc, args) or unknown_key_message(exc, args) or hydra_error_message(exc)
+        ) from None
     except yaml.YAMLError as exc:  # a config file (yours, with --config-dir) that does not parse
         raise UserError(yaml_error_message(exc)) from None
     except ValueError as exc:
@@ -125,6 +127,20 @@ def _run_app(args: list[str]) -> list[dict]:
     finally:
         GlobalHydra.instance().clear()
     return [outcome(ret) for ret in job_returns(returns)]
+
+
+def unquoted_equals(exc: BaseException, args: list[str]) -> str | None:
+    """For a value holding '=' unquoted (dataset.filter=Symbol=AAPL), which Hydra's grammar reads
+    as a syntax error, the override and how to quote it; else None."""
+    if "mismatched input '='" not in str(exc):
+        return None
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if "=" in value and value[:1] not in "'\"" and key.replace(".", "").replace("_", "").isalnum():
+            return (
+                f"{arg}: a value with '=' in it is quoted for Hydra, and the quotes for the shell: \"{key}='{value}'\""
+            )
+    return None
 
 
 def _refuse(message: str, args: list[str]) -> None:
