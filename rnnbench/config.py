@@ -245,14 +245,14 @@ def unknown_key_message(exc: BaseException, overrides: list[str]) -> str | None:
         o for o in overrides if re.fullmatch(r"[\w/]+=[\w.\-]+", o) and not o.startswith(("hydra", f"{key}="))
     ]
     try:
-        cfg = OmegaConf.to_container(compose(*groups), resolve=False)
+        cfg = compose(*groups)
     except Exception:  # the groups chosen do not compose either: Hydra's own message
         return None
     parent, _, name = key.rpartition(".")
-    node = OmegaConf.select(OmegaConf.create(cfg), parent) if parent else cfg
-    if not isinstance(node, dict) and not OmegaConf.is_dict(node):
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    if not OmegaConf.is_dict(node):
         return f"{key} is not a key of this config ({parent} has no keys); rnnbench train --cfg job shows the config"
-    siblings = sorted(k for k in node if not str(k).startswith("_"))
+    siblings = sorted(str(k) for k in node if not str(k).startswith("_"))
     near = difflib.get_close_matches(name, siblings, n=3, cutoff=0.6)
     where = parent or "the config"
     hint = f"did you mean {' or '.join(f'{parent}.{n}' if parent else n for n in near)}?" if near else ""

@@ -1,5 +1,5 @@
 """The parts of running on SLURM that need no cluster: a stop signal taken at a step's end with a
-checkpoint that resumes exactly (preemption.py), job states read from squeue (cluster.py), the
+checkpoint that resumes exactly (preemption.py), job states read from squeue (launch/slurm.py), the
 memory a SLURM job was given, and the one line when there is no SLURM. On a real cluster:
 tests/test_slurm.py."""
 

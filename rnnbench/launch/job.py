@@ -61,18 +61,17 @@ def run_job(cfg: DictConfig) -> float:
 
 def settle(outcome: dict | Exception, cfg: DictConfig, run_dir: Path, sweeping: bool) -> float:
     """A job's value from its outcome (its summary, or the exception its training raised); also
-    for the jobs of a batched run (batching.py)."""
+    for the jobs of a batched run (launch/batched.py)."""
     from rnnbench.training.trainer import failure_reason
 
-    if isinstance(outcome, FolderRefused):
+    if isinstance(outcome, Exception) and (not sweeping or isinstance(outcome, FolderRefused)):
         with contextlib.suppress(OSError):
-            run_dir.rmdir()  # only the empty folder Hydra made for it (a folder in use keeps its files)
+            run_dir.rmdir()  # the folder Hydra made for a run refused before its record: only if empty
+    if isinstance(outcome, FolderRefused):
         raise AbortJob(outcome) from None  # nothing was written there; the command stops here
     if isinstance(outcome, Exception):
         exc = outcome
         if not sweeping:
-            with contextlib.suppress(OSError):
-                run_dir.rmdir()  # the folder Hydra made for a run refused before its record: only if empty
             if isinstance(exc, UserError):
                 raise AbortJob(exc) from None  # the CLI prints it as one line
             if isinstance(exc, OSError) and exc.errno in UNWRITABLE and exc.filename:

@@ -20,7 +20,6 @@ of 2 threads on 2 cores ran 3.8× slower than with 1 thread each: benchmarks/REA
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -30,24 +29,26 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from rnnbench.errors import AbortJob
-from rnnbench.training.record import FINISHED, SUMMARY, FolderRefused, changes, nesting
+from rnnbench.training.record import FINISHED, SUMMARY, FolderRefused, changes, nesting, read_summary
 
 
 def outcome_of(run_dir: Path) -> dict:
     """{"dir", "status", "reason"} of the run record in `run_dir`; an unreadable or still-running
     record counts as incomplete. A tuning trial that diverged is a "diverged trial": the search
     learnt that its value is too large, and goes on."""
-    try:
-        summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+    summary = read_summary(run_dir)
+    if summary is None:
+        status, reason = "unreadable", f"{SUMMARY} cannot be read"
+    else:
         status, reason = summary.get("status"), summary.get("reason")
+        hparams = summary.get("hparams")
         if (
             status == "failed"
             and summary.get("stop_reason") == "diverged"
-            and (summary.get("hparams") or {}).get("tuning.trial") is not None
+            and isinstance(hparams, dict)
+            and hparams.get("tuning.trial") is not None
         ):
             status = "diverged trial"  # the tuner tried a learning rate too large: a result, not a failure
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        status, reason = "unreadable", f"{SUMMARY} cannot be read"
     if status == "running":
         reason = "incomplete: the job stopped without finishing its record (killed?); run the sweep again to resume it"
     return {"dir": str(run_dir), "status": status, "reason": reason}

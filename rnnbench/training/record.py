@@ -384,18 +384,26 @@ class RunRecord:
         (self.dir / CHECKPOINT).unlink(missing_ok=True)
 
 
-def cpu_name() -> str:
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo ({} where there is none)."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if not line.strip():
+                    break
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    return fields
+
+
+def cpu_name(info: dict[str, str] | None = None) -> str:
     """This machine's processor as /proc/cpuinfo names it (platform's guess elsewhere)."""
     import platform
 
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            return next(
-                (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
-                platform.processor() or platform.machine(),
-            )
-    except OSError:
-        return platform.processor() or platform.machine()
+    return (info if info is not None else _cpuinfo()).get("model name") or platform.processor() or platform.machine()
 
 
 # The instruction sets by which oneDNN and MKL choose their kernels: two CPUs that differ in these
@@ -410,15 +418,11 @@ def cpu_kind() -> dict:
 
     import torch
 
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
-    except OSError:
-        flags = []
-    onednn = re.search(r"MKL-DNN (v[\d.]+)", torch.__config__.show())
-    blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    info, build = _cpuinfo(), torch.__config__.show()
+    flags = info.get("flags", "").split()
+    onednn, blas = re.search(r"MKL-DNN (v[\d.]+)", build), re.search(r"BLAS_INFO=(\w+)", build)
     return {
-        "cpu": cpu_name(),
+        "cpu": cpu_name(info),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "isa": [flag for flag in ISA_FLAGS if flag in flags],
         "onednn": onednn.group(1) if onednn else None,

@@ -271,8 +271,9 @@ class Run:
         self.summary.threads = torch.get_num_threads()  # what this process has (trainer.threads may change)
         self.summary.host = socket.gethostname()  # a requeued job may resume on another node
         resumed = {"step": self.loop.step, "at": started_at, "threads": self.summary.threads}
-        if self.settings.device == "cpu" and cpu_kind() != self.summary.cpu:  # the rest is computed otherwise
-            resumed["cpu"] = cpu_kind()
+        kind = cpu_kind() if self.settings.device == "cpu" else {}
+        if kind != self.summary.cpu:  # the rest is computed by other kernels
+            resumed["cpu"] = kind
         self.summary.resumed.append(resumed)
         for _ in range(self.loop.step):
             next(self.order)
