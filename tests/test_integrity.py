@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from rnnbench.config import fresh_dir, run_id
+from rnnbench.errors import UserError
 from rnnbench.report import write_report
 from rnnbench.training import record
 from rnnbench.training.record import CHECKPOINT, METRICS, SUMMARY, FolderRefused, RunRecord
@@ -242,9 +243,51 @@ def test_a_report_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     before = listing(tmp_path / "out")
     with monkeypatch.context() as m:
         full_disk_at(m, "report.html")
-        with pytest.raises(OSError):
+        with pytest.raises(UserError, match="report that was there is unchanged"):
             write_report([root], tmp_path / "out")
     assert listing(tmp_path / "out") == before  # no half set, no empty PNG, no temporary folder
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 256 KiB file system (tmpfs; needs root, as in CI), unmounted after the test."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_report_onto_a_full_disk_is_one_line_and_leaves_no_folder(in_process, tmp_path, small_disk):
+    root = tmp_path / "runs"
+    for seed in range(2):
+        fake_run(root, f"gru{seed}", "gru", seed, 0.01 + seed / 100)
+    (small_disk / "filler").write_bytes(b"\0" * 200_000)  # the plots no longer fit: matplotlib's PNG writer fails
+    code, _, err = in_process("report", str(root), "--out", str(small_disk / "report"))
+    assert code == 2 and err == f"rnnbench: error: cannot write the report into {small_disk / 'report'}: " + (
+        "No space left on device\n"
+    )
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]  # no empty report folder left
+
+
+def test_records_no_parser_can_read_are_skipped_and_long_names_fit_file_names(in_process, tmp_path, recwarn):
+    root = tmp_path / "runs"
+    for seed in range(2):
+        for model in ("gru", "m" * 300):
+            run = fake_run(root, f"{model[:8]}{seed}", model, seed, 0.01 + seed / 100)
+            summary = json.loads((run / SUMMARY).read_text())
+            (run / SUMMARY).write_text(json.dumps({**summary, "dataset": "d" * 300}))
+    deep, digits = fake_run(root, "deep", "gru", 5, 0.01), fake_run(root, "digits", "gru", 6, 0.01)
+    (deep / SUMMARY).write_text("[" * 100_000 + "]" * 100_000)
+    text = (digits / SUMMARY).read_text()
+    (digits / SUMMARY).write_text(text.replace('"seed": 6', '"seed": ' + "9" * 5000))
+    code, out, err = in_process("report", str(root), "--out", str(tmp_path / "out"))
+    assert code == 0 and not [w for w in recwarn if "layout" in str(w.message)]  # long labels are cut to fit
+    assert f"{deep}: summary.json is unreadable (nested too deeply to read); skipped" in out
+    assert f"{digits}: summary.json is unreadable (Exceeds the limit (4300 digits)" in out
+    names = [p.name for p in (tmp_path / "out").iterdir()]
+    assert "curves_" + "d" * 55 + "-" in " ".join(names) and max(map(len, names)) < 80
 
 
 def test_a_full_disk_is_one_line_naming_the_place(in_process, monkeypatch):

@@ -15,7 +15,6 @@ sweep has (so jobs not started yet count too).
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import socket
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnnbench.errors import UserError
-from rnnbench.training.record import METRICS, SUMMARY, read_summary
+from rnnbench.training.record import METRICS, SUMMARY, UNREADABLE, parse_json, read_summary
 
 STATES = ("completed", "pruned", "failed", "running", "stopped", "unreadable")
 RECENT_S = 600  # a "running" record written this recently, its lock not visible here, counts as running
@@ -98,8 +97,8 @@ def read_state(run_dir: Path) -> RunState:
 
 def _rate(metrics: Path, window: int = 5) -> float | None:
     """Steps per wall second over the last `window` evaluations of metrics.jsonl."""
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        rows = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines()[-window - 1 :]]
+    with contextlib.suppress(*UNREADABLE, KeyError, TypeError):
+        rows = [parse_json(line) for line in metrics.read_text(encoding="utf-8").splitlines()[-window - 1 :]]
         if len(rows) >= 2 and rows[-1]["wall_s"] > rows[0]["wall_s"]:
             return (rows[-1]["step"] - rows[0]["step"]) / (rows[-1]["wall_s"] - rows[0]["wall_s"])
         if rows and rows[-1]["wall_s"] > 0:

@@ -11,6 +11,7 @@ Results of `rnnbench bench` (bench.csv) found under the paths get their own sect
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -61,7 +62,6 @@ def write_report(
     runs, trials = set_trials_aside(runs)
     tuning = searches(paths)
     out = out or paths[0] / "report"
-    out.mkdir(parents=True, exist_ok=True)
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise UserError(f"--format {' '.join(bad)}: choose from {', '.join(FORMATS)} (PNG is always written)")
@@ -108,12 +108,23 @@ def write_report(
 @contextlib.contextmanager
 def staged(out: Path):
     """A folder inside `out` to write a report into; its files replace those of `out` only when
-    all of them were written (a full disk leaves the previous report whole, and no empty PNG)."""
-    stage = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
+    all of them were written: a full disk (or any other write error) leaves the previous report
+    whole, no empty PNG and no empty `out` made for it, and ends in one line (`UserError`)."""
+    try:
+        made = not out.exists()
+        out.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
+    except OSError as exc:
+        raise UserError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
     try:
         yield stage
         for path in stage.iterdir():
             os.replace(path, out / path.name)
+    except OSError as exc:
+        if made:
+            shutil.rmtree(out, ignore_errors=True)
+        previous = "" if made else "; the report that was there is unchanged"
+        raise UserError(f"cannot write the report into {out}: {exc.strerror or exc}{previous}") from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
@@ -187,10 +198,14 @@ def _relative(table: pd.DataFrame, paths: list[Path]) -> pd.DataFrame:
     return table.assign(search=[s.removeprefix(root) for s in table["search"]])
 
 
-def file_stem(name: str) -> str:
+def file_stem(name: str, longest: int = 64) -> str:
     """A name from a record (a dataset's) as part of a file name: nothing but letters, digits and
-    _ . -, so no value can reach outside the report folder."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("._") or "_"
+    _ . -, so no value can reach outside the report folder; a longer name is cut and keeps a hash
+    of the whole, so that two long names stay two files (a file name has at most 255 bytes)."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("._") or "_"
+    if len(stem) > longest:
+        stem = f"{stem[: longest - 9]}-{hashlib.sha1(str(name).encode()).hexdigest()[:8]}"
+    return stem
 
 
 def _bench_section(folder: Path, image: Path):

@@ -9,6 +9,7 @@ columns (`Summary.columns()`), the metrics of `final`, `best`, `baseline`, `base
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,9 +23,12 @@ from rnnbench.training.record import (
     METRICS,
     REQUIRED_KEYS,
     SUMMARY,
+    UNREADABLE,
     Summary,
     grads_file,
+    parse_json,
     read_evals,
+    read_json,
 )
 
 REACH_FLOOR = 1e-3  # gradient_reach counts the steps whose gradient is at least this fraction of the last one's
@@ -196,9 +200,9 @@ def as_typed(value) -> str:
 def _read_summary(run_dir: Path, include_running: bool = False) -> Summary | str:
     """The summary, or why it is skipped (a running one unless `include_running`)."""
     try:
-        data = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return f"{SUMMARY} is unreadable ({type(exc).__name__}); skipped"
+        data = read_json(run_dir / SUMMARY)
+    except UNREADABLE as exc:
+        return f"{SUMMARY} is unreadable ({textwrap.shorten(str(exc), 90)}); skipped"
     found = data.get("format") if isinstance(data, dict) else "?"
     if found not in (FORMAT, FORMAT_1):
         return f"not an rnnbench run record (format {found!r}, expected {FORMAT!r}); skipped"
@@ -271,8 +275,8 @@ def _read_grads(run_dir: Path) -> list[dict]:
     if not path.is_file():
         return []
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        rows = read_json(path)
+    except UNREADABLE:
         return []
     rows = (
         [r for r in rows if isinstance(r, dict) and isinstance(r.get("norms"), list)] if isinstance(rows, list) else []
@@ -289,8 +293,8 @@ def _read_metrics(run_dir: Path) -> tuple[list[dict] | str, int]:
     rows, bad = [], 0
     for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
+            row = parse_json(line)
+        except ValueError:
             bad += 1
             continue
         if not isinstance(row, dict) or "step" not in row:

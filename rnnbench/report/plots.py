@@ -32,6 +32,7 @@ from rnnbench.report.collect import AT_LENGTH, AT_LENGTH_BASELINE, HPARAM, as_ty
 FORMATS = ("svg", "pdf")  # besides PNG, on request (rnnbench report --format)
 PALETTE = [matplotlib.colormaps["tab10"](i) for i in range(10)] + [matplotlib.colormaps["Dark2"](i) for i in range(8)]
 LINE_STYLES = ("-", "--", "-.", ":")
+MAX_TEXT = 60  # characters of a title, label or legend entry
 _style: dict = {"colours": {}, "formats": ()}
 
 
@@ -231,12 +232,19 @@ def plot_pareto(
                 capsize=3,
             )  # one call for all points: a call per point costs seconds
             ax.scatter(rows[column], rows[f"{metric}_mean"], c=[colour(m) for m in rows["model"]], zorder=3)
+            span = np.log(rows[column].max() / rows[column].min()) or 1.0
             for _, row in rows.iterrows():
                 name = " ".join(
                     [str(row["model"]), *(f"{k.split('.')[-1]}={as_typed(row[k])}" for k in keys if k not in by)]
                 )
+                right_half = np.log(row[column] / rows[column].min()) / span > 0.5  # label inward: never clipped
                 ax.annotate(
-                    name, (row[column], row[f"{metric}_mean"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
+                    name,
+                    (row[column], row[f"{metric}_mean"]),
+                    fontsize=7,
+                    xytext=(-3 if right_half else 3, 3),
+                    textcoords="offset points",
+                    ha="right" if right_half else "left",
                 )
             front = rows.loc[pareto_front(rows[column], rows[f"{metric}_mean"], more_is_better, direction == "max")]
             front = front.sort_values(column)
@@ -339,10 +347,14 @@ def _log_if_wide(ax, values: pd.Series, axis: str) -> None:
 
 
 def _save(fig, path: Path) -> Path:
-    """Grid and legend on every panel, then the PNG; the figure is closed."""
+    """Grid and legend on every panel, every text cut to MAX_TEXT characters (a record may name its
+    model with any string), then the PNG; the figure is closed."""
     for ax in fig.axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    for text in fig.findobj(matplotlib.text.Text):
+        if len(text.get_text()) > MAX_TEXT:
+            text.set_text(text.get_text()[: MAX_TEXT - 1] + "…")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     for extension in _style["formats"]:

@@ -321,12 +321,30 @@ class FolderRefused(UserError):
     anything in it is written (a sweep stops rather than records a failure there)."""
 
 
+UNREADABLE = (OSError, ValueError, RecursionError)
+"""What reading a foreign JSON file can raise: OSError; ValueError (not UTF-8, not JSON, an integer
+past Python's 4,300-digit limit); RecursionError (nesting deeper than the interpreter's stack)."""
+
+
+def parse_json(text: str) -> Any:
+    """json.loads that raises only ValueError for any text (see UNREADABLE), naming what was wrong."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply to read") from None
+
+
+def read_json(path: Path) -> Any:
+    """The JSON value in `path`; OSError or ValueError (with the reason) when it cannot be read."""
+    return parse_json(Path(path).read_text(encoding="utf-8"))
+
+
 def read_summary(run_dir: Path) -> dict | None:
     """summary.json of a run folder as written, or None when there is none or it cannot be read
     (records are written atomically, so only a foreign file is unreadable)."""
     try:
-        data = json.loads((Path(run_dir) / SUMMARY).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = read_json(Path(run_dir) / SUMMARY)
+    except UNREADABLE:
         return None
     return data if isinstance(data, dict) else None
 
@@ -435,8 +453,8 @@ def read_evals(run_dir: Path) -> list[dict]:
     records = []
     for path in sorted((run_dir / EVAL_DIR).glob("*.json")):
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            record = read_json(path)
+        except UNREADABLE:
             continue
         if isinstance(record, dict) and record.get("format") == EVAL_FORMAT:
             records.append(record)
