@@ -143,6 +143,18 @@ def test_varied_knobs_become_grouping_columns(tmp_path):
     assert len(table) == 3 and sorted(table["n"]) == [1, 1, 2]
 
 
+def test_a_learning_rate_is_shown_by_the_name_the_user_set(tmp_path):
+    root = tmp_path / "runs"
+    for i, lr in enumerate([0.001, 0.001, 0.01, 0.01]):
+        run = fake_run(root, str(i), "gru", i % 2, 0.01 * (i + 1))
+        summary = json.loads((run / SUMMARY).read_text())
+        summary["hparams"].update({"trainer.lr": lr, "optimizer.lr": lr})  # conf/optimizer: lr: ${trainer.lr}
+        (run / SUMMARY).write_text(json.dumps(summary))
+    write_report([root], tmp_path / "out")
+    table = pd.read_csv(tmp_path / "out" / "report.csv")
+    assert "trainer.lr" in table.columns and "optimizer.lr" not in table.columns
+
+
 def test_a_path_without_records_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="no run records"):
         load_runs([tmp_path])

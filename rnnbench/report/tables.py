@@ -43,10 +43,13 @@ ARROWS = {"min": "↓", "max": "↑"}
 
 
 def grouping_keys(runs: pd.DataFrame) -> list[str]:
-    """Config keys (without the hp. prefix) that vary between the runs of one dataset."""
+    """Config keys (without the hp. prefix) that vary between the runs of one dataset. Of keys that
+    vary alike, the first is shown: optimizer.* after the rest, since conf/optimizer takes its lr
+    and weight decay from trainer.lr and trainer.weight_decay, the names users set."""
     keys: list[str] = []
     chosen: list[pd.Series] = []
-    for column in sorted(c for c in runs.columns if c.startswith(HPARAM)):
+    columns = [c for c in runs.columns if c.startswith(HPARAM)]
+    for column in sorted(columns, key=lambda c: (c.startswith(HPARAM + "optimizer."), c)):
         key = column[len(HPARAM) :]
         if key in SEED_KEYS or incidental(key):
             continue
@@ -55,7 +58,7 @@ def grouping_keys(runs: pd.DataFrame) -> list[str]:
             varies = values.groupby(runs["model"]).nunique().max() > 1
         else:
             varies = values.dropna().nunique() > 1
-        if varies and not any(values.equals(other) for other in chosen):  # trainer.lr ≡ optimizer.lr
+        if varies and not any(values.equals(other) for other in chosen):  # an alias
             keys.append(key)
             chosen.append(values)
     return keys
