@@ -9,6 +9,7 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
+from rnnbench.config import incidental
 from rnnbench.launch.tune import objective
 from tests.conftest import TINY, run_cli
 
@@ -317,3 +318,33 @@ def test_a_search_where_no_trial_learns_says_so(in_process, tmp_path, caplog):
     assert "no trial of search beat the task's trivial baseline on validation" in caplog.text
     code, out, _ = in_process("report", "search")
     assert code == 0 and "no: no trial learned" in out
+
+
+def test_the_best_configuration_is_printed_as_a_command_for_fresh_seeds(in_process, tmp_path, caplog):
+    """best.yaml and the log end with the command that runs the best trial's configuration on seeds
+    the search did not use, with what a search config set spelled out (not searched again)."""
+    import logging
+    import shlex
+
+    logger = logging.getLogger("rnnbench")
+    logger.addHandler(caplog.handler)
+    try:
+        code, _, err = in_process("train", *TUNE, "hydra.sweeper.n_trials=2", "trainer.grad_clip=null", "seed=4")
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert code == 0, err
+    best = OmegaConf.load(tmp_path / "search" / "best.yaml")
+    command = best.fresh_seeds
+    assert command in caplog.text
+    words = shlex.split(command)
+    assert words[:3] == ["rnnbench", "train", "-m"] and "optimizer.lr" not in command  # an alias follows trainer.lr
+    assert "seed=5,6,7" in words and "trainer.grad_clip=null" in words and "trainer.test" not in command
+    code, _, err = in_process(*words[1:])
+    assert code == 0, err
+    fresh = records(tmp_path / "search" / "fresh_seeds").values()
+    chosen = best.best_params["trainer.lr"]
+    assert sorted(s["seed"] for s in fresh) == [5, 6, 7]
+    assert all(s["hparams"]["trainer.lr"] == chosen and s["final"] and s["status"] == "completed" for s in fresh)
+    trial = records(tmp_path / "search")[f"trial_{best.best_trial:03d}"]["hparams"]
+    differs = {k for s in fresh for k, v in s["hparams"].items() if trial.get(k) != v and not incidental(k)}
+    assert differs == {"seed", "dataset.seed", "trainer.test"}  # the same run, on test, on other seeds

@@ -20,8 +20,9 @@ submitit) open to report, and which makes the search resumable: the same command
 Trials choose on validation only: the tuner runs them with ``trainer.test=false``, so no trial
 touches the test split. The search ends by writing ``<sweep dir>/best.yaml``: the best trial's
 parameters and value, the trials by state, and the optimizer steps the trials took against
-n_trials × max_steps (what pruning and plateau stops saved). `rnnbench study` re-runs the best
-configuration on fresh seeds for the test numbers.
+n_trials × max_steps (what pruning and plateau stops saved), and ``fresh_seeds``: the command that
+runs the best configuration on three seeds the search did not use, scored on test, into
+``<sweep dir>/fresh_seeds/`` (also logged; `rnnbench study` does this step itself).
 
 Search space: `hydra.sweeper.params` (key → Hydra sweep syntax) plus any sweep override on the
 command line (``model.hidden_size=32,64``):
@@ -39,11 +40,14 @@ import importlib.util
 import json
 import logging
 import math
+import re
+import shlex
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
 
+from rnnbench.config import SEED_KEYS, compose, incidental, quoted
 from rnnbench.errors import ConfigError, UserError, check_int
 from rnnbench.launch.sweep import run_folder
 from rnnbench.training.trial import PRUNERS, journal, make_pruner
@@ -206,6 +210,8 @@ class TunerImpl:
                 returns.extend(launched)
                 finished += len(trials)
             best = summarize(study, folder, self.n_trials, space)
+            if best["best_trial"] is not None:
+                best["fresh_seeds"] = fresh_seeds_command(folder / TRIAL_DIR.format(best["best_trial"]), folder)
             OmegaConf.save(OmegaConf.create(best), folder / BEST)
         log.info("best of %s: %s (value %s)", name, best["best_params"], best["best_value"])
         if best["beats_baseline"] is False:
@@ -215,8 +221,9 @@ class TunerImpl:
                 name,
                 best["baseline_val"],
             )
-        if best["best_params"]:
-            log.info("next: the best parameters on fresh seeds, as `rnnbench study` does (docs/protocol.md)")
+        if best.get("fresh_seeds"):
+            log.info("next, the test numbers: the best configuration on fresh seeds (docs/protocol.md):")
+            log.info("  %s", best["fresh_seeds"])
         return returns
 
     @staticmethod
@@ -247,6 +254,55 @@ def trial_overrides(number: int, params: dict, journal_path: Path, study: str) -
         "trainer.test=false",
         f"hydra.sweep.subdir={TRIAL_DIR.format(number)}",
     ]
+
+
+def fresh_seeds_command(trial_dir: Path, folder: Path, n_seeds: int = 3) -> str | None:
+    """`rnnbench train -m …` that runs a trial's configuration, scored on test, on `n_seeds` seeds
+    the search did not use, into ``<search folder>/fresh_seeds``; None when the trial's record
+    cannot be read. The configuration is spelled out as the trial's config groups plus every value
+    that differs from their defaults (what a search config such as hparams_search=… set, and the
+    chosen parameters), so the command does not search again."""
+    from rnnbench.training.record import HYDRA, flatten, read_summary
+
+    try:
+        choices = OmegaConf.load(trial_dir / HYDRA / "hydra.yaml").hydra.runtime.choices
+    except (OSError, ValueError, AttributeError):
+        return None
+    trial = (read_summary(trial_dir) or {}).get("hparams")
+    if not isinstance(trial, dict):
+        return None
+    groups = [
+        f"{g}={o}"
+        for g, o in sorted(choices.items(), key=lambda c: c[0] not in ("model", "dataset"))
+        if o is not None and any(k.startswith(f"{g}.") for k in trial)
+    ]  # model=gru …; a group of `@package _global_` (hparams_search) is spelled out below
+    base = flatten(OmegaConf.to_container(compose(*groups)))
+    changed = [
+        f"{key}={_override_value(value)}"
+        for key, value in trial.items()
+        if base.get(key, object()) != value
+        and not str(base.get(key)).startswith("${")  # an alias (optimizer.lr: ${trainer.lr}) follows its source
+        and key not in (*TRIAL_KEYS, *SEED_KEYS)
+        and not incidental(key)
+    ]
+    seed = trial.get("seed", 0)
+    seeds = ",".join(str(seed + k) for k in range(1, n_seeds + 1))
+    where = f"hydra.sweep.dir={_override_value(str(folder.absolute() / 'fresh_seeds'))}"
+    return shlex.join(["rnnbench", "train", "-m", *groups, *changed, f"seed={seeds}", where])
+
+
+def _override_value(value: Any) -> str:
+    """A resolved config value as Hydra's override parser reads it back."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ",".join(map(_override_value, value)) + "]"
+    plain = re.fullmatch(r"[A-Za-z_/][A-Za-z0-9_./-]*", value) and value.lower() not in ("null", "true", "false")
+    return value if plain else quoted(value)
 
 
 def search_lock(folder: Path):
@@ -360,7 +416,8 @@ def summarize(study, folder: Path, n_trials: int, space: dict) -> dict:
         beats = bool(best_value > baseline if higher else best_value < baseline)
     return {
         "study": study.study_name,
-        "objective": f"best validation {metric}" + (" (higher is better)" if higher else ""),
+        "objective": f"best validation {metric or 'value of the primary metric'}"
+        + (" (higher is better)" if higher else ""),
         "best_params": dict(best.params) if best else None,
         "best_value": best_value,
         "best_trial": best.number if best else None,
