@@ -345,3 +345,14 @@ def test_every_built_in_model_meets_the_batching_contract_or_says_why(model, tmp
         assert reason is not None and NOT_BATCHED[model] in reason
     else:
         assert reason is None
+
+
+def test_a_members_log_lines_say_which_member_they_are(tmp_path, caplog):
+    """Lines of K members interleave: each says what tells its member apart (seed, learning rate)."""
+    cfgs = configs("gru", 4, 2)  # SETTINGS: (seed, trainer.lr) of the three members
+    with caplog.at_level("INFO", logger="rnnbench"):
+        train_members([Job(cfg, tmp_path / f"m{k}") for k, cfg in enumerate(cfgs)], batching="always")
+    steps = [line for line in caplog.messages if "train loss" in line or line.startswith("[") and "test" in line]
+    tags = [f"[seed={s} trainer.lr={lr}]" for s, lr in SETTINGS]
+    assert len(steps) == 9 and all(any(line.startswith(t) for t in tags) for line in steps), steps
+    assert [sum(line.startswith(t) for line in steps) for t in tags] == [3, 3, 3]

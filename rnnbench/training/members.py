@@ -185,6 +185,27 @@ def slower_batched(run: Run) -> str | None:
     return None
 
 
+class MemberLog(logging.LoggerAdapter):
+    """A member's log lines, each led by what tells the member apart: `[seed=1] step 20 …`."""
+
+    def process(self, msg, kwargs):
+        return f"[{self.extra['member']}] {msg}", kwargs
+
+
+def member_tags(runs: list[Run]) -> list[str]:
+    """What tells each member apart: its values of the MEMBER_KEYS that vary between the members
+    (a key that varies alike with an earlier one, dataset.seed with seed, is left out), or its
+    index when none does."""
+    configs = [flatten(run.config) for run in runs]
+    keys, seen = [], []
+    for key in MEMBER_KEYS:
+        values = [str(c.get(key)) for c in configs]
+        if len(set(values)) > 1 and values not in seen:
+            keys.append(key)
+            seen.append(values)
+    return [" ".join(f"{k}={c.get(k)}" for k in keys) or f"member {k}" for k, c in enumerate(configs)]
+
+
 class BatchedRun:
     """The members (`runs`: job index → Run, each started or resumed, its folder locked) and
     the template that computes all of them at once."""
@@ -240,8 +261,10 @@ class BatchedRun:
         outcomes: dict[int, dict | Exception] = {}
         active: list[int] = []
         count = len(self.runs)
+        tags = member_tags(list(self.runs.values()))
         for k, (i, run) in enumerate(self.runs.items()):
             run.summary.members, run.summary.member = count, k
+            run.log = MemberLog(log, {"member": tags[k]})
             try:
                 run.open(self.files[i])
                 active.append(i)

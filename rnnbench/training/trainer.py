@@ -223,6 +223,7 @@ class Run:
 
     def __init__(self, built: Built, record: RunRecord, config: dict, started: float):
         self.built, self.config = built, config
+        self.log: logging.Logger | logging.LoggerAdapter = log  # batched members tag theirs (members.py)
         self.settings, self.task, self.model = built.settings, built.task, built.model
         self.record = record
         self.loop = LoopState(built.model, built.optimizer, started=started)
@@ -277,7 +278,7 @@ class Run:
         self.summary.resumed.append(resumed)
         for _ in range(self.loop.step):
             next(self.order)
-        log.info("resuming %s from step %d", self.record.dir, self.loop.step)
+        self.log.info("resuming %s from step %d", self.record.dir, self.loop.step)
 
     # --- train -------------------------------------------------------------------------------------
     def train(self, files: dict[str, str]) -> dict:
@@ -305,7 +306,7 @@ class Run:
             self.measure_grads()
         self.record.write_summary(self.summary)
         s = self.summary
-        log.info(
+        self.log.info(
             "%s on %s (T=%d), seed %d: %d parameters (%d in the core), %s, %s",
             s.model,
             s.dataset,
@@ -339,7 +340,7 @@ class Run:
         self.write_progress()
         if self.settings.checkpoint:
             self.save_checkpoint()
-        log.warning("stopped by the cluster at step %d of %d", self.loop.step, self.settings.max_steps)
+        self.log.warning("stopped by the cluster at step %d of %d", self.loop.step, self.settings.max_steps)
         preemption.deliver()
 
     def progress_bar(self, total: int | None = None, desc: str | None = None) -> tqdm:
@@ -434,7 +435,7 @@ class Run:
             self.measure_grads()
         self.track_best(val)
         loop.last_val = val
-        log.info(
+        self.log.info(
             "step %6d  train loss %.4f  val %s %.4f  (baseline %.4f)  %.0f tok/s",
             loop.step,
             row["train_loss"],
@@ -464,10 +465,10 @@ class Run:
         loop, task, settings = self.loop, self.task, self.settings
         if solved and settings.early_stop:
             op = "≤" if task.metrics[task.primary_metric] == "min" else "≥"
-            log.info("solved (val %s %s %g): stopping early", task.primary_metric, op, task.solved_at)
+            self.log.info("solved (val %s %s %g): stopping early", task.primary_metric, op, task.solved_at)
             return "solved"
         if self.built.trial is not None and self.built.trial.prune(value, loop.step):
-            log.info("pruned by the tuner at step %d", loop.step)
+            self.log.info("pruned by the tuner at step %d", loop.step)
             return "pruned"
         reference = loop.plateau_best
         if reference is None or (
@@ -478,7 +479,7 @@ class Run:
             return None
         loop.evals_without_progress += 1
         if settings.patience is not None and loop.evals_without_progress >= settings.patience:
-            log.info(
+            self.log.info(
                 "plateau: %d evaluations without a %g relative improvement of val %s; stopping",
                 loop.evals_without_progress,
                 settings.min_delta,
@@ -549,7 +550,7 @@ class Run:
         if failure is not None:
             s.status, s.reason = "failed", failure
             self.record.drop_checkpoint()
-            log.error("%s", failure)
+            self.log.error("%s", failure)
         else:
             s.status = "pruned" if s.stop_reason == "pruned" else "completed"
             if s.status == "completed" and self.settings.test:
@@ -566,7 +567,7 @@ class Run:
         self.model.eval()
         with torch.no_grad():
             s.analysis = self.task.examine(self.model, self.record.dir)
-        log.info("test %s", "  ".join(f"{k} {v:.4f} (baseline {s.baseline[k]:.4f})" for k, v in s.final.items()))
+        self.log.info("test %s", "  ".join(f"{k} {v:.4f} (baseline {s.baseline[k]:.4f})" for k, v in s.final.items()))
 
     def fail(self, exc: Exception) -> None:
         """Record an exception raised after the record was opened (the caller re-raises it). One
