@@ -250,3 +250,16 @@ def test_tasks_and_models_make_their_tensors_on_the_device_of_their_inputs(tmp_p
             task.examine(net, tmp_path)
     finally:
         torch.set_default_device("cpu")
+
+
+def test_text_runs_log_training_and_validation_in_one_unit(tmp_path, caplog):
+    """Char-level text: the training loss is logged in bits per character beside validation bpc
+    (metrics.jsonl keeps train_loss in nats and adds train_bpc = train_loss / ln 2)."""
+    import math
+
+    with caplog.at_level("INFO", logger="rnnbench"):
+        train(compose_config("dataset=text", "trainer.max_steps=4", "trainer.eval_every=2"), tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / METRICS).read_text().splitlines()]
+    assert all(r["train_bpc"] == pytest.approx(r["train_loss"] / math.log(2)) for r in rows)
+    steps = [m for m in caplog.messages if m.startswith("step")]
+    assert len(steps) == 2 and all(f"train bpc {r['train_bpc']:.4f}  val bpc" in m for r, m in zip(rows, steps))

@@ -107,6 +107,12 @@ class SequenceTask:
         """Every metric in `metrics`, as a mean over the samples of the batch."""
         raise NotImplementedError
 
+    def train_metric(self, loss: float) -> tuple[str, float]:
+        """(name, value): the mean training loss as the metric it is, where it is one of the task's
+        metrics in another unit (text: bpc = cross-entropy / ln 2), so that the log sets training
+        and validation side by side in one unit; else ("loss", loss)."""
+        return "loss", loss
+
     def trivial_prediction(self, x: Tensor) -> Tensor:
         """The baseline predictor's output for inputs x, in the same form as a model's output."""
         raise NotImplementedError

@@ -199,6 +199,9 @@ class TextTask(SequenceTask):
     def loss(self, pred: Tensor, y: Tensor) -> Tensor:
         return torch.nn.functional.cross_entropy(pred.flatten(0, 1), y.flatten())
 
+    def train_metric(self, loss: float) -> tuple[str, float]:
+        return ("bpc", loss / math.log(2)) if self.level == "char" else ("ce", loss)
+
     def score(self, pred: Tensor, y: Tensor) -> dict[str, float]:
         ce = metrics.cross_entropy(pred, y)
         if self.level == "char":

@@ -2,6 +2,7 @@
 
     config.yaml              the resolved config (every default and override filled in)
     metrics.jsonl            one JSON object per evaluation: step, train_loss, grad_norm, val_<metric>…
+                             (and train_bpc for text: the loss in the unit of the task's metric)
     summary.json             identity, sizes, speeds, results, baselines, status: `Summary`
     checkpoint.pt            the resume point, rewritten at every evaluation (trainer.LoopState)
     best.pt                  model weights at the best validation value (trainer.keep_best=true)

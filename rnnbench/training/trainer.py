@@ -427,6 +427,9 @@ class Run:
             "tokens_per_s": loop.step * self.tokens_per_batch / loop.train_s,
             "wall_s": loop.wall_s,
         }
+        train_name, train_value = task.train_metric(row["train_loss"])
+        if train_name != "loss":
+            row[f"train_{train_name}"] = train_value  # the loss in the unit of a task metric (text: bpc)
         loop.window_loss, loop.window_grad_norm, loop.window_steps = 0.0, 0.0, 0
         loop.rows.append(row)
         self.record.write_metrics(loop.rows)
@@ -436,9 +439,10 @@ class Run:
         self.track_best(val)
         loop.last_val = val
         self.log.info(
-            "step %6d  train loss %.4f  val %s %.4f  (baseline %.4f)  %.0f tok/s",
+            "step %6d  train %s %.4f  val %s %.4f  (baseline %.4f)  %.0f tok/s",
             loop.step,
-            row["train_loss"],
+            train_name,
+            train_value,
             primary,
             val[primary],
             self.summary.baseline_val[primary],
