@@ -4,6 +4,7 @@ so `rnnbench --help` and `rnnbench list` start without torch, pandas or matplotl
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -147,19 +148,29 @@ def resume(args: list[str]) -> int:
 
 
 def evaluate(args: list[str]) -> int:
-    """commands/evaluate.py: the run in RUN_DIR on the data OVERRIDES describe."""
+    """commands/evaluate.py: the run in RUN_DIR, or every run in a FOLDER, on the data OVERRIDES describe."""
     if not args or args[0].startswith("-"):
         raise UserError(
-            "'rnnbench eval' needs a run folder and what to change: rnnbench eval RUN_DIR "
-            "dataset.seq_len=800 [dataset.KEY=VALUE...]"
+            "'rnnbench eval' needs a run folder (or a folder of runs) and what to change: rnnbench eval RUN_DIR "
+            "dataset.seq_len=800 [dataset.KEY=VALUE[,VALUE...]...]"
         )
-    from rnnbench.commands.evaluate import eval_run
+    from rnnbench.commands.evaluate import eval_folder
 
-    record = eval_run(Path(args[0]), args[1:])
-    changes = ", ".join(f"{k}: {record['trained'][k]} → {v}" for k, v in record["changed"].items())
-    print(f"{args[0]} ({changes}; {record['samples']} test samples of length {record['seq_len']})")
-    for metric, value in record["metrics"].items():
-        print(f"  {metric} {value:.4f}   (baseline {record['baseline_name']}: {record['baseline'][metric]:.4f})")
+    scored, skipped = 0, []
+    for run_dir, record in eval_folder(Path(args[0]), args[1:]):
+        if isinstance(record, str):
+            skipped.append(f"  {run_dir}: {record}")
+            continue
+        scored += 1
+        changes = ", ".join(f"{k}: {record['trained'][k]} → {v}" for k, v in record["changed"].items())
+        print(f"{run_dir} ({changes}; {record['samples']} test samples of length {record['seq_len']})")
+        for metric, value in record["metrics"].items():
+            print(f"  {metric} {value:.4f}   (baseline {record['baseline_name']}: {record['baseline'][metric]:.4f})")
+    if skipped:
+        print(f"skipped {len(skipped)}:", *skipped, sep="\n")
+    if not scored:
+        raise UserError(f"no run in {args[0]} could be scored (see above)")
+    print(f"rnnbench: {scored} evaluation{'s' * (scored > 1)} written; next: rnnbench report {shlex.quote(args[0])}")
     return 0
 
 

@@ -81,7 +81,7 @@ def test_eval_at_a_longer_length_writes_its_record_and_the_report_shows_it(train
         ("model.hidden_size=64", "model.hidden_size=64 would change more than the data"),
         ("dataset=copy", "dataset=copy would change more than the data"),
         ("dataset.nope=1", "dataset.nope: not a key of this run's dataset config"),
-        ("dataset.seq_len=1,2", "eval takes plain key=value overrides"),
+        ("dataset.seq_len=interval(1,2)", "eval takes key=value overrides, a value or a list of them"),
         ("dataset._target_=os.system", "eval changes the data's settings, not what builds it"),
     ],
 )
@@ -89,6 +89,28 @@ def test_eval_refuses_what_is_not_new_data(trained, capsys, override, message):
     assert cli.main(["eval", str(trained), override]) == 2
     assert message in capsys.readouterr().err
     assert not (trained / "eval").exists()
+
+
+def test_eval_of_a_folder_scores_each_completed_run_at_each_listed_value(trained, in_process, tmp_path):
+    rnnbench.run("rnn", "adding", [*TINY, "dataset.seq_len=10"], run_dir=tmp_path / "rnn")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "summary.json").write_text('{"status": "failed"}')
+    trial = tmp_path / "trial"
+    rnnbench.run("gru", "adding", [*TINY, "dataset.seq_len=10", "trainer.test=false"], run_dir=trial)
+    code, out, err = in_process("eval", str(tmp_path), "dataset.seq_len=20,30")
+    assert code == 0, err
+    for run in ("gru", "rnn"):
+        for length in (20, 30):
+            assert f"{tmp_path / run} (dataset.seq_len: 10 → {length};" in out
+            assert (tmp_path / run / "eval" / f"dataset.seq_len={length}.json").is_file()
+    assert f"skipped 2:\n  {tmp_path / 'broken'}: a failed run\n  {trial}: a tuning trial" in out
+    assert out.rstrip().endswith(f"rnnbench: 4 evaluations written; next: rnnbench report {tmp_path}")
+    assert not (trial / "eval").exists()
+    runs = rnnbench.load_runs(tmp_path)
+    scored = runs.set_index("dir").loc[[str(tmp_path / "gru"), str(tmp_path / "rnn")], ["at_T.20.mse", "at_T.30.mse"]]
+    assert scored.notna().all().all()
+    code, _, err = in_process("eval", str(trial), "dataset.seq_len=20")
+    assert code == 2 and "is a tuning trial, run on validation only; it is not scored on test data" in err
 
 
 def test_eval_refuses_data_that_changes_the_models_sizes(in_process, tmp_path, capsys):
@@ -103,9 +125,9 @@ def test_eval_refuses_data_that_changes_the_models_sizes(in_process, tmp_path, c
 
 def test_eval_of_a_folder_without_a_trained_run_is_one_line(in_process, tmp_path):
     code, _, err = in_process("eval", str(tmp_path), "dataset.seq_len=20")
-    assert code == 2 and err.strip().endswith("holds no run record (summary.json); give a trained run's folder")
+    assert code == 2 and err.strip().endswith("holds no run record (summary.json); give a trained run's folder or a folder of runs")
     code, _, err = in_process("eval")
-    assert code == 2 and "needs a run folder and what to change" in err
+    assert code == 2 and "needs a run folder (or a folder of runs) and what to change" in err
 
 
 def test_sample_is_the_same_text_for_a_seed_and_other_text_for_another(in_process, tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""`rnnbench eval RUN_DIR [OVERRIDES...]`: a trained run scored again on new data of its task.
+"""`rnnbench eval RUN_DIR|FOLDER [OVERRIDES...]`: trained runs scored again on new data of their task.
 
 Above all at other lengths: `dataset.seq_len=800` asks whether a model trained at T = 200 still
 adds, copies or counts at four times the length — the real test of "handles longer dependencies".
@@ -10,15 +10,21 @@ the task's baselines on that same data, and written to RUN_DIR/eval/<name>.json,
 the overrides (`dataset.seq_len=800`). `rnnbench report` shows these as "test at T′" columns and
 plots the metric against the evaluation length.
 
+A value list (`dataset.seq_len=200,400,800`) scores each value (each combination, for several
+keys); a folder of runs (a sweep's, a study's) scores every completed run in it — the tuner's trials
+excepted: they were run on validation only, and stay so (`eval_folder`).
+
 The eval record: format, run, changed (key → new value), trained (key → the run's value), seq_len
 (of the new data), samples, metrics, baseline_name, baseline, baselines, at.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,8 +35,10 @@ log = logging.getLogger("rnnbench")
 DATA_ONLY = ("trainer.eval_batch_size", "trainer.device")  # besides dataset.<key>
 
 
-def parse_overrides(overrides: list[str]) -> dict[str, object]:
-    """key → value of OVERRIDES, each one that changes only the data (else a one-line UserError)."""
+def parse_overrides(overrides: list[str]) -> list[dict[str, object]]:
+    """The changes OVERRIDES ask for, one {key: value} per combination of their values (a list
+    `dataset.seq_len=200,400` gives two), each key one that changes only the data (else a one-line
+    UserError)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
@@ -41,8 +49,16 @@ def parse_overrides(overrides: list[str]) -> dict[str, object]:
     changed = {}
     for override in parsed:
         key = override.get_key_element()
-        if override.is_sweep_override() or override.is_delete() or override.is_add():
-            raise UserError(f"{override.input_line}: eval takes plain key=value overrides (one value each)")
+        if (
+            override.is_delete()
+            or override.is_add()
+            or override.is_sweep_override()
+            and not override.is_discrete_sweep()
+        ):
+            raise UserError(
+                f"{override.input_line}: eval takes key=value overrides, a value or a list of them "
+                "(dataset.seq_len=400,800)"
+            )
         if any(part.startswith("_") for part in key.split(".")):  # _target_, _partial_: what is built, not data
             raise UserError(f"{override.input_line}: eval changes the data's settings, not what builds it (_target_ …)")
         if key == "dataset" or not (key.startswith("dataset.") or key in DATA_ONLY):
@@ -51,25 +67,56 @@ def parse_overrides(overrides: list[str]) -> dict[str, object]:
                 f"model on new data of its task: dataset.<key>=… (e.g. dataset.seq_len=800), "
                 f"{', '.join(DATA_ONLY)}"
             )
-        changed[key] = override.value()
+        changed[key] = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
     if not changed:
         raise UserError("eval needs what to change, e.g. rnnbench eval RUN_DIR dataset.seq_len=800")
-    return changed
+    return [dict(zip(changed, values)) for values in itertools.product(*changed.values())]
 
 
-def eval_run(run_dir: Path, overrides: list[str]) -> dict:
-    """Score the run in `run_dir` on the data OVERRIDES describe; write and return the eval record."""
+def eval_folder(path: Path, overrides: list[str]) -> Iterator[tuple[Path, dict | str]]:
+    """(run folder, its eval record or why it was not scored) for each change OVERRIDES ask for
+    and each run: the run at `path`, or every run below it. In a folder, a run that is not
+    completed, a tuning trial, or one the change does not fit is skipped with its reason; a single
+    run's refusal is the command's (UserError)."""
+    from rnnbench.training.record import SUMMARY, read_summary
+
+    changes = parse_overrides(overrides)
+    if (path / SUMMARY).is_file() or not path.is_dir():
+        for changed in changes:
+            yield path, eval_run(path, changed)
+        return
+    runs = sorted(p.parent for p in path.rglob(SUMMARY))
+    if not runs:
+        raise UserError(f"{path} holds no run record ({SUMMARY}); give a trained run's folder or a folder of runs")
+    for run_dir in runs:
+        summary = read_summary(run_dir) or {}
+        if summary.get("status") != "completed":
+            yield run_dir, f"a {summary.get('status', 'unreadable')} run"
+        elif (summary.get("hparams") or {}).get("trainer.test") is False:
+            yield run_dir, "a tuning trial (run on validation only; it is not scored on test data)"
+        else:
+            for changed in changes:
+                try:
+                    yield run_dir, eval_run(run_dir, changed)
+                except UserError as exc:
+                    yield run_dir, str(exc).removeprefix(f"{run_dir} ")
+
+
+def eval_run(run_dir: Path, changed: dict[str, object]) -> dict:
+    """Score the run in `run_dir` on the data `changed` ({key: value}, `parse_overrides`)
+    describes; write and return the eval record."""
     import torch
 
-    from rnnbench.training.record import EVAL_DIR, EVAL_FORMAT, RunRecord
+    from rnnbench.training.record import EVAL_DIR, EVAL_FORMAT, RunRecord, read_summary
     from rnnbench.training.trainer import evaluate
 
-    changed = parse_overrides(overrides)
+    if ((read_summary(run_dir) or {}).get("hparams") or {}).get("trainer.test") is False:
+        raise UserError(f"{run_dir} is a tuning trial, run on validation only; it is not scored on test data")
     built, trained = load_trained(
         run_dir,
         changed,
         refusal=(
-            f"{' '.join(overrides)} gives the model other input or output sizes than it was trained with; "
+            f"{eval_name(changed)} gives the model other input or output sizes than it was trained with; "
             "eval can change only what the model does not depend on"
         ),
     )
