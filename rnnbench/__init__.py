@@ -2,7 +2,9 @@
 
 From Python: ``rnnbench.run(model=..., dataset=..., overrides=[...])`` trains one run exactly as
 ``rnnbench train`` does and returns its summary; ``rnnbench.build(...)`` returns the model and
-task of a config; ``rnnbench.load_runs(path)`` the records as a pandas DataFrame (rnnbench/api.py).
+task of a config; ``rnnbench.load_runs(path)`` and ``rnnbench.load_curves(path)`` the records and
+their learning curves as pandas DataFrames; ``rnnbench.load_model(run_dir)`` a trained model and its
+task (rnnbench/api.py).
 
 Pipeline, one module or package per stage: ``conf/`` (Hydra) → ``rnnbench.data`` (tasks) →
 ``rnnbench.models`` (cells and wrapper) → ``rnnbench.training.build`` (config → the run's objects) →
@@ -12,7 +14,7 @@ Hydra's task function.
 """
 
 __version__ = "0.1.0"
-__all__ = ["run", "build", "load_runs"]
+__all__ = ["run", "build", "load_runs", "load_curves", "load_model"]
 
 
 def __getattr__(name: str):

@@ -1,15 +1,18 @@
-"""rnnbench from Python (a notebook, a script): `rnnbench.run`, `rnnbench.build`, `rnnbench.load_runs`.
+"""rnnbench from Python (a notebook, a script): `run`, `build`, `load_runs`, `load_curves`, `load_model`.
 
     summary = rnnbench.run(model="gru", dataset="adding", overrides=["dataset.seq_len=200"])
     model, task = rnnbench.build(model="gru", dataset="adding")
     runs = rnnbench.load_runs("outputs/")          # pandas: one row per run, the columns of runs.csv
+    curves = rnnbench.load_curves("outputs/")      # pandas: one row per evaluation of each run
+    model, task = rnnbench.load_model(summary["dir"])  # the trained model, in eval mode, and its task
 
 `run` is `rnnbench train` itself, in this process (the same Hydra app, launch/app.py, config,
 folder naming and record, `.hydra/` included), so a run started here and one started from the
 shell are the same run; bad input raises `UserError` with the CLI's one line. `build` is the
 config → objects step of a run (training/build.py), for one's own loop: the model and the task
 with its splits (`task.splits()`, `task.loss`, `task.metrics`, `task.baselines`), on the device of
-`trainer.device`.
+`trainer.device`. `load_model` is that with a completed run's trained weights loaded, as
+`rnnbench eval` and `rnnbench sample` load them.
 """
 
 from __future__ import annotations
@@ -70,8 +73,40 @@ def load_runs(path: str | Path, *more: str | Path):
     baselines, `hp.<config key>`. Unreadable records are left out (`rnnbench report` names them)."""
     from rnnbench.report.collect import load_runs as collect
 
-    paths = [Path(p) for p in (path, *more)]
-    missing = [str(p) for p in paths if not p.exists()]
+    return collect(_existing(path, *more)).runs
+
+
+def load_curves(path: str | Path, *more: str | Path):
+    """The learning curves of the run records under `path` (and `more`) as a pandas DataFrame, one
+    row per evaluation: `dir`, `model`, `dataset`, `seed`, then metrics.jsonl's columns (`step`,
+    `train_loss`, `val_<metric>`, `tokens_per_s`, `wall_s`, …). Runs still training are included
+    (their curves so far); the `dir` column joins a row to `load_runs`."""
+    from rnnbench.report.collect import load_runs as collect
+
+    records = collect(_existing(path, *more), include_running=True)
+    if not len(records.curves):
+        return records.curves
+    curves = records.runs[["dir", "model", "dataset", "seed"]].merge(records.curves, on="dir", how="right")
+    return curves[[*curves.columns[:4], "step", *(c for c in curves.columns[4:] if c != "step")]]
+
+
+def load_model(run_dir: str | Path, best: bool = False, overrides: Sequence[str] = ()) -> tuple[Any, Any]:
+    """(model, task) of a completed run: the model built from its config with its final weights —
+    those its test numbers come from; with `best`, those at its best validation value (kept with
+    trainer.keep_best=true) — in eval mode, and its task; `overrides` change the data as
+    `rnnbench eval` takes them (["dataset.seq_len=400"])."""
+    from rnnbench.commands.evaluate import load_trained, parse_overrides
+
+    changes = parse_overrides(list(overrides)) if overrides else [{}]
+    if len(changes) > 1:
+        raise UserError("load_model builds one task: give one value per key")
+    built, _ = load_trained(Path(run_dir), changes[0], best=best)
+    return built.model, built.task
+
+
+def _existing(*paths: str | Path) -> list[Path]:
+    found = [Path(p) for p in paths]
+    missing = [str(p) for p in found if not p.exists()]
     if missing:
         raise UserError(f"no such folder: {', '.join(missing)}")
-    return collect(paths).runs
+    return found

@@ -58,6 +58,31 @@ def trained(in_process, tmp_path):
     return run_dir
 
 
+def test_curves_and_a_trained_model_load_from_the_records(trained, in_process, tmp_path):
+    import torch
+
+    curves = rnnbench.load_curves(tmp_path)
+    rows = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    assert list(curves.columns[:5]) == ["dir", "model", "dataset", "seed", "step"]
+    assert list(curves["step"]) == [r["step"] for r in rows] and list(curves["val_mse"]) == [r["val_mse"] for r in rows]
+    assert set(curves["model"]) == {"gru"}
+    model, task = rnnbench.load_model(trained)
+    test = task.splits()["test"]
+    with torch.no_grad():
+        score = task.score(model(test.x)[0], test.y)
+    summary = json.loads((trained / "summary.json").read_text())
+    assert not model.training and score["mse"] == pytest.approx(summary["final"]["mse"], rel=1e-6)
+    _, longer = rnnbench.load_model(trained, overrides=["dataset.seq_len=30"])
+    assert longer.seq_len == 30
+    with pytest.raises(UserError, match="has no best.pt: its best weights are kept with trainer.keep_best=true"):
+        rnnbench.load_model(trained, best=True)
+    kept = tmp_path / "kept"
+    rnnbench.run("gru", "adding", [*TINY, "dataset.seq_len=10", "trainer.keep_best=true"], run_dir=kept)
+    best, _ = rnnbench.load_model(kept, best=True)
+    stored = torch.load(kept / "best.pt", weights_only=True)["model"]
+    assert all(torch.equal(best.state_dict()[k], v) for k, v in stored.items())
+
+
 def test_eval_at_a_longer_length_writes_its_record_and_the_report_shows_it(trained, capsys):
     assert cli.main(["eval", str(trained), "dataset.seq_len=30"]) == 0
     out = capsys.readouterr().out

@@ -141,15 +141,16 @@ def eval_run(run_dir: Path, changed: dict[str, object]) -> dict:
     return record
 
 
-def load_trained(run_dir: Path, changed: dict | None = None, refusal: str | None = None):
-    """(the run's parts built from its config with `changed` applied and its final weights loaded,
-    the run's values of the changed keys); a folder without a completed, checkpointed run is one
-    line, and so are weights that do not fit (`refusal`)."""
+def load_trained(run_dir: Path, changed: dict | None = None, refusal: str | None = None, best: bool = False):
+    """(the run's parts built from its config with `changed` applied and its final weights loaded
+    — with `best`, those at its best validation value, best.pt — the run's values of the changed
+    keys); a folder without a completed, checkpointed run is one line, and so are weights that do
+    not fit (`refusal`)."""
     from omegaconf import OmegaConf
 
     from rnnbench.training.build import build
     from rnnbench.training.checkpoint import load_checkpoint, load_into
-    from rnnbench.training.record import CHECKPOINT, read_summary
+    from rnnbench.training.record import BEST, CHECKPOINT, read_summary
 
     changed = changed or {}
     summary = read_summary(run_dir)
@@ -159,7 +160,10 @@ def load_trained(run_dir: Path, changed: dict | None = None, refusal: str | None
         raise UserError(f"{run_dir} holds a {summary.get('status')} run; give a completed one")
     if not (run_dir / CHECKPOINT).is_file():
         raise UserError(f"{run_dir} has no {CHECKPOINT} (trained with trainer.checkpoint=false); it kept no weights")
-    checkpoint = load_checkpoint(run_dir / CHECKPOINT)
+    if best and not (run_dir / BEST).is_file():
+        raise UserError(f"{run_dir} has no {BEST}: its best weights are kept with trainer.keep_best=true")
+    weights = run_dir / (BEST if best else CHECKPOINT)
+    checkpoint = load_checkpoint(weights)
     cfg = OmegaConf.create(checkpoint["config"])
     trained = {key: OmegaConf.select(cfg, key) for key in changed}
     missing = [key for key, value in trained.items() if value is None and not key.startswith("trainer.")]
@@ -171,7 +175,7 @@ def load_trained(run_dir: Path, changed: dict | None = None, refusal: str | None
     for key, value in changed.items():
         OmegaConf.update(cfg, key, value, force_add=True)
     built = build(cfg)
-    load_into(built.model, checkpoint["model"], "model", run_dir / CHECKPOINT, refusal=refusal)
+    load_into(built.model, checkpoint["model"], "model", weights, refusal=refusal)
     built.model.eval()
     return built, trained
 
