@@ -119,6 +119,8 @@ def test_one_colour_per_model_in_every_plot():
             plots.PALETTE[1]
         ]
         assert [s for _, s in plots._styles_by_model(["gru", "gru"])] == ["-", "--"]  # one model's groups: line style
+        markers = [plots.marker(m) for m in ("gru", "lstm", "rnn")]
+        assert len(set(markers)) == 3  # curves that coincide (models at the baseline) stay told apart
     assert plots.colour("gru") == plots.PALETTE[sum(map(ord, "gru")) % len(plots.PALETTE)]  # outside a report: by name
 
 
@@ -139,3 +141,36 @@ def test_the_page_renders_styled_in_a_real_browser(report, tmp_path):
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "MISSING" not in out.stdout and (tmp_path / "shot.png").stat().st_size > 10_000
+
+
+def test_the_key_columns_come_first_and_the_whole_table_one_click_below(tmp_path):
+    """At a laptop's width a reader sees, per dataset: the group, params, the primary test metric
+    with its interval, the baseline, solved, seeds, failed; everything else is under <details>;
+    the claims come with how they are decided."""
+    from rnnbench.report import CLAIMS_LEGEND, write_report
+    from tests.test_report import fake_run
+
+    root = tmp_path / "runs"
+    for seed in range(2):
+        for model, mse in (("gru", 0.01), ("lstm", 0.02)):
+            fake_run(root, f"{model}{seed}", model, seed, mse + seed / 1000, steps_to_target=400)
+    write_report([root], tmp_path / "out")
+    text = (tmp_path / "out" / "report.html").read_text()
+    shown, details = text.split("<details>", 1)
+    heads = [t for tag, _, t in parsed(shown.split("<h2>adding")[1]).cells if tag == "th"]
+    assert heads == [
+        "model",
+        "params",
+        "test mse ↓",
+        "test mse 95% CI",
+        "baseline mse (predict 1.0)",
+        "solved (val mse ≤ 0.01)",
+        "seeds",
+        "failed",
+    ]
+    full = [t for tag, _, t in parsed(details.split("</details>")[0]).cells if tag == "th"]
+    assert full[: len(heads)] != heads and set(heads) < set(full) and "train tokens/s" in full
+    assert re.search(r"<summary>All \d+ columns \(adds core params, FLOPs/token, train tokens/s", details)
+    import html
+
+    assert html.escape(CLAIMS_LEGEND) in text

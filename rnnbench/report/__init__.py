@@ -33,7 +33,7 @@ from rnnbench.report.plots import (
     plot_pareto,
     style,
 )
-from rnnbench.report.tables import display_table, summarize
+from rnnbench.report.tables import display_table, key_columns, summarize
 from rnnbench.training.record import atomic_write_text
 
 
@@ -365,8 +365,12 @@ def _html(runs: Runs, paths: list[Path], sections, images, claims: pd.DataFrame,
         "rnnbench report",
         meta,
         LEGEND,
-        [(t + setting, shown) for t, setting, shown, _ in sections],
+        [
+            (t + setting, shown, key_columns(shown, labels) if "params" in shown.columns else [])
+            for t, setting, shown, labels in sections
+        ],
         claims,
+        CLAIMS_LEGEND,
         images,
         lists,
     )

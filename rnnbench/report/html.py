@@ -1,7 +1,10 @@
 """report.html: one self-contained page to read and to publish (no file beside it, no network).
 
 A header says what the page is made of (the command, when, on which machine and torch, how many
-records); each table has its text left-aligned and its numbers right-aligned, and in every metric
+records) and how to read the numbers. Each dataset's table shows its key columns (tables.key_columns:
+the group, params, the primary test metric ± std and its interval, the baseline, solved, seeds) so
+that they fit a laptop's width, with the whole table one click below; the claims come with how
+they are decided. Each table has its text left-aligned and its numbers right-aligned, and in every metric
 column (one with ↓ or ↑) the best group's value is marked; claim verdicts are badges coloured by
 what they say; plots are embedded (PNG data URIs) under headings in words. tests/test_report_page.py
 checks the page's structure, and benchmarks/report_page.py renders it in headless Chromium.
@@ -50,6 +53,7 @@ tr:hover td{background:#fafbfc}
 .badge.fails{background:#fbe6e6;color:#9b1c1c;border:1px solid #efb0b0}
 .badge.open{background:#f1f1f3;color:#555;border:1px solid #d0d0d6}
 td.wrap{white-space:normal;min-width:16em;max-width:520px;color:#333}
+details{margin:2px 0 10px;font-size:13px}summary{cursor:pointer;color:#445}
 figure{margin:10px 0 22px}figure img{max-width:100%;border:1px solid #e3e6eb}
 ul.problems li{font-family:ui-monospace,Menlo,monospace;font-size:12px}
 """
@@ -59,12 +63,14 @@ def page(
     title: str,
     meta: dict[str, str],
     legend: str,
-    sections: list[tuple[str, pd.DataFrame]],
+    sections: list[tuple[str, pd.DataFrame, list[str]]],
     claims: pd.DataFrame,
+    claims_legend: str,
     images: list[Path],
     lists: list[tuple[str, list[str]]],
 ) -> str:
-    """The page. `sections`: (heading, display table); `lists`: (heading, lines) such as failed runs."""
+    """The page. `sections`: (heading, display table, its key columns): the key columns are shown,
+    the whole table is behind a <details> under them; `lists`: (heading, lines) such as failed runs."""
     parts = [
         "<!doctype html><html lang='en'><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
@@ -73,10 +79,20 @@ def page(
         *(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in meta.items()),
         f"</dl><p class='legend'>{html.escape(legend)}</p></header>",
     ]
-    for heading, shown in sections:
-        parts += [f"<h2>{html.escape(heading)}</h2>", table(shown)]
+    for heading, shown, keys in sections:
+        parts += [f"<h2>{html.escape(heading)}</h2>", table(shown[keys] if keys else shown)]
+        if keys and len(keys) < shown.shape[1]:
+            rest = ", ".join(c for c in shown.columns if c not in keys)
+            parts.append(
+                f"<details><summary>All {shown.shape[1]} columns (adds {html.escape(rest)})</summary>"
+                f"{table(shown)}</details>"
+            )
     if len(claims):
-        parts += ["<h2>Claims</h2>", table(claims, verdicts="verdict")]
+        parts += [
+            "<h2>Claims</h2>",
+            f"<p class='legend'>{html.escape(claims_legend)}</p>",
+            table(claims, verdicts="verdict"),
+        ]
     for image in images:
         data = base64.b64encode(image.read_bytes()).decode("ascii")
         parts.append(

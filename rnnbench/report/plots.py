@@ -32,6 +32,18 @@ from rnnbench.report.collect import AT_LENGTH, AT_LENGTH_BASELINE, HPARAM, as_ty
 FORMATS = ("svg", "pdf")  # besides PNG, on request (rnnbench report --format)
 PALETTE = [matplotlib.colormaps["tab10"](i) for i in range(10)] + [matplotlib.colormaps["Dark2"](i) for i in range(8)]
 LINE_STYLES = ("-", "--", "-.", ":")
+MARKERS = (
+    "o",
+    "s",
+    "^",
+    "D",
+    "v",
+    "P",
+    "X",
+    "<",
+    ">",
+    "*",
+)  # a model's, on its curves: lines that coincide stay told apart
 MAX_TEXT = 60  # characters of a title, label or legend entry
 _style: dict = {"colours": {}, "formats": ()}
 
@@ -52,6 +64,12 @@ def style(models: list[str], formats: tuple[str, ...] = ()) -> Iterator[None]:
 def colour(model: str):
     """The model's colour in this report (a model outside it: one fixed by its name)."""
     return _style["colours"].get(model) or PALETTE[sum(map(ord, str(model))) % len(PALETTE)]
+
+
+def marker(model: str) -> str:
+    """The model's marker in this report (by its place among the report's models, as its colour)."""
+    names = list(_style["colours"]) or [model]
+    return MARKERS[(names.index(model) if model in names else sum(map(ord, str(model)))) % len(MARKERS)]
 
 
 def _styles_by_model(models: list[str]) -> list[tuple]:
@@ -78,14 +96,25 @@ def plot_learning_curves(
     fig, ax = plt.subplots(figsize=(7, 4.2))
     groups = list(data.groupby("group", sort=True))
     models = runs.set_index("dir")["model"]
-    for (label, group), (color, ls) in zip(groups, _styles_by_model([models[g["dir"].iloc[0]] for _, g in groups])):
+    owners = [models[g["dir"].iloc[0]] for _, g in groups]
+    for k, ((label, group), (color, ls), model) in enumerate(zip(groups, _styles_by_model(owners), owners)):
         stats = group.groupby("step")[column].agg(["mean", "min", "max", "count"])
         seeds = group["dir"].nunique()
-        (line,) = ax.plot(stats.index, stats["mean"], color=color, ls=ls, label=f"{label} (n={seeds})")
+        every = max(1, len(stats) // 10)  # about ten markers a curve, shifted per group so they do not cover each other
+        (line,) = ax.plot(
+            stats.index,
+            stats["mean"],
+            color=color,
+            ls=ls,
+            marker=marker(model),
+            markersize=5,
+            markevery=(k % every, every),
+            label=f"{label} (n={seeds})",
+        )
         if seeds > 1:
-            ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.2, lw=0)
+            ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.15, lw=0)
     for value in _baselines(runs, keys, metric):
-        ax.axhline(value, color="0.4", ls="--", lw=1)
+        ax.axhline(value, color="0.4", ls="--", lw=1, zorder=1)  # beneath the curves
     ax.plot([], [], color="0.4", ls="--", lw=1, label=f"baseline ({baseline_name})")
     _log_if_wide(ax, data[column], "y")
     ax.set(xlabel="training step", ylabel=f"validation {metric}", title=title)

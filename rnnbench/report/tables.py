@@ -207,6 +207,28 @@ def display_table(
     return out
 
 
+def key_columns(shown: pd.DataFrame, labels: int) -> list[str]:
+    """The columns of a `display_table` a reader needs first: what the group is (its `labels`
+    columns), its size, the primary test metric with its interval, the baseline beside it, how
+    many solved, and how many seeds and failures. The rest (speeds, memory, FLOPs, other metrics,
+    best validation, why runs stopped) is detail."""
+    columns = list(shown.columns)
+    metrics = [c for c in columns if c.startswith("test ") and c[-1] in ARROWS.values()]
+    primary = metrics[0][len("test ") : -2] if metrics else None
+    wanted = [
+        *columns[:labels],
+        "params",
+        *metrics[:1],
+        f"test {primary} 95% CI",
+        *[c for c in columns if c.startswith(f"baseline {primary} (")][:1],
+        *[c for c in columns if c.startswith("solved")],
+        "seeds",
+        "failed",
+        "running",
+    ]
+    return [c for c in dict.fromkeys(wanted) if c in columns]
+
+
 def eval_lengths(table: pd.DataFrame, metric: str) -> list[int]:
     """The lengths T′ at which runs of the table were evaluated besides their own (`rnnbench eval`)."""
     found = {
