@@ -150,7 +150,9 @@ def test_eval_refuses_data_that_changes_the_models_sizes(in_process, tmp_path, c
 
 def test_eval_of_a_folder_without_a_trained_run_is_one_line(in_process, tmp_path):
     code, _, err = in_process("eval", str(tmp_path), "dataset.seq_len=20")
-    assert code == 2 and err.strip().endswith("holds no run record (summary.json); give a trained run's folder or a folder of runs")
+    assert code == 2 and err.strip().endswith(
+        "holds no run record (summary.json); give a trained run's folder or a folder of runs"
+    )
     code, _, err = in_process("eval")
     assert code == 2 and "needs a run folder (or a folder of runs) and what to change" in err
 

@@ -265,8 +265,9 @@ def test_a_report_onto_a_full_disk_is_one_line_and_leaves_no_folder(in_process, 
         fake_run(root, f"gru{seed}", "gru", seed, 0.01 + seed / 100)
     (small_disk / "filler").write_bytes(b"\0" * 200_000)  # the plots no longer fit: matplotlib's PNG writer fails
     code, _, err = in_process("report", str(root), "--out", str(small_disk / "report"))
-    assert code == 2 and err == f"rnnbench: error: cannot write the report into {small_disk / 'report'}: " + (
-        "No space left on device\n"
+    assert code == 2 and err == (
+        f"rnnbench: error: cannot write to {small_disk / 'report'}: the disk is full (no space left on device); "
+        "free some space, or choose a folder on another disk with --out DIR\n"
     )
     assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]  # no empty report folder left
 

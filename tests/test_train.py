@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import fields
 
 import pytest
@@ -110,6 +111,7 @@ def test_plateau_stopping_on_a_fabricated_curve():
             task=cached_task(task),
             settings=TrainerSettings(device="cpu", **settings),
             built=SimpleNamespace(trial=None),
+            log=logging.getLogger("rnnbench"),
         )
         reasons = []
         for step, value in enumerate(curve, 1):

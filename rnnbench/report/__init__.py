@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnbench.errors import UserError
+from rnnbench.errors import UserError, cannot_write
 from rnnbench.report.claims import COLUMNS as CLAIM_COLUMNS
 from rnnbench.report.claims import display_claims, judge_claims
 from rnnbench.report.collect import Runs, filter_runs, find_benches, load_runs, searches, set_trials_aside
@@ -109,22 +109,22 @@ def write_report(
 def staged(out: Path):
     """A folder inside `out` to write a report into; its files replace those of `out` only when
     all of them were written: a full disk (or any other write error) leaves the previous report
-    whole, no empty PNG and no empty `out` made for it, and ends in one line (`UserError`)."""
+    whole, no empty PNG and no empty `out` made for it, and ends in one line naming `out`."""
     try:
         made = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
     except OSError as exc:
-        raise UserError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
+        raise cannot_write(OSError(exc.errno, exc.strerror, str(out)), "--out DIR") from None
     try:
         yield stage
         for path in stage.iterdir():
             os.replace(path, out / path.name)
-    except OSError as exc:
+    except OSError as exc:  # the stage's file names mean nothing to the reader: `out` is named
         if made:
             shutil.rmtree(out, ignore_errors=True)
-        previous = "" if made else "; the report that was there is unchanged"
-        raise UserError(f"cannot write the report into {out}: {exc.strerror or exc}{previous}") from None
+        error = cannot_write(OSError(exc.errno, exc.strerror, str(out)), "--out DIR")
+        raise UserError(f"{error}{'' if made else '; the report that was there is unchanged'}") from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
