@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -13,7 +14,7 @@ from rnnbench.errors import UserError
 from rnnbench.report import write_report
 from rnnbench.report.claims import judge_claims
 from rnnbench.report.collect import load_runs
-from rnnbench.report.stats import mean_ci, verdict, welch
+from rnnbench.report.stats import compare, mean_ci, verdict, welch
 from rnnbench.training.record import FORMAT, FORMAT_1, GRADS, GRADS_1, METRICS, SUMMARY
 from rnnbench.training.trainer import train
 from tests.conftest import compose_config
@@ -205,8 +206,9 @@ def test_t_interval_and_welch_on_known_numbers():
     assert verdict(c, ">") == "holds" and verdict(c, "<") == "does not hold"
     assert verdict(welch([1.0, 2.0, 3.0], [1.5, 2.5, 3.5]), ">") == "inconclusive"
     assert verdict(welch([1.0], [2.0, 3.0]), "<") == "inconclusive"  # one seed: no test
-    same = welch([4.0, 4.0], [4.0, 4.0])
-    assert same.p == 1.0 and verdict(same, "<=", margin=0.1) == "holds"
+    same = compare([4.0] * 4, [4.0] * 4)  # no spread: the exact permutation test, never a t of 0/0
+    assert same.p == 1.0 and same.test == "exact permutation test" and verdict(same, "<=", margin=0.1) == "holds"
+    assert math.isnan(welch([4.0, 4.0], [4.0, 4.0]).p)
     # non-inferiority: 'a at most b + margin'
     assert verdict(welch([1.0, 1.1, 0.9], [1.0, 1.05, 0.95]), "<=", margin=1.0) == "holds"
     assert verdict(welch([5.0, 5.1, 4.9], [1.0, 1.05, 0.95]), "<=", margin=0.1) == "does not hold"
@@ -225,7 +227,7 @@ def test_claims_are_judged_from_the_runs(tmp_path):
         [
             ("lstm", [0.0100, 0.0101, 0.0102], 17473, 400000),
             ("gru", [0.050, 0.052, 0.051], 13121, 160000),
-            ("hybrid_stacked", [0.0100, 0.0101, 0.0100], 42433, 94000),
+            ("hybrid_stacked", [0.00995, 0.01005, 0.01015], 42433, 94000),
         ],
     )
     claims = judge_claims(load_runs([tmp_path]).runs).set_index("claim")
@@ -234,11 +236,11 @@ def test_claims_are_judged_from_the_runs(tmp_path):
     speed = claims.loc["GRU trains faster than LSTM (tokens/s)"]
     assert speed["verdict"] == "does not hold" and "Welch t=" in speed["evidence"] and "p=" in speed["evidence"]
     hybrid = claims.loc["hybrid_stacked is at least as good as the better parent (mse)"]
-    assert hybrid["verdict"] == "holds" and "vs lstm (the better parent)" in hybrid["evidence"]
+    assert hybrid["verdict"] == "holds" and "vs lstm (the better of lstm/gru)" in hybrid["evidence"]
     assert "ConvGRU is lighter than ConvLSTM" not in claims.index  # no such runs: no verdict
     assert not claims.index.str.startswith("plain RNN gradients vanish").any()  # no gradients recorded
     assert claims["setting"].eq("adding").all()
-    assert "the baseline (predict 1.0) scores 0.1667: beaten (one-sided t-test, 5%) by both" in hybrid["evidence"]
+    assert "the baseline (predict 1.0) scores 0.1667: beaten (one-sided test, 5%) by both" in hybrid["evidence"]
     assert "Hedges' g" in hybrid["evidence"] and 0 <= hybrid["p_adjusted"] < 0.05
 
 
@@ -259,7 +261,7 @@ def test_a_skill_claim_is_decided_only_where_a_side_learned(tmp_path):
     rnn = claims.loc["LSTM handles longer dependencies than RNN (mse at the longest T, 200)"]
     assert (
         rnn["verdict"] == "neither learned"
-        and "scores 0.1667: beaten (one-sided t-test, 5%) by neither" in rnn["evidence"]
+        and "scores 0.1667: beaten (one-sided test, 5%) by neither" in rnn["evidence"]
     )
     assert math.isnan(rnn["p_adjusted"])  # not a test of the family
     gru = claims.loc["LSTM handles longer dependencies than GRU (mse at the longest T, 200)"]
@@ -267,27 +269,45 @@ def test_a_skill_claim_is_decided_only_where_a_side_learned(tmp_path):
 
 
 def test_claims_over_a_length_sweep_and_gradients(tmp_path):
+    """Gradient reach is a count: every RNN run reaches 0 steps, every LSTM run 2. Without spread,
+    the exact permutation test decides — not at 3 seeds a side (its least p is 0.1), at 5 (0.008)."""
     vanishing = [[1e-8, 1e-4, 1.0]] * 2
     kept = [[0.1, 0.5, 1.0]] * 2
     for T, rnn_mse in ((50, 0.05), (200, 0.17)):
         claim_runs(
             tmp_path / f"T{T}",
-            [("rnn", [rnn_mse, rnn_mse + 0.001, rnn_mse - 0.001], 4417, 480000)],
+            [("rnn", [rnn_mse, rnn_mse + 0.001, rnn_mse - 0.001, rnn_mse + 0.002, rnn_mse - 0.002], 4417, 480000)],
             seq_len=T,
             grads=vanishing,
         )
-        claim_runs(tmp_path / f"T{T}", [("lstm", [0.001, 0.0012, 0.0011], 17473, 400000)], seq_len=T, grads=kept)
+        claim_runs(
+            tmp_path / f"T{T}",
+            [("lstm", [0.001, 0.0012, 0.0011, 0.0013, 0.0009], 17473, 400000)],
+            seq_len=T,
+            grads=kept,
+        )
     claims = judge_claims(load_runs([tmp_path]).runs)
     longer = claims[claims["claim"].str.startswith("LSTM handles longer dependencies than RNN")]
     assert list(longer["verdict"]) == ["holds"] and "longest T, 200" in longer["claim"].iloc[0]
     grads = claims[claims["claim"].str.startswith("plain RNN gradients vanish")]
     assert sorted(grads["setting"]) == ["adding (seq_len=200)", "adding (seq_len=50)"]
-    assert (grads["verdict"] == "holds").all() and "0 steps vs 2 steps" in grads["evidence"].iloc[0]
+    assert (grads["verdict"] == "holds").all() and (grads["test"] == "exact permutation test").all()
+    assert (
+        "0 steps vs 2 steps, difference -2, the same in every run of each side (no spread)" in grads["evidence"].iloc[0]
+    )
+    assert grads["p"].iloc[0] == pytest.approx(2 / math.comb(10, 5))
+    three = tmp_path / "three"
+    for seed in range(3):
+        fake_run(three, f"rnn{seed}", "rnn", seed, 0.05, grads=vanishing)
+        fake_run(three, f"lstm{seed}", "lstm", seed, 0.001, grads=kept)
+    few = judge_claims(load_runs([three]).runs).set_index("claim")
+    assert few.loc["plain RNN gradients vanish (gradient reach, RNN < LSTM)", "verdict"] == "inconclusive"
+    assert few.loc["plain RNN gradients vanish (gradient reach, RNN < LSTM)", "p"] == pytest.approx(0.1)
 
 
 def test_counting_claim_reads_how_far_each_model_generalised(tmp_path):
     """Weiss et al. (2018): LSTM counts past its training n, GRU and RNN do not."""
-    for name, reach in (("lstm", [30, 27, 33]), ("gru", [8, 14, 9]), ("rnn", [2, 1, 2])):
+    for name, reach in (("lstm", [30, 27, 33]), ("gru", [8, 14, 9]), ("rnn", [2, 1, 3])):
         for seed, n in enumerate(reach):
             fake_run(tmp_path, f"{name}{seed}", name, seed, 0.1, analysis={"max_n_generalised": n})
     fake_run(tmp_path / "other", "x", "lstm", 0, 0.1)  # a run without the analysis does not count
@@ -300,15 +320,28 @@ def test_counting_claim_reads_how_far_each_model_generalised(tmp_path):
     )
 
 
-def test_a_difference_without_spread_is_exact():
-    c = welch([1000.0] * 3, [250.0] * 3)
-    assert (c.p, verdict(c, "<")) == (0.0, "does not hold")
+def test_a_difference_without_spread_is_decided_by_the_exact_test_never_p_0():
+    from scipy import stats
+
+    c = compare([1000.0] * 3, [250.0] * 3)
+    assert (c.p, c.test, verdict(c, "<")) == (pytest.approx(0.1), "exact permutation test", "inconclusive")
     assert c.describe(" steps") == (
-        "1000 steps vs 250 steps, difference 750, the same in every run of each side: "
-        "no spread, so no interval is needed (n=3, 3)"
+        "1000 steps vs 250 steps, difference 750, the same in every run of each side (no spread); "
+        "exact permutation test p=0.1 (n=3, 3)"
     )
-    tie = welch([500.0] * 3, [500.0] * 3)
+    five = compare([1000.0] * 5, [250.0] * 5)
+    assert five.p == pytest.approx(2 / 252) and verdict(five, "<") == "does not hold"
+    tie = compare([500.0] * 3, [500.0] * 3)
     assert verdict(tie, "<") == "inconclusive" and "500 vs 500, no difference, the same in every run" in tie.describe()
+    near = compare([0.1] * 3, [0.2] * 3)  # 0.1 + 0.2 round-off is not spread: no Hedges' g of 1e15
+    assert near.p == pytest.approx(0.1) and math.isnan(near.g) and near.test == "exact permutation test"
+    ties = [3.0, 3.0, 4.0, 5.0], [1.0, 2.0, 2.0, 3.0]  # tied values: the permutation test, as scipy computes it
+    expected = stats.permutation_test(
+        ties, lambda x, y, axis: x.mean(axis=axis) - y.mean(axis=axis), vectorized=True, n_resamples=np.inf
+    ).pvalue
+    assert compare(*ties).p == pytest.approx(expected) and compare(*ties).test == "exact permutation test"
+    assert math.isnan(compare([1.0, 2.0], [3.0, 4.0, 5.0]).p)  # two seeds: no test
+    assert "too few seeds for a test, at least 3 a side" in compare([1.0, 2.0], [3.0, 4.0, 5.0]).describe()
 
 
 def test_every_plot_and_the_latex_table(tmp_path):
@@ -353,7 +386,7 @@ def test_records_of_the_previous_format_read_as_the_current_one(tmp_path):
     file); its records read back under the current names, so old studies still report."""
     grads = [[1e-8, 1e-4, 1.0], [1e-6, 1e-3, 1.0]]
     new = fake_run(tmp_path / "new", "0", "rnn", 0, 0.05, grads=grads)
-    old = fake_run(tmp_path / "old", "0", "rnn", 0, 0.05, grads=grads)
+    old = fake_run(tmp_path / "old", "0", "rnn", 1, 0.05, grads=grads)
     summary = json.loads((old / SUMMARY).read_text())
     summary.update(format=FORMAT_1, flops_per_step=123.0, grad_per_step=summary.pop("grad_per_time_step"))
     summary["hparams"]["diagnostics.grad_per_step"] = True
@@ -421,10 +454,10 @@ def test_verdicts_are_read_from_p_adjusted_across_the_claims(tmp_path):
 
     c = welch([0.010, 0.012, 0.011], [0.013, 0.015, 0.014])
     assert 0.01 < c.p < 0.05
-    family = decide([Judgement(f"claim {i}", "s", "e", c, "<") for i in range(8)])
+    family = decide([Judgement(f"claim {i}", "s", "e", comparison=c, expect="<") for i in range(8)])
     assert (family["verdict"] == "inconclusive").all() and (family["p_adjusted"] > 0.05).all()
     assert "underpowered: with n=3, 3 this test detects a difference of" in family["evidence"][0]
-    assert decide([Judgement("one", "s", "e", c, "<")])["verdict"][0] == "holds"
+    assert decide([Judgement("one", "s", "e", comparison=c, expect="<")])["verdict"][0] == "holds"
 
 
 def test_claims_csv_and_equal_budget_settings(tmp_path):
@@ -438,15 +471,16 @@ def test_claims_csv_and_equal_budget_settings(tmp_path):
             (run / SUMMARY).write_text(json.dumps(summary))
     write_report([tmp_path / "sweep"], tmp_path / "out")
     claims = pd.read_csv(tmp_path / "out" / "claims.csv")
-    assert list(claims.columns[:8]) == [
+    assert list(claims.columns[:9]) == [
         "claim",
         "setting",
         "verdict",
+        "test",
         "p",
         "p_adjusted",
+        "p_equivalence",
         "effect_size",
         "effect_low",
-        "effect_high",
     ]
     assert "LSTM has more parameters than GRU" not in set(claims["claim"])
     speed = claims.set_index("claim").loc["GRU trains faster than LSTM (tokens/s)"]

@@ -1,54 +1,50 @@
-"""The folk claims about recurrent cells, each judged from the runs that bear on it.
+"""Claims about recurrent cells, as data, each judged from the runs that bear on it.
 
-A claim compares two groups of completed runs made in the same setting — same dataset, same
-values of every dataset, trainer and optimizer key and of the model's hidden_size (seeds and the
-keys that do not change what a run computes, config.INCIDENTAL_KEYS, aside) —
-differing only in the model (or one model switch, such as bidirectional). Where a report holds
-no such pair, the claim is not listed: verdicts are never written in advance.
+A claim (conf/claims/folk.yaml holds the folk ones; `rnnbench report DIR --claims FILE.yaml` and a
+study file's `claims:` add one's own) names two sides — a model, or a list of models with
+`pick: better`, and config switches — a `measure` and a `test`:
 
-    claim                                          measure                         test
-    LSTM has more parameters than GRU              params (exact)                  count comparison
-    ConvGRU is lighter than ConvLSTM               params (exact)                  count comparison
-    GRU trains faster than LSTM (per token)        train tokens/s                  Welch, GRU > LSTM
-    ConvGRU is faster than ConvLSTM                train frames/s                  Welch, ConvGRU >
-    GRU reaches the target in fewer steps          steps to the task's target      Welch, GRU < LSTM
-                                                   (a run that never reached it counts its whole
-                                                   budget: a lower bound, said in the evidence)
-    LSTM handles longer dependencies               test metric at the longest T    Welch, LSTM better
-                                                   of a T sweep, vs RNN and vs GRU
-    plain RNN gradients vanish                     gradient reach: steps t < T     Welch, RNN < LSTM, GRU
-                                                   with ‖∂L/∂h_t‖ ≥ 10⁻³‖∂L/∂h_T‖
-                                                   after training (diagnostics.grad_per_time_step)
-    LSTM counts beyond its training range          largest n with every a^n b^n    Welch, LSTM > RNN, GRU
-    (Weiss et al. 2018)                            (… c^n) up to it right
-                                                   (analysis.max_n_generalised)
-    the hybrid is at least as good as the better   test metric                     non-inferiority: the 95%
-    of its parents (LSTM, GRU)                                                     interval of hybrid − parent
-                                                                                   within 10% of the parent
-    Bi-LSTM / attention help                       test metric: bidirectional=true Welch, better
-                                                   vs false, readout=attention vs
-                                                   the default, seq2seq attention
-                                                   vs none
+    measure                      what is compared                         decided with
+    test, test.<metric>          the test metric (skill)                  compare(): Welch t, or the exact
+    at_T.<T′>                    the test metric at another length           permutation test under ties /
+                                 (`rnnbench eval`; skill)                    without spread; gated on the
+                                                                            task's trivial baseline
+    steps_to_target              steps to the task's target; a run that   log-rank, permutation p; Kaplan–
+                                 never reached it is censored              Meier medians in the evidence
+    params, core_params,         counts, the same for every seed          exact comparison, no test
+    flops_per_token
+    tokens_per_s                 speed (runs trained alone only)          compare()
+    grad_reach, analysis.<key>,  any number a record holds                compare()
+    any numeric runs.csv column
 
-Verdicts (stats.verdict): holds, does not hold, inconclusive, and neither learned.
+    test: better / worse (on a task metric), more / fewer, non_inferior (within `margin` × b's mean)
+
+Two runs are in one setting when they are of one dataset and alike in every dataset, trainer and
+optimizer key and in the model's hidden_size (seeds, config.INCIDENTAL_KEYS and keys tuned per
+model aside); a claim is judged in each setting that holds both its sides — `where` narrows the
+settings ({key: value}; `longest: <key>`: at the largest value of a sweep of that key). Where a
+report holds no such pair, the claim is not listed: verdicts are never written in advance.
+
+Verdicts: holds, does not hold, equivalent, inconclusive, neither learned, too few seeds.
 - The claims of one report are one family: their p-values are adjusted together (Holm–Bonferroni,
-  stats.holm) and each verdict is read from its adjusted p at 5%. Exact claims (parameter counts)
-  need no test and are not in the family.
-- A claim about skill (a task metric, or steps to the target) is decided only where at least one
-  side beats the task's trivial baseline, significantly (one-sided t-test against the baseline
-  scored on the same test data, stats.beats) — or reached the target at least once. Where neither
-  does, the verdict is "neither learned": two failures can differ "significantly" and say nothing
-  about the cells. Such rows are not in the family either.
-- Beside each difference: Hedges' g with its 95% interval (how big), and, when a verdict is
-  inconclusive, the smallest difference the test could have detected with 80% power at these n
-  and spreads (stats.detectable): "underpowered" is then a number, not a guess.
-The evidence column gives the means, the difference with its 95% interval, t and p. A claim whose
-measure one side did not record (gradients without diagnostics.grad_per_time_step) is not listed.
+  stats.holm) and each verdict is read from its adjusted p at 5%. Exact claims need no test and are
+  not in the family.
+- A claim decided by a test needs at least stats.MIN_SEEDS runs a side; fewer: "too few seeds".
+- A claim about skill is decided only where at least one side beats the task's trivial baseline,
+  significantly (one-sided test against the baseline scored on the same test data, stats.beats) —
+  or, for steps to target, reached it at least once. Where neither does, "neither learned": two
+  failures can differ "significantly" and say nothing about the cells. Not in the family either.
+- A directional claim whose difference is not shown is tested for equivalence (two one-sided
+  tests, stats.equivalence_p) within ±`margin` of b's mean (default 10%); those p-values are a
+  second family, Holm-adjusted among themselves: "equivalent" is an answer ("no difference larger
+  than 10%"), not a shrug. Else "inconclusive", with the smallest difference the test could have
+  detected (80% power, stats.detectable).
+- Beside each difference: Hedges' g with its 95% interval (how big); the evidence names the test.
 
 Width. Runs sized by `model.param_budget` are compared at equal budget (their hidden sizes
-differ by design); the parameter-count claims are judged only at equal hidden_size, where they
-mean something. Keys a study tuned per model (`tuned`, e.g. trainer.lr: each model at its own
-best value) do not split settings.
+differ by design); the parameter-count claims say `where: {model.param_budget: null}`: at equal
+hidden_size, where they mean something. Keys a study tuned per model (`tuned`, e.g. trainer.lr:
+each model at its own best value) do not split settings.
 """
 
 from __future__ import annotations
@@ -56,24 +52,46 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from rnnbench.config import SEED_KEYS, incidental
-from rnnbench.report.collect import ANALYSIS, HPARAM, as_typed, config_values
-from rnnbench.report.stats import ALPHA, Comparison, beats, claim_p, holm, short, verdict, welch
+from rnnbench.config import SEED_KEYS, config_dir, incidental
+from rnnbench.errors import UserError
+from rnnbench.report.collect import AT_LENGTH, AT_LENGTH_BASELINE, HPARAM, as_typed, config_values
+from rnnbench.report.stats import (
+    ALPHA,
+    Comparison,
+    Survival,
+    beats,
+    claim_p,
+    compare,
+    equivalence_p,
+    holm,
+    logrank,
+    short,
+    verdict,
+)
 
+FOLK = config_dir() / "claims" / "folk.yaml"
+TESTS = {"better": None, "worse": None, "more": ">", "fewer": "<", "non_inferior": None}
+EXACT = ("params", "core_params", "flops_per_token")  # the same for every seed of a config
+CLAIM_KEYS = {"claim", "a", "b", "measure", "test", "margin", "where"}
+SIDE_KEYS = {"model", "pick"}
 SHARED_MODEL_KEYS = ("model.hidden_size", "model.param_budget")
 BUDGET, WIDTH, TUNED = HPARAM + "model.param_budget", HPARAM + "model.hidden_size", HPARAM + "tuned"
-MARGIN = 0.10  # non-inferiority margin, as a fraction of the better parent's mean
-NEITHER = "neither learned"
+MARGIN = 0.10  # default margin of non-inferiority and equivalence, as a fraction of b's mean
+NEITHER, TOO_FEW, EQUIVALENT = "neither learned", "too few seeds", "equivalent"
 # claims.csv; the report's tables show DISPLAY.
 COLUMNS = [
     "claim",
     "setting",
     "verdict",
+    "test",
     "p",
     "p_adjusted",
+    "p_equivalence",
     "effect_size",
     "effect_low",
     "effect_high",
@@ -85,65 +103,200 @@ COLUMNS = [
 DISPLAY = ["claim", "setting", "verdict", "p (Holm)", "Hedges' g [95% CI]", "evidence"]
 
 
+@dataclass(frozen=True)
+class Side:
+    """Runs of `models` (one, or the better of several on the measure: `pick`) with `switches`."""
+
+    models: tuple[str, ...]
+    switches: dict
+    pick: str | None = None
+
+    def name(self, chosen: str | None = None) -> str:
+        model = chosen or "/".join(self.models)
+        return model + "".join(
+            f" {k.split('.')[-1]}={'/'.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in self.switches.items()
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str
+    a: Side
+    b: Side
+    measure: str
+    test: str
+    margin: float = MARGIN
+    where: dict = field(default_factory=dict)
+    longest: str | None = None
+
+
+def load_claims(path: Path | str | None = None, entries: list | None = None) -> list[Claim]:
+    """The claims of a YAML file (`claims:` list; default the folk claims) or of `entries`; a
+    wrong entry is one line naming the file, the claim and what is allowed."""
+    import yaml
+
+    where = str(path or FOLK)
+    if entries is None:
+        try:
+            data = yaml.safe_load(Path(where).read_text(encoding="utf-8"))
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise UserError(f"cannot read the claims file {where}: {str(exc).splitlines()[0]}") from None
+        entries = data.get("claims") if isinstance(data, dict) else None
+        if not isinstance(entries, list) or not entries:
+            raise UserError(f"{where}: a claims file holds a non-empty list under `claims:` (see {FOLK})")
+    return [_claim(entry, f"{where}, claim {i}") for i, entry in enumerate(entries, 1)]
+
+
+def _claim(entry: Any, where: str) -> Claim:
+    if not isinstance(entry, dict):
+        raise UserError(f"{where}: a claim is a mapping with claim, a, b, measure, test (got {entry!r})")
+    unknown = sorted(set(entry) - CLAIM_KEYS)
+    missing = sorted({"claim", "a", "b", "measure", "test"} - set(entry))
+    if unknown or missing:
+        what = f"unknown key {', '.join(unknown)}" if unknown else f"missing {', '.join(missing)}"
+        raise UserError(f"{where}: {what}; a claim has {', '.join(sorted(CLAIM_KEYS))}")
+    where = f"{where} ({entry['claim']!r})"
+    if entry["test"] not in TESTS:
+        raise UserError(f"{where}: test {entry['test']!r} is not one of {', '.join(TESTS)}")
+    measure = str(entry["measure"])
+    if entry["test"] in ("better", "worse", "non_inferior") and not _skill(measure):
+        raise UserError(
+            f"{where}: test {entry['test']} needs a task metric measure (test, test.<metric>, "
+            f"{AT_LENGTH}<T>), not {measure!r}; use more or fewer"
+        )
+    margin = entry.get("margin", MARGIN)
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 10:
+        raise UserError(f"{where}: margin must be a fraction of b's mean in [0, 10), got {margin!r}")
+    conditions = dict(entry.get("where") or {})
+    longest = conditions.pop("longest", None)
+    return Claim(
+        str(entry["claim"]),
+        _side(entry["a"], f"{where}, side a"),
+        _side(entry["b"], f"{where}, side b"),
+        measure,
+        entry["test"],
+        float(margin),
+        conditions,
+        longest,
+    )
+
+
+def _side(entry: Any, where: str) -> Side:
+    if isinstance(entry, str):
+        entry = {"model": entry}
+    if not isinstance(entry, dict) or "model" not in entry:
+        raise UserError(f"{where}: a side names its model, e.g. {{model: lstm, model.bidirectional: true}}")
+    bad = [k for k in entry if k not in SIDE_KEYS and not k.startswith(("model.", "dataset.", "trainer."))]
+    if bad:
+        raise UserError(f"{where}: {', '.join(bad)}: a side holds model, pick and config keys (model.*, …)")
+    models = entry["model"] if isinstance(entry["model"], list) else [entry["model"]]
+    pick = entry.get("pick")
+    if pick not in (None, "better") or (len(models) > 1) != (pick == "better"):
+        raise UserError(f"{where}: a list of models needs pick: better (the better of them), one model none")
+    return Side(tuple(map(str, models)), {k: v for k, v in entry.items() if k not in SIDE_KEYS}, pick)
+
+
+def _skill(measure: str) -> bool:
+    return measure == "test" or measure.startswith(("test.", AT_LENGTH))
+
+
 @dataclass
 class Judgement:
-    """One claim in one setting before the family's adjustment: its comparison and how to read it,
-    or a verdict fixed without a test (exact counts; neither side learned)."""
+    """One claim in one setting before the family's adjustment: its test and how to read it, or a
+    verdict fixed without a test (exact counts; neither side learned; too few seeds)."""
 
     claim: str
     setting: str
     evidence: str
     comparison: Comparison | None = None
+    survival: Survival | None = None
     expect: str = ">"
-    margin: float = 0.0
+    margin: float = 0.0  # of non-inferiority, in the measure's unit
+    equivalence: float = math.nan  # the equivalence margin, in the measure's unit (directional claims)
     fixed: str | None = None
     notes: list[str] = field(default_factory=list)  # said after the numbers
 
     @property
     def p(self) -> float:
-        return math.nan if self.fixed or self.comparison is None else claim_p(self.comparison, self.expect, self.margin)
+        if self.fixed:
+            return math.nan
+        if self.survival is not None:
+            return self.survival.p
+        return math.nan if self.comparison is None else claim_p(self.comparison, self.expect, self.margin)
+
+    @property
+    def test(self) -> str:
+        if self.fixed in (None, NEITHER, TOO_FEW):
+            found = self.survival or self.comparison
+            return f"log-rank ({self.survival.test})" if self.survival else found.test if found else "none"
+        return "exact (no test)"
+
+    @property
+    def p_equivalence(self) -> float:
+        c = self.comparison
+        if self.fixed or c is None or self.expect not in (">", "<") or math.isnan(self.equivalence):
+            return math.nan
+        return equivalence_p(c, self.equivalence)
+
+    def verdict(self, q: float, q_equivalence: float) -> str:
+        if self.fixed:
+            return self.fixed
+        if self.survival is not None:  # sign of a's time − b's: a reaches sooner when Z > 0
+            sign = -1 if self.survival.z > 0 else 1
+            if q < ALPHA:
+                return "holds" if (sign < 0) == (self.expect == "<") else "does not hold"
+            return "inconclusive"
+        found = verdict(self.comparison, self.expect, self.margin, q)
+        return EQUIVALENT if found == "inconclusive" and q_equivalence < ALPHA else found
 
 
-def judge_claims(runs: pd.DataFrame) -> pd.DataFrame:
+def judge_claims(runs: pd.DataFrame, claims: list[Claim] | None = None) -> pd.DataFrame:
     """One row per (claim, setting) the runs can judge (COLUMNS), verdicts read from p-values
-    adjusted over all of them."""
+    adjusted over all of them; `claims`: default the folk claims."""
     if runs.empty or "status" not in runs:
         return pd.DataFrame(columns=COLUMNS)
     done = runs[(runs["status"] == "completed") & runs["tested"].fillna(False).astype(bool)]  # tuning trials aside
-    return decide(_judgements(done))
+    return decide(_judgements(done, load_claims() if claims is None else claims))
 
 
 def decide(judgements: list[Judgement]) -> pd.DataFrame:
-    """Holm over the family of tested claims, then each verdict and its evidence."""
-    ps = [j.p for j in judgements]
+    """Holm over the family of tested claims and over that of the equivalence tests, then each
+    verdict and its evidence."""
+    ps, eqs = [j.p for j in judgements], [j.p_equivalence for j in judgements]
     rows = []
-    for j, p, q in zip(judgements, ps, holm(ps)):
+    for j, p, q, e, qe in zip(judgements, ps, holm(ps), eqs, holm(eqs)):
         c = j.comparison
-        found = j.fixed or verdict(c, j.expect, j.margin, q)
+        found = j.verdict(q, qe)
         sized = c is not None and not j.fixed  # an effect size for a tested difference only
         g = (c.g, c.g_low, c.g_high) if sized else (math.nan,) * 3
         evidence = j.evidence
         if not math.isnan(g[0]):
             evidence += f"; Hedges' g {g[0]:.2f} [{g[1]:.2f}, {g[2]:.2f}]"
+        if found == EQUIVALENT:
+            evidence += f"; equivalent within ±{short(j.equivalence)} (TOST p={e:.3g}, Holm {qe:.3g})"
         if found == "inconclusive" and c is not None and not math.isnan(c.detectable):
             evidence += (
                 f"; underpowered: with n={c.n_a}, {c.n_b} this test detects a difference of "
                 f"{short(c.detectable)} or more (80% power)"
             )
         evidence += "".join(j.notes)
+        counted = j.survival or c
         rows.append(
             {
                 "claim": j.claim,
                 "setting": j.setting,
                 "verdict": found,
+                "test": j.test,
                 "p": p,
                 "p_adjusted": q,
+                "p_equivalence": qe,
                 "effect_size": g[0],
                 "effect_low": g[1],
                 "effect_high": g[2],
                 "detectable": c.detectable if c else math.nan,
-                "n_a": c.n_a if c else None,
-                "n_b": c.n_b if c else None,
+                "n_a": counted.n_a if counted else None,
+                "n_b": counted.n_b if counted else None,
                 "evidence": evidence,
             }
         )
@@ -172,80 +325,184 @@ def display_claims(claims: pd.DataFrame) -> pd.DataFrame:
     return shown[DISPLAY]
 
 
-def _single_runs(frame: pd.DataFrame) -> pd.DataFrame:
-    """The runs whose speed was their own: a batched member's tokens/s is its share of steps it
-    took with K − 1 others (rnnbench/training/members.py), so speed claims leave members out."""
-    return frame[frame["members"].isna()] if "members" in frame else frame
-
-
-def _judgements(done: pd.DataFrame) -> list[Judgement]:
+def _judgements(done: pd.DataFrame, claims: list[Claim]) -> list[Judgement]:
+    """Each claim in each setting: the plain ones setting by setting, then those at the longest
+    value of a sweep."""
     rows: list[Judgement] = []
     for setting, frame, _ in _settings(done):
-        direction = _direction(frame)
-        if BUDGET not in frame or frame[BUDGET].isna().all():  # counts compared at equal width only
-            rows += _more_params(setting, frame, "lstm", "gru", "LSTM has more parameters than GRU")
-            rows += _more_params(setting, frame, "convlstm", "convgru", "ConvGRU is lighter than ConvLSTM")
-        timed = _single_runs(frame)
-        rows += _compare(
-            setting,
-            timed,
-            "GRU trains faster than LSTM (tokens/s)",
-            ("gru", {}),
-            ("lstm", {}),
-            "tokens_per_s",
-            ">",
-            unit=" tok/s",
-        )
-        rows += _compare(
-            setting,
-            timed,
-            "ConvGRU is faster than ConvLSTM (frames/s)",
-            ("convgru", {}),
-            ("convlstm", {}),
-            "tokens_per_s",
-            ">",
-            unit=" frames/s",
-        )
-        rows += _steps_to_target(setting, frame)
-        rows += _versus(
-            setting,
-            frame,
-            "plain RNN gradients vanish (gradient reach, RNN < {other})",
-            "rnn",
-            ("lstm", "gru"),
-            "grad_reach",
-            "<",
-            unit=" steps",
-        )
-        rows += _versus(
-            setting,
-            frame,
-            "LSTM counts beyond its training range better than {other} (largest n generalised to)",
-            "lstm",
-            ("rnn", "gru"),
-            ANALYSIS + "max_n_generalised",
-            ">",
-        )
-        if direction:
-            metric, better = direction
-            rows += _hybrids(setting, frame, metric, better)
-            last, one_way = {"model.readout": ("auto", "last")}, {"model.bidirectional": False}
-            for name, a, b in (
-                ("Bi-LSTM beats LSTM", ("lstm", {"model.bidirectional": True, **last}), ("lstm", {**one_way, **last})),
-                (
-                    "attention readout beats the last step",
-                    ("lstm", {"model.readout": "attention", **one_way}),
-                    ("lstm", {**last, **one_way}),
-                ),
-                (
-                    "attention helps the encoder-decoder",
-                    ("seq2seq", {"model.attention": ("bahdanau", "luong")}),
-                    ("seq2seq", {"model.attention": "none"}),
-                ),
-            ):
-                rows += _compare(setting, frame, f"{name} ({metric})", a, b, f"final.{metric}", better)
-    rows += _longer_dependencies(done)
+        for claim in claims:
+            if claim.longest is None:
+                rows += _judge(claim, setting, frame)
+    for key in dict.fromkeys(c.longest for c in claims if c.longest):
+        column = HPARAM + key
+        if column not in done:
+            continue
+        for setting, family, _ in _settings(done, ignore=(column,)):  # runs alike but for the swept key
+            values = family[column].dropna()
+            if values.nunique() < 2:
+                continue
+            at = family[family[column] == values.max()]
+            for claim in claims:
+                if claim.longest == key:
+                    rows += _judge(claim, setting, at, longest=as_typed(values.max()))
     return rows
+
+
+def _judge(claim: Claim, setting: str, frame: pd.DataFrame, longest: str = "") -> list[Judgement]:
+    """The claim in one setting, or nothing when the setting does not hold both its sides with
+    the measure recorded."""
+    frame = _where(frame, claim.where)
+    direction = _direction(frame)
+    if frame.empty or (_skill(claim.measure) and direction is None):
+        return []
+    primary, lower_better = (direction[0], direction[1] == "<") if direction else (None, False)
+    metric = claim.measure.split(".", 1)[1] if claim.measure.startswith("test.") else primary
+    column, baseline, unit = _column(claim.measure, metric, frame)
+    if claim.measure == "tokens_per_s":  # a batched member's speed is its share of K runs' steps
+        frame = frame[frame["members"].isna()] if "members" in frame else frame
+    better = "<" if lower_better else ">"
+    expect = {"better": better, "worse": ">" if better == "<" else "<", "non_inferior": better + "="}.get(
+        claim.test, TESTS[claim.test]
+    )
+    measured = column if column in frame else None
+    if claim.measure == "steps_to_target":
+        measured = "steps_to_target" if "steps_to_target" in frame else None
+    if measured is None:
+        return []
+    a = _side_runs(frame, claim.a, measured, expect)
+    b = _side_runs(frame, claim.b, measured, expect)
+    if a is None or b is None:
+        return []
+    (runs_a, name_a), (runs_b, name_b) = a, b
+    text = claim.text.format(metric=metric, longest=longest)
+    if claim.measure == "steps_to_target":
+        return [_survival(text, setting, frame, runs_a, runs_b, (name_a, name_b), expect)]
+    values_a, values_b = runs_a[measured].astype(float), runs_b[measured].astype(float)
+    if claim.measure in EXACT and values_a.nunique() == 1 and values_b.nunique() == 1:
+        va, vb = values_a.iloc[0], values_b.iloc[0]
+        right = va > vb if expect.startswith(">") else va < vb
+        return [
+            Judgement(
+                text,
+                setting,
+                f"{name_a} {va:,.0f} vs {name_b} {vb:,.0f} {claim.measure.replace('_', ' ')} "
+                f"(×{va / vb:.2f}; exact, the same for every seed)",
+                fixed="holds" if right else "does not hold",
+            )
+        ]
+    comparison = compare(values_a, values_b)
+    margin = claim.margin * abs(comparison.mean_b) if not math.isnan(comparison.mean_b) else math.nan
+    evidence = f"{name_a} vs {name_b}: {comparison.describe(unit)}"
+    judgement = Judgement(
+        text,
+        setting,
+        evidence,
+        comparison=comparison,
+        expect=expect,
+        margin=margin if expect.endswith("=") else 0.0,
+        equivalence=margin if expect in (">", "<") else math.nan,
+    )
+    if expect.endswith("="):
+        judgement.evidence += f"; margin ±{margin:.3g} ({claim.margin:.0%} of {name_b}'s mean)"
+    if math.isnan(comparison.p):
+        judgement.fixed = TOO_FEW
+    elif baseline is not None:
+        _gate_on_baseline(judgement, frame, baseline, better, {name_a: (runs_a, column), name_b: (runs_b, column)})
+    return [judgement]
+
+
+def _column(measure: str, metric: str | None, frame: pd.DataFrame) -> tuple[str, str | None, str]:
+    """(runs column, its baseline column for a skill measure or None, unit)."""
+    if measure == "test" or measure.startswith("test."):
+        return f"final.{metric}", f"baseline.{metric}", ""
+    if measure.startswith(AT_LENGTH):
+        length = measure[len(AT_LENGTH) :]
+        return f"{AT_LENGTH}{length}.{metric}", f"{AT_LENGTH_BASELINE}{length}.{metric}", ""
+    if measure == "tokens_per_s":
+        frames = "kind" in frame and (frame["kind"] == "frames").any()
+        return measure, None, " frames/s" if frames else " tok/s"
+    if measure == "grad_reach":
+        return measure, None, " steps"
+    return measure, None, ""
+
+
+def _side_runs(frame, side: Side, column: str, expect: str) -> tuple[pd.DataFrame, str] | None:
+    """The side's runs that recorded `column` and its name; for `pick: better`, the model with
+    the better mean (by the claim's direction); None when no run of the side recorded it."""
+    found = []
+    for model in side.models:
+        runs = _select(frame, model, side.switches)
+        if column == "steps_to_target" and len(runs):
+            found.append((runs, model))
+        elif column in runs and runs[column].notna().any():
+            found.append((runs[runs[column].notna()], model))
+    if not found:
+        return None
+    if side.pick == "better":
+        if len(found) < len(side.models):
+            return None  # the better of them needs all of them
+        pick = min if expect[0] == "<" else max
+        runs, model = pick(found, key=lambda f: f[0][column].astype(float).mean())
+        return runs, f"{side.name(model)} (the better of {'/'.join(side.models)})"
+    return found[0][0], side.name()
+
+
+def _where(frame: pd.DataFrame, conditions: dict) -> pd.DataFrame:
+    """The runs whose config matches each {key: value} (null: not set; a list: any of it)."""
+    for key, wanted in conditions.items():
+        column = HPARAM + key
+        values = frame[column] if column in frame else pd.Series(None, index=frame.index, dtype=object)
+        if wanted is None:
+            frame = frame[values.isna()]
+        else:
+            allowed = {as_typed(v) for v in (wanted if isinstance(wanted, list) else [wanted])}
+            frame = frame[[not _missing(v) and as_typed(v) in allowed for v in values]]
+    return frame
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _survival(text, setting, frame, runs_a, runs_b, names, expect) -> Judgement:
+    """Steps to the target as time to an event (stats.logrank): a run that never reached it is
+    censored at the steps it took."""
+    sides = []
+    for runs in (runs_a, runs_b):
+        reached = runs["steps_to_target"].notna()
+        sides += [runs["steps_to_target"].fillna(runs["steps"]).astype(float), reached]
+    survival = logrank(*sides)
+    every = frame.get(HPARAM + "trainer.eval_every", pd.Series(dtype=float)).dropna()
+    resolution = f"; measured at each evaluation (every {as_typed(every.iloc[0])} steps)" if len(every) else ""
+    judgement = Judgement(
+        text,
+        setting,
+        f"{names[0]} vs {names[1]}: {survival.describe(names=names)}{resolution}",
+        survival=survival,
+        expect=expect,
+    )
+    if survival.reached_a == 0 and survival.reached_b == 0:
+        judgement.fixed = NEITHER  # neither ever reached the target
+    elif math.isnan(survival.p):
+        judgement.fixed = TOO_FEW
+    return judgement
+
+
+def _gate_on_baseline(judgement: Judgement, frame, baseline: str, better, sides: dict) -> None:
+    """Which side beats the task's trivial baseline (one-sided test at 5% against the baseline on
+    the same test data, stats.beats); if neither does, the verdict is NEITHER."""
+    if baseline not in frame or frame[baseline].isna().all():
+        return
+    base = float(frame[baseline].astype(float).mean())
+    ps = {name: beats(runs[column].astype(float), base, better) for name, (runs, column) in sides.items()}
+    beaten = [name for name, p in ps.items() if p < ALPHA]
+    who = "both" if len(beaten) == len(sides) else f"{beaten[0]} only" if beaten else "neither"
+    name = frame["baseline_name"].dropna()
+    label = f"the baseline ({name.iloc[0]})" if len(name) else "the baseline"
+    tests = ", ".join(f"{side} p={short(p)}" for side, p in ps.items())
+    judgement.notes.append(f"; {label} scores {short(base)}: beaten (one-sided test, 5%) by {who} ({tests})")
+    if not beaten:
+        judgement.fixed = NEITHER
 
 
 def _settings(done: pd.DataFrame, ignore: tuple[str, ...] = ()) -> Iterator[tuple[str, pd.DataFrame, list[str]]]:
@@ -293,155 +550,9 @@ def _select(frame: pd.DataFrame, model: str, switches: dict) -> pd.DataFrame:
         column = HPARAM + key
         if column not in chosen:
             return chosen.iloc[0:0]
-        allowed = wanted if isinstance(wanted, tuple) else (wanted,)
+        allowed = wanted if isinstance(wanted, (list, tuple)) else [wanted]
         chosen = chosen[chosen[column].isin(allowed)]
     return chosen
-
-
-def _compare(setting, frame, claim, a, b, column, expect, unit="", margin=0.0) -> list[Judgement]:
-    """a vs b on `column`; not listed unless both sides recorded it. On a task metric (final.*)
-    the claim is about skill: decided only if a side beats the task's trivial baseline."""
-    runs_a, runs_b = _select(frame, *a), _select(frame, *b)
-    if column not in frame or runs_a[column].isna().all() or runs_b[column].isna().all():
-        return []
-    comparison = welch(runs_a[column].astype(float), runs_b[column].astype(float))
-    judgement = Judgement(
-        claim, setting, f"{_name(a)} vs {_name(b)}: {comparison.describe(unit)}", comparison, expect, margin
-    )
-    if column.startswith("final."):
-        _gate_on_baseline(
-            judgement, frame, column.removeprefix("final."), expect[0], {_name(a): runs_a, _name(b): runs_b}
-        )
-    return [judgement]
-
-
-def _gate_on_baseline(judgement: Judgement, frame, metric, better, sides: dict[str, pd.DataFrame]) -> None:
-    """Which side beats the task's trivial baseline (one-sided t-test at 5% against the baseline
-    on the same test data); if neither does, the verdict is NEITHER."""
-    column = f"baseline.{metric}"
-    if column not in frame or frame[column].isna().all():
-        return
-    base = float(frame[column].astype(float).mean())
-    ps = {name: beats(runs[f"final.{metric}"].astype(float), base, better) for name, runs in sides.items()}
-    beaten = [name for name, p in ps.items() if p < ALPHA]
-    who = "both" if len(beaten) == len(sides) else f"{beaten[0]} only" if beaten else "neither"
-    name = frame["baseline_name"].dropna()
-    label = f"the baseline ({name.iloc[0]})" if len(name) else "the baseline"
-    tests = ", ".join(f"{side} p={short(p)}" for side, p in ps.items())
-    judgement.notes.append(f"; {label} scores {short(base)}: beaten (one-sided t-test, 5%) by {who} ({tests})")
-    if not beaten:
-        judgement.fixed = NEITHER
-
-
-def _more_params(setting, frame, more: str, fewer: str, claim: str) -> list[Judgement]:
-    a, b = frame[frame["model"] == more]["params"], frame[frame["model"] == fewer]["params"]
-    if a.empty or b.empty:
-        return []
-    pa, pb = int(a.iloc[0]), int(b.iloc[0])
-    return [
-        Judgement(
-            claim,
-            setting,
-            f"{more} {pa:,} vs {fewer} {pb:,} parameters (×{pa / pb:.2f}; exact, the same for every seed)",
-            fixed="holds" if pa > pb else "does not hold",
-        )
-    ]
-
-
-def _steps_to_target(setting, frame) -> list[Judgement]:
-    if "steps_to_target" not in frame:
-        return []
-    reached = frame.assign(
-        censored=frame["steps_to_target"].isna(), steps_or_budget=frame["steps_to_target"].fillna(frame["steps"])
-    )
-    rows = _compare(
-        setting,
-        reached,
-        "GRU reaches the target in fewer steps than LSTM",
-        ("gru", {}),
-        ("lstm", {}),
-        "steps_or_budget",
-        "<",
-        unit=" steps",
-    )
-    if rows:
-        sides = {m: reached[reached["model"] == m] for m in ("gru", "lstm")}
-        missed = {m: int(runs["censored"].sum()) for m, runs in sides.items()}
-        if any(missed.values()):
-            rows[0].notes.append(
-                f"; runs that never reached it (counted at their whole budget, a lower bound): "
-                f"gru {missed['gru']}, lstm {missed['lstm']}"
-            )
-        if all(missed[m] == len(runs) for m, runs in sides.items()):
-            rows[0].fixed = NEITHER  # neither ever reached the target: the "steps" are both budgets
-    return rows
-
-
-def _versus(
-    setting, frame, claim: str, model: str, others: tuple[str, ...], column, expect, unit=""
-) -> list[Judgement]:
-    """`model` against each of `others` (_compare); `claim` names the other as {other}."""
-    return [
-        row
-        for other in others
-        for row in _compare(
-            setting, frame, claim.format(other=other.upper()), (model, {}), (other, {}), column, expect, unit
-        )
-    ]
-
-
-def _hybrids(setting, frame, metric, better) -> list[Judgement]:
-    rows = []
-    column = f"final.{metric}"
-    parents = {p: frame[frame["model"] == p][column].astype(float).mean() for p in ("lstm", "gru")}
-    parents = {p: m for p, m in parents.items() if not math.isnan(m)}
-    if len(parents) < 2:
-        return rows
-    best = (min if better == "<" else max)(parents, key=parents.get)
-    for hybrid in ("hybrid_stacked", "hybrid_parallel"):
-        if frame[frame["model"] == hybrid].empty:
-            continue
-        margin = MARGIN * abs(parents[best])
-        judgement = _compare(
-            setting,
-            frame,
-            f"{hybrid} is at least as good as the better parent ({metric})",
-            (hybrid, {}),
-            (best, {}),
-            column,
-            better + "=",
-            margin=margin,
-        )[0]
-        judgement.evidence = (
-            f"{hybrid} vs {best} (the better parent): {judgement.comparison.describe()}; "
-            f"margin ±{margin:.3g} (10% of {best}'s mean)"
-        )
-        rows.append(judgement)
-    return rows
-
-
-def _longer_dependencies(done: pd.DataFrame) -> list[Judgement]:
-    """At the longest T of each dataset's T sweep (where the runs vary dataset.seq_len), LSTM
-    against RNN and against GRU on the task's primary metric."""
-    rows = []
-    column = HPARAM + "dataset.seq_len"
-    if column not in done:
-        return rows
-    for setting, family, _ in _settings(done, ignore=(column,)):  # runs alike but for T
-        lengths = family[column].dropna()
-        if lengths.nunique() < 2 or not _direction(family):
-            continue
-        metric, better = _direction(family)
-        rows += _versus(
-            setting,
-            family[family[column] == lengths.max()],
-            f"LSTM handles longer dependencies than {{other}} ({metric} at the longest T, {int(lengths.max())})",
-            "lstm",
-            ("rnn", "gru"),
-            f"final.{metric}",
-            better,
-        )
-    return rows
 
 
 def _direction(frame: pd.DataFrame) -> tuple[str, str] | None:
@@ -450,10 +561,3 @@ def _direction(frame: pd.DataFrame) -> tuple[str, str] | None:
         if isinstance(primary, str) and isinstance(metrics, dict) and primary in metrics:
             return primary, "<" if metrics[primary] == "min" else ">"
     return None
-
-
-def _name(selector) -> str:
-    model, switches = selector
-    return model + "".join(
-        f" {k.split('.')[-1]}={'/'.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in switches.items()
-    )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from rnnbench.config import incidental
 from rnnbench.errors import UserError
 from rnnbench.training.record import (
     FINISHED,
@@ -148,7 +149,28 @@ def load_runs(paths: list[Path], include_running: bool = False) -> Runs:
         if measured:
             grads[str(run_dir)] = measured
             rows[-1]["grad_reach"] = gradient_reach(measured[-1]["norms"])
-    return Runs(pd.DataFrame(rows), pd.DataFrame(curves), grads, skipped, warnings)
+    frame, repeated = _once_each(pd.DataFrame(rows))
+    warnings += repeated
+    if repeated and curves:
+        curves = [row for row in curves if row["dir"] in set(frame["dir"])]
+    return Runs(
+        frame, pd.DataFrame(curves), {d: g for d, g in grads.items() if d in set(frame["dir"])}, skipped, warnings
+    )
+
+
+def _once_each(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Each (config, seed) once: a run met again (the same folder reported twice, or a copy — two
+    paths over one sweep) is one replicate, not two; counting it twice would narrow every interval
+    it is in. The first folder (in path order) is kept; a warning names the others."""
+    if frame.empty or "hparams_key" not in frame:
+        return frame.drop(columns="hparams_key", errors="ignore"), []
+    first = ~frame.duplicated("hparams_key")
+    notes = [
+        f"{row.dir}: the same config and seed as {kept} — counted once (left out)"
+        for row in frame[~first].itertuples()
+        for kept in frame.loc[first & (frame["hparams_key"] == row.hparams_key), "dir"]
+    ]
+    return frame[first].drop(columns="hparams_key").reset_index(drop=True), notes
 
 
 def filter_runs(runs: Runs, where: list[str]) -> Runs:
@@ -252,6 +274,10 @@ def _run_row(run_dir: Path, s: Summary) -> dict:
         {f"{ANALYSIS}{k}": v for k, v in s.analysis.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     )
     row.update({HPARAM + k: v for k, v in s.hparams.items()})
+    row["hparams_key"] = json.dumps(  # what a run is: its dataset, model and defining config, seed included
+        [s.dataset, s.model, sorted((k, hashable(v)) for k, v in s.hparams.items() if not incidental(k))],
+        default=str,
+    )
     for record in read_evals(run_dir):  # rnnbench eval; only the length changed: length generalisation
         if set(record["changed"]) == {"dataset.seq_len"}:
             row.update({f"{AT_LENGTH}{record['seq_len']}.{k}": v for k, v in record["metrics"].items()})

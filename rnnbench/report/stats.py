@@ -1,6 +1,7 @@
 """Statistics over seeds: the numbers behind "± spread", intervals and claim verdicts.
 
     mean_ci(x)        mean and the 95% Student-t interval  x̄ ± t_{0.975, n−1} · s/√n  (n ≥ 2)
+    compare(a, b)     the two-sample test that fits the data (below), with its name
     welch(a, b)       Welch's t-test for a difference of means without assuming equal variances:
                       t = (ā − b̄) / √(s_a²/n_a + s_b²/n_b), Welch–Satterthwaite degrees of freedom,
                       two-sided p, and the 95% interval of ā − b̄ (scipy.stats.t; what
@@ -16,9 +17,20 @@
     holm(ps)          Holm–Bonferroni step-down adjusted p-values: the claims of one report are one
                       family; a verdict is read from its adjusted p
     verdict(...)      "holds" / "does not hold" / "inconclusive" from such a test
+    permutation_p     the exact permutation test of a difference of means: every relabelling of
+                      the pooled values (or RESAMPLES random ones past EXACT_LIMIT), p counted
+                      with the observed labelling among them, so never 0
+    equivalence_p     two one-sided tests (TOST) of |a − b| < margin: p = max of the two
+    logrank(...)      time-to-event data with censoring (steps to a target a run may never
+                      reach): the log-rank statistic, its p from the permutation distribution
+                      (exact for the few seeds of a CPU study; scipy.stats.logrank is the
+                      asymptotic one), Kaplan–Meier medians
 
-With the few seeds a CPU budget allows (3–5), the t-interval is wide; an honest verdict says
-"inconclusive" rather than reading a ranking into noise. Runs with n < 2 per side get no test.
+Which test (`compare`): fewer than MIN_SEEDS values on a side get none ("too few seeds"); values
+that tie (discrete measures: steps at the evaluation interval, counts) or a side without spread
+get the exact permutation test — a t-test there would divide by a spread of zero or of float
+round-off and return p ≈ 0 from three runs; otherwise Welch's t. Ties and spread are read at 12
+significant digits, so a sum's round-off is not spread. Every claim names the test it used.
 """
 
 from __future__ import annotations
@@ -29,6 +41,10 @@ from dataclasses import dataclass
 import numpy as np
 
 ALPHA = 0.05
+MIN_SEEDS = 3  # per side, for a claim to be decided
+EXACT_LIMIT = 200_000  # relabellings enumerated for an exact permutation test; past it, RESAMPLES random ones
+RESAMPLES = 20_000
+DIGITS = 12  # significant digits at which values are compared for ties and spread
 
 
 def mean_ci(values) -> tuple[float, float, float]:
@@ -65,23 +81,71 @@ class Comparison:
     g_low: float = math.nan
     g_high: float = math.nan
     detectable: float = math.nan
+    test: str = "Welch t"  # the test its p comes from (`compare`)
+    a: tuple = ()  # the values compared, for the one-sided and equivalence tests
+    b: tuple = ()
 
     def describe(self, unit: str = "") -> str:
+        means = f"{short(self.mean_a)}{unit} vs {short(self.mean_b)}{unit}"
         if math.isnan(self.p):
-            too_few = f"(n={self.n_a}, {self.n_b}: too few for a test)"
-            return f"{short(self.mean_a)}{unit} vs {short(self.mean_b)}{unit} {too_few}"
-        if self.low == self.high:  # no spread on either side (see welch)
+            return f"{means} (n={self.n_a}, {self.n_b}: too few seeds for a test, at least {MIN_SEEDS} a side)"
+        if math.isnan(self.low):  # no spread on either side: an interval of width 0 would say nothing
             difference = f"difference {short(self.diff)}" if self.diff else "no difference"
             return (
-                f"{short(self.mean_a)}{unit} vs {short(self.mean_b)}{unit}, {difference}, "
-                f"the same in every run of each side: no spread, so no interval is needed "
-                f"(n={self.n_a}, {self.n_b})"
+                f"{means}, {difference}, the same in every run of each side (no spread); "
+                f"{self.test} p={self.p:.3g} (n={self.n_a}, {self.n_b})"
             )
+        statistic = f"Welch t={self.t:.2f}" if self.test == "Welch t" else self.test
         return (
-            f"{short(self.mean_a)}{unit} vs {short(self.mean_b)}{unit}, difference {short(self.diff)} "
-            f"[95% CI {short(self.low)}, {short(self.high)}], Welch t={self.t:.2f}, p={self.p:.3g} "
-            f"(n={self.n_a}, {self.n_b})"
+            f"{means}, difference {short(self.diff)} [95% CI {short(self.low)}, {short(self.high)}], "
+            f"{statistic}, p={self.p:.3g} (n={self.n_a}, {self.n_b})"
         )
+
+
+def _values(values) -> np.ndarray:
+    """The finite values, read at DIGITS significant digits."""
+    return np.asarray([float(f"{v:.{DIGITS}g}") for v in values if v is not None and not math.isnan(v)], dtype=float)
+
+
+def compare(a, b) -> Comparison:
+    """a vs b with the test that fits the data (module docstring): none below MIN_SEEDS a side;
+    the exact permutation test under ties or without spread (Welch's interval kept where there is
+    spread); else Welch's t."""
+    a, b = _values(a), _values(b)
+    found = welch(a, b)
+    found.a, found.b = tuple(a), tuple(b)
+    if min(len(a), len(b)) < MIN_SEEDS:
+        found.p, found.test = math.nan, "none"
+        return found
+    pooled = np.concatenate([a, b])
+    if len(np.unique(pooled)) == len(pooled) and np.ptp(a) > 0 and np.ptp(b) > 0:
+        return found
+    found.p, found.test = permutation_p(a, b), _permutation_name(len(a), len(b))
+    return found
+
+
+def _permutation_name(n_a: int, n_b: int) -> str:
+    exact = math.comb(n_a + n_b, n_a) <= EXACT_LIMIT
+    return "exact permutation test" if exact else f"permutation test ({RESAMPLES:,} relabellings)"
+
+
+def permutation_p(a, b, alternative: str = "two-sided") -> float:
+    """p of the difference of means under relabelling of the pooled values (scipy's
+    permutation_test; ties within its relative tolerance count as at least as extreme).
+    alternative 'less' / 'greater': a's mean below / above b's."""
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    exact = math.comb(len(a) + len(b), len(a)) <= EXACT_LIMIT
+    result = stats.permutation_test(
+        (a, b),
+        lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+        vectorized=True,
+        n_resamples=np.inf if exact else RESAMPLES,
+        alternative=alternative,
+        rng=0,
+    )
+    return float(result.pvalue)
 
 
 def welch(a, b) -> Comparison:
@@ -96,10 +160,8 @@ def welch(a, b) -> Comparison:
 
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     se = math.sqrt(va + vb)
-    if se == 0:  # identical values on both sides (parameter counts, deterministic figures)
-        p = 1.0 if diff == 0 else 0.0
-        t = 0.0 if diff == 0 else math.copysign(math.inf, diff)
-        return Comparison(len(a), len(b), mean_a, mean_b, diff, diff, diff, t, p)
+    if se <= 1e-12 * max(abs(mean_a), abs(mean_b), 1e-300):  # no spread, or only round-off: no t, no interval
+        return Comparison(len(a), len(b), mean_a, mean_b, diff, math.nan, math.nan, math.nan, math.nan)
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))  # Welch–Satterthwaite
     t = diff / se
     half = float(stats.t.ppf(1 - ALPHA / 2, df) * se)
@@ -157,33 +219,41 @@ def detectable(se: float, df: float, power: float = 0.8) -> float:
 
 def noninferiority_p(comparison: Comparison, expect: str, margin: float) -> float:
     """One-sided p of H0 "a − b is beyond the margin on the wrong side": for '<=' (a at most b +
-    margin) H0 is a − b ≥ margin; for '>=' it is a − b ≤ −margin. No spread: 0 or 1."""
+    margin) H0 is a − b ≥ margin; for '>=' it is a − b ≤ −margin. With the comparison's test:
+    Welch's t shifted by the margin, or the permutation test of a against b shifted by it."""
     c = comparison
     if math.isnan(c.p):
         return math.nan
     shifted = c.diff - margin if expect == "<=" else c.diff + margin
-    if not c.se > 0:
-        right = shifted < 0 if expect == "<=" else shifted > 0
-        return 0.0 if right else 1.0
+    if c.test != "Welch t":
+        moved = np.asarray(c.b) + (margin if expect == "<=" else -margin)
+        return permutation_p(c.a, moved, "less" if expect == "<=" else "greater")
     from scipy import stats
 
     t = shifted / c.se
     return float(stats.t.cdf(t, c.df) if expect == "<=" else stats.t.sf(t, c.df))
 
 
+def equivalence_p(comparison: Comparison, margin: float) -> float:
+    """Two one-sided tests (TOST) of H0 "|a − b| ≥ margin": the larger of the two one-sided p's;
+    below ALPHA, a and b are equivalent within ±margin."""
+    return max(noninferiority_p(comparison, "<=", margin), noninferiority_p(comparison, ">=", margin))
+
+
 def beats(values, reference: float, better: str) -> float:
     """One-sided p that the mean of `values` is better ('<': lower, '>': higher) than the fixed
-    `reference`; nan below 2 values. No spread: 0 if every value is better, else 1."""
+    `reference` (one-sample t-test); nan below 2 values. No spread: the exact sign test (3 values
+    all better: p = 1/8)."""
     x = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
     if len(x) < 2 or reference is None or math.isnan(reference):
         return math.nan
     sign = 1.0 if better == ">" else -1.0
-    sd = x.std(ddof=1)
-    if sd == 0:
-        return 0.0 if sign * (x.mean() - reference) > 0 else 1.0
     from scipy import stats
 
-    return float(stats.t.sf(sign * (x.mean() - reference) / (sd / math.sqrt(len(x))), len(x) - 1))
+    if np.ptp(_values(x)) == 0:  # no spread: the exact sign test (a t-test would divide by zero)
+        return float(stats.binomtest(int(sum(sign * (x - reference) > 0)), len(x), 0.5, "greater").pvalue)
+
+    return float(stats.t.sf(sign * (x.mean() - reference) / (x.std(ddof=1) / math.sqrt(len(x))), len(x) - 1))
 
 
 def holm(p_values) -> list[float]:
@@ -226,7 +296,10 @@ def verdict(comparison: Comparison, expect: str, margin: float = 0.0, p: float |
         return "does not hold" if wrong_way else "holds" if significant else "inconclusive"
     if p < ALPHA:
         return "holds"
-    inferior = comparison.high < -margin if larger else comparison.low > margin
+    if math.isnan(comparison.low):  # no interval (no spread): the one-sided test of inferiority beyond the margin
+        inferior = noninferiority_p(comparison, "<=" if larger else ">=", -margin) < ALPHA
+    else:
+        inferior = comparison.high < -margin if larger else comparison.low > margin
     return "does not hold" if inferior else "inconclusive"
 
 
@@ -235,3 +308,110 @@ def short(value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return f"{value:.3e}" if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6) else f"{value:.4g}"
+
+
+@dataclass
+class Survival:
+    """Time to an event that some runs never reach (steps to the task's target): per side the
+    runs, how many reached it, the Kaplan–Meier median; the log-rank statistic Z of side a
+    (positive: a reaches it sooner than expected under no difference) and its permutation p."""
+
+    n_a: int
+    n_b: int
+    reached_a: int
+    reached_b: int
+    median_a: float  # nan: not reached by half of the runs
+    median_b: float
+    budget_a: float  # the longest run of the side (a run that missed is censored there)
+    budget_b: float
+    z: float = math.nan
+    p: float = math.nan
+    test: str = "none"
+
+    def describe(self, unit: str = " steps", names: tuple[str, str] = ("a", "b")) -> str:
+        def median(m: float, budget: float) -> str:
+            return f"{short(m)}{unit}" if not math.isnan(m) else f"not reached by half (> {short(budget)}{unit})"
+
+        sides = (
+            f"Kaplan–Meier median {names[0]} {median(self.median_a, self.budget_a)}, "
+            f"{names[1]} {median(self.median_b, self.budget_b)}; reached it in {self.reached_a}/{self.n_a} vs "
+            f"{self.reached_b}/{self.n_b} runs"
+        )
+        if math.isnan(self.p):
+            return f"{sides} (too few seeds for a test, at least {MIN_SEEDS} a side)"
+        return f"{sides}; log-rank Z={self.z:.2f}, {self.test} p={self.p:.3g}"
+
+
+def logrank(a_steps, a_reached, b_steps, b_reached) -> Survival:
+    """Log-rank comparison of two sides' times to an event; a run that did not reach it is
+    right-censored at its last step. Z is scipy.stats.logrank's statistic (sign: a's events beyond
+    those expected); p is two-sided, from the distribution of Z over relabellings of the runs
+    (every one up to EXACT_LIMIT, else RESAMPLES): exact at any n and under tied times, where the
+    normal approximation scipy uses is not."""
+    times = np.asarray([*a_steps, *b_steps], dtype=float)
+    events = np.asarray([*a_reached, *b_reached], dtype=bool)
+    n_a, n_b = len(a_steps), len(b_steps)
+    found = Survival(
+        n_a,
+        n_b,
+        int(events[:n_a].sum()),
+        int(events[n_a:].sum()),
+        _km_median(times[:n_a], events[:n_a]),
+        _km_median(times[n_a:], events[n_a:]),
+        float(times[:n_a].max()) if n_a else math.nan,
+        float(times[n_a:].max()) if n_b else math.nan,
+    )
+    if min(n_a, n_b) < MIN_SEEDS or not events.any():
+        return found
+    labels = _relabellings(n_a, n_b)
+    z = _logrank_z(times, events, labels)
+    found.z, found.test = float(z[0]), _permutation_name(n_a, n_b).replace(" test", "")
+    found.p = float(np.mean(np.abs(z) >= abs(z[0]) * (1 - 1e-12)))  # the observed labelling is among them
+    return found
+
+
+def _relabellings(n_a: int, n_b: int) -> np.ndarray:
+    """(R, n_a + n_b) booleans, True for side a: the observed labelling first, then every other
+    one (or RESAMPLES random ones)."""
+    n = n_a + n_b
+    observed = np.arange(n) < n_a
+    if math.comb(n, n_a) <= EXACT_LIMIT:
+        from itertools import combinations
+
+        rows = np.zeros((math.comb(n, n_a), n), dtype=bool)
+        for i, chosen in enumerate(combinations(range(n), n_a)):
+            rows[i, list(chosen)] = True
+        rows = rows[~(rows == observed).all(axis=1)]
+    else:
+        rng = np.random.default_rng(0)
+        rows = np.argsort(rng.random((RESAMPLES, n)), axis=1) < n_a
+    return np.vstack([observed, rows])
+
+
+def _logrank_z(times: np.ndarray, events: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Z of side a for each labelling (rows of `labels`): Σ_j (O_aj − E_aj) / √Σ_j V_aj over the
+    distinct event times t_j, with N_j at risk (time ≥ t_j) and O_j events at t_j;
+    E_aj = O_j N_aj / N_j, V_aj = E_aj (N_j − O_j)/N_j · (N_j − N_aj)/(N_j − 1)."""
+    moments = np.unique(times[events])
+    at_risk = (times[None, :] >= moments[:, None]).astype(float)  # (J, n)
+    happened = ((times[None, :] == moments[:, None]) & events[None, :]).astype(float)
+    n_j, o_j = at_risk.sum(1), happened.sum(1)
+    side = labels.astype(float)
+    n_aj, o_aj = side @ at_risk.T, side @ happened.T  # (R, J)
+    e_aj = o_j * n_aj / n_j
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v_aj = np.where(n_j > 1, e_aj * (n_j - o_j) / n_j * (n_j - n_aj) / np.maximum(n_j - 1, 1), 0.0)
+        return (o_aj - e_aj).sum(1) / np.sqrt(v_aj.sum(1))
+
+
+def _km_median(times: np.ndarray, events: np.ndarray) -> float:
+    """The Kaplan–Meier median time (scipy.stats.ecdf on censored data): the first time at which
+    at most half have not reached the event; nan if that never happens."""
+    if not len(times) or not events.any():
+        return math.nan
+    from scipy import stats
+
+    data = stats.CensoredData(uncensored=times[events], right=times[~events])
+    sf = stats.ecdf(data).sf
+    below = np.nonzero(sf.probabilities <= 0.5)[0]
+    return float(sf.quantiles[below[0]]) if len(below) else math.nan
