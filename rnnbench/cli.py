@@ -233,6 +233,12 @@ def report(args: list[str]) -> int:
         action="store_true",
         help="runs still training too: their learning curves so far (tables count them as running)",
     )
+    parser.add_argument(
+        "--claims",
+        type=Path,
+        metavar="FILE.yaml",
+        help="decide these claims instead of the folk ones (conf/claims/folk.yaml shows the format)",
+    )
     options = parser.parse_args(args)
     from rnnbench.report import write_report
 
@@ -246,6 +252,7 @@ def report(args: list[str]) -> int:
             options.include_running,
             tuple(options.formats),
             " ".join(["rnnbench report", *args]),
+            options.claims,
         )
     )
     return 0

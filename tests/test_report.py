@@ -524,3 +524,100 @@ def test_longer_dependencies_are_judged_at_the_longest_T_of_their_own_sweep(tmp_
     longer = claims[claims["claim"].str.startswith("LSTM handles longer dependencies than RNN")]
     assert list(longer["claim"]) == ["LSTM handles longer dependencies than RNN (mse at the longest T, 80)"]
     assert longer["verdict"].iloc[0] == "holds" and "param_budget=4000" in longer["setting"].iloc[0]
+
+
+def test_steps_to_target_are_censored_times_decided_by_log_rank(tmp_path):
+    """A run that never reached the target is censored, not counted as reaching it at its budget.
+    The log-rank statistic is scipy's; its p comes from the exact permutation distribution."""
+    from scipy import stats
+
+    from rnnbench.report.stats import logrank
+
+    found = logrank([100, 100, 200], [True] * 3, [300, 300, 300], [False] * 3)
+    censored = stats.logrank(stats.CensoredData(uncensored=[100, 100, 200]), stats.CensoredData(right=[300, 300, 300]))
+    assert found.z == pytest.approx(censored.statistic) and found.p == pytest.approx(2 / 20)
+    assert (found.median_a, found.reached_a, found.reached_b) == (100, 3, 0) and math.isnan(found.median_b)
+    rng = np.random.default_rng(1)  # larger samples: the permutation p approaches scipy's normal one
+    a, b = (
+        np.minimum(rng.exponential(300, 30).round(-2) + 100, 1000),
+        np.minimum(rng.exponential(900, 30).round(-2) + 100, 1000),
+    )
+    big = logrank(a, a < 1000, b, b < 1000)
+    reference = stats.logrank(
+        stats.CensoredData(uncensored=a[a < 1000], right=a[a >= 1000]),
+        stats.CensoredData(uncensored=b[b < 1000], right=b[b >= 1000]),
+    )
+    assert big.z == pytest.approx(reference.statistic) and big.p == pytest.approx(reference.pvalue, abs=0.01)
+    # the new user's case: GRU reached it in 2 of 2 runs, LSTM in 0 of 2 — too few seeds, never "200 vs 200"
+    for seed in range(2):
+        fake_run(tmp_path / "two", f"gru{seed}", "gru", seed, 0.005, steps_to_target=50)
+        fake_run(tmp_path / "two", f"lstm{seed}", "lstm", seed, 0.005)
+    two = judge_claims(load_runs([tmp_path / "two"]).runs).set_index("claim")
+    steps = two.loc["GRU reaches the target in fewer steps than LSTM"]
+    assert steps["verdict"] == "too few seeds" and "reached it in 2/2 vs 0/2 runs" in steps["evidence"]
+    assert "not reached by half (> 100 steps)" in steps["evidence"]  # censored at the steps the runs took
+    for seed in range(2, 5):
+        fake_run(tmp_path / "two", f"gru{seed}", "gru", seed, 0.005, steps_to_target=50)
+        fake_run(tmp_path / "two", f"lstm{seed}", "lstm", seed, 0.005)
+    five = judge_claims(load_runs([tmp_path / "two"]).runs).set_index("claim")
+    steps = five.loc["GRU reaches the target in fewer steps than LSTM"]
+    assert steps["verdict"] == "holds" and steps["test"] == "log-rank (exact permutation)"
+    assert steps["p"] == pytest.approx(2 / 252)
+
+
+def test_no_difference_within_the_margin_is_equivalent_and_a_duplicate_counts_once(tmp_path):
+    claim_runs(
+        tmp_path / "a",
+        [
+            ("gru", [0.0100, 0.0101, 0.0099, 0.0100, 0.0102, 0.0098], 13121, 100000),
+            ("lstm", [0.01005, 0.01015, 0.00995, 0.01008, 0.00992, 0.01012], 17473, 100000),
+        ],
+    )
+    claims = judge_claims(load_runs([tmp_path / "a"]).runs).set_index("claim")
+    speed = claims.loc["GRU trains faster than LSTM (tokens/s)"]
+    assert speed["verdict"] == "equivalent" and "equivalent within ±1e+04 (TOST p=" in speed["evidence"]
+    import shutil
+
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    runs = load_runs([tmp_path / "a", tmp_path / "b"])
+    assert len(runs.runs) == 12 and len(runs.warnings) == 12
+    assert (
+        f"{tmp_path / 'b' / 'gru0'}: the same config and seed as {tmp_path / 'a' / 'gru0'} — counted once"
+        in (runs.warnings[0])
+    )
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"claim": "x", "a": "gru", "b": "lstm", "measure": "params", "test": "bigger"}, "test 'bigger' is not one of"),
+        ({"claim": "x", "a": "gru", "b": "lstm", "measure": "params"}, "missing test"),
+        ({"claim": "x", "a": "gru", "b": "lstm", "measure": "params", "test": "better"}, "needs a task metric"),
+        ({"claim": "x", "a": {"model": ["gru", "lstm"]}, "b": "rnn", "measure": "test", "test": "better"}, "pick"),
+        ({"claim": "x", "a": "gru", "b": "lstm", "measure": "test", "test": "more", "colour": 1}, "unknown key"),
+    ],
+)
+def test_a_wrong_claim_is_one_line_naming_it(in_process, tmp_path, entry, message):
+    import yaml
+
+    fake_run(tmp_path / "runs", "0", "gru", 0, 0.01)
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump({"claims": [entry]}))
+    code, _, err = in_process("report", "runs", "--claims", "mine.yaml")
+    assert code == 2 and message in err and "mine.yaml, claim 1" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_claims_file_of_ones_own_is_decided_over_a_folder(in_process, tmp_path):
+    """The README's own cell (mgu) against GRU: a claim nobody wrote into rnnbench."""
+    import yaml
+
+    claim_runs(
+        tmp_path / "runs",
+        [("mgu", [0.0050, 0.0052, 0.0051], 9000, 300000), ("gru", [0.010, 0.011, 0.012], 13121, 160000)],
+    )
+    claim = {"claim": "MGU beats GRU ({metric})", "a": "mgu", "b": "gru", "measure": "test", "test": "better"}
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump({"claims": [claim]}))
+    code, out, err = in_process("report", "runs", "--claims", "mine.yaml")
+    assert code == 0, err
+    claims = pd.read_csv(tmp_path / "runs" / "report" / "claims.csv")
+    assert list(claims["claim"]) == ["MGU beats GRU (mse)"] and claims["verdict"][0] == "holds"
+    assert "MGU beats GRU (mse)" in out

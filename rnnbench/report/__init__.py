@@ -22,7 +22,7 @@ import pandas as pd
 
 from rnnbench.errors import UserError, cannot_write
 from rnnbench.report.claims import COLUMNS as CLAIM_COLUMNS
-from rnnbench.report.claims import display_claims, judge_claims
+from rnnbench.report.claims import display_claims, judge_claims, load_claims
 from rnnbench.report.collect import Runs, filter_runs, find_benches, load_runs, searches, set_trials_aside
 from rnnbench.report.plots import (
     FORMATS,
@@ -46,6 +46,7 @@ def write_report(
     include_running: bool = False,
     formats: tuple[str, ...] = (),
     command: str | None = None,
+    claims_file: Path | None = None,
 ) -> str:
     """Write report.md, report.csv (one row per group), runs.csv (one row per run), report.tex,
     report.html (everything, plots embedded) and the plots into `out` (default: <first
@@ -55,7 +56,9 @@ def write_report(
     detected ones; `metrics`: which of the task's metrics to show and plot (default: all; plots use
     the first); `include_running`: runs still training too (their curves so far; the tables count
     them as running); `formats`: the plots also as svg and/or pdf (for papers); `command`: for the
-    HTML page's header."""
+    HTML page's header; `claims_file`: a YAML file of claims to decide instead of the folk ones
+    (report/claims.py)."""
+    chosen = load_claims(claims_file) if claims_file is not None else None
     runs = load_runs(paths, include_running)
     if where:
         runs = filter_runs(runs, list(where))
@@ -68,7 +71,7 @@ def write_report(
     models = list(runs.runs["model"].dropna().astype(str)) if len(runs.runs) else []
     with style(models, formats), staged(out) as stage:
         sections, csv_parts, images = _dataset_sections(runs, group_by, metrics, stage)
-        claims = judge_claims(runs.runs) if len(runs.runs) else pd.DataFrame(columns=CLAIM_COLUMNS)
+        claims = judge_claims(runs.runs, chosen) if len(runs.runs) else pd.DataFrame(columns=CLAIM_COLUMNS)
         atomic_write_text(stage / "claims.csv", claims.to_csv(index=False))
         claims = display_claims(claims)
         benches = [_bench_section(folder, stage / f"bench_{i}.png") for i, folder in enumerate(find_benches(paths))]
@@ -254,11 +257,13 @@ LEGEND = (
 
 CLAIMS_LEGEND = (
     "Each verdict is computed from the runs above that bear on the claim (rnnbench/report/claims.py); "
-    "claims without such runs are not listed. p: the claim's test (Welch; non-inferiority for "
-    "'at least as good'), in brackets Holm-adjusted over all the claims here — verdicts read the "
-    "adjusted p at 5%. A claim about skill is 'neither learned' when no side beats the task's "
-    "trivial baseline. Hedges' g: the difference in pooled standard deviations. Numbers in "
-    "claims.csv."
+    "claims without such runs are not listed. p: the claim's test — Welch's t; the exact permutation "
+    "test where values tie or do not vary; log-rank on censored steps to target; non-inferiority for "
+    "'at least as good' — named in the evidence, in brackets Holm-adjusted over all the claims here: "
+    "verdicts read the adjusted p at 5%. A claim with fewer than 3 runs a side is not decided (too few "
+    "seeds); one about skill is 'neither learned' when no side beats the task's trivial baseline; "
+    "'equivalent': no difference beyond ±10% of b's mean (two one-sided tests, Holm-adjusted among "
+    "themselves). Hedges' g: the difference in pooled standard deviations. Numbers in claims.csv."
 )
 
 

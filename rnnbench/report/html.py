@@ -20,7 +20,14 @@ from pathlib import Path
 
 import pandas as pd
 
-VERDICT_CLASS = {"holds": "holds", "does not hold": "fails", "inconclusive": "open", "neither learned": "open"}
+VERDICT_CLASS = {
+    "holds": "holds",
+    "does not hold": "fails",
+    "equivalent": "same",
+    "inconclusive": "open",
+    "neither learned": "open",
+    "too few seeds": "open",
+}
 # Plot file stems → what they show, for the headings (the dataset follows).
 PLOT_TITLES = {
     "curves": "Learning curves (validation, mean and range over seeds)",
@@ -51,6 +58,7 @@ tr:hover td{background:#fafbfc}
 .badge{display:inline-block;padding:1px 9px;border-radius:10px;font-size:12px;font-weight:600;white-space:nowrap}
 .badge.holds{background:#e3f4e6;color:#1b6b2a;border:1px solid #a8d8b2}
 .badge.fails{background:#fbe6e6;color:#9b1c1c;border:1px solid #efb0b0}
+.badge.same{background:#e4eefb;color:#1d4f91;border:1px solid #a9c4ea}
 .badge.open{background:#f1f1f3;color:#555;border:1px solid #d0d0d6}
 td.wrap{white-space:normal;min-width:16em;max-width:520px;color:#333}
 details{margin:2px 0 10px;font-size:13px}summary{cursor:pointer;color:#445}
