@@ -32,6 +32,9 @@ commands:
                            microbenchmark of the recurrent cores: tokens/s forward and train step,
                            FLOPs, % of the measured matmul peak, memory; ratios fused/torch.nn,
                            reference/fused, scan/loop (--full: the big grid)
+  time PATH [--rounds R] [--min-time S]
+                           the training step of each run under PATH timed alone, as built and on
+                           reference loops (RUN_DIR/timing.json; speed claims read it)
   resume RUN_DIR [OVERRIDES...]
                            continue a killed run in its folder from its last checkpoint (with the
                            overrides it was started with; a completed run is left as it is)
@@ -75,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         "report": report,
         "study": study,
         "bench": bench,
+        "time": time_command,
         "list": list_options,
         "demo": demo,
     }
@@ -272,6 +276,34 @@ def study(args: list[str]) -> int:
     code, folder = run_study(args[0], args[1:], _now())
     report([str(folder)])
     return code
+
+
+def time_command(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="rnnbench time",
+        description="Time the training step of the runs under PATH alone (rnnbench/training/timing.py).",
+    )
+    parser.add_argument("path", type=Path, metavar="PATH", help="a run, sweep or study folder")
+    parser.add_argument("--rounds", type=int, default=3, help="passes over the runs, alternating order (default: 3)")
+    parser.add_argument("--min-time", type=float, default=0.05, help="seconds of timed steps per run per pass")
+    options = parser.parse_args(args)
+    if not 1 <= options.rounds <= 100:
+        raise UserError(f"--rounds must be between 1 and 100, got {options.rounds}")
+    if not 0 < options.min_time <= 60:
+        raise UserError(f"--min-time must be in (0, 60] seconds, got {options.min_time}")
+    from rnnbench.training.record import AS_BUILT, REFERENCE
+    from rnnbench.training.timing import tested_runs, time_runs
+
+    records = time_runs(tested_runs(options.path), options.rounds, options.min_time)
+    for run_dir, record in records.items():
+        passes = [
+            f"{record[p]['tokens_per_s']:,.0f} tok/s ({record[p]['kernel']})"
+            for p in (AS_BUILT, REFERENCE)
+            if p in record
+        ]
+        print(f"{run_dir}: {'; '.join(passes)}")
+    print(f"rnnbench: {len(records)} runs timed alone; next: rnnbench report {shlex.quote(str(options.path))}")
+    return 0
 
 
 def _positive_ints(text: str) -> list[int]:

@@ -407,8 +407,8 @@ BAD_FILES = [
             (["report", "."], "no run records (summary.json) or bench results (bench.csv) under ."),
             (
                 ["fly"],
-                "unknown command 'fly'; choose from: train, resume, eval, sample, status, report, study, bench, list, "
-                "demo",
+                "unknown command 'fly'; choose from: train, resume, eval, sample, status, report, study, bench, time, "
+                "list, demo",
             ),
             (["list", "extra"], "'rnnbench list' takes no arguments"),
             (

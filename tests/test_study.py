@@ -3,7 +3,9 @@ re-runs the best configuration on fresh seeds (never a tuning seed), and reports
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 
 import pytest
 from omegaconf import OmegaConf
@@ -19,8 +21,9 @@ from rnnbench.study import plan as study
 def test_every_unit_of_the_claims_study_composes(scale):
     plan = study.study_plan("claims", scale)
     assert {"width", "video", "adding", "copy", "counting", "stock", "correction"} <= plan.parts.keys()
-    assert plan.seeds == (3 if scale == "quick" else 5)
-    for part, (tuned, units) in plan.parts.items():
+    assert plan.seeds == (10 if scale == "quick" else 20)
+    for part, spec in plan.parts.items():
+        tuned, units = spec.tuned, spec.units
         assert tuned == (part not in ("width", "video"))
         for unit in units:
             cfg = compose(*unit.overrides)
@@ -30,7 +33,7 @@ def test_every_unit_of_the_claims_study_composes(scale):
                     assert as_typed(OmegaConf.select(cfg, key)) == as_typed(value), (part, unit.name, key)
             if tuned:
                 assert cfg.model.param_budget is not None, (part, unit.name)  # equal size
-    units = {u.name for u in plan.parts["adding"][1]}  # each model at each length of the part's T sweep
+    units = {u.name for u in plan.parts["adding"].units}  # each model at each length of the part's T sweep
     lengths = (30, 80) if scale == "quick" else (50, 120)
     assert units == {
         f"{m}_seq_len{T}" for m in ("rnn", "lstm", "gru", "hybrid_stacked", "hybrid_parallel") for T in lengths
@@ -74,10 +77,10 @@ def test_the_tuner_settings_become_one_search_per_unit():
 @pytest.mark.slow
 def test_a_study_tunes_each_variant_then_runs_fresh_seeds_and_reports(tmp_path, monkeypatch, capsys, own_logging):
     tiny = study.Plan(
-        seeds=2, tune={"params": {"trainer.lr": "tag(log, interval(1e-3, 1e-1))"}, "n_trials": 3}, launcher=[]
+        seeds=3, tune={"params": {"trainer.lr": "tag(log, interval(1e-3, 1e-1))"}, "n_trials": 3}, launcher=[]
     )
     tiny.parts = {
-        "adding": (
+        "adding": study.Part(
             True,
             study._units(
                 "adding",
@@ -90,8 +93,10 @@ def test_a_study_tunes_each_variant_then_runs_fresh_seeds_and_reports(tmp_path, 
                 ],
             ),
         ),
-        "width": (False, study._units("width", {m: [f"model={m}"] for m in ("lstm", "gru")}, ["dataset=adding"])),
-        "broken": (True, study._units("broken", {"x": ["model.nope=1"]}, ["dataset=adding"])),
+        "width": study.Part(
+            False, study._units("width", {m: [f"model={m}"] for m in ("lstm", "gru")}, ["dataset=adding"])
+        ),
+        "broken": study.Part(True, study._units("broken", {"x": ["model.nope=1"]}, ["dataset=adding"])),
     }
     monkeypatch.setattr("rnnbench.study.protocol.study_plan", lambda name, scale: tiny)
     monkeypatch.chdir(tmp_path)
@@ -108,18 +113,98 @@ def test_a_study_tunes_each_variant_then_runs_fresh_seeds_and_reports(tmp_path, 
     )
     out, err = capsys.readouterr()
     assert code == 1 and "study step broken: tuning x" in err  # a unit that does not compose is said; the rest ran
-    records = [json.loads(p.read_text()) for p in (tmp_path / "s").rglob("summary.json")]
+    paths = [p for p in (tmp_path / "s").rglob("summary.json") if "extended_" not in str(p)]  # searches past an edge
+    records = [json.loads(p.read_text()) for p in paths]
     trials = [r for r in records if r["hparams"]["tuning.trial"] is not None]
     tested = [r for r in records if r["hparams"]["tuning.trial"] is None]
-    assert len(trials) == 4 * 3 and len(tested) == 4 * 2 + 2 * 2
-    assert {r["seed"] for r in trials} == {study.TUNING_SEED + 3} and {r["seed"] for r in tested} == {300, 301}
+    assert len(trials) == 4 * 3 and len(tested) == 4 * 3 + 2 * 3
+    assert {r["seed"] for r in trials} == {study.TUNING_SEED + 3} and {r["seed"] for r in tested} == {300, 301, 302}
     assert all(r["final"] == {} for r in trials) and all(r["final"] for r in tested)  # only fresh runs see test
     for unit in ("rnn_seq_len6", "lstm_seq_len12"):
-        best = OmegaConf.load(tmp_path / "s" / "adding" / "tuning" / unit / "best.yaml").best_params
+        searches = [study.read_best(p) for p in (tmp_path / "s" / "adding" / "tuning" / unit).rglob("best.yaml")]
+        best = functools.reduce(study.better, searches)["best_params"]  # of the search and its continuations
         runs = [json.loads(p.read_text()) for p in (tmp_path / "s" / "adding" / "test" / unit).glob("*/summary.json")]
         assert {r["hparams"]["trainer.lr"] for r in runs} == {best["trainer.lr"]}
         assert all(r["hparams"]["tuned"] == ["trainer.lr"] for r in runs)
     assert "## Claims" in out and "LSTM has more parameters than GRU" in out  # the width part, equal hidden_size
-    assert "Tuning: 4 searches, 12 trials set aside" in out
+    assert re.search(r"Tuning: \d+ searches, \d+ trials set aside", out)
     claims = (tmp_path / "s" / "report" / "claims.csv").read_text()
     assert "handles longer dependencies than RNN" in claims
+
+
+def test_a_search_at_the_edge_of_a_log_range_continues_past_it():
+    params = {"trainer.lr": "tag(log, interval(1e-3, 1e-1))", "model.hidden_size": "choice(16, 32)"}
+    high = {"best_params": {"trainer.lr": 0.092, "model.hidden_size": 16}, "at_edge": ["trainer.lr"]}
+    low = {"best_params": {"trainer.lr": 0.00105, "model.hidden_size": 16}, "at_edge": ["trainer.lr"]}
+    assert study.extended_space(params, high) == {**params, "trainer.lr": "tag(log, interval(0.01, 1))"}
+    assert study.extended_space(params, low) == {**params, "trainer.lr": "tag(log, interval(0.0001, 0.01))"}
+    assert study.extended_space(params, {**high, "at_edge": []}) is None
+    linear = {"trainer.lr": "interval(0.001, 0.1)"}  # a linear range may have a hard bound: not shifted
+    assert study.extended_space(linear, high) is None
+    one, other = {"best_value": 0.2}, {"best_value": 0.1}
+    assert study.better(one, other) is other and study.better(one, None) is one
+    higher = {"best_value": 0.2, "higher_is_better": True}
+    assert study.better(higher, {"best_value": 0.1, "higher_is_better": True}) is higher
+
+
+def test_a_study_of_fewer_than_three_seeds_is_refused_in_one_line(monkeypatch, capsys):
+    plan = study.study_plan("claims")
+    plan.seeds = 2
+    monkeypatch.setattr("rnnbench.study.protocol.study_plan", lambda name, scale: plan)
+    assert cli.main(["study", "claims"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "rnnbench: error: protocol.seeds must be an integer from 3 to 100 (fresh seeds per variant; a claim "
+        "needs at least 3 runs a side), got 2"
+    )
+
+
+@pytest.mark.slow
+def test_fresh_seeds_train_as_members_the_edge_is_extended_and_speed_is_timed_alone(
+    tmp_path, monkeypatch, capsys, own_logging
+):
+    """The shipped protocol's launcher (batched, 2 workers) on a tiny plan: the GRU's 4 fresh seeds
+    are two batched runs of 2 members, the LSTM's run one after another (the fused kernel); a
+    search whose only trial sits at the top of its range is continued on [0.01, 1]; the timed part's
+    runs carry timing.json and the speed claim reads it, naming the kernels."""
+    shipped = study.study_plan("claims")
+    tiny = study.Plan(
+        seeds=4,
+        tune={
+            "params": {"trainer.lr": "tag(log, interval(1e-3, 1e-1))"},
+            "n_trials": 1,
+            "enqueue": "[{trainer.lr: 0.099}]",
+        },
+        launcher=shipped.launcher,
+        timing={"runs": 3, "rounds": 2, "min_time": 0.01},
+    )
+    tiny.parts = {
+        "adding": study.Part(True, study._units("adding", {"gru": ["model=gru"]}, ["dataset=adding"])),
+        "width": study.Part(
+            False, study._units("width", {m: [f"model={m}"] for m in ("lstm", "gru")}, ["dataset=adding"]), timed=True
+        ),
+    }
+    monkeypatch.setattr("rnnbench.study.protocol.study_plan", lambda name, scale: tiny)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["study", "claims", "study.dir=s", "debug=tiny", "trainer.max_steps=4", "trainer.eval_every=2"])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-3000:]
+    assert "hydra/launcher=batched" in shipped.launcher and shipped.seeds >= 10
+    records = {p.parent: json.loads(p.read_text()) for p in (tmp_path / "s").rglob("summary.json")}
+    tested = [r for r in records.values() if r["hparams"]["tuning.trial"] is None]
+    gru = [r for r in tested if r["model"] == "gru"]
+    lstm = [r for r in tested if r["model"] == "lstm"]
+    assert len(gru) == 8 and {r["members"] for r in gru} == {2}  # recorded as members
+    assert len(lstm) == 4 and {r["members"] for r in lstm} == {None}  # fused LSTM: one after another
+    search = tmp_path / "s" / "adding" / "tuning" / "gru"
+    assert OmegaConf.load(search / "best.yaml").at_edge == ["trainer.lr"]
+    extended = OmegaConf.load(search / "extended_1" / "best.yaml")
+    assert "high=1.0" in extended.space["trainer.lr"] and "low=0.01" in extended.space["trainer.lr"]
+    assert "range extended past its edge" in err
+    timed = [d for d in records if (d / "timing.json").is_file()]
+    assert len(timed) == 6 and all("width" in str(d) for d in timed)  # 3 runs of each variant of the timed part
+    timing = json.loads((timed[0] / "timing.json").read_text())
+    assert {"as_built", "reference"} <= timing.keys() and timing["as_built"]["tokens_per_s"] > 0
+    claims = (tmp_path / "s" / "report" / "claims.csv").read_text()
+    assert "timed alone after training: ATen GRU vs oneDNN LSTM" in claims
+    assert "GRU trains faster than LSTM at equal implementation" in claims

@@ -241,3 +241,50 @@ def test_bad_batched_launcher_settings_are_one_line(in_process):
         "train", "-m", "hydra/launcher=batched", "hydra.launcher.max_members=0", *TINY, "seed=0,1"
     )
     assert code != 0 and "hydra.launcher.max_members must be" in err and "Traceback" not in err
+
+
+def test_groups_are_cut_until_every_worker_has_a_run():
+    from rnnbench.launch.batched import spread
+
+    assert spread([list(range(10))], 2) == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+    assert spread([[0, 1, 2]], 2) == [[0, 1], [2]]
+    assert spread([[0, 1], [2, 3, 4]], 2) == [[0, 1], [2, 3, 4]]  # two runs already: batched as they are
+    assert spread([[0], [1]], 4) == [[0], [1]]  # single jobs cannot be cut
+    assert spread([[0, 1, 2, 3]], 3) == [[0], [1], [2, 3]]
+
+
+@pytest.mark.slow
+def test_the_batched_launcher_trains_its_runs_on_workers_side_by_side(tmp_path):
+    """hydra.launcher.n_jobs=2: 4 GRU seeds become two batched runs of 2 members, one per worker
+    process (1 torch thread each); every member's record equals its single run's (the basic
+    launcher's) but for float32 rounding, and its folder and `.hydra/` files are as usual."""
+    common = ["model=gru", "seed=0,1,2,3", *TINY, "trainer.max_steps=6", "trainer.eval_every=3"]
+    out = run_cli(
+        "train",
+        "-m",
+        "hydra/launcher=batched",
+        "hydra.launcher.batching=always",
+        "hydra.launcher.n_jobs=2",
+        *common,
+        "hydra.sweep.dir=workers",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Launching 4 jobs in 2 runs (batched launcher, batching=always, 2 workers)" in out.stdout + out.stderr
+    single = run_cli("train", "-m", *common, "hydra.sweep.dir=single", cwd=tmp_path)
+    assert single.returncode == 0, single.stderr[-2000:]
+    batched = {s["seed"]: s for s in summaries(tmp_path / "workers").values()}
+    alone = {s["seed"]: s for s in summaries(tmp_path / "single").values()}
+    assert sorted(batched) == [0, 1, 2, 3]
+    assert {(s["members"], s["threads"]) for s in batched.values()} == {(2, 1)}
+    assert sorted(s["member"] for s in batched.values()) == [0, 0, 1, 1]
+    for seed, record in batched.items():
+        assert record["status"] == "completed" and record["steps"] == alone[seed]["steps"]
+        for metric, value in alone[seed]["final"].items():
+            assert record["final"][metric] == pytest.approx(value, rel=1e-3, abs=1e-6)
+    assert all((p / ".hydra" / "overrides.yaml").is_file() for p in (tmp_path / "workers").iterdir() if p.is_dir())
+
+
+def test_bad_worker_counts_are_one_line(in_process):
+    code, _, err = in_process("train", "-m", "hydra/launcher=batched", "hydra.launcher.n_jobs=0", *TINY, "seed=0,1")
+    assert code != 0 and "hydra.launcher.n_jobs must be" in err and "Traceback" not in err

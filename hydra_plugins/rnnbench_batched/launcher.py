@@ -14,10 +14,10 @@ from omegaconf import DictConfig
 
 
 class BatchedLauncher(Launcher):
-    def __init__(self, batching: str = "auto", max_members: int = 16):
+    def __init__(self, batching: str = "auto", max_members: int = 16, n_jobs: int = 1):
         from rnnbench.launch.batched import check_settings
 
-        self.batching, self.max_members = check_settings(batching, max_members)
+        self.batching, self.max_members, self.n_jobs = check_settings(batching, max_members, n_jobs)
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None

@@ -13,8 +13,8 @@ overrides), so a job finds its own earlier run, never another config's.
 
 Threads. Jobs that run side by side must share the cores, not each take all of them (two jobs
 of 2 threads on 2 cores ran 3.8× slower than with 1 thread each: benchmarks/README.md, pitfall
-2). When `trainer.threads` is null, a job gets ``cores // n_jobs`` torch threads under joblib
-(loky also caps each worker's OpenMP pool so) and ``cpus_per_task`` under submitit and
+2). When `trainer.threads` is null, a job gets ``cores // n_jobs`` torch threads under joblib and
+the batched launcher's workers (loky also caps each worker's OpenMP pool so) and ``cpus_per_task`` under submitit and
 `hydra/launcher=slurm` when that is set. The record's `threads` says what a run had.
 """
 
@@ -102,7 +102,7 @@ def job_threads(launcher: DictConfig | dict, cores: int | None = None) -> int | 
     torch's default (jobs run one at a time)."""
     cores = cores or os.cpu_count() or 1
     target = str(launcher.get("_target_", "")).lower()
-    if "joblib" in target:
+    if "joblib" in target or ("batched" in target and launcher.get("n_jobs", 1) > 1):
         n_jobs = launcher.get("n_jobs", -1)
         parallel = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores, -2 = all but one
         return max(1, cores // parallel)

@@ -420,6 +420,7 @@ def summarize(study, folder: Path, n_trials: int, space: dict) -> dict:
         + (" (higher is better)" if higher else ""),
         "best_params": dict(best.params) if best else None,
         "best_value": best_value,
+        "higher_is_better": higher,
         "best_trial": best.number if best else None,
         "baseline_val": baseline,  # the task's trivial predictor on the same validation data
         "beats_baseline": beats,

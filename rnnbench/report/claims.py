@@ -13,7 +13,13 @@ study file's `claims:` add one's own) names two sides — a model, or a list of 
                                  never reached it is censored              Meier medians in the evidence
     params, core_params,         counts, the same for every seed          exact comparison, no test
     flops_per_token
-    tokens_per_s                 speed (runs trained alone only)          compare()
+    tokens_per_s                 speed: each run's training step timed    compare()
+                                 alone after training, on the kernels a
+                                 user gets (timing.json: training/
+                                 timing.py); without one, the speed it
+                                 trained at (single runs only)
+    tokens_per_s_reference       the same at equal implementation: every  compare()
+                                 recurrence on its reference loop
     grad_reach, analysis.<key>,  any number a record holds                compare()
     any numeric runs.csv column
 
@@ -59,7 +65,15 @@ import pandas as pd
 
 from rnnbench.config import SEED_KEYS, config_dir, incidental
 from rnnbench.errors import UserError
-from rnnbench.report.collect import AT_LENGTH, AT_LENGTH_BASELINE, HPARAM, as_typed, config_values
+from rnnbench.report.collect import (
+    AT_LENGTH,
+    AT_LENGTH_BASELINE,
+    HPARAM,
+    TIMED,
+    TIMED_REFERENCE,
+    as_typed,
+    config_values,
+)
 from rnnbench.report.stats import (
     ALPHA,
     Comparison,
@@ -77,6 +91,7 @@ from rnnbench.report.stats import (
 FOLK = config_dir() / "claims" / "folk.yaml"
 TESTS = {"better": None, "worse": None, "more": ">", "fewer": "<", "non_inferior": None}
 EXACT = ("params", "core_params", "flops_per_token")  # the same for every seed of a config
+SPEED = {"tokens_per_s": TIMED, "tokens_per_s_reference": TIMED_REFERENCE}  # measure → its timing columns
 CLAIM_KEYS = {"claim", "a", "b", "measure", "test", "margin", "where"}
 SIDE_KEYS = {"model", "pick"}
 SHARED_MODEL_KEYS = ("model.hidden_size", "model.param_budget")
@@ -358,7 +373,7 @@ def _judge(claim: Claim, setting: str, frame: pd.DataFrame, longest: str = "") -
     primary, lower_better = (direction[0], direction[1] == "<") if direction else (None, False)
     metric = claim.measure.split(".", 1)[1] if claim.measure.startswith("test.") else primary
     column, baseline, unit = _column(claim.measure, metric, frame)
-    if claim.measure == "tokens_per_s":  # a batched member's speed is its share of K runs' steps
+    if column == "tokens_per_s":  # not timed alone: a batched member's speed is its share of K runs' steps
         frame = frame[frame["members"].isna()] if "members" in frame else frame
     better = "<" if lower_better else ">"
     expect = {"better": better, "worse": ">" if better == "<" else "<", "non_inferior": better + "="}.get(
@@ -393,6 +408,8 @@ def _judge(claim: Claim, setting: str, frame: pd.DataFrame, longest: str = "") -
     comparison = compare(values_a, values_b)
     margin = claim.margin * abs(comparison.mean_b) if not math.isnan(comparison.mean_b) else math.nan
     evidence = f"{name_a} vs {name_b}: {comparison.describe(unit)}"
+    if claim.measure in SPEED:
+        evidence += _speed_note(column, runs_a, runs_b)
     judgement = Judgement(
         text,
         setting,
@@ -418,12 +435,26 @@ def _column(measure: str, metric: str | None, frame: pd.DataFrame) -> tuple[str,
     if measure.startswith(AT_LENGTH):
         length = measure[len(AT_LENGTH) :]
         return f"{AT_LENGTH}{length}.{metric}", f"{AT_LENGTH_BASELINE}{length}.{metric}", ""
-    if measure == "tokens_per_s":
+    if measure in SPEED:
         frames = "kind" in frame and (frame["kind"] == "frames").any()
-        return measure, None, " frames/s" if frames else " tok/s"
+        timed = SPEED[measure] + "tokens_per_s"
+        timed_alone = timed in frame and frame[timed].notna().any()
+        column = timed if timed_alone or measure != "tokens_per_s" else measure
+        return column, None, " frames/s" if frames else " tok/s"
     if measure == "grad_reach":
         return measure, None, " steps"
     return measure, None, ""
+
+
+def _speed_note(column: str, runs_a: pd.DataFrame, runs_b: pd.DataFrame) -> str:
+    """How the speeds were measured: the kernels of each side when timed alone, else a warning."""
+    if column == "tokens_per_s":
+        return "; the speeds they trained at (not timed alone: rnnbench time DIR)"
+    kernel = column.replace("tokens_per_s", "kernel")
+    names = [
+        " / ".join(map(str, runs[kernel].dropna().unique())) if kernel in runs else "?" for runs in (runs_a, runs_b)
+    ]
+    return f"; timed alone after training: {names[0]} vs {names[1]}"
 
 
 def _side_runs(frame, side: Side, column: str, expect: str) -> tuple[pd.DataFrame, str] | None:

@@ -18,10 +18,12 @@ import pandas as pd
 from rnnbench.config import incidental
 from rnnbench.errors import UserError
 from rnnbench.training.record import (
+    AS_BUILT,
     FINISHED,
     FORMAT,
     FORMAT_1,
     METRICS,
+    REFERENCE,
     REQUIRED_KEYS,
     SUMMARY,
     UNREADABLE,
@@ -30,6 +32,7 @@ from rnnbench.training.record import (
     parse_json,
     read_evals,
     read_json,
+    read_timing,
 )
 
 REACH_FLOOR = 1e-3  # gradient_reach counts the steps whose gradient is at least this fraction of the last one's
@@ -37,6 +40,7 @@ HPARAM = "hp."  # prefix of the flattened config columns in the runs table
 OTHER_BASELINE = "other_baseline."  # + name + "." + metric
 ANALYSIS = "analysis."  # + key: numbers a task adds after training (e.g. max_n_generalised)
 AT_LENGTH = "at_T."  # + T′ + "." + metric: test at another length (`rnnbench eval RUN dataset.seq_len=T′`)
+TIMED, TIMED_REFERENCE = "timed.", "timed_reference."  # + tokens_per_s / kernel: timed alone, as built / reference
 AT_LENGTH_BASELINE = "at_T_baseline."  # + T′ + "." + metric: the baseline on that data
 
 
@@ -282,6 +286,10 @@ def _run_row(run_dir: Path, s: Summary) -> dict:
         if set(record["changed"]) == {"dataset.seq_len"}:
             row.update({f"{AT_LENGTH}{record['seq_len']}.{k}": v for k, v in record["metrics"].items()})
             row.update({f"{AT_LENGTH_BASELINE}{record['seq_len']}.{k}": v for k, v in record["baseline"].items()})
+    timing = read_timing(run_dir)  # speed measured alone after training (training/timing.py)
+    for name, prefix in ((AS_BUILT, TIMED), (REFERENCE, TIMED_REFERENCE)):
+        if isinstance(timing.get(name), dict):
+            row.update({prefix + key: timing[name].get(key) for key in ("tokens_per_s", "kernel")})
     if s.model_info.get("param_budget") is not None:  # sized by its budget: the width it was built with
         row[HPARAM + "model.hidden_size"] = s.model_info["hidden_size"]
     return row

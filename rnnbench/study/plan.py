@@ -14,6 +14,19 @@ The protocol (Collins et al. 2017; Melis et al. 2018), for each part of conf/stu
      parameter count; a part with `tune: false` (the `width` part) compares them at equal
      hidden_size instead, for the claims that are about width (parameter counts, speed per token).
   4. Adaptive budgets: `trainer.patience` stops runs on a plateau; every record says why it stopped.
+  5. Searches that converge. A search whose best value of a log-scale range lies at its edge
+     (tune.at_edge: the outer 5%) is continued on the range shifted half its width past that edge,
+     in <search>/extended_k/, up to MAX_EXTENSIONS times; the best of the unit's searches is
+     chosen (`extended_space`).
+  6. Speed measured alone. The parts with `timing: true` (the speed claims' parts) have their
+     fresh-seed runs' training step timed after training, alone and interleaved, on the kernels a
+     user gets and on reference loops (training/timing.py; `timing` settings of the protocol).
+
+Seeds as members. The fresh seeds of a unit differ only in seed: the protocol's launcher,
+hydra/launcher=batched with 2 workers, trains them as batched members where that was measured to
+pay (members.slower_batched) — 10 seeds as two batched runs of 5 side by side — and one after
+another in each worker where not (torch's fused LSTM on the CPU). A study needs at least
+MIN_SEEDS fresh seeds per variant: fewer decide no claim (report/stats.py).
 
 Seeds. With ``study.seed_offset=K`` the study runs on seeds no other offset uses: tuning seed
 TUNING_SEED + K, fresh seeds 100·K … 100·K + seeds − 1 (`seeds_for`). Running the quick study at
@@ -31,6 +44,7 @@ protocol's `full` settings replace the protocol's (seeds, trials).
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +56,9 @@ from rnnbench.errors import UserError
 
 SCALES = ("quick", "full")
 TUNING_SEED = 1_000_000  # + seed_offset; fresh seeds are 100·offset + 0 … seeds − 1
-MAX_SEEDS = 100
+MIN_SEEDS, MAX_SEEDS = 3, 100  # MIN_SEEDS: stats.MIN_SEEDS, the fewest runs a side a claim is decided on
+MAX_EXTENSIONS = 2  # continued searches past an edge, per unit
+TIMING = {"runs": 5, "rounds": 3, "min_time": 0.05}  # per variant: runs timed; passes; seconds per run and pass
 
 
 @dataclass
@@ -55,17 +71,28 @@ class Unit:
 
 
 @dataclass
+class Part:
+    tuned: bool  # searched on the protocol's tuning (else compared at the part's fixed values)
+    units: list[Unit]
+    timed: bool = False  # its fresh-seed runs timed alone after training (speed claims)
+
+
+@dataclass
 class Plan:
     seeds: int
     tune: dict  # n_trials, params, sampler settings (hydra.sweeper.*)
     launcher: list[str]
-    parts: dict[str, tuple[bool, list[Unit]]] = field(default_factory=dict)  # part → (tuned?, units)
+    parts: dict[str, Part] = field(default_factory=dict)
+    timing: dict = field(default_factory=lambda: dict(TIMING))
 
 
 def seeds_for(offset: int, n: int) -> tuple[int, list[int]]:
     """(tuning seed, fresh seeds) of a study run at `offset`: disjoint within and across offsets."""
-    if not 0 <= n <= MAX_SEEDS:
-        raise UserError(f"a study part must ask for 1 to {MAX_SEEDS} fresh seeds, got {n}")
+    if not isinstance(n, int) or not MIN_SEEDS <= n <= MAX_SEEDS:
+        raise UserError(
+            f"protocol.seeds must be an integer from {MIN_SEEDS} to {MAX_SEEDS} (fresh seeds per variant; "
+            f"a claim needs at least {MIN_SEEDS} runs a side), got {n!r}"
+        )
     return TUNING_SEED + offset, [MAX_SEEDS * offset + k for k in range(n)]
 
 
@@ -84,14 +111,19 @@ def study_plan(name: str, scale: str = "quick") -> Plan:
             "tune": {**protocol.get("tune", {}), **(protocol.get("full") or {}).get("tune", {})},
         }
     plan = Plan(
-        seeds=int(protocol.get("seeds", 3)), tune=protocol.get("tune", {}), launcher=protocol.get("launcher", [])
+        seeds=protocol.get("seeds", 3),
+        tune=protocol.get("tune", {}),
+        launcher=protocol.get("launcher", []),
+        timing={**TIMING, **(protocol.get("timing") or {})},
     )
     for part, body in (spec.get("parts") or {}).items():
         overrides = {override_key(o): o for o in body.get("overrides", [])}
         if scale == "full":
             overrides.update({override_key(o): o for o in body.get("full", [])})
         variants = body.get("variants") or {m: [f"model={m}"] for m in body.get("models", [])}
-        plan.parts[part] = (body.get("tune", True), _units(part, variants, list(overrides.values())))
+        plan.parts[part] = Part(
+            body.get("tune", True), _units(part, variants, list(overrides.values())), bool(body.get("timing", False))
+        )
     return plan
 
 
@@ -138,12 +170,43 @@ def tuner_overrides(tune: dict) -> list[str]:
     return out
 
 
-def best_overrides(best_yaml: Path) -> dict | None:
-    """The best parameters of a finished search (best.yaml), or None when no trial completed."""
+def read_best(best_yaml: Path) -> dict | None:
+    """A finished search's best.yaml, or None when it has none or no trial completed."""
     if not best_yaml.is_file():
         return None
     best = OmegaConf.to_container(OmegaConf.load(best_yaml))
-    return best.get("best_params") or None
+    return best if best.get("best_params") else None
+
+
+def better(one: dict | None, other: dict | None) -> dict | None:
+    """The better of two searches' best.yaml (same objective), either when the other is None."""
+    if one is None or other is None:
+        return one or other
+    sign = -1 if one.get("higher_is_better") else 1
+    return other if sign * other["best_value"] < sign * one["best_value"] else one
+
+
+def extended_space(params: dict, best: dict) -> dict | None:
+    """The tuning space with each log-scale range whose best value lies at its edge (best.yaml's
+    at_edge) shifted by half its width (in log space) past that edge — [1e-3, 1e-1] with a best of
+    0.09 becomes [1e-2, 1] — or None when no such range is at an edge (a linear range is not
+    shifted: it may have a hard bound, e.g. 0)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import IntervalSweep
+
+    parser, space, shifted = OverridesParser.create(), dict(params), False
+    for key in best.get("at_edge") or []:
+        if key not in params:
+            continue
+        sweep = parser.parse_override(f"{key}={params[key]}").value()
+        if not isinstance(sweep, IntervalSweep) or "log" not in sweep.tags or sweep.start <= 0:
+            continue
+        low, high, value = float(sweep.start), float(sweep.end), float(best["best_params"][key])
+        half = (high / low) ** 0.5
+        factor = half if math.log(value / low) > math.log(high / value) else 1 / half
+        space[key] = f"tag(log, interval({low * factor:.6g}, {high * factor:.6g}))"
+        shifted = True
+    return space if shifted else None
 
 
 def study_options(args: list[str]) -> tuple[str, Path | None, int, list[str]]:

@@ -1,7 +1,8 @@
 """The study's loop (plan.py says what a study is): for each part and unit of the plan, the tuning
-search, then the best configuration on fresh seeds, each one sweep of `rnnbench train`
-(launch/app.py) into its folder; a unit whose search completed no trial gets no test runs. A sweep
-that fails is said and the study goes on; the caller reports over the folder."""
+search (continued past an edge of its range), then the best configuration on fresh seeds, each one
+sweep of `rnnbench train` (launch/app.py) into its folder; a unit whose search completed no trial
+gets no test runs; then the timing pass of the parts that ask for one. A sweep that fails is said
+and the study goes on; the caller reports over the folder."""
 
 from __future__ import annotations
 
@@ -12,7 +13,19 @@ from rnnbench.config import fresh_dir
 from rnnbench.errors import UserError
 from rnnbench.launch import app
 from rnnbench.launch.sweep import describe_failures
-from rnnbench.study.plan import best_overrides, override_key, seeds_for, study_options, study_plan, tuner_overrides
+from rnnbench.study.plan import (
+    MAX_EXTENSIONS,
+    Plan,
+    Unit,
+    better,
+    extended_space,
+    override_key,
+    read_best,
+    seeds_for,
+    study_options,
+    study_plan,
+    tuner_overrides,
+)
 
 
 def run_study(name: str, args: list[str], now: str) -> tuple[int, Path]:
@@ -27,38 +40,85 @@ def run_study(name: str, args: list[str], now: str) -> tuple[int, Path]:
     if any(override_key(o) == "hydra/launcher" for o in overrides):  # the plan's launcher settings are its launcher's
         plan.launcher = []
     failed = 0
-    for part, (tuned, units) in plan.parts.items():
-        for unit in units:
+    for part, spec in plan.parts.items():
+        for unit in spec.units:
             best: dict = {}
-            if tuned:
-                where = folder / part / "tuning" / unit.name
-                failed += sweep(
-                    f"{part}: tuning {unit.name} (seed {tuning_seed})",
-                    where,
-                    [
-                        *tuner_overrides(plan.tune),
-                        *unit.overrides,
-                        *plan.launcher,
-                        *overrides,
-                        f"seed={tuning_seed}",
-                        f"hydra.sweeper.seed={tuning_seed}",
-                    ],
+            if spec.tuned:
+                chosen_search, searches_failed = tune(
+                    plan, unit, folder / part / "tuning" / unit.name, tuning_seed, overrides
                 )
-                best = best_overrides(where / "best.yaml")
-                if best is None:
+                failed += searches_failed
+                if chosen_search is None:
                     print(
                         f"rnnbench study {name}: {part}/{unit.name}: no tuning trial completed; no test runs",
                         file=sys.stderr,
                     )
                     failed += 1
                     continue
+                best = chosen_search["best_params"]
             chosen = [f"{k}={v}" for k, v in best.items()] + ([f"tuned=[{','.join(sorted(best))}]"] if best else [])
             failed += sweep(
                 f"{part}: {unit.name} on fresh seeds {fresh[0]}…{fresh[-1]}",
                 folder / part / "test" / unit.name,
                 [*unit.overrides, *chosen, *plan.launcher, *overrides, f"seed={','.join(map(str, fresh))}"],
             )
+    for part, spec in plan.parts.items():
+        if spec.timed:
+            failed += time_part(part, folder / part / "test", [u.name for u in spec.units], plan.timing)
     return int(failed > 0), folder
+
+
+def tune(plan: Plan, unit: Unit, where: Path, seed: int, overrides: list[str]) -> tuple[dict | None, int]:
+    """The unit's search into `where`, continued on a shifted range while its best value lies at an
+    edge (plan.extended_space; <where>/extended_k/, at most MAX_EXTENSIONS); (the best.yaml of the
+    best of these searches or None, the number of searches that failed)."""
+    space, best, failed = dict(plan.tune.get("params") or {}), None, 0
+    for extension in range(MAX_EXTENSIONS + 1):
+        folder = where if extension == 0 else where / f"extended_{extension}"
+        what = f"{unit.part}: tuning {unit.name} (seed {seed})" + (
+            f", range extended past its edge: {', '.join(f'{k}={v}' for k, v in space.items())}" if extension else ""
+        )
+        failed += sweep(
+            what,
+            folder,
+            [
+                *tuner_overrides({**plan.tune, "params": space}),
+                *unit.overrides,
+                *plan.launcher,
+                *overrides,
+                f"seed={seed}",
+                f"hydra.sweeper.seed={seed}",
+            ],
+        )
+        found = read_best(folder / "best.yaml")
+        best = better(best, found)
+        space = extended_space(space, found) if found else None
+        if space is None:
+            break
+    return best, failed
+
+
+def time_part(part: str, tests: Path, units: list[str], settings: dict) -> int:
+    """The timing pass of a part (training/timing.py): up to settings['runs'] completed fresh-seed
+    runs of each unit, all timed in one interleaved pass; 1 if it could not run (said), else 0."""
+    from rnnbench.training.record import read_summary
+    from rnnbench.training.timing import time_runs
+
+    runs = []
+    for unit in units:
+        done = [
+            p.parent
+            for p in sorted((tests / unit).glob("*/summary.json"))
+            if (read_summary(p.parent) or {}).get("status") == "completed"
+        ]
+        runs += done[: settings["runs"]]
+    print(f"rnnbench study: {part}: timing {len(runs)} runs alone (training/timing.py)", file=sys.stderr)
+    try:
+        time_runs(runs, settings["rounds"], settings["min_time"])
+    except UserError as exc:
+        print(f"rnnbench: error: study step {part}: timing: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def sweep(what: str, where: Path, overrides: list[str]) -> int:

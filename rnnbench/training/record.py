@@ -53,6 +53,8 @@ EVAL_FORMAT, EVAL_DIR = (
     "rnnbench.eval/1",
     "eval",
 )  # RUN_DIR/eval/<overrides>.json: `rnnbench eval` (commands/evaluate.py)
+TIMING, TIMING_FORMAT = "timing.json", "rnnbench.timing/1"  # RUN_DIR/timing.json: timing.py
+AS_BUILT, REFERENCE = "as_built", "reference"  # its passes: the kernels a user gets; every recurrence on its loop
 CONFIG, METRICS, SUMMARY, CHECKPOINT, BEST = "config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt", "best.pt"
 GRADS, TENSORBOARD, HYDRA = "grad_per_time_step.json", "tensorboard", ".hydra"
 # What a completed record must hold for the report; an older or foreign one lacking a key is skipped.
@@ -460,6 +462,15 @@ def read_evals(run_dir: Path) -> list[dict]:
         if isinstance(record, dict) and record.get("format") == EVAL_FORMAT:
             records.append(record)
     return records
+
+
+def read_timing(run_dir: Path) -> dict:
+    """A run's timing record (timing.py), or {} when it has none or it cannot be read."""
+    try:
+        record = read_json(run_dir / TIMING)
+    except UNREADABLE:
+        return {}
+    return record if isinstance(record, dict) and record.get("format") == TIMING_FORMAT else {}
 
 
 def nesting(folder: Path, sweep: bool = False) -> str | None:
