@@ -14,7 +14,8 @@ grows ~K×), and what hydra/launcher=batched with batching=auto does (members.sl
 Then, per cell, the crossover: the largest width at which K = 8 still wins.
 
 --sweep instead measures the end-to-end comparison: the same 8 jobs (GRU, H = 32, seeds 0–7, 300 steps) as a
-sweep on the basic launcher, on joblib with 2 workers, and on the batched launcher (wall seconds).
+sweep on the basic launcher, on joblib with 2 workers, and on the batched launcher with 1 and 2 workers
+(wall seconds).
 """
 
 from __future__ import annotations
@@ -123,14 +124,17 @@ def sweep_times(folder: Path) -> list[dict]:
         "trainer.eval_every=100",
         "trainer.progress=false",
     ]
-    for name, launcher in (
-        ("basic", []),
-        ("joblib ×2", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]),
-        ("batched", ["hydra/launcher=batched"]),
+    for i, (name, launcher) in enumerate(
+        (
+            ("basic", []),
+            ("joblib ×2", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]),
+            ("batched", ["hydra/launcher=batched"]),
+            ("batched ×2", ["hydra/launcher=batched", "hydra.launcher.n_jobs=2"]),
+        )
     ):
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "rnnbench", *common, *launcher, f"hydra.sweep.dir={folder / name[:6]}"],
+            [sys.executable, "-m", "rnnbench", *common, *launcher, f"hydra.sweep.dir={folder / str(i)}"],
             check=True,
             capture_output=True,
             text=True,

@@ -24,10 +24,11 @@ commands:
                            comparison tables with 95% intervals and claim verdicts (Markdown to
                            stdout; CSV, Markdown, LaTeX, HTML with the plots, PNG in DIR)
                            of the run records under PATH
-  study NAME [OVERRIDES...]
+  study NAME|FILE.yaml [OVERRIDES...]
                            a comparison on the fair protocol (conf/study/NAME.yaml; claims: the
-                           folk claims): every model tuned alike, then fresh seeds for the test
-                           numbers, then the report (study.scale=full, study.seed_offset=K)
+                           folk claims; or a study file of your own, with its claims): every
+                           model tuned alike, then fresh seeds for the test numbers, then the
+                           report (study.scale=full, study.seed_offset=K)
   bench [--full] [--models M...] [--seq-lens T...] [--out DIR] ...
                            microbenchmark of the recurrent cores: tokens/s forward and train step,
                            FLOPs, % of the measured matmul peak, memory; ratios fused/torch.nn,
@@ -241,10 +242,15 @@ def report(args: list[str]) -> int:
         "--claims",
         type=Path,
         metavar="FILE.yaml",
-        help="decide these claims instead of the folk ones (conf/claims/folk.yaml shows the format)",
+        help="decide these claims instead of the folk ones (conf/claims/folk.yaml shows the format; "
+        "default: the claims.yaml a study file left in its study folder)",
     )
     options = parser.parse_args(args)
     from rnnbench.report import write_report
+
+    kept = Path(options.paths[0]) / "claims.yaml"  # study/protocol.py CLAIMS_FILE
+    if options.claims is None and len(options.paths) == 1 and kept.is_file():
+        options.claims = kept
 
     print(
         write_report(
@@ -263,14 +269,15 @@ def report(args: list[str]) -> int:
 
 
 def study(args: list[str]) -> int:
-    """conf/study/NAME.yaml on the fair protocol (study/): for each part and variant, the tuner's
-    search, then the best configuration on fresh seeds; then the report over the folder."""
+    """conf/study/NAME.yaml or a study file of one's own on the fair protocol (study/): for each
+    part and variant, the tuner's search, then the best configuration on fresh seeds; then the
+    report over the folder (with the study file's claims)."""
     from rnnbench.config import group_options
     from rnnbench.study.protocol import run_study
 
     if not args or args[0].startswith("-"):
         raise UserError(
-            f"'rnnbench study' needs a study name: rnnbench study NAME [study.scale=full] "
+            f"'rnnbench study' needs a study name or file: rnnbench study NAME|FILE.yaml [study.scale=full] "
             f"[study.seed_offset=K] [OVERRIDES...]; choose from: {', '.join(group_options('study'))}"
         )
     code, folder = run_study(args[0], args[1:], _now())

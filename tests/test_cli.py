@@ -319,10 +319,11 @@ BAD_FILES = [
             ),
             (
                 ["study"],
-                "'rnnbench study' needs a study name: rnnbench study NAME [study.scale=full] [study.seed_offset=K] "
-                "[OVERRIDES...]; choose from: claims",
+                "'rnnbench study' needs a study name or file: rnnbench study NAME|FILE.yaml [study.scale=full] "
+                "[study.seed_offset=K] [OVERRIDES...]; choose from: claims",
             ),
-            (["study", "claimz"], "unknown study 'claimz'; choose from: claims"),
+            (["study", "claimz"], "unknown study 'claimz'; choose from: claims, or a study file (PATH.yaml)"),
+            (["study", "no/such/study.yaml"], "cannot read the study file no/such/study.yaml: [Errno 2]"),
             (["study", "claims", "study.scale=huge"], "study.scale must be one of quick, full, got 'huge'"),
             (
                 ["study", "claims", "study.seed_offset=-2"],

@@ -360,7 +360,12 @@ def test_every_plot_and_the_latex_table(tmp_path):
     page = (tmp_path / "out" / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 4 and "<h2>Claims</h2>" in page
     latex = (tmp_path / "out" / "report.tex").read_text()
-    assert latex.count("\\begin{tabular}") == 2 and "dataset.seq\\_len" in latex and "95\\% CI" in latex
+    assert (
+        latex.count("\\begin{tabular}") == 3
+        and "League" in latex
+        and "dataset.seq\\_len" in latex
+        and "95\\% CI" in latex
+    )
     assert "test mse 95% CI" in markdown and "gradient reach (steps)" in markdown and "## Claims" in markdown
 
 

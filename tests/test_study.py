@@ -6,8 +6,11 @@ from __future__ import annotations
 import functools
 import json
 import re
+from pathlib import Path
 
+import pandas as pd
 import pytest
+import yaml
 from omegaconf import OmegaConf
 
 from rnnbench import cli
@@ -147,6 +150,22 @@ def test_a_search_at_the_edge_of_a_log_range_continues_past_it():
     assert study.better(higher, {"best_value": 0.1, "higher_is_better": True}) is higher
 
 
+def test_the_tuning_table_names_each_range_and_the_extended_searches(tmp_path):
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    from rnnbench.report.collect import searches
+
+    for folder, low, high in (("gru", 1e-3, 1e-1), ("gru/extended_1", 1e-2, 1.0)):
+        (tmp_path / folder).mkdir(parents=True)
+        space = {"trainer.lr": repr(FloatDistribution(low, high, log=True)), "seed": repr(CategoricalDistribution([1]))}
+        best = {"trials": {"complete": 6}, "best_params": {"trainer.lr": 0.09}, "best_value": 0.1, "space": space}
+        OmegaConf.save(best, tmp_path / folder / "best.yaml")
+    assert list(searches([tmp_path])["range searched"]) == [
+        "trainer.lr in [0.001, 0.1], log; seed in {1}",
+        "trainer.lr in [0.01, 1], log; seed in {1} (extended past an edge)",
+    ]
+
+
 def test_a_study_of_fewer_than_three_seeds_is_refused_in_one_line(monkeypatch, capsys):
     plan = study.study_plan("claims")
     plan.seeds = 2
@@ -208,3 +227,75 @@ def test_fresh_seeds_train_as_members_the_edge_is_extended_and_speed_is_timed_al
     claims = (tmp_path / "s" / "report" / "claims.csv").read_text()
     assert "timed alone after training: ATen GRU vs oneDNN LSTM" in claims
     assert "GRU trains faster than LSTM at equal implementation" in claims
+
+
+def study_file_from_the_docs(tmp_path, **protocol) -> Path:
+    """docs/extending.md's MGU cell, its config and its study file, written as a user would."""
+    from tests.test_readme import readme_block
+
+    for name in ("mycells.py", "my_conf/model/mgu.yaml", "mgu_study.yaml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(readme_block(f"# {name}"))
+    if protocol:
+        spec = yaml.safe_load((tmp_path / "mgu_study.yaml").read_text())
+        (tmp_path / "mgu_study.yaml").write_text(yaml.safe_dump({**spec, "protocol": protocol}))
+    return tmp_path / "mgu_study.yaml"
+
+
+def test_a_study_file_is_read_with_its_folders_claims_and_the_shipped_protocol(tmp_path):
+    plan = study.study_plan(str(study_file_from_the_docs(tmp_path)))
+    shipped = study.study_plan("claims")
+    assert plan.name == "mgu_study" and plan.seeds == shipped.seeds and plan.launcher == shipped.launcher
+    assert [u.name for u in plan.parts["adding"].units] == [
+        f"{m}_seq_len{t}" for m in ("mgu", "gru", "lstm") for t in (30, 80)
+    ]
+    assert plan.searchpath == [tmp_path / "my_conf"] and plan.pythonpath == [tmp_path]
+    assert plan.overrides() == [f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]"]
+    assert plan.claims[0]["a"] == {"model": "mgu"}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"colour": 1}, "mgu_study.yaml: unknown key colour; a study file holds claims, parts, protocol, pythonpath"),
+        ({"parts": None}, "mgu_study.yaml: a study file holds `parts:`"),
+        ({"searchpath": ["nowhere"]}, "mgu_study.yaml: searchpath lists folders relative to the file; not a folder"),
+        ({"parts": {"adding": {"overrides": []}}}, "study part 'adding' needs `models: [...]` or `variants:"),
+        ({"claims": [{"claim": "x", "a": {"model": "mgu"}}]}, "mgu_study.yaml, claim 1"),
+        ({"claims": []}, "mgu_study.yaml: `claims:` is a non-empty list of claims"),
+    ],
+)
+def test_a_wrong_study_file_is_one_line_before_anything_runs(tmp_path, in_process, change, message):
+    path = study_file_from_the_docs(tmp_path)
+    spec = {**yaml.safe_load(path.read_text()), **change}
+    path.write_text(yaml.safe_dump({k: v for k, v in spec.items() if v is not None}))
+    code, _, err = in_process("study", str(path))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.slow
+def test_a_study_file_runs_its_own_cell_on_the_protocol_and_decides_its_claim(
+    tmp_path, monkeypatch, capsys, own_logging
+):
+    """docs/extending.md's study end to end, small: the MGU (a cell outside the package, its config
+    on the study file's search path) tuned and run on fresh seeds beside GRU and LSTM as batched
+    members on two workers, and the file's claim decided in the report — not the folk claims."""
+    path = study_file_from_the_docs(
+        tmp_path,
+        seeds=3,
+        tune={"params": {"trainer.lr": "tag(log, interval(1e-3, 1e-1))"}, "n_trials": 2, "n_jobs": 2},
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", "")
+    code = cli.main(["study", str(path), "study.dir=s", "debug=tiny", "trainer.max_steps=4", "trainer.eval_every=2"])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-3000:]
+    records = [json.loads(p.read_text()) for p in (tmp_path / "s").rglob("summary.json")]
+    tested = [r for r in records if r["hparams"]["tuning.trial"] is None]
+    assert {r["model"] for r in tested} == {"mgu", "gru", "lstm"} and len(tested) == 3 * 2 * 3
+    assert {r["members"] for r in tested if r["model"] == "mgu"} - {None}  # batched in the workers
+    assert yaml.safe_load((tmp_path / "s" / "claims.yaml").read_text())["claims"][0]["a"] == {"model": "mgu"}
+    claims = pd.read_csv(tmp_path / "s" / "report" / "claims.csv")
+    assert set(claims["claim"]) == {"MGU is at least as good as GRU (mse)"} and len(claims) == 2  # T = 30, 80
+    assert "League" in out

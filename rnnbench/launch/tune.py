@@ -265,7 +265,8 @@ def fresh_seeds_command(trial_dir: Path, folder: Path, n_seeds: int = 3) -> str 
     from rnnbench.training.record import HYDRA, flatten, read_summary
 
     try:
-        choices = OmegaConf.load(trial_dir / HYDRA / "hydra.yaml").hydra.runtime.choices
+        hydra = OmegaConf.load(trial_dir / HYDRA / "hydra.yaml").hydra
+        choices, searchpath = hydra.runtime.choices, list(hydra.get("searchpath") or [])
     except (OSError, ValueError, AttributeError):
         return None
     trial = (read_summary(trial_dir) or {}).get("hparams")
@@ -276,6 +277,8 @@ def fresh_seeds_command(trial_dir: Path, folder: Path, n_seeds: int = 3) -> str 
         for g, o in sorted(choices.items(), key=lambda c: c[0] not in ("model", "dataset"))
         if o is not None and any(k.startswith(f"{g}.") for k in trial)
     ]  # model=gru …; a group of `@package _global_` (hparams_search) is spelled out below
+    if searchpath:  # configs of one's own (a study file's folders): found again where the groups are
+        groups.insert(0, f"hydra.searchpath=[{','.join(searchpath)}]")
     base = flatten(OmegaConf.to_container(compose(*groups)))
     changed = [
         f"{key}={_override_value(value)}"

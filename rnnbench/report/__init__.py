@@ -5,6 +5,7 @@
     stats.py    intervals and Welch's t-test over seeds
     plots.py    learning curves, metric vs T, Pareto fronts, ‖∂L/∂h_t‖ vs t (matplotlib)
     claims.py   the folk claims, each with a verdict computed from the runs that bear on it
+    league.py   each setting's models ranked, and ranked across settings (Friedman, Nemenyi, CD diagram)
 Results of `rnnbench bench` (bench.csv) found under the paths get their own sections.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import re
 import shutil
@@ -74,6 +76,9 @@ def write_report(
         claims = judge_claims(runs.runs, chosen) if len(runs.runs) else pd.DataFrame(columns=CLAIM_COLUMNS)
         atomic_write_text(stage / "claims.csv", claims.to_csv(index=False))
         claims = display_claims(claims)
+        league_sections, image = _league_sections(runs.runs, stage)
+        sections += league_sections
+        images += [image] if image else []
         benches = [_bench_section(folder, stage / f"bench_{i}.png") for i, folder in enumerate(find_benches(paths))]
         images += [plot for _, plot in benches if plot]
         sections += [(title, "", table, 5) for tables, _ in benches for title, table in tables]
@@ -101,7 +106,7 @@ def write_report(
         atomic_write_text(stage / "report.html", _html(runs, paths, sections, images, claims, command))
     return (
         markdown
-        + f"\nWritten to {out}/ (report.md, report.csv, runs.csv, claims.csv, report.tex, report.html"
+        + f"\nWritten to {out}/ (report.md, report.csv, runs.csv, claims.csv, league.csv, report.tex, report.html"
         + "".join(f", {p.name}" for p in images)
         + "".join(f", {p.stem}.{f}" for f in formats for p in images)
         + ")\n"
@@ -193,6 +198,55 @@ def _dataset_sections(runs: Runs, group_by, metrics, folder: Path):
                 if image
             ]
     return sections, csv_parts, images
+
+
+def _league_sections(frame: pd.DataFrame, folder: Path):
+    """league.csv, the league's sections (each setting; across settings where there are enough) and
+    the critical-difference diagram (league.py)."""
+    from rnnbench.report.league import (
+        COLUMNS,
+        across_settings,
+        describe_ranking,
+        display_league,
+        display_ranking,
+        league,
+    )
+    from rnnbench.report.plots import plot_critical_difference
+
+    table = league(frame[frame["status"] == "completed"]) if len(frame) else pd.DataFrame(columns=COLUMNS)
+    if table.empty:
+        atomic_write_text(folder / "league.csv", table.to_csv(index=False))
+        return [], None
+    sections = [
+        ("League: each setting's models ranked by its test metric, each against the best", "", display_league(table), 4)
+    ]
+    found, image, rows = across_settings(table), None, table.drop(columns="score")
+    if found:
+        ranking, chosen, left_out, unlearned = found
+        sections.append(
+            (
+                f"League across settings: {describe_ranking(ranking, chosen, left_out, unlearned)}",
+                "",
+                display_ranking(ranking),
+                1,
+            )
+        )
+        image = plot_critical_difference(
+            ranking.ranks, ranking.cd, f"Average rank over {ranking.n} settings (1 = best)", folder / "league_cd.png"
+        )
+        across = pd.DataFrame(
+            {
+                "setting": f"across {ranking.n} settings (Friedman p={ranking.p:.3g}, CD={ranking.cd:.3g})",
+                "rank": list(ranking.ranks.values()),
+                "model": list(ranking.ranks),
+                "n": ranking.n,
+                "test": "z-test on average ranks vs the best-ranked (Demšar 2006)",
+                "p (Holm)": [ranking.p_vs_best.get(m, math.nan) for m in ranking.ranks],
+            }
+        )
+        rows = pd.concat([rows, across], ignore_index=True)
+    atomic_write_text(folder / "league.csv", rows.to_csv(index=False))
+    return sections, image
 
 
 def _relative(table: pd.DataFrame, paths: list[Path]) -> pd.DataFrame:

@@ -344,7 +344,7 @@ def _judgements(done: pd.DataFrame, claims: list[Claim]) -> list[Judgement]:
     """Each claim in each setting: the plain ones setting by setting, then those at the longest
     value of a sweep."""
     rows: list[Judgement] = []
-    for setting, frame, _ in _settings(done):
+    for setting, frame, _ in settings(done):
         for claim in claims:
             if claim.longest is None:
                 rows += _judge(claim, setting, frame)
@@ -352,7 +352,7 @@ def _judgements(done: pd.DataFrame, claims: list[Claim]) -> list[Judgement]:
         column = HPARAM + key
         if column not in done:
             continue
-        for setting, family, _ in _settings(done, ignore=(column,)):  # runs alike but for the swept key
+        for setting, family, _ in settings(done, ignore=(column,)):  # runs alike but for the swept key
             values = family[column].dropna()
             if values.nunique() < 2:
                 continue
@@ -367,7 +367,7 @@ def _judge(claim: Claim, setting: str, frame: pd.DataFrame, longest: str = "") -
     """The claim in one setting, or nothing when the setting does not hold both its sides with
     the measure recorded."""
     frame = _where(frame, claim.where)
-    direction = _direction(frame)
+    direction = primary_direction(frame)
     if frame.empty or (_skill(claim.measure) and direction is None):
         return []
     primary, lower_better = (direction[0], direction[1] == "<") if direction else (None, False)
@@ -536,7 +536,7 @@ def _gate_on_baseline(judgement: Judgement, frame, baseline: str, better, sides:
         judgement.fixed = NEITHER
 
 
-def _settings(done: pd.DataFrame, ignore: tuple[str, ...] = ()) -> Iterator[tuple[str, pd.DataFrame, list[str]]]:
+def settings(done: pd.DataFrame, ignore: tuple[str, ...] = ()) -> Iterator[tuple[str, pd.DataFrame, list[str]]]:
     """(label, runs, varied keys) for each setting: runs of one dataset alike in every key that
     is not the model's own (a key some runs lack does not split them), nor tuned per model, nor the
     width of runs sized by a parameter budget, nor one of `ignore` (columns)."""
@@ -586,7 +586,7 @@ def _select(frame: pd.DataFrame, model: str, switches: dict) -> pd.DataFrame:
     return chosen
 
 
-def _direction(frame: pd.DataFrame) -> tuple[str, str] | None:
+def primary_direction(frame: pd.DataFrame) -> tuple[str, str] | None:
     """(primary metric, '<' if lower is better else '>') of these runs' task."""
     for primary, metrics in zip(frame["primary_metric"], frame["metric_directions"]):
         if isinstance(primary, str) and isinstance(metrics, dict) and primary in metrics:

@@ -120,6 +120,7 @@ def searches(paths: list[Path]) -> pd.DataFrame:
                 "best": ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
                 + (f" (at the edge of its range: {', '.join(edge)})" if edge else "")
                 or "no trial completed",
+                "range searched": searched_range(best.get("space"), best_file.parent.name),
                 "value": f"{best['best_value']:.4g}" if isinstance(best.get("best_value"), float) else None,
                 "val baseline": f"{best['baseline_val']:.4g}" if isinstance(best.get("baseline_val"), float) else None,
                 "beats it": {True: "yes", False: "no: no trial learned"}.get(best.get("beats_baseline")),
@@ -130,6 +131,25 @@ def searches(paths: list[Path]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def searched_range(space, folder: str) -> str | None:
+    """'trainer.lr in [0.01, 1], log (extended past an edge)' from best.yaml's space (optuna
+    distribution reprs); the study continues a search past an edge in <search>/extended_k/."""
+    import re
+
+    if not isinstance(space, dict):
+        return None
+    parts = []
+    for key, dist in space.items():
+        bounds = dict(re.findall(r"\b(low|high|log)=([^,)]+)", str(dist)))
+        if "low" in bounds and "high" in bounds:
+            scale = ", log" if bounds.get("log") == "True" else ""
+            parts.append(f"{key} in [{float(bounds['low']):.3g}, {float(bounds['high']):.3g}]{scale}")
+        else:
+            choices = re.search(r"choices=\((.*?),?\)\)$", str(dist))
+            parts.append(f"{key} in {{{choices.group(1)}}}" if choices else f"{key}: {dist}")
+    return "; ".join(parts) + (" (extended past an edge)" if folder.startswith("extended_") else "")
 
 
 def load_runs(paths: list[Path], include_running: bool = False) -> Runs:

@@ -36,6 +36,7 @@ PLOT_TITLES = {
     "pareto": "Test metric against size and training speed, with the Pareto front",
     "grads": "Gradient norm ‖∂L/∂h_t‖ against t",
     "bench": "Throughput against sequence length",
+    "league_cd": "The league across settings: average ranks and the Nemenyi critical difference",
 }
 WRAPPED = ("claim", "evidence", "reason")  # columns of sentences; every other cell keeps to one line
 NUMBER = re.compile(r"^[\[(]?[-+−]?(\d[\d,]*\.?\d*(e[-+]?\d+)?|\.\d+|—|nan|inf)")

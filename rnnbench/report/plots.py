@@ -6,6 +6,8 @@
     pareto_<dataset>.png     test metric against parameters and against training speed, Pareto front
     grads_<dataset>.png      ‖∂L/∂h_t‖ against t before and after training (diagnostics.grad_per_time_step)
     eval_lengths_<dataset>.png  test metric against the length evaluated at (`rnnbench eval`)
+    league_cd.png            the league across settings: average ranks and the Nemenyi critical
+                             difference (league.py)
     throughput_vs_T.png      `rnnbench bench`: train-step tokens/s and time against T, log-log
 
 Within `style(models, formats)` (write_report opens it) a model has one colour in every plot of
@@ -16,6 +18,7 @@ PDF for a paper.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from itertools import cycle
 from pathlib import Path
@@ -375,10 +378,56 @@ def _log_if_wide(ax, values: pd.Series, axis: str) -> None:
         (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
 
 
-def _save(fig, path: Path) -> Path:
-    """Grid and legend on every panel, every text cut to MAX_TEXT characters (a record may name its
-    model with any string), then the PNG; the figure is closed."""
-    for ax in fig.axes:
+def plot_critical_difference(ranks: dict[str, float], cd: float, title: str, path: Path) -> Path:
+    """The critical-difference diagram (Demšar 2006): average ranks on an axis, rank 1 (best) at
+    the left; the better half of the models labelled on the left, the rest on the right; a thick
+    bar joins models whose average ranks lie within the critical difference (Nemenyi: not shown to
+    differ), and the CD itself is drawn above the axis."""
+    names, values = list(ranks), list(ranks.values())
+    k = len(names)
+    cliques, reach = [], -1
+    for i in range(k):
+        j = max(j for j in range(i, k) if values[j] - values[i] <= cd)
+        if j > i and j > reach:
+            cliques.append((values[i], values[j]))
+            reach = j
+    half = (k + 1) // 2
+    step, top = 0.35, -0.35 - 0.15 * len(cliques)
+    fig, ax = plt.subplots(figsize=(8, 1.4 + step * half))
+    lowest, highest = 1, max(k, math.ceil(values[-1]))
+    ax.plot([lowest, highest], [0, 0], color="black", linewidth=1)
+    for tick in range(lowest, highest + 1):
+        ax.plot([tick, tick], [0, 0.08], color="black", linewidth=1)
+        ax.text(tick, 0.15, str(tick), ha="center", va="bottom", fontsize=9)
+    ax.plot([lowest, lowest + cd], [0.7, 0.7], color="black", linewidth=1.5)
+    ax.text(lowest + cd / 2, 0.78, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=9)
+    for n, (low, high) in enumerate(cliques):
+        y = -0.25 - 0.15 * n
+        ax.plot([low - 0.03, high + 0.03], [y, y], color="black", linewidth=4, solid_capstyle="round")
+    for i, (name, rank) in enumerate(zip(names, values)):
+        left = i < half
+        y = top - step * (i if left else k - 1 - i)
+        end = lowest - 0.3 if left else highest + 0.3
+        ax.plot([rank, rank, end], [0, y, y], color=colour(name.split(" (")[0]), linewidth=1.2)
+        ax.text(
+            end - 0.05 if left else end + 0.05,
+            y,
+            f"{name} ({rank:.2f})",
+            ha="right" if left else "left",
+            va="center",
+            fontsize=9,
+        )
+    ax.set_xlim(lowest - 2.2, highest + 2.2)
+    ax.set_ylim(top - step * half, 1.1)
+    ax.axis("off")
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path, bare=True)
+
+
+def _save(fig, path: Path, bare: bool = False) -> Path:
+    """Grid and legend on every panel (not on a `bare` diagram), every text cut to MAX_TEXT
+    characters (a record may name its model with any string), then the PNG; the figure is closed."""
+    for ax in fig.axes if not bare else ():
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     for text in fig.findobj(matplotlib.text.Text):

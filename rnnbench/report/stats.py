@@ -21,6 +21,10 @@
                       the pooled values (or RESAMPLES random ones past EXACT_LIMIT), p counted
                       with the observed labelling among them, so never 0
     equivalence_p     two one-sided tests (TOST) of |a − b| < margin: p = max of the two
+    friedman(table)   models ranked within each setting (block), then compared by their average
+                      ranks across settings (Demšar 2006): Friedman's χ²_F (scipy), the Iman–
+                      Davenport F_F, the Nemenyi critical difference CD = q_α √(k(k+1)/(6N)) and
+                      each model against the best-ranked, z = (R_i − R_1)/√(k(k+1)/(6N)), Holm
     logrank(...)      time-to-event data with censoring (steps to a target a run may never
                       reach): the log-rank statistic, its p from the permutation distribution
                       (exact for the few seeds of a CPU study; scipy.stats.logrank is the
@@ -415,3 +419,61 @@ def _km_median(times: np.ndarray, events: np.ndarray) -> float:
     sf = stats.ecdf(data).sf
     below = np.nonzero(sf.probabilities <= 0.5)[0]
     return float(sf.quantiles[below[0]]) if len(below) else math.nan
+
+
+@dataclass
+class Ranking:
+    """The Friedman test of k models over N settings (blocks) and its post-hoc tests."""
+
+    ranks: dict[str, float]  # average rank of each model (1 = best), best first
+    n: int  # settings (blocks)
+    chi2: float  # Friedman's χ²_F from the average ranks, k − 1 degrees of freedom
+    p: float
+    f: float  # Iman–Davenport F_F = (N−1)χ²_F / (N(k−1) − χ²_F), (k−1, (k−1)(N−1)) degrees of freedom
+    p_f: float
+    cd: float  # Nemenyi critical difference of average ranks at ALPHA
+    p_vs_best: dict[str, float]  # each model against the best-ranked: two-sided z-test p, Holm-adjusted
+
+
+def friedman(table) -> Ranking:
+    """Models (columns) over settings (rows) of a score where lower is better (negate a score
+    where higher is): ranks within each row, averaged (ties share the mean rank). Needs k ≥ 3
+    models and N ≥ 2 settings with every model in every setting.
+
+    χ²_F = 12N/(k(k+1)) · (Σ_j R_j² − k(k+1)²/4), as Demšar (2006) computes it: without the
+    correction for ties that scipy.stats.friedmanchisquare applies (equal where no setting has a
+    tie; smaller, so more cautious, where one has)."""
+    from scipy import stats
+
+    values = np.asarray(table, dtype=float)
+    n, k = values.shape
+    ranks = stats.rankdata(values, axis=1).mean(axis=0)
+    chi2 = 12 * n / (k * (k + 1)) * (float(np.sum(ranks**2)) - k * (k + 1) ** 2 / 4)
+    p = float(stats.chi2.sf(chi2, k - 1))
+    f = (n - 1) * chi2 / (n * (k - 1) - chi2) if n * (k - 1) > chi2 else math.inf
+    p_f = float(stats.f.sf(f, k - 1, (k - 1) * (n - 1))) if math.isfinite(f) else 0.0
+    se = math.sqrt(k * (k + 1) / (6 * n))
+    names = list(getattr(table, "columns", range(k)))
+    order = np.argsort(ranks, kind="stable")
+    best = ranks[order[0]]
+    raw = [float(2 * stats.norm.sf(abs(ranks[i] - best) / se)) for i in order[1:]]
+    return Ranking(
+        ranks={str(names[i]): float(ranks[i]) for i in order},
+        n=n,
+        chi2=float(chi2),
+        p=float(p),
+        f=float(f),
+        p_f=p_f,
+        cd=nemenyi_cd(k, n),
+        p_vs_best=dict(zip((str(names[i]) for i in order[1:]), holm(raw))),
+    )
+
+
+def nemenyi_cd(k: int, n: int, alpha: float = ALPHA) -> float:
+    """Two average ranks of k models over n settings differ (Nemenyi, all pairs) when they are
+    further apart than q_α √(k(k+1)/(6n)); q_α = the studentized range quantile / √2 (Demšar 2006,
+    Table 5a: k = 4 → 2.569)."""
+    from scipy import stats
+
+    q = stats.studentized_range.ppf(1 - alpha, k, np.inf) / math.sqrt(2)
+    return float(q * math.sqrt(k * (k + 1) / (6 * n)))

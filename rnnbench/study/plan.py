@@ -84,6 +84,14 @@ class Plan:
     launcher: list[str]
     parts: dict[str, Part] = field(default_factory=dict)
     timing: dict = field(default_factory=lambda: dict(TIMING))
+    name: str = "claims"  # the study's folder name: the shipped study's, or a study file's stem
+    claims: list | None = None  # a study file's `claims:` entries (report/claims.py); None: the folk claims
+    searchpath: list[Path] = field(default_factory=list)  # config folders of a study file, for every run
+    pythonpath: list[Path] = field(default_factory=list)  # folders of its Python code (cells, tasks)
+
+    def overrides(self) -> list[str]:
+        """What every run of the study gets besides its unit's: the study file's config folders."""
+        return [f"hydra.searchpath=[{','.join(f'file://{p}' for p in self.searchpath)}]"] if self.searchpath else []
 
 
 def seeds_for(offset: int, n: int) -> tuple[int, list[int]]:
@@ -97,12 +105,16 @@ def seeds_for(offset: int, n: int) -> tuple[int, list[int]]:
 
 
 def study_plan(name: str, scale: str = "quick") -> Plan:
-    names = group_options("study")
-    if name not in names:
-        raise UserError(f"unknown study '{name}'; choose from: {', '.join(names)}")
+    """The plan of conf/study/NAME.yaml, or of a study file (NAME ends in .yaml: study_file)."""
     if scale not in SCALES:
         raise UserError(f"study.scale must be one of {', '.join(SCALES)}, got {scale!r}")
-    spec = OmegaConf.to_container(OmegaConf.load(config_dir() / "study" / f"{name}.yaml"), resolve=True)
+    if is_study_file(name):
+        spec, extra = study_file(Path(name))
+    else:
+        names = group_options("study")
+        if name not in names:
+            raise UserError(f"unknown study '{name}'; choose from: {', '.join(names)}, or a study file (PATH.yaml)")
+        spec, extra = OmegaConf.to_container(OmegaConf.load(config_dir() / "study" / f"{name}.yaml"), resolve=True), {}
     protocol = spec.get("protocol") or {}
     if scale == "full":
         protocol = {
@@ -115,8 +127,11 @@ def study_plan(name: str, scale: str = "quick") -> Plan:
         tune=protocol.get("tune", {}),
         launcher=protocol.get("launcher", []),
         timing={**TIMING, **(protocol.get("timing") or {})},
+        **extra,
     )
     for part, body in (spec.get("parts") or {}).items():
+        if not isinstance(body, dict) or not (body.get("models") or body.get("variants")):
+            raise UserError(f"study part '{part}' needs `models: [...]` or `variants: {{name: [overrides]}}`")
         overrides = {override_key(o): o for o in body.get("overrides", [])}
         if scale == "full":
             overrides.update({override_key(o): o for o in body.get("full", [])})
@@ -125,6 +140,54 @@ def study_plan(name: str, scale: str = "quick") -> Plan:
             body.get("tune", True), _units(part, variants, list(overrides.values())), bool(body.get("timing", False))
         )
     return plan
+
+
+STUDY_FILE_KEYS = {"protocol", "parts", "claims", "searchpath", "pythonpath"}
+
+
+def is_study_file(name: str) -> bool:
+    return name.endswith((".yaml", ".yml"))
+
+
+def study_file(path: Path) -> tuple[dict, dict]:
+    """A study of one's own, outside the package: `parts` (as in conf/study/claims.yaml), an
+    optional `protocol` (what it sets replaces the shipped study's protocol, key by key: the same
+    tuning, seeds and launcher unless said otherwise), `claims` (decided instead of the folk
+    claims; report/claims.py), `searchpath` (folders of configs — model/, dataset/ — and
+    `pythonpath` (folders of Python code, e.g. the cells the configs name), relative to the file.
+    (the spec, the Plan fields it sets); a wrong file is one line."""
+    import yaml
+
+    from rnnbench.report.claims import load_claims
+
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise UserError(f"cannot read the study file {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("parts"), dict) or not spec["parts"]:
+        raise UserError(f"{path}: a study file holds `parts:` (a mapping of parts; see conf/study/claims.yaml)")
+    unknown = sorted(set(spec) - STUDY_FILE_KEYS)
+    if unknown:
+        raise UserError(
+            f"{path}: unknown key {', '.join(unknown)}; a study file holds {', '.join(sorted(STUDY_FILE_KEYS))}"
+        )
+    shipped = OmegaConf.to_container(OmegaConf.load(config_dir() / "study" / "claims.yaml"), resolve=True)
+    spec["protocol"] = {**shipped["protocol"], **(spec.get("protocol") or {})}
+    folders = {}
+    for key in ("searchpath", "pythonpath"):
+        entries = spec.get(key) or []
+        entries = [entries] if isinstance(entries, str) else entries
+        found = [(path.parent / str(entry)).resolve() for entry in entries]
+        missing = [str(f) for f in found if not f.is_dir()]
+        if not isinstance(entries, list) or missing:
+            raise UserError(f"{path}: {key} lists folders relative to the file; not a folder: {', '.join(missing)}")
+        folders[key] = found
+    claims = spec.get("claims")
+    if claims is not None:
+        if not isinstance(claims, list) or not claims:
+            raise UserError(f"{path}: `claims:` is a non-empty list of claims (see conf/claims/folk.yaml)")
+        load_claims(path, entries=claims)  # checked now, not after the study's runs
+    return spec, {"name": path.stem, "claims": claims, **folders}
 
 
 def _units(part: str, variants: dict[str, list[str]], overrides: list[str]) -> list[Unit]:

@@ -6,8 +6,11 @@ and the study goes on; the caller reports over the folder."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+import yaml
 
 from rnnbench.config import fresh_dir
 from rnnbench.errors import UserError
@@ -26,17 +29,28 @@ from rnnbench.study.plan import (
     study_plan,
     tuner_overrides,
 )
+from rnnbench.training.record import atomic_write_text
+
+CLAIMS_FILE = "claims.yaml"  # a study file's claims, kept in its study folder for the report
 
 
 def run_study(name: str, args: list[str], now: str) -> tuple[int, Path]:
-    """conf/study/NAME.yaml with `args` (study.scale=…, study.seed_offset=…, study.dir=…, overrides),
-    into <output_root>/studies/NAME/`now` unless study.dir says where; (1 if anything failed else 0,
-    the study's folder)."""
+    """conf/study/NAME.yaml or a study file (NAME.yaml) with `args` (study.scale=…,
+    study.seed_offset=…, study.dir=…, overrides), into <output_root>/studies/NAME/`now` unless
+    study.dir says where; (1 if anything failed else 0, the study's folder). A study file's claims
+    are written to <folder>/claims.yaml, which `rnnbench report <folder>` decides."""
     scale, folder, offset, overrides = study_options(args)
     plan = study_plan(name, scale)
     tuning_seed, fresh = seeds_for(offset, plan.seeds)
     root = next((o.split("=", 1)[1] for o in overrides if o.startswith("output_root=")), "outputs")
-    folder = folder or Path(fresh_dir(str(Path(root) / "studies" / name / now)))
+    folder = folder or Path(fresh_dir(str(Path(root) / "studies" / plan.name / now)))
+    overrides = [*plan.overrides(), *overrides]
+    for code in reversed(plan.pythonpath):  # a study file's cells and tasks, here and in worker processes
+        sys.path.insert(0, str(code))
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")]))
+    if plan.claims is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(folder / CLAIMS_FILE, yaml.safe_dump({"claims": plan.claims}, sort_keys=False))
     if any(override_key(o) == "hydra/launcher" for o in overrides):  # the plan's launcher settings are its launcher's
         plan.launcher = []
     failed = 0
