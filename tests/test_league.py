@@ -4,6 +4,7 @@ ranking across settings, the critical-difference diagram in every format of the 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -51,6 +52,12 @@ def test_friedman_and_nemenyi_reproduce_demsars_worked_example():
     assert ranking.p_vs_best["C4.5"] == pytest.approx(3 * raw["C4.5"], rel=1e-4)  # z = 2.42
     assert ranking.p_vs_best["C4.5+cf"] == pytest.approx(2 * raw["C4.5+cf"], rel=1e-4)
     assert ranking.p_vs_best["C4.5+m"] == pytest.approx(max(raw["C4.5+m"], 2 * raw["C4.5+cf"]), rel=1e-4)
+
+
+def test_settings_that_all_rank_alike_leave_the_f_test_undefined_not_p_0():
+    ranking = friedman(pd.DataFrame([[1.0, 2.0, 3.0]] * 5, columns=list("abc")))
+    assert ranking.chi2 == pytest.approx(10.0) and math.isinf(ranking.f) and math.isnan(ranking.p_f)
+    assert ranking.p == pytest.approx(scipy_stats.chi2.sf(10.0, 2))
 
 
 def test_friedman_equals_scipy_where_no_setting_has_a_tie():
@@ -113,6 +120,7 @@ def test_the_league_is_in_every_format_of_the_report(tmp_path):
     out = tmp_path / "out"
     assert "## League: each setting's models ranked" in markdown
     assert "League across settings: 3 models over 2 settings" in markdown and "Nemenyi critical difference" in markdown
+    assert re.search(r"models left out \(not in all of these settings\) +\| hybrid_stacked", markdown)
     csv = pd.read_csv(out / "league.csv")
     assert {"setting", "rank", "model", "p (Holm)", "verdict"} <= set(csv.columns)
     assert csv["setting"].str.startswith("across 2 settings (Friedman").sum() == 3

@@ -210,6 +210,7 @@ def _league_sections(frame: pd.DataFrame, folder: Path):
         display_league,
         display_ranking,
         league,
+        ranking_details,
     )
     from rnnbench.report.plots import plot_critical_difference
 
@@ -223,14 +224,10 @@ def _league_sections(frame: pd.DataFrame, folder: Path):
     found, image, rows = across_settings(table), None, table.drop(columns="score")
     if found:
         ranking, chosen, left_out, unlearned = found
-        sections.append(
-            (
-                f"League across settings: {describe_ranking(ranking, chosen, left_out, unlearned)}",
-                "",
-                display_ranking(ranking),
-                1,
-            )
-        )
+        sections += [
+            (f"League across settings: {describe_ranking(ranking)}", "", display_ranking(ranking), 1),
+            ("League across settings: what was ranked", "", ranking_details(ranking, chosen, left_out, unlearned), 2),
+        ]
         image = plot_critical_difference(
             ranking.ranks, ranking.cd, f"Average rank over {ranking.n} settings (1 = best)", folder / "league_cd.png"
         )

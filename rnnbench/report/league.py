@@ -196,13 +196,29 @@ def display_ranking(ranking: stats.Ranking) -> pd.DataFrame:
     )
 
 
-def describe_ranking(ranking: stats.Ranking, chosen: list[str], left_out: list[str], unlearned: list[str]) -> str:
-    """One line: what was ranked, Friedman's test and the critical difference."""
+def describe_ranking(ranking: stats.Ranking) -> str:
+    """A heading: how many models over how many settings, Friedman's test, the critical difference."""
     k = len(ranking.ranks)
-    text = (
-        f"{k} models over {ranking.n} settings ({'; '.join(chosen)}): Friedman χ²={ranking.chi2:.2f} "
-        f"(df {k - 1}), p={ranking.p:.2g}; Iman–Davenport F={ranking.f:.2f}, p={ranking.p_f:.2g}; "
-        f"Nemenyi critical difference {ranking.cd:.2f} ranks at 5%"
+    return (
+        f"{k} models over {ranking.n} settings: Friedman χ²={ranking.chi2:.2f} (df {k - 1}), p={ranking.p:.2g}; "
+        f"Nemenyi critical difference {ranking.cd:.2f} ranks"
     )
-    text += f"; left out (not in all of these settings): {', '.join(left_out)}" if left_out else ""
-    return text + (f"; not ranked (no model beats the baseline): {'; '.join(unlearned)}" if unlearned else "")
+
+
+def ranking_details(ranking: stats.Ranking, chosen: list[str], left_out: list[str], unlearned: list[str]):
+    """What the ranking across settings covers and its tests, one row each."""
+    k = len(ranking.ranks)
+    iman = (
+        f"F={ranking.f:.2f} ({k - 1}, {(k - 1) * (ranking.n - 1)} df), p={ranking.p_f:.2g}"
+        if math.isfinite(ranking.f)
+        else "undefined: every setting ranks the models alike (χ² at its maximum)"
+    )
+    rows = {
+        "settings ranked (blocks)": "; ".join(chosen),
+        "models left out (not in all of these settings)": ", ".join(left_out) or "none",
+        "settings not ranked (no model beats the baseline)": "; ".join(unlearned) or "none",
+        "Friedman (Demšar 2006)": f"χ²={ranking.chi2:.2f} ({k - 1} df), p={ranking.p:.2g}",
+        "Iman–Davenport": iman,
+        "Nemenyi critical difference at 5%": f"{ranking.cd:.2f} ranks",
+    }
+    return pd.DataFrame({"what": list(rows), "value": list(rows.values())})

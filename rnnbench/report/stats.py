@@ -429,8 +429,8 @@ class Ranking:
     n: int  # settings (blocks)
     chi2: float  # Friedman's χ²_F from the average ranks, k − 1 degrees of freedom
     p: float
-    f: float  # Iman–Davenport F_F = (N−1)χ²_F / (N(k−1) − χ²_F), (k−1, (k−1)(N−1)) degrees of freedom
-    p_f: float
+    f: float  # Iman–Davenport F_F = (N−1)χ²_F / (N(k−1) − χ²_F), (k−1, (k−1)(N−1)) degrees of freedom;
+    p_f: float  # inf and nan when every setting ranks the models alike
     cd: float  # Nemenyi critical difference of average ranks at ALPHA
     p_vs_best: dict[str, float]  # each model against the best-ranked: two-sided z-test p, Holm-adjusted
 
@@ -450,8 +450,9 @@ def friedman(table) -> Ranking:
     ranks = stats.rankdata(values, axis=1).mean(axis=0)
     chi2 = 12 * n / (k * (k + 1)) * (float(np.sum(ranks**2)) - k * (k + 1) ** 2 / 4)
     p = float(stats.chi2.sf(chi2, k - 1))
-    f = (n - 1) * chi2 / (n * (k - 1) - chi2) if n * (k - 1) > chi2 else math.inf
-    p_f = float(stats.f.sf(f, k - 1, (k - 1) * (n - 1))) if math.isfinite(f) else 0.0
+    agreement = n * (k - 1) - chi2  # 0 when every setting ranks the models alike: F is undefined
+    f = (n - 1) * chi2 / agreement if agreement > 1e-9 else math.inf
+    p_f = float(stats.f.sf(f, k - 1, (k - 1) * (n - 1))) if math.isfinite(f) else math.nan
     se = math.sqrt(k * (k + 1) / (6 * n))
     names = list(getattr(table, "columns", range(k)))
     order = np.argsort(ranks, kind="stable")
