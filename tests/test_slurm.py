@@ -211,12 +211,12 @@ def test_a_study_part_runs_on_slurm(tmp_path, monkeypatch, capsys, own_logging):
     from rnnbench.study import plan as study
 
     tiny = study.Plan(
-        seeds=2,
+        seeds=3,
         tune={"params": {"trainer.lr": "tag(log, interval(1e-3, 1e-1))"}, "n_trials": 2, "n_jobs": 2},
         launcher=["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
     )
     tiny.parts = {
-        "adding": (
+        "adding": study.Part(
             True,
             study._units(
                 "adding", {m: [f"model={m}"] for m in ("rnn", "gru")}, ["dataset=adding", "dataset.seq_len=6"]
@@ -231,6 +231,6 @@ def test_a_study_part_runs_on_slurm(tmp_path, monkeypatch, capsys, own_logging):
     out, err = capsys.readouterr()
     assert code == 0, err[-3000:]
     summaries = [json.loads(p.read_text()) for p in (tmp_path / "s").rglob("summary.json")]
-    assert len(summaries) == 2 * 2 + 2 * 2 and all(s["status"] == "completed" for s in summaries)
-    assert len(list((tmp_path / "s").rglob(".submitit/*_*/*_result.pkl"))) == 8  # every run a SLURM job
+    assert len(summaries) == 2 * 2 + 2 * 3 and all(s["status"] == "completed" for s in summaries)
+    assert len(list((tmp_path / "s").rglob(".submitit/*_*/*_result.pkl"))) == 10  # every run a SLURM job
     assert "## Claims" in out or "| model" in out

@@ -48,6 +48,10 @@ def run_study(name: str, args: list[str], now: str) -> tuple[int, Path]:
     for code in reversed(plan.pythonpath):  # a study file's cells and tasks, here and in worker processes
         sys.path.insert(0, str(code))
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")]))
+    if plan.pythonpath:  # workers loky keeps from earlier work in this process were spawned without it
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True)
     if plan.claims is not None:
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(folder / CLAIMS_FILE, yaml.safe_dump({"claims": plan.claims}, sort_keys=False))
