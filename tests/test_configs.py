@@ -59,6 +59,12 @@ def test_groups_are_populated():
         "seq2seq",
         "convlstm",
         "convgru",
+        "lru",
+        "rglru",
+        "mamba",
+        "s4d",
+        "gla",
+        "deltanet",
     } <= set(MODELS)
     assert {
         "adding",

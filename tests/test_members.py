@@ -321,6 +321,8 @@ NOT_BATCHED = {
     "indrnn": "clamp_",  # IndRNN projects u into [−u_max, u_max] in place at every forward
     "transformer": "Tensor.dtype",  # torch's attention layer inspects its weights itself
     "seq2seq": "draws random numbers",  # teacher forcing: one coin per batch, not per member
+    "lru": "torch.complex",  # a complex recurrence: no per-member form of complex parameters
+    "s4d": "torch.complex",
 }
 TASK_OF_KIND = {"sequence": "adding", "transduction": "reverse", "frames": "moving_shapes"}
 

@@ -192,8 +192,8 @@ def test_minimal_parameter_counts():
     assert n_params(MinLSTMCell(I, H)) == 3 * H * (I + 1)
 
 
-def test_impl_scan_needs_a_scan_cell():
-    with pytest.raises(ConfigError, match="impl is 'scan' but LSTMCell is not a ScanCell"):
+def test_impl_scan_needs_a_parallel_form():
+    with pytest.raises(ConfigError, match="impl is 'scan' but LSTMCell has no parallel form"):
         Recurrent(I, LSTMCell, H, impl="scan")
 
 

@@ -141,10 +141,9 @@ class TorchCore(nn.Module):
 
 def impls_of(model: str) -> list[str]:
     """The implementations worth timing for a model: raw torch.nn, fused and reference for the
-    cells with a kernel; scan and reference for scan cells; auto otherwise."""
+    cells with a kernel; scan (the parallel form) and reference for cells with a parallel form;
+    auto otherwise."""
     from hydra.utils import get_class
-
-    from rnnbench.models.scan import ScanCell
 
     node = model_config(model, "auto", 8)
     if "impl" not in node:
@@ -152,7 +151,7 @@ def impls_of(model: str) -> list[str]:
     if model in TORCH_MODULES:
         return ["torch", "fused", "reference"]
     cell = node.get("cell", {}).get("_target_")
-    if cell and issubclass(get_class(cell), ScanCell):
+    if cell and callable(getattr(get_class(cell), "forward_sequence", None)):
         return ["scan", "reference"]
     return ["auto"]
 

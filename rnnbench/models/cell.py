@@ -51,6 +51,13 @@ class Cell(nn.Module):
     def initial_state(self, batch_size: int, like: Tensor) -> Any:
         return self.zeros(batch_size, like)
 
+    def state_size(self, like: Tensor | None = None) -> int:
+        """Real numbers in one sample's state (a complex number counts twice), read from
+        `initial_state` at batch size 1 for an input like `like` (default (1, 1, input_size))."""
+        state = self.initial_state(1, torch.empty(1, 1, self.input_size) if like is None else like)
+        tensors = state if isinstance(state, (tuple, list)) else [state]
+        return sum(t.numel() * (2 if t.is_complex() else 1) for t in tensors)
+
     @classmethod
     def fused(
         cls,

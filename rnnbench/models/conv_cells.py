@@ -20,6 +20,7 @@ Parameters per layer: G·H·k²·(I + H) + 2·G·H, with G = 4 (ConvLSTM) or 3 (
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -40,6 +41,10 @@ class ConvGateCell(GateCell):
 
     def zeros(self, batch_size: int, like: Tensor) -> Tensor:  # like (B, T, I, height, width)
         return like.new_zeros(batch_size, self.hidden_size, *like.shape[-2:])
+
+    def state_size(self, like: Tensor | None = None) -> int:
+        """Per pixel: the state of a 1×1 frame."""
+        return super().state_size(like if like is not None else torch.empty(1, 1, self.input_size, 1, 1))
 
     def project_input(self, x: Tensor) -> Tensor:  # (B, T, I, h, w) -> (B, T, G·H, h, w): one conv for all steps
         B, T = x.shape[:2]

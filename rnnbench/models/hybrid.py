@@ -47,6 +47,7 @@ class StackedHybrid(nn.Module):
         self.second = Recurrent(self.first.output_size, blocks[1][0], num_layers=blocks[1][1], **options)
         self.between = nn.Dropout(dropout)
         self.output_size, self.bidirectional, self.impl = self.second.output_size, bidirectional, self.first.impl
+        self.state_size = self.first.state_size + self.second.state_size
 
     def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         first_state, second_state = state if state is not None else (None, None)
@@ -76,6 +77,7 @@ class ParallelHybrid(nn.Module):
         size = self.lstm.output_size
         self.mix = nn.Linear(2 * size, size)  # W (concat) or W_g (gate)
         self.output_size, self.bidirectional, self.impl = size, bidirectional, self.lstm.impl
+        self.state_size = self.lstm.state_size + self.gru.state_size
 
     def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         lstm_state, gru_state = state if state is not None else (None, None)

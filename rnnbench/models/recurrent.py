@@ -2,9 +2,14 @@
 
 `Recurrent` runs a cell over time in one of three ways, all the same function (tested to ~1e-6):
     fused      the cell's torch.nn counterpart (cuDNN/oneDNN kernels), same parameter layout
-    scan       for cells with an input-only diagonal recurrence (`ScanCell`): all steps at once
+    scan       the cell's parallel form, `forward_sequence(x, state)`: all steps at once (a parallel
+               scan for a recurrence linear in its state, a convolution for a time-invariant one)
     reference  the readable cell looped over time in Python
 ``impl=auto`` takes the first of these the cell supports.
+
+`state_size` counts the numbers one sample's state holds between steps (real numbers; a complex
+one counts twice), summed over layers and directions: what a recurrent model compresses its past
+into, the figure modern recurrences are compared at (zoology, MAD-Lab).
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ import torch
 from torch import Tensor, nn
 
 from rnnbench.errors import ConfigError, check_choice, check_float, check_int
-from rnnbench.models.scan import ScanCell, run_scan
 
 IMPLS = ("auto", "fused", "scan", "reference")
 
@@ -55,22 +59,24 @@ class Recurrent(nn.Module):
                 f"is 'fused' but {cell_class.__name__} has no fused kernel; use impl=reference or impl=auto",
                 show_value=False,
             )
-        can_scan = isinstance(cell_class, type) and issubclass(cell_class, ScanCell)
+        can_scan = callable(getattr(cell_class, "forward_sequence", None))
         if impl == "scan" and not can_scan:
             raise ConfigError(
                 "impl",
-                f"is 'scan' but {cell_class.__name__} is not a ScanCell (its recurrence "
-                "depends on h); use impl=reference or impl=auto",
+                f"is 'scan' but {cell_class.__name__} has no parallel form (its recurrence is not "
+                "linear in its state); use impl=reference or impl=auto",
                 show_value=False,
             )
         self.impl = "fused" if fused is not None else ("scan" if can_scan and impl != "reference" else "reference")
-        self.run = run_scan if self.impl == "scan" else run_cell
+        self.run = run_parallel if self.impl == "scan" else run_cell
         directions = 2 if bidirectional else 1
         self.output_size = directions * hidden_size
+        sizes = [input_size] + [self.output_size] * (num_layers - 1)
+        with torch.device("meta"), torch.random.fork_rng(devices=[]), _cell_options():
+            self.state_size = directions * sum(cell(size, hidden_size).state_size() for size in sizes)
         if fused is not None:
             self.fused = fused
             return
-        sizes = [input_size] + [self.output_size] * (num_layers - 1)
         with _cell_options():
             self.layers = nn.ModuleList(cell(size, hidden_size) for size in sizes)
             if bidirectional:
@@ -112,6 +118,11 @@ def run_cell(cell: nn.Module, x: Tensor, state: Any = None, steps: list[Tensor] 
     if steps is not None:
         steps.extend(outputs)
     return torch.stack(outputs, dim=1), state
+
+
+def run_parallel(cell: nn.Module, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+    """All steps of a cell at once, by its parallel form."""
+    return cell.forward_sequence(x, state)
 
 
 @contextlib.contextmanager

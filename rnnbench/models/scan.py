@@ -43,14 +43,22 @@ class ScanCell(Cell):
         h = torch.addcmul(b, a, h)
         return h, h
 
+    def forward_sequence(self, x: Tensor, state: Any = None) -> tuple[Tensor, Tensor]:
+        return run_scan(self, x, state)
+
 
 def run_scan(cell: ScanCell, x: Tensor, state: Any = None) -> tuple[Tensor, Tensor]:
     """All steps of a ScanCell at once: (B, T, I) → (B, T, H), final h."""
-    a, b = cell.coefficients(x)
-    if state is not None:  # h_0 = a_0 h_init + b_0: fold the initial state into the first b
-        b = torch.cat([torch.addcmul(b[:, :1], a[:, :1], state.unsqueeze(1)), b[:, 1:]], dim=1)
-    h = parallel_scan(a, b)
+    h = linear_recurrence(*cell.coefficients(x), state)
     return h, h[:, -1]
+
+
+def linear_recurrence(a: Tensor, b: Tensor, h_init: Tensor | None = None) -> Tensor:
+    """h_t = a_t ⊙ h_{t−1} + b_t for every t, from h_{−1} = h_init (zeros when None); a, b (B, T, ...),
+    real or complex. The initial state is folded into the first step, h_0 = a_0 h_init + b_0."""
+    if h_init is not None:
+        b = torch.cat([torch.addcmul(b[:, :1], a[:, :1], h_init.unsqueeze(1)), b[:, 1:]], dim=1)
+    return parallel_scan(a, b)
 
 
 def parallel_scan(a: Tensor, b: Tensor) -> Tensor:
@@ -68,3 +76,17 @@ def parallel_scan(a: Tensor, b: Tensor) -> Tensor:
     h_before = torch.cat([torch.zeros_like(h_odd[:, :1]), h_odd[:, :-1]], dim=1)  # h_{2i−1}
     h_even = torch.addcmul(b_even, a_even, h_before)
     return torch.stack([h_even, h_odd], dim=2).reshape(a.shape)
+
+
+class LinearRecurrenceBlock(Cell):
+    """A block around a recurrence that is linear in its state given the inputs (LRU, RG-LRU, S6
+    of Mamba), written once for any number of steps: `forward_sequence(x, state)` solves the
+    recurrence with `linear_recurrence` (the parallel scan). The step API feeds it one step at a
+    time (T = 1: h_t = a_t ⊙ h_{t−1} + b_t, literally), which is the reference loop."""
+
+    def forward(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:  # (B, I) -> (B, H), state
+        y, state = self.forward_sequence(x_t.unsqueeze(1), state)
+        return y[:, 0], state
+
+    def forward_sequence(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        raise NotImplementedError

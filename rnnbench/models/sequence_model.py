@@ -82,11 +82,13 @@ class SequenceModel(nn.Module):
 
     def describe(self) -> dict:
         """Identity and size for the run record; `core_params` counts the core only (no embedding,
-        readout or head)."""
+        readout or head); `state_size` the real numbers a recurrent core carries from one step to the
+        next per sample (recurrent.py), None for a core without a fixed-size state (Transformer, TCN)."""
         return {
             "name": self.name,
             "readout": self.readout.kind,
             "impl": getattr(self.core, "impl", None),
             "params": sum(p.numel() for p in self.parameters()),
             "core_params": sum(p.numel() for p in self.core.parameters()),
+            "state_size": getattr(self.core, "state_size", None),
         }

@@ -7,11 +7,17 @@ units of a recurrent core, channels of the TCN and of the conv cells, d_model of
 Transformer), and its parameter count P(w) grows strictly with it for the task at hand (input
 size, vocabulary, outputs all count). So the closest width is one of the two around the first
 w with P(w) ≥ N, found by doubling then bisection over w = step, 2·step, … (step = num_heads for
-the Transformer, whose d_model splits into heads; 1 otherwise). P(w) is counted on a model built
+the Transformer, whose d_model splits into heads, and for cells with heads, `cell.num_heads`:
+GLA, DeltaNet, RG-LRU's gates; 1 otherwise). P(w) is counted on a model built
 on the meta device: no memory, no initialisation, no draw from the run's random numbers.
 
+`model.state_budget=N` does the same for the state a recurrent model carries per sample
+(`state_size`, models/recurrent.py): modern recurrences are compared at equal state as well as
+equal parameters (zoology; MAD-Lab normalises state size), since a recurrence can only recall what
+its state holds. State grows with width too, so the same search finds it. One budget at a time.
+
 The record keeps both: `hparams["model.param_budget"]` (the budget asked) and
-`model_info["hidden_size"]`, `params` (what it gave).
+`model_info["hidden_size"]`, `params` (what it gave); likewise `state_budget` and `state_size`.
 """
 
 from __future__ import annotations
@@ -33,26 +39,39 @@ def count_params(make: Callable[[int], torch.nn.Module], width: int) -> int:
         return sum(p.numel() for p in make(width).parameters())
 
 
+def count_state(make: Callable[[int], torch.nn.Module], width: int) -> int | None:
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):
+        return make(width).describe().get("state_size")
+
+
+BUDGETS = {"param_budget": ("parameters", count_params), "state_budget": ("state numbers", count_state)}
+
+
 def width_for_budget(
-    make: Callable[[int], torch.nn.Module], budget: int, step: int = 1, what: str = "the model"
+    make: Callable[[int], torch.nn.Module],
+    budget: int,
+    step: int = 1,
+    what: str = "the model",
+    key: str = "param_budget",
 ) -> tuple[int, int]:
-    """(width, parameter count) with the count closest to `budget` over widths that are multiples
-    of `step` (the smaller width on a tie). A budget below the smallest model, or beyond the
-    largest width, raises UserError."""
-    check_int("model.param_budget", budget, 1)
-    count = functools.lru_cache(maxsize=None)(lambda width: count_params(make, width))  # each width built once
+    """(width, count) with the count (of parameters, or of state numbers for key="state_budget")
+    closest to `budget` over widths that are multiples of `step` (the smaller width on a tie). A
+    budget below the smallest model, or beyond the largest width, raises UserError."""
+    unit, counter = BUDGETS[key]
+    check_int(f"model.{key}", budget, 1)
+    count = functools.lru_cache(maxsize=None)(lambda width: counter(make, width))  # each width built once
     smallest = count(step)
     if budget < smallest:
         raise UserError(
-            f"model.param_budget={budget} is below the smallest {what} for this task ({smallest:,} "
-            f"parameters at hidden_size={step}); give at least {smallest:,}"
+            f"model.{key}={budget} is below the smallest {what} for this task ({smallest:,} "
+            f"{unit} at hidden_size={step}); give at least {smallest:,}"
         )
     high = step
     while count(high) < budget:
         high *= 2
         if high > MAX_WIDTH:
             raise UserError(
-                f"model.param_budget={budget} needs {what} wider than hidden_size={MAX_WIDTH:,}; give a smaller budget"
+                f"model.{key}={budget} needs {what} wider than hidden_size={MAX_WIDTH:,}; give a smaller budget"
             )
     low = max(step, high // 2 // step * step)  # P(low) < budget ≤ P(high), unless low == high == step
     while high - low > step:
@@ -66,22 +85,34 @@ def width_for_budget(
 
 
 def sized(model_cfg: DictConfig, make: Callable[[DictConfig], torch.nn.Module]) -> tuple[DictConfig, dict]:
-    """The model config without `param_budget`, its hidden_size set for the budget when there is
+    """The model config without its budgets, its hidden_size set for the budget when there is
     one; and what the record keeps of it ({} without a budget)."""
-    budget = model_cfg.get("param_budget")
+    budgets = {key: model_cfg.get(key) for key in BUDGETS if model_cfg.get(key) is not None}
     plain = copy.copy(model_cfg)  # keeps its place in the config, so errors name model.<key>
     with open_dict(plain):
-        plain.pop("param_budget", None)
-    if budget is None:
+        for key in BUDGETS:
+            plain.pop(key, None)
+    if not budgets:
         return plain, {}
-    step = int(model_cfg.get("num_heads") or 1)
+    name = f"model={model_cfg.get('name')}"
+    if len(budgets) > 1:
+        raise UserError(
+            f"{name} has both model.param_budget and model.state_budget; give one (the other is what it gives)"
+        )
+    heads = model_cfg.get("num_heads") or OmegaConf.select(model_cfg, "cell.num_heads", default=None)
+    (key, budget), step = budgets.popitem(), int(heads or 1)
 
     def at(width: int) -> torch.nn.Module:
         return make(OmegaConf.merge(plain, {"hidden_size": width}))
 
-    width, params = width_for_budget(at, budget, step, f"model={model_cfg.get('name')}")
+    if key == "state_budget" and count_state(at, step) is None:
+        raise UserError(
+            f"model.state_budget: {name} carries no fixed-size state from step to step (its memory "
+            "grows with the sequence); size it by model.param_budget"
+        )
+    width, count = width_for_budget(at, budget, step, name, key)
     return OmegaConf.merge(plain, {"hidden_size": width}), {
-        "param_budget": budget,
+        key: budget,
         "hidden_size": width,
-        "params_vs_budget": params / budget,
+        f"{'params' if key == 'param_budget' else 'state'}_vs_budget": count / budget,
     }

@@ -12,7 +12,7 @@ study file's `claims:` add one's own) names two sides — a model, or a list of 
     steps_to_target              steps to the task's target; a run that   log-rank, permutation p; Kaplan–
                                  never reached it is censored              Meier medians in the evidence
     params, core_params,         counts, the same for every seed          exact comparison, no test
-    flops_per_token
+    state_size, flops_per_token
     tokens_per_s                 speed: each run's training step timed    compare()
                                  alone after training, on the kernels a
                                  user gets (timing.json: training/
@@ -68,6 +68,7 @@ from rnnbench.errors import UserError
 from rnnbench.report.collect import (
     AT_LENGTH,
     AT_LENGTH_BASELINE,
+    BUDGET_KEYS,
     HPARAM,
     TIMED,
     TIMED_REFERENCE,
@@ -90,12 +91,12 @@ from rnnbench.report.stats import (
 
 FOLK = config_dir() / "claims" / "folk.yaml"
 TESTS = {"better": None, "worse": None, "more": ">", "fewer": "<", "non_inferior": None}
-EXACT = ("params", "core_params", "flops_per_token")  # the same for every seed of a config
+EXACT = ("params", "core_params", "state_size", "flops_per_token")  # the same for every seed of a config
 SPEED = {"tokens_per_s": TIMED, "tokens_per_s_reference": TIMED_REFERENCE}  # measure → its timing columns
 CLAIM_KEYS = {"claim", "a", "b", "measure", "test", "margin", "where"}
 SIDE_KEYS = {"model", "pick"}
-SHARED_MODEL_KEYS = ("model.hidden_size", "model.param_budget")
-BUDGET, WIDTH, TUNED = HPARAM + "model.param_budget", HPARAM + "model.hidden_size", HPARAM + "tuned"
+SHARED_MODEL_KEYS = ("model.hidden_size", *BUDGET_KEYS)
+BUDGETS, WIDTH, TUNED = [HPARAM + key for key in BUDGET_KEYS], HPARAM + "model.hidden_size", HPARAM + "tuned"
 MARGIN = 0.10  # default margin of non-inferiority and equivalence, as a fraction of b's mean
 NEITHER, TOO_FEW, EQUIVALENT = "neither learned", "too few seeds", "equivalent"
 # claims.csv; the report's tables show DISPLAY.
@@ -555,8 +556,10 @@ def settings(done: pd.DataFrame, ignore: tuple[str, ...] = ()) -> Iterator[tuple
             and c not in ignore
         ]
         values = frame[keys].apply(config_values) if keys else frame[[]]
-        if BUDGET in values and WIDTH in values:  # sized by the budget: their widths differ by design
-            values[WIDTH] = values[WIDTH].astype(object).where(values[BUDGET] == "none", "by budget")
+        budgets = [b for b in BUDGETS if b in values]
+        if budgets and WIDTH in values:  # sized by a budget: their widths differ by design
+            unsized = (values[budgets] == "none").all(axis=1)
+            values[WIDTH] = values[WIDTH].astype(object).where(unsized, "by budget")
         varied = [k for k in keys if values[k].nunique() > 1]
         if not varied:
             yield str(dataset), frame, []

@@ -37,6 +37,7 @@ from rnnbench.training.record import (
 
 REACH_FLOOR = 1e-3  # gradient_reach counts the steps whose gradient is at least this fraction of the last one's
 HPARAM = "hp."  # prefix of the flattened config columns in the runs table
+BUDGET_KEYS = ("model.param_budget", "model.state_budget")  # sizing: the width is what a budget gave
 OTHER_BASELINE = "other_baseline."  # + name + "." + metric
 ANALYSIS = "analysis."  # + key: numbers a task adds after training (e.g. max_n_generalised)
 AT_LENGTH = "at_T."  # + T′ + "." + metric: test at another length (`rnnbench eval RUN dataset.seq_len=T′`)
@@ -226,10 +227,10 @@ def hashable(value):
 
 def config_values(column: pd.Series) -> pd.Series:
     """A config column ("hp.<key>") as values that decide whether runs were run alike: hashable,
-    and a null model.param_budget as "none" — no budget is a setting of its own (equal width),
-    not a missing key (which never splits runs)."""
+    and a null budget (model.param_budget, model.state_budget) as "none" — no budget is a setting of
+    its own (equal width), not a missing key (which never splits runs)."""
     values = column.map(hashable)
-    if column.name == HPARAM + "model.param_budget":
+    if column.name in [HPARAM + key for key in BUDGET_KEYS]:
         values = values.astype(object).where(values.notna(), "none")
     return values
 
@@ -310,7 +311,7 @@ def _run_row(run_dir: Path, s: Summary) -> dict:
     for name, prefix in ((AS_BUILT, TIMED), (REFERENCE, TIMED_REFERENCE)):
         if isinstance(timing.get(name), dict):
             row.update({prefix + key: timing[name].get(key) for key in ("tokens_per_s", "kernel")})
-    if s.model_info.get("param_budget") is not None:  # sized by its budget: the width it was built with
+    if any(s.model_info.get(key[len("model.") :]) is not None for key in BUDGET_KEYS):  # the width a budget gave
         row[HPARAM + "model.hidden_size"] = s.model_info["hidden_size"]
     return row
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from rnnbench.report import stats
 from rnnbench.report.claims import primary_direction, settings
-from rnnbench.report.collect import HPARAM, as_typed, config_values, incidental
+from rnnbench.report.collect import BUDGET_KEYS, HPARAM, as_typed, config_values, incidental
 
 COLUMNS = [
     "setting",
@@ -96,7 +96,7 @@ def _scores(frame: pd.DataFrame, metric: str) -> dict[str, pd.Series]:
         for c in frame.columns
         if c.startswith(HPARAM + "model.")
         and not incidental(c[len(HPARAM) :])
-        and c[len(HPARAM) :] not in ("model.hidden_size", "model.param_budget")
+        and c[len(HPARAM) :] not in ("model.hidden_size", *BUDGET_KEYS)
     ]
     scores: dict[str, pd.Series] = {}
     for model, runs in frame.groupby("model", sort=True):

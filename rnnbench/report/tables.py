@@ -157,6 +157,8 @@ def display_table(
         out[key] = table[key].map(_text)
     out["params"] = table["params"].map(_count)
     out["core params"] = table["core_params"].map(_count)
+    if table["state_size"].notna().any():
+        out["state"] = table["state_size"].map(_count)
     out[f"FLOPs/{unit[:-1]}"] = table["flops_per_token"].map(_count)
     out[f"train {unit}/s"] = table["tokens_per_s"].map(_count)
     if table["infer_tokens_per_s"].notna().any():
@@ -209,7 +211,7 @@ def display_table(
 
 def key_columns(shown: pd.DataFrame, labels: int) -> list[str]:
     """The columns of a `display_table` a reader needs first: what the group is (its `labels`
-    columns), its size, the primary test metric with its interval, the baseline beside it, how
+    columns), its size (parameters, state), the primary test metric with its interval, the baseline beside it, how
     many solved, and how many seeds and failures. The rest (speeds, memory, FLOPs, other metrics,
     best validation, why runs stopped) is detail."""
     columns = list(shown.columns)
@@ -218,6 +220,7 @@ def key_columns(shown: pd.DataFrame, labels: int) -> list[str]:
     wanted = [
         *columns[:labels],
         "params",
+        "state",
         *metrics[:1],
         f"test {primary} 95% CI",
         *[c for c in columns if c.startswith(f"baseline {primary} (")][:1],

@@ -111,6 +111,7 @@ class Summary:
     # its size
     params: int | None = _report("same")  # every parameter of the model
     core_params: int | None = _report("same")  # the recurrent core's (no embedding, readout, head)
+    state_size: int | None = _report("same")  # numbers its state carries per sample (None: no fixed state)
     flops_per_token: float | None = _report("same")  # forward FLOPs of one sample per time step (flops.py)
     # the task's reference predictors, scored by the same code on the same data
     baseline_name: str | None = None  # the trivial one

@@ -13,7 +13,7 @@ that read a parameter meet a `Stacked`, and `__torch_function__` computes each p
     x @ p                      p (K, D) or (K, D, O)  → one bmm
     F.layer_norm(x, s, w, b)   normalised, then each member's gain and bias
     F.embedding(ids, E)        member k's ids index its own table
-    F.conv1d/conv2d(x, W, b)   one grouped convolution over the members' channels (groups = 1 only)
+    F.conv1d/conv2d(x, W, b)   one grouped convolution over the members' channels (K·groups groups)
     torch._weight_norm(v, g)   each member's own norms (torch's weight_norm parametrization)
 
 Any other operation on a parameter raises `NotMemberAware`, naming it: the batched run then checks
@@ -211,14 +211,20 @@ def convolution(conv: Callable) -> Callable:
         dilation: Any = 1,
         groups: int = 1,
     ) -> Tensor:
-        if groups != 1 or isinstance(x, Stacked) or not isinstance(weight, Stacked):
-            raise NotMemberAware(f"{conv.__name__} with groups, or of a parameter")
+        if isinstance(x, Stacked) or not isinstance(weight, Stacked):
+            raise NotMemberAware(f"{conv.__name__} of a parameter")
         w = _plain(weight)
         k, size = w.shape[0], w.shape[1]
         rows, channels, *space = x.shape
         grouped = x.reshape(k, -1, channels, *space).transpose(0, 1).reshape(-1, k * channels, *space)
         out = conv(
-            grouped, w.flatten(0, 1), None if bias is None else _plain(bias).flatten(), stride, padding, dilation, k
+            grouped,
+            w.flatten(0, 1),
+            None if bias is None else _plain(bias).flatten(),
+            stride,
+            padding,
+            dilation,
+            k * groups,  # member m's group j is group m·groups + j
         )
         return out.reshape(-1, k, size, *out.shape[2:]).transpose(0, 1).reshape(rows, size, *out.shape[2:])
 

@@ -21,7 +21,8 @@ Config errors are raised by build and start, before anything is written; from th
 an exception is recorded (status "failed" with its reason) and re-raised. A non-finite loss or
 gradient norm ends the run as "failed" (returned, not raised).
 
-Figures in the record: `params`, `core_params`, and `flops_per_token`, the forward FLOPs of one
+Figures in the record: `params`, `core_params`, `state_size` (models/recurrent.py) and
+`flops_per_token`, the forward FLOPs of one
 sample over the time steps it takes (flops.py; `task.sample_len`: tokens, or source + target tokens
 for an encoder-decoder, or frames read + predicted for video). `tokens_per_s` counts the time steps
 fed to the model (batch × sample_len per optimizer step) over `train_s`, the time spent in
@@ -250,6 +251,7 @@ class Run:
             optimizer=type(self.built.optimizer).__name__,
             params=info["params"],
             core_params=info["core_params"],
+            state_size=info.get("state_size"),
             flops_per_token=flops / task.sample_len,
             baseline_name=task.baseline_name,
             baseline=baselines[task.baseline_name],

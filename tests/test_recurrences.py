@@ -1,0 +1,365 @@
+"""The modern recurrences (LRU, RG-LRU, Mamba, S4D, GLA, DeltaNet): parallel form against the loop, against the
+authors' reference functions (transcribed here, with their source), parameter formulas, state
+sizes of every model, and sizing by state (`model.state_budget`)."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rnnbench.errors import ConfigError, UserError
+from rnnbench.models import Recurrent
+from rnnbench.models.deltanet import DeltaNetCell
+from rnnbench.models.gla import GLACell
+from rnnbench.models.lru import LRUCell
+from rnnbench.models.mamba import MambaCell
+from rnnbench.models.rglru import RGLRUCell
+from rnnbench.models.s4d import S4DCell
+from rnnbench.training.build import build_model
+from tests.conftest import cached_task, compose_config
+
+NEGATIVE_DELTANET = functools.partial(DeltaNetCell, negative_eigenvalues=True)
+CELLS = [LRUCell, RGLRUCell, MambaCell, S4DCell, GLACell, DeltaNetCell, NEGATIVE_DELTANET]
+
+
+def n_params(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def twins(cell, inputs: int = 3, hidden: int = 8):
+    """The same weights as the parallel form and as the reference loop, in float64."""
+    torch.manual_seed(0)
+    parallel = Recurrent(inputs, cell, hidden, num_layers=2, impl="scan").double()
+    loop = Recurrent(inputs, cell, hidden, num_layers=2, impl="reference").double()
+    loop.load_state_dict(parallel.state_dict())
+    return parallel, loop
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("T", [pytest.param(1000, marks=pytest.mark.slow), 37, 2, 1])
+def test_the_parallel_form_equals_the_loop_in_outputs_and_gradients(cell, T):
+    parallel, loop = twins(cell)
+    assert parallel.impl == "scan" and loop.impl == "reference"
+    x = torch.randn(2, T, 3, dtype=torch.float64)
+    y_parallel, state_parallel = parallel(x)
+    y_loop, state_loop = loop(x)
+    torch.testing.assert_close(y_parallel, y_loop, rtol=1e-5, atol=1e-9)
+    torch.testing.assert_close(state_parallel, state_loop, rtol=1e-5, atol=1e-9)
+    weights = torch.randn_like(y_parallel)
+    (y_parallel * weights).sum().backward()
+    (y_loop * weights).sum().backward()
+    for (name, p), q in zip(parallel.named_parameters(), loop.parameters()):
+        grads = [r.grad if r.grad is not None else torch.zeros_like(r) for r in (p, q)]  # T = 1 never reads λ
+        torch.testing.assert_close(*grads, rtol=1e-5, atol=1e-9, msg=name)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_carried_state_continues_the_sequence_exactly(cell):
+    """Truncated BPTT and `rnnbench sample` feed a sequence in pieces: the convolution windows and
+    the recurrent states carry over."""
+    parallel, loop = twins(cell)
+    x = torch.randn(2, 19, 3, dtype=torch.float64)
+    whole, _ = parallel(x)
+    first, state = parallel(x[:, :7])
+    second, state = parallel(x[:, 7:18], state)
+    last, _ = loop(x[:, 18:], state)  # one step on the loop, from the parallel form's state
+    torch.testing.assert_close(torch.cat([first, second, last], 1), whole)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cell", CELLS)
+def test_float32_stays_finite_and_close_at_long_T(cell):
+    torch.manual_seed(0)
+    parallel = Recurrent(3, cell, 16, impl="scan")
+    loop = Recurrent(3, cell, 16, impl="reference")
+    loop.load_state_dict(parallel.state_dict())
+    x = torch.randn(2, 3000, 3) * 3
+    y = parallel(x)[0]
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y, loop(x)[0], rtol=1e-3, atol=1e-4)
+
+
+# --- against the authors' reference functions ------------------------------------------------------
+
+
+def selective_scan_ref(u, delta, A, B, C, D, z, delta_bias):
+    """mamba_ssm/ops/selective_scan_interface.py `selective_scan_ref` (state-spaces/mamba), its
+    real-A, input-dependent B and C path (B, C (batch, N, L)), delta_softplus=True; kept in the
+    input's dtype (the original computes in float32)."""
+    delta = F.softplus(delta + delta_bias[..., None])
+    x = A.new_zeros((u.shape[0], A.shape[0], A.shape[1]))
+    deltaA = torch.exp(torch.einsum("bdl,dn->bdln", delta, A))
+    deltaB_u = torch.einsum("bdl,bnl,bdl->bdln", delta, B, u)
+    ys = []
+    for i in range(u.shape[2]):
+        x = deltaA[:, :, i] * x + deltaB_u[:, :, i]
+        ys.append(torch.einsum("bdn,bn->bd", x, C[:, :, i]))
+    y = torch.stack(ys, dim=2)
+    return (y + u * D[:, None]) * F.silu(z)
+
+
+def mamba_reference(block: MambaCell, hidden_states):
+    """mamba_ssm/modules/mamba_simple.py `Mamba.forward`, its path without the fused kernels
+    (causal_conv1d_fn absent: nn.Conv1d padded by d_conv − 1, cut to L), on `block`'s weights."""
+    L = hidden_states.shape[1]
+    xz = (hidden_states @ block.in_proj.weight.T).transpose(1, 2)  # (b, 2E, l)
+    A = -torch.exp(block.A_log)
+    x, z = xz.chunk(2, dim=1)
+    conv = block.conv.conv
+    x = F.silu(F.conv1d(x, conv.weight, conv.bias, padding=conv.kernel_size[0] - 1, groups=x.shape[1])[..., :L])
+    x_dbl = F.linear(x.transpose(1, 2).reshape(-1, x.shape[1]), block.x_proj.weight)  # ((b l), R + 2N)
+    dt, B, C = torch.split(x_dbl, [block.dt_rank, block.state_dim, block.state_dim], dim=-1)
+    dt = (block.dt_proj.weight @ dt.t()).reshape(-1, x.shape[0], L).transpose(0, 1)  # (b, E, l)
+    B = B.reshape(x.shape[0], L, -1).transpose(1, 2)  # (b, N, l)
+    C = C.reshape(x.shape[0], L, -1).transpose(1, 2)
+    y = selective_scan_ref(x, dt, A, B, C, block.D, z, block.dt_proj.bias)
+    return F.linear(y.transpose(1, 2), block.out_proj.weight)
+
+
+def test_mamba_is_the_authors_block_and_selective_scan():
+    torch.manual_seed(0)
+    block = MambaCell(5, 8, state_dim=4, dt_rank=3).double()
+    x = torch.randn(2, 30, 5, dtype=torch.float64)
+    torch.testing.assert_close(block.forward_sequence(x)[0], mamba_reference(block, x), rtol=1e-10, atol=1e-12)
+
+
+def rg_lru_reference(block: RGLRUCell, x):
+    """recurrentgemma/torch/modules.py `RecurrentBlock.forward` with layers.py `Conv1D`, `RGLRU`,
+    `BlockDiagonalLinear` and `rnn_scan` (google-deepmind/recurrentgemma), on `block`'s weights;
+    segment_pos from 1, so no document starts inside the sequence (rnnbench has none)."""
+    y = F.gelu(block.gate_branch(x), approximate="tanh")
+    u = block.input_branch(x)
+    w = block.conv.conv.weight[:, 0].T  # Conv1D.w (temporal_width, width): w[k − 1 − shift] ⊙ x_{t − shift}
+    u = (
+        sum(F.pad(u, (0, 0, shift, 0))[:, : u.shape[1]] * w[w.shape[0] - shift - 1] for shift in range(w.shape[0]))
+        + block.conv.conv.bias
+    )
+
+    def block_diagonal(layer, v):  # einsum("... h i, h i j -> ... h j", x, w) + b, with w (h, i, j)
+        blocks = v.unflatten(-1, (layer.heads, -1))
+        return (torch.einsum("...hi,hij->...hj", blocks, layer.weight.transpose(1, 2)) + layer.bias).flatten(-2)
+
+    gate_x = torch.sigmoid(block_diagonal(block.input_gate, u))
+    gate_a = torch.sigmoid(block_diagonal(block.recurrence_gate, u))
+    log_a = -8.0 * gate_a * F.softplus(block.a_param)
+    a, a_square = torch.exp(log_a), torch.exp(2 * log_a)
+    normalized_x = u * gate_x * torch.sqrt(1 - a_square)
+    h, hs = torch.zeros_like(u[:, 0]), []
+    for t in range(u.shape[1]):
+        h = a[:, t] * h + normalized_x[:, t]
+        hs.append(h)
+    return block.out(torch.stack(hs, 1) * y)
+
+
+def test_rg_lru_is_recurrentgemma_recurrent_block():
+    torch.manual_seed(0)
+    block = RGLRUCell(5, 8, num_heads=2).double()
+    x = torch.randn(2, 30, 5, dtype=torch.float64)
+    torch.testing.assert_close(block.forward_sequence(x)[0], rg_lru_reference(block, x), rtol=1e-10, atol=1e-12)
+
+
+def test_lru_is_the_papers_forward_pass():
+    """Orvieto et al. 2023, Appendix A: Λ = exp(−exp(ν) + i·exp(θ)), B_norm = (B_re + i·B_im)·γ,
+    hidden states by the associative scan, y = Re(C x) + D ⊙ u — here the sequential loop."""
+    torch.manual_seed(0)
+    block = LRUCell(8, 8, state_dim=5).double()
+    u = torch.randn(2, 30, 8, dtype=torch.float64)
+    Lambda = torch.exp(-torch.exp(block.nu_log) + 1j * torch.exp(block.theta_log))
+    B_norm = (block.B_re + 1j * block.B_im) * torch.exp(block.gamma_log).unsqueeze(-1)
+    C = block.C_re + 1j * block.C_im
+    x, ys = torch.zeros(2, 5, dtype=torch.complex128), []
+    for t in range(30):
+        x = Lambda * x + u[:, t].to(torch.complex128) @ B_norm.T
+        ys.append((x @ C.T).real + block.D * u[:, t])
+    expected = F.glu(block.out(F.gelu(torch.stack(ys, 1))), dim=-1)
+    torch.testing.assert_close(block.forward_sequence(u)[0], expected, rtol=1e-10, atol=1e-12)
+    assert (Lambda.abs() > 0.9 - 1e-9).all() and (Lambda.abs() < 0.999).all()  # the ring it starts on
+
+
+def test_s4d_is_the_authors_kernel_and_convolution():
+    """models/s4/s4d.py (state-spaces/s4): S4DKernel.forward, then S4D.forward's FFT convolution,
+    D skip, GELU and the GLU output, on the cell's weights — against its recurrence, one step at a time."""
+    torch.manual_seed(0)
+    cell = S4DCell(8, 8, state_dim=6).double()
+    u = torch.randn(2, 40, 8, dtype=torch.float64)
+    L = u.shape[1]
+    dt = torch.exp(cell.dt_log)
+    C = torch.view_as_complex(cell.C)
+    A = -torch.exp(cell.A_log) + 1j * cell.A_im
+    dtA = A * dt.unsqueeze(-1)
+    K = dtA.unsqueeze(-1) * torch.arange(L)
+    C = C * (torch.exp(dtA) - 1.0) / A
+    k = 2 * torch.einsum("hn, hnl -> hl", C, torch.exp(K)).real
+    y = torch.fft.irfft(torch.fft.rfft(u.transpose(1, 2), n=2 * L) * torch.fft.rfft(k, n=2 * L), n=2 * L)[..., :L]
+    y = y + u.transpose(1, 2) * cell.D.unsqueeze(-1)
+    expected = F.glu(cell.out(F.gelu(y).transpose(1, 2)), dim=-1)
+    state, stepped = cell.initial_state(2, u), []
+    for u_t in u.unbind(1):
+        out, state = cell(u_t, state)
+        stepped.append(out)
+    torch.testing.assert_close(torch.stack(stepped, 1), expected, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(cell.forward_sequence(u)[0], expected, rtol=1e-9, atol=1e-12)
+
+
+def naive_recurrent_gla(q, k, v, gk):
+    """fla/ops/gla/naive.py `naive_recurrent_gla` (fla-org/flash-linear-attention): q, k, v, gk
+    (B, T, H, K); o_t = (q_t K^−½) · S_t, S_t = S_{t−1} ⊙ exp(gk_t) + k_t v_tᵀ."""
+    q, k, v, gk = (x.transpose(1, 2) for x in (q, k, v, gk))
+    o, h = torch.zeros_like(v), q.new_zeros(*q.shape[:2], q.shape[-1], v.shape[-1])
+    for i in range(q.shape[2]):
+        h = h * gk[:, :, i].exp()[..., None] + k[:, :, i][..., None] * v[:, :, i][..., None, :]
+        o[:, :, i] = (q[:, :, i][..., None] * q.shape[-1] ** -0.5 * h).sum(-2)
+    return o.transpose(1, 2)
+
+
+def delta_rule_recurrence(q, k, v, beta):
+    """fla/ops/delta_rule/naive.py `delta_rule_recurrence` (fla-org/flash-linear-attention): q, k,
+    v (b, h, l, d), beta (b, h, l)."""
+    o, S, q = torch.zeros_like(v), v.new_zeros(*q.shape[:2], q.shape[-1], v.shape[-1]), q * q.shape[-1] ** -0.5
+    for i in range(q.shape[2]):
+        _k, _v = k[:, :, i], v[:, :, i]
+        _v = (_v - (S * _k[..., None]).sum(-2)) * beta[:, :, i, None]
+        S = S + _k.unsqueeze(-1) * _v.unsqueeze(-2)
+        o[:, :, i] = torch.einsum("bhd,bhdm->bhm", q[:, :, i], S)
+    return o
+
+
+def test_gla_is_flas_naive_recurrence():
+    torch.manual_seed(0)
+    cell = GLACell(5, 8, num_heads=2, chunk_size=4).double()
+    x = torch.randn(2, 30, 5, dtype=torch.float64)
+    q, k, v, log_alpha = cell.inputs(x)  # (B, n, T, d); q already scaled by d^−½
+    o = naive_recurrent_gla(*(p.transpose(1, 2) for p in (q * cell.d**0.5, k, v, log_alpha)))
+    expected = cell.read_out(o.transpose(1, 2), x)
+    torch.testing.assert_close(cell.forward_sequence(x)[0], expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("negative", [False, True])
+def test_deltanet_is_flas_delta_rule_recurrence(negative):
+    torch.manual_seed(0)
+    cell = DeltaNetCell(5, 8, num_heads=2, chunk_size=4, negative_eigenvalues=negative).double()
+    x = torch.randn(2, 30, 5, dtype=torch.float64)
+    q, k, v, beta = cell.inputs(x)
+    assert (beta > 1).any() == negative and (beta < 2).all()  # transitions' eigenvalue 1 − β ∈ (−1, 1)
+    o = delta_rule_recurrence(q * cell.d**0.5, k, v, beta.squeeze(-1))
+    torch.testing.assert_close(cell.forward_sequence(x)[0], cell.read_out(o, x), rtol=1e-10, atol=1e-12)
+
+
+# --- parameters and state --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("I", [3, 8])
+def test_parameter_formulas_of_the_readme(I):
+    H, N, E, k = 8, 6, 8, 4
+    encoder = I * H + H if I != H else 0
+    assert n_params(LRUCell(I, H, state_dim=N)) == 4 * N * H + 3 * N + 2 * H * H + 3 * H + encoder
+    assert n_params(S4DCell(I, H, state_dim=N)) == 2 * H * H + 2 * H * N + 4 * H + encoder
+    n = 2
+    gates = 2 * (E * E // n + E)
+    assert n_params(RGLRUCell(I, H, num_heads=n)) == 2 * (I * E + E) + (k + 1) * E + gates + E + E * H + H
+    E, R = 2 * H, 3
+    assert n_params(MambaCell(I, H, state_dim=N, dt_rank=R)) == E * (2 * I + H + 3 * N + 2 * R + k + 3)
+    n, d = 2, H // 2
+    layer = 4 * I * H + H * H + d
+    assert n_params(GLACell(I, H, num_heads=n)) == layer + 16 * (I + H) + H
+    assert n_params(DeltaNetCell(I, H, num_heads=n)) == layer + n * I + n
+
+
+H = 12
+STATE_PER_LAYER = {  # model → numbers one layer carries per sample, at hidden_size H and the config's options
+    "rnn": H,
+    "gru": H,
+    "lstm": 2 * H,
+    "lstm_peephole": 2 * H,
+    "lstm_cifg": 2 * H,
+    "lstm_nfg": 2 * H,
+    "lstm_ln": 2 * H,
+    "mingru": H,
+    "minlstm": H,
+    "indrnn": H,
+    "lru": 2 * H,  # N = H complex
+    "s4d": 64 * H,  # N = 64 per channel: H·N/2 complex
+    "rglru": 4 * H,  # h and the convolution's last 3 inputs
+    "mamba": 2 * H * (16 + 3),  # E = 2H channels: N = 16 each, and 3 convolution inputs
+    "gla": H * H // 2,  # 2 heads of (H/2)²
+    "deltanet": H * H // 2,
+}
+
+
+@pytest.mark.parametrize("model", sorted(STATE_PER_LAYER))
+def test_every_recurrent_model_records_its_state_size(model):
+    cfg = compose_config(f"model={model}", f"model.hidden_size={H}", "dataset=adding")
+    built = build_model(cfg.model, cached_task("adding"))
+    layers = cfg.model.get("num_layers", 1)
+    assert built.describe()["state_size"] == layers * STATE_PER_LAYER[model]
+
+
+def test_state_size_of_hybrids_bidirectional_and_baselines():
+    task = cached_task("adding")
+    size = {
+        m: build_model(compose_config(f"model={m}", f"model.hidden_size={H}", *extra).model, task).describe()[
+            "state_size"
+        ]
+        for m, extra in [
+            ("hybrid_stacked", []),
+            ("hybrid_parallel", []),
+            ("transformer", []),
+            ("tcn", []),
+        ]
+    }
+    assert size["hybrid_stacked"] == size["hybrid_parallel"] == 2 * H + H  # one LSTM and one GRU layer
+    assert size["transformer"] is None and size["tcn"] is None  # no fixed-size state
+    cfg = compose_config("model=lstm", f"model.hidden_size={H}", "model.bidirectional=true", "model.num_layers=2")
+    assert build_model(cfg.model, task).describe()["state_size"] == 2 * 2 * 2 * H  # two directions, two layers
+
+
+@pytest.mark.parametrize("model", ["gru", "lstm", "mamba", "lru", "s4d", "deltanet"])
+def test_a_state_budget_sizes_the_model_to_the_nearest_state(model):
+    task = cached_task("adding")
+    built = build_model(compose_config(f"model={model}", "model.state_budget=1000").model, task)
+    state = built.describe()["state_size"]
+    assert built.sizing["state_budget"] == 1000 and built.sizing["state_vs_budget"] == state / 1000
+    twice = build_model(compose_config(f"model={model}", "model.state_budget=2000").model, task)
+    assert abs(state - 1000) < abs(twice.describe()["state_size"] - 1000)  # and grows with the budget
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model=transformer", "model.state_budget=1000"], "model=transformer carries no fixed-size state"),
+        (["model=mamba", "model.state_budget=10"], "model.state_budget=10 is below the smallest model=mamba"),
+        (["model=gru", "model.state_budget=-5"], "model.state_budget must be an integer"),
+        (["model=gru", "model.state_budget=100", "model.param_budget=1000"], "has both model.param_budget and"),
+    ],
+)
+def test_a_wrong_state_budget_is_one_clear_error(overrides, message):
+    with pytest.raises(UserError, match=message):
+        build_model(compose_config(*overrides).model, cached_task("adding"))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: S4DCell(3, 8, state_dim=5), "state_dim must be even"),
+        (lambda: RGLRUCell(3, 8, num_heads=3), "num_heads must divide hidden_size=8"),
+        (lambda: LRUCell(3, 8, r_min=0.99, r_max=0.9), "r_min must be a number"),
+        (lambda: MambaCell(3, 8, expand=0), "expand must be an integer"),
+        (lambda: GLACell(3, 8, num_heads=3), "num_heads must divide hidden_size=8"),
+        (lambda: DeltaNetCell(3, 8, negative_eigenvalues="yes"), "negative_eigenvalues must be one of"),
+    ],
+)
+def test_bad_options_name_the_option(make, message):
+    with pytest.raises(ConfigError, match=message):
+        make()
+
+
+def test_lru_transitions_stay_inside_the_unit_disc_for_any_parameters():
+    cell = LRUCell(3, 4)
+    with torch.no_grad():
+        cell.nu_log.fill_(-30.0)  # exp(−exp(ν)) → 1 from below, never above
+    lam = torch.exp(-torch.exp(cell.nu_log))
+    assert (lam <= 1).all() and math.isfinite(float(lam.detach().sum()))
