@@ -28,7 +28,7 @@ def test_every_model_meets_each_budget_as_nearly_as_its_widths_allow(model):
     dataset = DATASET_OF.get(model, "adding")
     cfg = compose_config(f"model={model}", f"dataset={dataset}", tiny=False)
     task = cached_task(dataset)
-    step = int(cfg.model.get("num_heads") or 1)
+    step = int(cfg.model.get("num_heads") or OmegaConf.select(cfg.model, "cell.num_heads", default=None) or 1)
     for budget in BUDGETS:
         model_cfg = OmegaConf.merge(cfg.model, {"param_budget": budget})
         built = build_model(model_cfg, task)

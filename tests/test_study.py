@@ -21,6 +21,19 @@ from rnnbench.study import plan as study
 
 
 @pytest.mark.parametrize("scale", ["quick", "full"])
+def test_the_recurrences_study_composes_at_equal_state_with_its_own_claims(scale):
+    plan = study.study_plan("recurrences", scale)
+    assert plan.parts.keys() == {"parity", "recall"} and plan.seeds == (10 if scale == "quick" else 20)
+    for spec in plan.parts.values():
+        for unit in spec.units:
+            cfg = compose(*unit.overrides)
+            assert cfg.model.state_budget is not None and cfg.model.param_budget is None, unit.name
+    negative = compose(*next(u for u in plan.parts["parity"].units if u.name == "deltanet_negative").overrides)
+    assert negative.model.cell.negative_eigenvalues is True
+    assert [c["claim"].split()[0] for c in plan.claims] == ["DeltaNet", "DeltaNet", "DeltaNet", "selective"]
+
+
+@pytest.mark.parametrize("scale", ["quick", "full"])
 def test_every_unit_of_the_claims_study_composes(scale):
     plan = study.study_plan("claims", scale)
     assert {"width", "video", "adding", "copy", "counting", "stock", "correction"} <= plan.parts.keys()

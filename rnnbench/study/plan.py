@@ -105,16 +105,16 @@ def seeds_for(offset: int, n: int) -> tuple[int, list[int]]:
 
 
 def study_plan(name: str, scale: str = "quick") -> Plan:
-    """The plan of conf/study/NAME.yaml, or of a study file (NAME ends in .yaml: study_file)."""
+    """The plan of conf/study/NAME.yaml, or of a study file (NAME ends in .yaml); both are read by
+    study_file."""
     if scale not in SCALES:
         raise UserError(f"study.scale must be one of {', '.join(SCALES)}, got {scale!r}")
-    if is_study_file(name):
-        spec, extra = study_file(Path(name))
-    else:
+    if not is_study_file(name):
         names = group_options("study")
         if name not in names:
             raise UserError(f"unknown study '{name}'; choose from: {', '.join(names)}, or a study file (PATH.yaml)")
-        spec, extra = OmegaConf.to_container(OmegaConf.load(config_dir() / "study" / f"{name}.yaml"), resolve=True), {}
+    # a shipped study is a study file too: its protocol over the claims study's, its own claims if any
+    spec, extra = study_file(Path(name) if is_study_file(name) else config_dir() / "study" / f"{name}.yaml")
     protocol = spec.get("protocol") or {}
     if scale == "full":
         protocol = {
