@@ -363,3 +363,26 @@ def test_lru_transitions_stay_inside_the_unit_disc_for_any_parameters():
         cell.nu_log.fill_(-30.0)  # exp(−exp(ν)) → 1 from below, never above
     lam = torch.exp(-torch.exp(cell.nu_log))
     assert (lam <= 1).all() and math.isfinite(float(lam.detach().sum()))
+
+
+def test_a_cell_outside_the_cell_class_trains_without_a_state_size():
+    """A cell written against the interface alone (not a `Cell`) has no `state_size` to read."""
+
+    class Leaky(torch.nn.Module):
+        def __init__(self, input_size, hidden_size):
+            super().__init__()
+            self.input_size, self.hidden_size = input_size, hidden_size
+            self.linear = torch.nn.Linear(input_size + hidden_size, hidden_size)
+
+        def project_input(self, x):
+            return x
+
+        def initial_state(self, batch_size, like):
+            return like.new_zeros(batch_size, self.hidden_size)
+
+        def forward(self, x_t, h):
+            h = 0.5 * h + torch.tanh(self.linear(torch.cat([x_t, h], -1)))
+            return h, h
+
+    core = Recurrent(3, Leaky, 4, impl="reference")
+    assert core.state_size is None and core(torch.randn(2, 5, 3))[0].shape == (2, 5, 4)

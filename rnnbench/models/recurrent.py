@@ -73,7 +73,8 @@ class Recurrent(nn.Module):
         self.output_size = directions * hidden_size
         sizes = [input_size] + [self.output_size] * (num_layers - 1)
         with torch.device("meta"), torch.random.fork_rng(devices=[]), _cell_options():
-            self.state_size = directions * sum(cell(size, hidden_size).state_size() for size in sizes)
+            counts = [getattr(cell(size, hidden_size), "state_size", lambda: None)() for size in sizes]
+        self.state_size = None if None in counts else directions * sum(counts)  # None: a cell that is not a Cell
         if fused is not None:
             self.fused = fused
             return
