@@ -11,7 +11,7 @@ import torch
 
 from rnnbench.training.build import build
 from rnnbench.training.timing import kernel_of
-from tests.conftest import compose_config
+from tests.conftest import TINY, compose_config
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,7 @@ def test_the_kernel_a_model_runs_on_is_named(model, overrides, kernel):
 
 @pytest.mark.slow
 def test_runs_are_timed_alone_and_speed_claims_read_the_timings(in_process, tmp_path):
-    code, _, err = in_process("train", "-m", "model=gru,lstm", "seed=0,1,2", "hydra.sweep.dir=sweep")
+    code, _, err = in_process("train", "-m", "model=gru,lstm", "seed=0,1,2", "hydra.sweep.dir=sweep", *TINY)
     assert code == 0, err[-2000:]
     code, out, err = in_process("time", "sweep", "--rounds", "2", "--min-time", "0.01")
     assert code == 0, err
