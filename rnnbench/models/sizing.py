@@ -61,6 +61,11 @@ def width_for_budget(
     check_int(f"model.{key}", budget, 1)
     count = functools.lru_cache(maxsize=None)(lambda width: counter(make, width))  # each width built once
     smallest = count(step)
+    if smallest is None:  # count_state of a model that carries no state of its own size
+        raise UserError(
+            f"model.{key}: {what} carries no fixed-size state from step to step (its memory "
+            "grows with the sequence); size it by model.param_budget"
+        )
     if budget < smallest:
         raise UserError(
             f"model.{key}={budget} is below the smallest {what} for this task ({smallest:,} "
@@ -105,11 +110,6 @@ def sized(model_cfg: DictConfig, make: Callable[[DictConfig], torch.nn.Module]) 
     def at(width: int) -> torch.nn.Module:
         return make(OmegaConf.merge(plain, {"hidden_size": width}))
 
-    if key == "state_budget" and count_state(at, step) is None:
-        raise UserError(
-            f"model.state_budget: {name} carries no fixed-size state from step to step (its memory "
-            "grows with the sequence); size it by model.param_budget"
-        )
     width, count = width_for_budget(at, budget, step, name, key)
     return OmegaConf.merge(plain, {"hidden_size": width}), {
         key: budget,
