@@ -65,6 +65,8 @@ def test_groups_are_populated():
         "s4d",
         "gla",
         "deltanet",
+        "slstm",
+        "mlstm",
     } <= set(MODELS)
     assert {
         "adding",

@@ -1,4 +1,4 @@
-"""The modern recurrences (LRU, RG-LRU, Mamba, S4D, GLA, DeltaNet): parallel form against the loop, against the
+"""The modern recurrences (LRU, RG-LRU, Mamba, S4D, GLA, DeltaNet, sLSTM, mLSTM): parallel form against the loop, against the
 authors' reference functions (transcribed here, with their source), parameter formulas, state
 sizes of every model, and sizing by state (`model.state_budget`)."""
 
@@ -17,13 +17,29 @@ from rnnbench.models.deltanet import DeltaNetCell
 from rnnbench.models.gla import GLACell
 from rnnbench.models.lru import LRUCell
 from rnnbench.models.mamba import MambaCell
+from rnnbench.models.mlstm import MLSTMCell
 from rnnbench.models.rglru import RGLRUCell
 from rnnbench.models.s4d import S4DCell
+from rnnbench.models.slstm import SLSTMCell
 from rnnbench.training.build import build_model
 from tests.conftest import cached_task, compose_config
 
 NEGATIVE_DELTANET = functools.partial(DeltaNetCell, negative_eigenvalues=True)
-CELLS = [LRUCell, RGLRUCell, MambaCell, S4DCell, GLACell, DeltaNetCell, NEGATIVE_DELTANET]
+GATED_DELTANET = functools.partial(DeltaNetCell, gated=True, negative_eigenvalues=True, chunk_size=5)
+CELLS = [
+    LRUCell,
+    RGLRUCell,
+    MambaCell,
+    S4DCell,
+    GLACell,
+    functools.partial(GLACell, conv_size=3, chunk_size=5),
+    DeltaNetCell,
+    functools.partial(DeltaNetCell, conv_size=0),
+    NEGATIVE_DELTANET,
+    GATED_DELTANET,
+    MLSTMCell,
+    functools.partial(MLSTMCell, num_heads=4, chunk_size=5),
+]
 
 
 def n_params(module) -> int:
@@ -232,7 +248,7 @@ def test_gla_is_flas_naive_recurrence():
     torch.manual_seed(0)
     cell = GLACell(5, 8, num_heads=2, chunk_size=4).double()
     x = torch.randn(2, 30, 5, dtype=torch.float64)
-    q, k, v, log_alpha = cell.inputs(x)  # (B, n, T, d); q already scaled by d^−½
+    (q, k, v, log_alpha), _ = cell.inputs(x)  # (B, n, T, d); q already scaled by d^−½
     o = naive_recurrent_gla(*(p.transpose(1, 2) for p in (q * cell.d**0.5, k, v, log_alpha)))
     expected = cell.read_out(o.transpose(1, 2), x)
     torch.testing.assert_close(cell.forward_sequence(x)[0], expected, rtol=1e-10, atol=1e-12)
@@ -243,11 +259,178 @@ def test_deltanet_is_flas_delta_rule_recurrence(negative):
     torch.manual_seed(0)
     cell = DeltaNetCell(5, 8, num_heads=2, chunk_size=4, negative_eigenvalues=negative).double()
     x = torch.randn(2, 30, 5, dtype=torch.float64)
-    q, k, v, beta = cell.inputs(x)
+    (q, k, v, beta), _ = cell.inputs(x)
     assert (beta > 1).any() == negative and (beta < 2).all()  # transitions' eigenvalue 1 − β ∈ (−1, 1)
     o = delta_rule_recurrence(q * cell.d**0.5, k, v, beta.squeeze(-1))
     torch.testing.assert_close(cell.forward_sequence(x)[0], cell.read_out(o, x), rtol=1e-10, atol=1e-12)
 
+
+
+def naive_recurrent_gated_delta_rule(q, k, v, beta, g):
+    """fla/ops/gated_delta_rule/naive.py `naive_recurrent_gated_delta_rule` (fla-org/flash-linear-attention),
+    without its float32 cast: q, k, v (B, T, H, K), beta, g (B, T, H)."""
+    q, k, v, beta, g = (x.transpose(1, 2) for x in (q, k, v, beta, g))
+    o, h, q = torch.zeros_like(v), v.new_zeros(*q.shape[:2], q.shape[-1], v.shape[-1]), q * q.shape[-1] ** -0.5
+    for i in range(q.shape[2]):
+        h = h * g[:, :, i].exp()[..., None, None]
+        b_v = (v[:, :, i] - (h * k[:, :, i][..., None]).sum(-2)) * beta[:, :, i][..., None]
+        h = h + k[:, :, i].unsqueeze(-1) * b_v.unsqueeze(-2)
+        o[:, :, i] = torch.einsum("bhd,bhdm->bhm", q[:, :, i], h)
+    return o.transpose(1, 2)
+
+
+def test_gated_deltanet_is_flas_gated_delta_rule_recurrence():
+    torch.manual_seed(0)
+    cell = DeltaNetCell(5, 8, num_heads=2, chunk_size=4, gated=True).double()
+    x = torch.randn(2, 30, 5, dtype=torch.float64)
+    (q, k, v, beta, log_alpha), _ = cell.inputs(x)
+    assert (log_alpha < 0).all()  # α ∈ (0, 1)
+    o = naive_recurrent_gated_delta_rule(
+        *(p.transpose(1, 2) for p in (q * cell.d**0.5, k, v)), *(p.squeeze(-1).transpose(1, 2) for p in (beta, log_alpha))
+    )
+    torch.testing.assert_close(cell.forward_sequence(x)[0], cell.read_out(o.transpose(1, 2), x), rtol=1e-10, atol=1e-12)
+
+
+def slstm_forward_pointwise(Wx, Ry, b, states):
+    """xlstm/blocks/slstm/src/vanilla/slstm.py (NX-AI/xlstm), the sLSTM step: states (4, B, H) =
+    y, c, n, m; gates i, f, z, o, each H wide."""
+    raw = Wx + Ry + b
+    y, c, n, m = torch.unbind(states.view(4, states.shape[1], -1), dim=0)
+    iraw, fraw, zraw, oraw = torch.unbind(raw.view(raw.shape[0], 4, -1), dim=1)
+    logfplusm = m + F.logsigmoid(fraw)
+    mnew = iraw if torch.all(n == 0.0) else torch.max(iraw, logfplusm)
+    ogate, igate, fgate = torch.sigmoid(oraw), torch.exp(iraw - mnew), torch.exp(logfplusm - mnew)
+    cnew = fgate * c + igate * torch.tanh(zraw)
+    nnew = fgate * n + igate
+    return torch.stack((ogate * cnew / nnew, cnew, nnew, mnew), dim=0)
+
+
+def slstm_forward(x, states, R, b):
+    """xlstm/blocks/slstm/src/vanilla/__init__.py `slstm_forward`: x (S, B, 4H), R (K, 4d, d) for K
+    heads of d units; then the layer's MultiHeadLayerNorm (group norm over heads, weight 1)."""
+    num_heads, head_dim = R.shape[0], R.shape[2]
+    ys = []
+    for Wx_t in x.unbind(0):
+        Ry = (
+            states[0]
+            .reshape(x.shape[1], num_heads, 1, -1)
+            .matmul(R.transpose(1, 2).reshape(1, num_heads, head_dim, 4 * head_dim))
+            .reshape(x.shape[1], num_heads, 4, -1)
+            .transpose(1, 2)
+            .reshape(x.shape[1], -1)
+        )
+        states = slstm_forward_pointwise(Wx_t, Ry, b, states)
+        ys.append(F.group_norm(states[0], num_heads, eps=1e-5))
+    return torch.stack(ys, 1), states
+
+
+def test_slstm_is_the_xlstm_packages_vanilla_backend():
+    torch.manual_seed(0)
+    cell = SLSTMCell(5, 8, num_heads=2).double()
+    with torch.no_grad():
+        cell.weight_hh.normal_()  # the package starts R at 0: test the memory mixing too
+    x = torch.randn(3, 25, 5, dtype=torch.float64)
+    core = Recurrent(5, functools.partial(SLSTMCell, num_heads=2), 8).double()
+    core.layers[0].load_state_dict(cell.state_dict())
+    expected, states = slstm_forward(F.linear(x, cell.weight_ih).transpose(0, 1), x.new_zeros(4, 3, 8), cell.weight_hh, cell.bias)
+    y, ((h, c, n, m),) = core(x)
+    torch.testing.assert_close(y, expected, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(torch.stack([h, c, n, m]), states, rtol=1e-10, atol=1e-12)
+    assert core.impl == "reference" and (n >= 1).all()  # no parallel form; n ≥ 1 after the first step
+
+
+def parallel_stabilized_simple(queries, keys, values, igate_preact, fgate_preact, eps=1e-6):
+    """xlstm/blocks/mlstm/backends.py (NX-AI/xlstm): the mLSTM cell in parallel form, (B, NH, S, DH)
+    and gates (B, NH, S, 1); its stabiliser is the row's maximum, not the recurrent m."""
+    B, NH, S, DH = queries.shape
+    log_fgates = F.logsigmoid(fgate_preact)
+    ltr = torch.tril(torch.ones((S, S), dtype=torch.bool))
+    log_fgates_cumsum = torch.cat([queries.new_zeros(B, NH, 1, 1), torch.cumsum(log_fgates, dim=-2)], dim=-2)
+    rep = log_fgates_cumsum.repeat(1, 1, 1, S + 1)
+    log_fg_matrix = torch.where(ltr, (rep - rep.transpose(-2, -1))[:, :, 1:, 1:], -float("inf"))
+    log_D_matrix = log_fg_matrix + igate_preact.transpose(-2, -1)
+    max_log_D, _ = torch.max(log_D_matrix, dim=-1, keepdim=True)
+    D_matrix = torch.exp(log_D_matrix - max_log_D)
+    C_matrix = (queries @ (keys / math.sqrt(DH)).transpose(-2, -1)) * D_matrix
+    normalizer = torch.maximum(C_matrix.sum(dim=-1, keepdim=True).abs(), torch.exp(-max_log_D))
+    return (C_matrix / (normalizer + eps)) @ values
+
+
+def recurrent_step_stabilized_simple(c_state, n_state, m_state, q, k, v, igate_preact, fgate_preact, eps=1e-6):
+    """xlstm/blocks/mlstm/backends.py (NX-AI/xlstm): one mLSTM step; q, k, v (B, NH, 1, DH)."""
+    DH = q.shape[-1]
+    q, k, v = q.squeeze(2).unsqueeze(-1), k.squeeze(2).unsqueeze(-1), v.squeeze(2).unsqueeze(-1)
+    log_fg_act = F.logsigmoid(fgate_preact)
+    m_state_new = torch.max(log_fg_act + m_state, igate_preact)
+    fg_act, ig_act = torch.exp(log_fg_act + m_state - m_state_new), torch.exp(igate_preact - m_state_new)
+    k_scaled = k / math.sqrt(DH)
+    c_state_new = fg_act * c_state + ig_act * (k_scaled @ v.transpose(-1, -2))
+    n_state_new = fg_act * n_state + ig_act * k_scaled
+    h_num = q.transpose(-1, -2) @ c_state_new
+    h_denom = torch.maximum((q.transpose(-1, -2) @ n_state_new).abs(), torch.exp(-m_state_new)) + eps
+    return h_num / h_denom, (c_state_new, n_state_new, m_state_new)
+
+
+def mlstm_layer_reference(layer: MLSTMCell, x, backend):
+    """xlstm/blocks/mlstm/layer.py `mLSTMLayer.forward` and cell.py `mLSTMCell.forward` (NX-AI/xlstm),
+    with the layer's weights: headwise q, k, v as its LinearHeadwiseExpand, the causal convolution,
+    MultiHeadLayerNorm as its group norm. `backend(q, k, v, i, f)` is the cell: (B, NH, S, ·)."""
+    B, S, _ = x.shape
+    x_mlstm, z = layer.up(x).chunk(2, dim=-1)
+    conv = F.conv1d(F.pad(x_mlstm.transpose(1, 2), (layer.conv.kernel_size - 1, 0)), layer.conv.conv.weight,
+                    layer.conv.conv.bias, groups=layer.inner).transpose(1, 2)
+    x_conv_act = F.silu(conv)
+
+    def headwise(module, t):
+        return torch.einsum("...hd,hod->...ho", t.unflatten(-1, (-1, module.block)), module.weight).flatten(-2)
+
+    q, k, v = headwise(layer.q, x_conv_act), headwise(layer.k, x_conv_act), headwise(layer.v, x_mlstm)
+    if_in = torch.cat([q, k, v], dim=-1)
+    NH = layer.heads
+    q, k, v = (t.view(B, S, NH, -1).transpose(1, 2) for t in (q, k, v))
+    i_pre, f_pre = (g(if_in).transpose(-1, -2).unsqueeze(-1) for g in (layer.igate, layer.fgate))
+    h = backend(q, k, v, i_pre, f_pre)  # (B, NH, S, DH)
+    h = F.group_norm(h.transpose(1, 2).reshape(B * S, -1), NH, weight=layer.norm, eps=1e-5).view(B, S, -1)
+    return layer.down((h + layer.skip * x_conv_act) * F.silu(z))
+
+
+def stepwise(q, k, v, i_pre, f_pre):
+    B, NH, S, DH = q.shape
+    state = (q.new_zeros(B, NH, DH, DH), q.new_zeros(B, NH, DH, 1), q.new_zeros(B, NH, 1, 1))
+    hs = []
+    for t in range(S):
+        h, state = recurrent_step_stabilized_simple(*state, *(p[:, :, t : t + 1] for p in (q, k, v, i_pre, f_pre)))
+        hs.append(h)
+    return torch.cat(hs, dim=2)
+
+
+@pytest.mark.parametrize("heads", [1, 4])
+def test_mlstm_is_the_xlstm_packages_layer_and_backends(heads, monkeypatch):
+    torch.manual_seed(0)
+    layer = MLSTMCell(5, 8, num_heads=heads, chunk_size=6).double()
+    with torch.no_grad():  # the package starts the gates' weights at 0: move them off it
+        layer.igate.weight.normal_(std=0.3)
+        layer.fgate.weight.normal_(std=0.3)
+    x = torch.randn(2, 30, 5, dtype=torch.float64)
+    y_chunk, _ = layer.forward_sequence(x)
+    state, outs = layer.initial_state(2, x), []
+    for x_t in x.unbind(1):
+        out, state = layer(x_t, state)
+        outs.append(out)
+    y_loop = torch.stack(outs, 1)
+    expected = mlstm_layer_reference(layer, x, stepwise)  # the same m at every step: equal to rounding
+    torch.testing.assert_close(y_loop, expected, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(y_chunk, expected, rtol=1e-10, atol=1e-12)
+    # the package's parallel form stabilises by each row's maximum, not the recurrent m: the same
+    # function but for where ε = 1e-6 enters; without ε, equal to rounding
+    monkeypatch.setattr("rnnbench.models.mlstm.EPS", 0.0)
+    parallel = mlstm_layer_reference(layer, x, functools.partial(parallel_stabilized_simple, eps=0.0))
+    torch.testing.assert_close(layer.forward_sequence(x)[0], parallel, rtol=1e-10, atol=1e-12)
+
+
+def test_slstm_has_no_parallel_form_and_says_so():
+    with pytest.raises(ConfigError, match="is 'scan' but SLSTMCell has no parallel form"):
+        Recurrent(3, SLSTMCell, 8, impl="scan")
 
 # --- parameters and state --------------------------------------------------------------------------
 
@@ -266,7 +449,13 @@ def test_parameter_formulas_of_the_readme(I):
     n, d = 2, H // 2
     layer = 4 * I * H + H * H + d
     assert n_params(GLACell(I, H, num_heads=n)) == layer + 16 * (I + H) + H
-    assert n_params(DeltaNetCell(I, H, num_heads=n)) == layer + n * I + n
+    conv = 3 * k * H  # the short convolutions on q, k, v, no bias
+    assert n_params(DeltaNetCell(I, H, num_heads=n)) == layer + conv + n * I + n
+    assert n_params(DeltaNetCell(I, H, num_heads=n, gated=True)) == layer + conv + n * I + n + n * I + 2 * n
+    assert n_params(DeltaNetCell(I, H, num_heads=n, conv_size=0)) == layer + n * I + n
+    assert n_params(SLSTMCell(I, H, num_heads=n)) == 4 * H * I + 4 * H * H // n + 4 * H + H
+    E = 2 * H
+    assert n_params(MLSTMCell(I, H, num_heads=n)) == 2 * I * E + (k + 1) * E + 12 * E + 2 * (3 * E * n + n) + 2 * E + E * H
 
 
 H = 12
@@ -286,7 +475,9 @@ STATE_PER_LAYER = {  # model → numbers one layer carries per sample, at hidden
     "rglru": 4 * H,  # h and the convolution's last 3 inputs
     "mamba": 2 * H * (16 + 3),  # E = 2H channels: N = 16 each, and 3 convolution inputs
     "gla": H * H // 2,  # 2 heads of (H/2)²
-    "deltanet": H * H // 2,
+    "deltanet": H * H // 2 + 3 * 3 * H,  # and the q, k, v convolutions' last 3 inputs
+    "slstm": 4 * H,  # h, c, n, m
+    "mlstm": (2 * H) ** 2 + 2 * H + 1 + 3 * 2 * H,  # one head of d = E = 2H: C, n, m; the convolution's window
 }
 
 

@@ -11,7 +11,8 @@ Chunkwise (the paper's parallel form), with b_t = Σ_{s≤t} log α_s inside a c
     S_C = diag(e^{b_C}) S_0 + Σ_s (k_s ⊙ e^{b_C − b_s}) v_sᵀ
 Every exponent is ≤ 0 (a product of gates), so nothing overflows; the intra-chunk weights are
 formed over (C, C, d), as the paper's secondary chunking does at its finest level.
-Parameters: the layer's, plus 16(I + H) + H for the gate. State: H²/n.
+Parameters: the layer's, plus 16(I + H) + H for the gate. State: H²/n (and the short convolution's
+window if `conv_size` > 0; fla's GLA layer has none by default, nor has this one).
 """
 
 from __future__ import annotations
@@ -26,14 +27,16 @@ GATE_RANK, TAU = 16, 16.0
 
 
 class GLACell(LinearAttentionCell):
-    def __init__(self, input_size: int, hidden_size: int, num_heads: int = 2, chunk_size: int = 16):
-        super().__init__(input_size, hidden_size, num_heads, chunk_size)
+    def __init__(
+        self, input_size: int, hidden_size: int, num_heads: int = 2, chunk_size: int = 16, conv_size: int = 0
+    ):
+        super().__init__(input_size, hidden_size, num_heads, chunk_size, conv_size)
         self.gate_down = nn.Linear(input_size, GATE_RANK, bias=False)
         self.gate_up = nn.Linear(GATE_RANK, hidden_size)
 
-    def inputs(self, x: Tensor) -> tuple[Tensor, ...]:
+    def prepare(self, x: Tensor, q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, ...]:
         log_alpha = F.logsigmoid(self.gate_up(self.gate_down(x))) / TAU
-        return *super().inputs(x), self.heads_of(log_alpha)
+        return *super().prepare(x, q, k, v), self.heads_of(log_alpha)
 
     def step(self, S: Tensor, q: Tensor, k: Tensor, v: Tensor, log_alpha: Tensor) -> tuple[Tensor, Tensor]:
         S = torch.exp(log_alpha).unsqueeze(-1) * S + k.unsqueeze(-1) * v.unsqueeze(-2)

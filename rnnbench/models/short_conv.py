@@ -16,10 +16,10 @@ from torch import Tensor, nn
 
 
 class ShortConv(nn.Module):
-    def __init__(self, width: int, kernel_size: int = 4):
+    def __init__(self, width: int, kernel_size: int = 4, bias: bool = True):
         super().__init__()
         self.kernel_size = kernel_size
-        self.conv = nn.Conv1d(width, width, kernel_size, groups=width)  # weight (E, 1, k), bias (E)
+        self.conv = nn.Conv1d(width, width, kernel_size, groups=width, bias=bias)  # weight (E, 1, k), bias (E)
 
     def initial_window(self, batch_size: int, like: Tensor) -> Tensor:  # (B, k − 1, E)
         return like.new_zeros(batch_size, self.kernel_size - 1, self.conv.in_channels)

@@ -6,9 +6,10 @@ al. 2017; Melis et al. 2018). Every model in the zoo has one width knob, `hidden
 units of a recurrent core, channels of the TCN and of the conv cells, d_model of the
 Transformer), and its parameter count P(w) grows strictly with it for the task at hand (input
 size, vocabulary, outputs all count). So the closest width is one of the two around the first
-w with P(w) ≥ N, found by doubling then bisection over w = step, 2·step, … (step = num_heads for
-the Transformer, whose d_model splits into heads, and for cells with heads, `cell.num_heads`:
-GLA, DeltaNet, RG-LRU's gates; 1 otherwise). P(w) is counted on a model built
+w with P(w) ≥ N, found by doubling then bisection over w = step, 2·step, … (step: the smallest
+multiple of num_heads the model builds at — num_heads for the Transformer, whose d_model splits
+into heads, and for cells with heads, `cell.num_heads`: GLA, DeltaNet, RG-LRU's gates; 2 for
+mLSTM's q, k, v blocks of 4 at proj_factor 2; 1 otherwise). P(w) is counted on a model built
 on the meta device: no memory, no initialisation, no draw from the run's random numbers.
 
 `model.state_budget=N` does the same for the state a recurrent model carries per sample
@@ -29,7 +30,7 @@ from collections.abc import Callable
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from rnnbench.errors import UserError, check_int
+from rnnbench.errors import ConfigError, UserError, check_int
 
 MAX_WIDTH = 1 << 16
 
@@ -42,6 +43,19 @@ def count_params(make: Callable[[int], torch.nn.Module], width: int) -> int:
 def count_state(make: Callable[[int], torch.nn.Module], width: int) -> int | None:
     with torch.random.fork_rng(devices=[]), torch.device("meta"):
         return make(width).describe().get("state_size")
+
+
+def smallest_width(make: Callable[[int], torch.nn.Module], heads: int) -> int:
+    """The smallest multiple of `heads` (up to 64·heads) a model builds at; `heads` if none does
+    (its build error is then the one the search raises)."""
+    for width in range(heads, 65 * heads, heads):
+        try:
+            with torch.random.fork_rng(devices=[]), torch.device("meta"):
+                make(width)
+        except ConfigError:
+            continue
+        return width
+    return heads
 
 
 BUDGETS = {"param_budget": ("parameters", count_params), "state_budget": ("state numbers", count_state)}
@@ -105,11 +119,12 @@ def sized(model_cfg: DictConfig, make: Callable[[DictConfig], torch.nn.Module]) 
             f"{name} has both model.param_budget and model.state_budget; give one (the other is what it gives)"
         )
     heads = model_cfg.get("num_heads") or OmegaConf.select(model_cfg, "cell.num_heads", default=None)
-    (key, budget), step = budgets.popitem(), int(heads or 1)
+    key, budget = budgets.popitem()
 
     def at(width: int) -> torch.nn.Module:
         return make(OmegaConf.merge(plain, {"hidden_size": width}))
 
+    step = smallest_width(at, int(heads or 1))
     width, count = width_for_budget(at, budget, step, name, key)
     return OmegaConf.merge(plain, {"hidden_size": width}), {
         key: budget,
