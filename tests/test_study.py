@@ -30,7 +30,7 @@ def test_the_recurrences_study_composes_at_equal_state_with_its_own_claims(scale
             assert cfg.model.state_budget is not None and cfg.model.param_budget is None, unit.name
     negative = compose(*next(u for u in plan.parts["parity"].units if u.name == "deltanet_negative").overrides)
     assert negative.model.cell.negative_eigenvalues is True
-    assert [c["claim"].split()[0] for c in plan.claims] == ["DeltaNet", "DeltaNet", "DeltaNet", "selective"]
+    assert [c["claim"].split()[0] for c in plan.claims] == ["DeltaNet", "DeltaNet", "DeltaNet", "sLSTM", "selective"]
 
 
 @pytest.mark.parametrize("scale", ["quick", "full"])
