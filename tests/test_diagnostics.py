@@ -28,7 +28,7 @@ def built(cfg):
 def test_grad_per_time_step_is_the_total_derivative_through_the_recurrence(cfg_factory, name):
     """g_t from the reference twin equals ∂L/∂h_t computed on the fused model by running the
     sequence up to t, then the rest of it from a state that requires grad."""
-    cfg = cfg_factory(f"model={name}", "model.num_layers=1")
+    cfg = cfg_factory(f"model={name}", "model.num_layers=1", "model.impl=fused")
     task, model, build = built(cfg)
     assert model.core.impl == "fused"
     val = task.splits()["val"]

@@ -1,6 +1,6 @@
-"""The modern recurrences (LRU, RG-LRU, Mamba, S4D, GLA, DeltaNet, sLSTM, mLSTM): parallel form against the loop, against the
-authors' reference functions (transcribed here, with their source), parameter formulas, state
-sizes of every model, and sizing by state (`model.state_budget`)."""
+"""The modern recurrences (LRU, RG-LRU, Mamba, S4D, GLA, DeltaNet, sLSTM, mLSTM): parallel form
+against the loop, against the authors' reference functions (transcribed here, with their source),
+parameter formulas, state sizes of every model, and sizing by state (`model.state_budget`)."""
 
 from __future__ import annotations
 
@@ -265,7 +265,6 @@ def test_deltanet_is_flas_delta_rule_recurrence(negative):
     torch.testing.assert_close(cell.forward_sequence(x)[0], cell.read_out(o, x), rtol=1e-10, atol=1e-12)
 
 
-
 def naive_recurrent_gated_delta_rule(q, k, v, beta, g):
     """fla/ops/gated_delta_rule/naive.py `naive_recurrent_gated_delta_rule` (fla-org/flash-linear-attention),
     without its float32 cast: q, k, v (B, T, H, K), beta, g (B, T, H)."""
@@ -286,7 +285,8 @@ def test_gated_deltanet_is_flas_gated_delta_rule_recurrence():
     (q, k, v, beta, log_alpha), _ = cell.inputs(x)
     assert (log_alpha < 0).all()  # α ∈ (0, 1)
     o = naive_recurrent_gated_delta_rule(
-        *(p.transpose(1, 2) for p in (q * cell.d**0.5, k, v)), *(p.squeeze(-1).transpose(1, 2) for p in (beta, log_alpha))
+        *(p.transpose(1, 2) for p in (q * cell.d**0.5, k, v)),
+        *(p.squeeze(-1).transpose(1, 2) for p in (beta, log_alpha)),
     )
     torch.testing.assert_close(cell.forward_sequence(x)[0], cell.read_out(o.transpose(1, 2), x), rtol=1e-10, atol=1e-12)
 
@@ -332,7 +332,9 @@ def test_slstm_is_the_xlstm_packages_vanilla_backend():
     x = torch.randn(3, 25, 5, dtype=torch.float64)
     core = Recurrent(5, functools.partial(SLSTMCell, num_heads=2), 8).double()
     core.layers[0].load_state_dict(cell.state_dict())
-    expected, states = slstm_forward(F.linear(x, cell.weight_ih).transpose(0, 1), x.new_zeros(4, 3, 8), cell.weight_hh, cell.bias)
+    expected, states = slstm_forward(
+        F.linear(x, cell.weight_ih).transpose(0, 1), x.new_zeros(4, 3, 8), cell.weight_hh, cell.bias
+    )
     y, ((h, c, n, m),) = core(x)
     torch.testing.assert_close(y, expected, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(torch.stack([h, c, n, m]), states, rtol=1e-10, atol=1e-12)
@@ -377,8 +379,12 @@ def mlstm_layer_reference(layer: MLSTMCell, x, backend):
     MultiHeadLayerNorm as its group norm. `backend(q, k, v, i, f)` is the cell: (B, NH, S, ·)."""
     B, S, _ = x.shape
     x_mlstm, z = layer.up(x).chunk(2, dim=-1)
-    conv = F.conv1d(F.pad(x_mlstm.transpose(1, 2), (layer.conv.kernel_size - 1, 0)), layer.conv.conv.weight,
-                    layer.conv.conv.bias, groups=layer.inner).transpose(1, 2)
+    conv = F.conv1d(
+        F.pad(x_mlstm.transpose(1, 2), (layer.conv.kernel_size - 1, 0)),
+        layer.conv.conv.weight,
+        layer.conv.conv.bias,
+        groups=layer.inner,
+    ).transpose(1, 2)
     x_conv_act = F.silu(conv)
 
     def headwise(module, t):
@@ -432,6 +438,7 @@ def test_slstm_has_no_parallel_form_and_says_so():
     with pytest.raises(ConfigError, match="is 'scan' but SLSTMCell has no parallel form"):
         Recurrent(3, SLSTMCell, 8, impl="scan")
 
+
 # --- parameters and state --------------------------------------------------------------------------
 
 
@@ -455,7 +462,9 @@ def test_parameter_formulas_of_the_readme(I):
     assert n_params(DeltaNetCell(I, H, num_heads=n, conv_size=0)) == layer + n * I + n
     assert n_params(SLSTMCell(I, H, num_heads=n)) == 4 * H * I + 4 * H * H // n + 4 * H + H
     E = 2 * H
-    assert n_params(MLSTMCell(I, H, num_heads=n)) == 2 * I * E + (k + 1) * E + 12 * E + 2 * (3 * E * n + n) + 2 * E + E * H
+    assert (
+        n_params(MLSTMCell(I, H, num_heads=n)) == 2 * I * E + (k + 1) * E + 12 * E + 2 * (3 * E * n + n) + 2 * E + E * H
+    )
 
 
 H = 12

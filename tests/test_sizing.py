@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from rnnbench.config import group_options
 from rnnbench.errors import UserError
-from rnnbench.models.sizing import count_params, width_for_budget
+from rnnbench.models.sizing import count_params, smallest_width, width_for_budget
 from rnnbench.training.build import build_model
 from tests.conftest import cached_task, compose_config
 
@@ -28,7 +28,9 @@ def test_every_model_meets_each_budget_as_nearly_as_its_widths_allow(model):
     dataset = DATASET_OF.get(model, "adding")
     cfg = compose_config(f"model={model}", f"dataset={dataset}", tiny=False)
     task = cached_task(dataset)
-    step = int(cfg.model.get("num_heads") or OmegaConf.select(cfg.model, "cell.num_heads", default=None) or 1)
+    task.model_args()  # the task's data, made here: not on the meta device of the width probe
+    heads = int(cfg.model.get("num_heads") or OmegaConf.select(cfg.model, "cell.num_heads", default=None) or 1)
+    step = smallest_width(lambda w: build_model(OmegaConf.merge(cfg.model, {"hidden_size": w}), task), heads)
     for budget in BUDGETS:
         model_cfg = OmegaConf.merge(cfg.model, {"param_budget": budget})
         built = build_model(model_cfg, task)

@@ -18,11 +18,13 @@ from tests.conftest import TINY, compose_config
     "model, overrides, kernel",
     [
         ("lstm", [], "oneDNN LSTM" if torch.backends.mkldnn.is_available() else "ATen LSTM"),
-        ("gru", [], "ATen GRU"),
+        ("gru", [], "compiled GRU"),
+        ("gru", ["model.impl=fused"], "ATen GRU"),
+        ("lstm_peephole", [], "compiled LSTM"),
         ("rnn", [], "ATen RNN"),
         ("gru", ["model.impl=reference"], "reference loop"),
         ("mingru", [], "parallel scan"),
-        ("lstm_peephole", [], "reference loop"),
+        ("lstm_ln", [], "reference loop"),
         ("tcn", [], "torch ops"),
     ],
 )
@@ -37,7 +39,7 @@ def test_runs_are_timed_alone_and_speed_claims_read_the_timings(in_process, tmp_
     assert code == 0, err[-2000:]
     code, out, err = in_process("time", "sweep", "--rounds", "2", "--min-time", "0.01")
     assert code == 0, err
-    assert out.count("tok/s (ATen GRU); ") == 3 and out.count("(reference loop)") == 6
+    assert out.count("tok/s (compiled GRU); ") == 3 and out.count("(reference loop)") == 6
     assert out.strip().endswith("6 runs timed alone; next: rnnbench report sweep")
     timings = [json.loads(p.read_text()) for p in (tmp_path / "sweep").rglob("timing.json")]
     assert len(timings) == 6
@@ -50,7 +52,7 @@ def test_runs_are_timed_alone_and_speed_claims_read_the_timings(in_process, tmp_
     code, out, err = in_process("report", "sweep")
     assert code == 0, err
     claims = (tmp_path / "sweep" / "report" / "claims.csv").read_text()
-    assert "timed alone after training: ATen GRU vs oneDNN LSTM" in claims
+    assert "timed alone after training: compiled GRU vs oneDNN LSTM" in claims
     assert "GRU trains faster than LSTM at equal implementation" in claims
     runs = (tmp_path / "sweep" / "report" / "runs.csv").read_text().splitlines()[0].split(",")
     assert {"timed.tokens_per_s", "timed.kernel", "timed_reference.tokens_per_s"} <= set(runs)

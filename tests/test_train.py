@@ -185,7 +185,7 @@ def test_a_diverging_run_is_recorded_as_failed(tmp_path, monkeypatch):
         ("dataset.seq_len=abc", "dataset.seq_len must be an integer in [1, 100000], got 'abc'"),
         ("model.hidden_size=0", "model.hidden_size must be an integer ≥ 1, got 0"),
         ("model.dropout=1.5", "model.dropout must be a number in [0.0, 1.0], got 1.5"),
-        ("model.impl=cuda", "model.impl must be one of auto, fused, scan, reference, got 'cuda'"),
+        ("model.impl=cuda", "model.impl must be one of auto, fused, compiled, scan, reference, got 'cuda'"),
         ("model.readout=first", "model.readout must be one of auto, last, mean, attention, dot_attention, got 'first'"),
         ("model.cell.nonlinearity=sigmoid", "model.cell.nonlinearity must be one of tanh, relu, got 'sigmoid'"),
         ("seed=-1", "seed must be an integer in [0, 9223372036854775807], got -1"),

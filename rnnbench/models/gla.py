@@ -27,9 +27,7 @@ GATE_RANK, TAU = 16, 16.0
 
 
 class GLACell(LinearAttentionCell):
-    def __init__(
-        self, input_size: int, hidden_size: int, num_heads: int = 2, chunk_size: int = 16, conv_size: int = 0
-    ):
+    def __init__(self, input_size: int, hidden_size: int, num_heads: int = 2, chunk_size: int = 16, conv_size: int = 0):
         super().__init__(input_size, hidden_size, num_heads, chunk_size, conv_size)
         self.gate_down = nn.Linear(input_size, GATE_RANK, bias=False)
         self.gate_up = nn.Linear(GATE_RANK, hidden_size)

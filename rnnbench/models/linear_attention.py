@@ -30,9 +30,7 @@ from rnnbench.models.short_conv import ShortConv
 
 
 class LinearAttentionCell(Cell):
-    def __init__(
-        self, input_size: int, hidden_size: int, num_heads: int = 2, chunk_size: int = 16, conv_size: int = 0
-    ):
+    def __init__(self, input_size: int, hidden_size: int, num_heads: int = 2, chunk_size: int = 16, conv_size: int = 0):
         super().__init__(input_size, hidden_size)
         self.heads = check_int("num_heads", num_heads, 1)
         if hidden_size % self.heads:

@@ -134,7 +134,9 @@ class MLSTMCell(Cell):
             state, outputs = (C, nrm, m), []
             for s in range(0, q.shape[2], self.chunk_size):
                 part = slice(s, s + self.chunk_size)
-                h, *state = chunk(*state, q[:, :, part], k[:, :, part], v[:, :, part], i_pre[:, :, part], f_pre[:, :, part])
+                h, *state = chunk(
+                    *state, q[:, :, part], k[:, :, part], v[:, :, part], i_pre[:, :, part], f_pre[:, :, part]
+                )
                 outputs.append(h)
             return torch.cat(outputs, dim=2), tuple(state)
 

@@ -1,11 +1,16 @@
 """A stack of recurrent layers over whole sequences: the core of every cell-based model.
 
-`Recurrent` runs a cell over time in one of three ways, all the same function (tested to ~1e-6):
+`Recurrent` runs a cell over time in one of four ways, all the same function (tested to ~1e-6):
     fused      the cell's torch.nn counterpart (cuDNN/oneDNN kernels), same parameter layout
+    compiled   the built-in gated cells' loop in C++ (models/compiled/: RNN, GRU, the LSTM and its
+               peephole / CIFG / no-forget variants), forward and backward, batched members too
     scan       the cell's parallel form, `forward_sequence(x, state)`: all steps at once (a parallel
                scan for a recurrence linear in its state, a convolution for a time-invariant one)
     reference  the readable cell looped over time in Python
-``impl=auto`` takes the first of these the cell supports.
+``impl=auto`` takes the fastest the cell has, as measured on the CPU (benchmarks/README.md): the
+compiled loop where torch.nn's kernel is slower than it (the GRU) or absent (the LSTM variants),
+else torch.nn's kernel, else the parallel form, else the loop. Where the compiled loop cannot be
+built (no compiler), auto passes it by, after one log line.
 
 `state_size` counts the numbers one sample's state holds between steps (real numbers; a complex
 one counts twice), summed over layers and directions: what a recurrent model compresses its past
@@ -23,8 +28,11 @@ import torch
 from torch import Tensor, nn
 
 from rnnbench.errors import ConfigError, check_choice, check_float, check_int
+from rnnbench.models import compiled
 
-IMPLS = ("auto", "fused", "scan", "reference")
+IMPLS = ("auto", "fused", "compiled", "scan", "reference")
+# cells whose torch.nn kernel the compiled loop beats on the CPU (a train step, benchmarks/README.md)
+COMPILED_BEATS_FUSED = ("gru",)
 
 
 class Recurrent(nn.Module):
@@ -49,6 +57,20 @@ class Recurrent(nn.Module):
         check_choice("impl", impl, IMPLS)
         self.bidirectional = check_choice("bidirectional", bidirectional, (False, True))
         cell_class, options = _unpartial(cell)
+        kind = compiled.kind_of(cell_class, options)  # the compiled loop's name for this cell, or None
+        if impl == "compiled" and kind is None:
+            raise ConfigError(
+                "impl",
+                f"is 'compiled' but {cell_class.__name__} has no compiled loop (the built-in RNN, GRU and LSTM "
+                "cells without layer norm have one); use impl=auto",
+                show_value=False,
+            )
+        if impl == "compiled" and not compiled.available():
+            raise ConfigError(
+                "impl",
+                "is 'compiled' but the compiled loop could not be built (the log says why); use impl=auto",
+                show_value=False,
+            )
         fused = None
         if impl in ("auto", "fused") and hasattr(cell_class, "fused"):
             with _cell_options():
@@ -59,6 +81,14 @@ class Recurrent(nn.Module):
                 f"is 'fused' but {cell_class.__name__} has no fused kernel; use impl=reference or impl=auto",
                 show_value=False,
             )
+        use_compiled = impl == "compiled" or (
+            impl == "auto"
+            and kind is not None
+            and (fused is None or kind in COMPILED_BEATS_FUSED)
+            and compiled.available()
+        )
+        if use_compiled:
+            fused = None
         can_scan = callable(getattr(cell_class, "forward_sequence", None))
         if impl == "scan" and not can_scan:
             raise ConfigError(
@@ -67,8 +97,11 @@ class Recurrent(nn.Module):
                 "linear in its state); use impl=reference or impl=auto",
                 show_value=False,
             )
-        self.impl = "fused" if fused is not None else ("scan" if can_scan and impl != "reference" else "reference")
-        self.run = run_parallel if self.impl == "scan" else run_cell
+        if use_compiled:
+            self.impl = "compiled"
+        else:
+            self.impl = "fused" if fused is not None else ("scan" if can_scan and impl != "reference" else "reference")
+        self.run = {"scan": run_parallel, "compiled": compiled.run}.get(self.impl, run_cell)
         directions = 2 if bidirectional else 1
         self.output_size = directions * hidden_size
         sizes = [input_size] + [self.output_size] * (num_layers - 1)

@@ -46,7 +46,7 @@ from torch.func import functional_call
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from rnnbench.config import BATCHING, MEMBER_KEYS
-from rnnbench.errors import UserError, check_choice
+from rnnbench.errors import ConfigError, UserError, check_choice
 from rnnbench.models.conv_cells import ConvGateCell
 from rnnbench.models.recurrent import Recurrent
 from rnnbench.training.build import build_model
@@ -344,12 +344,18 @@ class BatchedRun:
 
 
 def template_of(run: Run) -> nn.Module:
-    """The model that computes the members at once: theirs, with impl=reference where they run a
-    fused torch.nn kernel (no member dimension there). Built without touching torch's RNG."""
+    """The model that computes the members at once: theirs, with impl=compiled (else reference)
+    where they run a fused torch.nn kernel (no member dimension there). Built without touching
+    torch's RNG."""
     model_cfg = OmegaConf.create(run.config["model"])
     fused = any(isinstance(m, Recurrent) and m.impl == "fused" for m in run.model.modules())
-    if fused:
-        model_cfg = OmegaConf.merge(model_cfg, {"impl": "reference"})
     with torch.random.fork_rng(devices=[]):
-        template = build_model(model_cfg, run.task).to(run.settings.device)
+        template = None
+        for impl in ("compiled", "reference") if fused else (None,):
+            try:
+                cfg = OmegaConf.merge(model_cfg, {"impl": impl}) if impl else model_cfg
+                template = build_model(cfg, run.task).to(run.settings.device)
+                break
+            except ConfigError:  # a cell without a compiled loop (an RNN with layer norm): the loop
+                continue
     return template.to(next(run.model.parameters()).dtype)

@@ -15,6 +15,7 @@ that read a parameter meet a `Stacked`, and `__torch_function__` computes each p
     F.embedding(ids, E)        member k's ids index its own table
     F.conv1d/conv2d(x, W, b)   one grouped convolution over the members' channels (K·groups groups)
     torch._weight_norm(v, g)   each member's own norms (torch's weight_norm parametrization)
+    compiled.recurrent_loop    the compiled loop of a built-in cell, K members in one call
 
 Any other operation on a parameter raises `NotMemberAware`, naming it: the batched run then checks
 out (members.BatchedRun.check) and its members train one after another. The contract a cell meets
@@ -34,6 +35,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from rnnbench.models import compiled
 
 
 class NotMemberAware(Exception):
@@ -231,6 +234,22 @@ def convolution(conv: Callable) -> Callable:
     return apply
 
 
+def compiled_loop(
+    kind: str,
+    xp: Tensor,
+    h0: Tensor,
+    c0: Tensor | None,
+    w_hh: Tensor,
+    b_hh: Tensor,
+    peephole: Tensor | None,
+    **flags: Any,
+) -> tuple[Tensor, Tensor | None]:
+    """The compiled loop of a built-in cell (models/compiled/): all K members in one call, each its own weights."""
+    if any(isinstance(t, Stacked) for t in (xp, h0, c0)) or not isinstance(w_hh, Stacked):
+        raise NotMemberAware("the compiled loop with a state or input that is a parameter, or shared weights")
+    return compiled.members_loop(kind, xp, h0, c0, _plain(w_hh), _plain(b_hh), _plain(peephole), **flags)
+
+
 def weight_norm(v: Tensor, g: Tensor, dim: int = 0) -> Stacked:
     """g ⊙ v / ‖v‖ (torch's weight_norm parametrization), each member's own norms."""
     if dim != 0:
@@ -269,4 +288,5 @@ HANDLERS: dict[Callable, Callable] = {
     F.conv1d: convolution(F.conv1d),
     F.conv2d: convolution(F.conv2d),
     torch._weight_norm: weight_norm,
+    compiled.recurrent_loop: compiled_loop,
 }

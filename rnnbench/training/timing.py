@@ -49,8 +49,10 @@ from rnnbench.training.record import (
 
 def kernel_of(model: torch.nn.Module) -> str:
     """What runs the model's recurrences: "oneDNN LSTM" (torch's LSTM on the CPU), "ATen GRU",
-    "ATen RNN" (torch's own CPU kernels), "cuDNN …", "parallel scan", "reference loop" (joined with
-    " + " where they differ), or "torch ops" for a model without a recurrence (TCN, Transformer)."""
+    "ATen RNN" (torch's own CPU kernels), "cuDNN …", "compiled GRU" (rnnbench's C++ loop, models/
+    compiled/), "parallel scan", "reference loop" (joined with " + " where they differ), or
+    "torch ops" for a model without a recurrence (TCN, Transformer)."""
+    from rnnbench.models import compiled
     from rnnbench.models.recurrent import Recurrent
 
     names = []
@@ -65,6 +67,8 @@ def kernel_of(model: torch.nn.Module) -> str:
                 names.append(
                     f"{'oneDNN' if kind == 'LSTM' and torch.backends.mkldnn.is_available() else 'ATen'} {kind}"
                 )
+        elif module.impl == "compiled":
+            names.append(f"compiled {compiled.kind_of(type(module.layers[0]), {}).upper()}")
         else:
             names.append("parallel scan" if module.impl == "scan" else "reference loop")
     return " + ".join(dict.fromkeys(names)) or "torch ops"

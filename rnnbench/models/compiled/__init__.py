@@ -1,0 +1,191 @@
+"""Compiled time loops of the built-in gated cells (recurrent_loop.cpp): `impl=compiled`.
+
+A small recurrent run on a CPU spends its time dispatching operations, not computing: the reference
+loop issues ~10 PyTorch operations per step and as many in the backward, each a few microseconds
+of overhead around a few hundred FLOPs. recurrent_loop.cpp runs the whole sequence in one call —
+per step one batched GEMM for W_hh h and one pass over the units computing every gate together —
+and its backward likewise, for K members at once (each with its own weights; K = 1 for a single
+run). The input projection W_ih x + b_ih stays outside, one GEMM over all steps, so autograd
+handles it and everything before it.
+
+The extension is compiled on first use with torch's C++ extension loader (g++ and ninja; cached
+under TORCH_EXTENSIONS_DIR, ~40 s once per machine and torch version). Where it cannot be built,
+`available()` is False, one log line says why, and `impl=auto` takes the next path.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.overrides import handle_torch_function, has_torch_function
+
+log = logging.getLogger("rnnbench")
+SOURCE = Path(__file__).with_name("recurrent_loop.cpp")
+
+
+def vector_flags() -> tuple[str, list[str]]:
+    """The build's SIMD level: AVX2 (8 floats per instruction, SLEEF's exp and tanh) where this
+    CPU has it — as torch's own kernels pick theirs at run time — else ATen's portable vectors."""
+    if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
+        return "avx2", ["-mavx2", "-mfma", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]
+    return "default", ["-DCPU_CAPABILITY=DEFAULT"]
+
+
+@functools.cache
+def extension() -> Any:
+    """The compiled module, or None (after one warning naming the reason)."""
+    try:
+        from torch.utils.cpp_extension import load
+
+        level, flags = vector_flags()
+        return load(f"rnnbench_recurrent_loop_{level}", [str(SOURCE)], extra_cflags=["-O3", *flags], verbose=False)
+    except Exception as exc:  # no compiler, no ninja, a failed build: the Python loop runs instead
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        log.warning("the compiled recurrent loop is unavailable (%s); the cells run their Python loop", reason[:200])
+        return None
+
+
+def available() -> bool:
+    return extension() is not None
+
+
+def _members(*tensors: Tensor) -> list[Tensor]:
+    return [t.contiguous() for t in tensors]
+
+
+def kind_of(cell_class: type, options: dict) -> str | None:
+    """ "rnn", "gru" or "lstm" for a built-in cell whose loop recurrent_loop.cpp computes, else None.
+    The class must be the built-in one itself: a subclass may change its forward."""
+    from rnnbench.models.gru import GRUCell
+    from rnnbench.models.lstm import LSTMCell
+    from rnnbench.models.lstm_variants import VariantLSTMCell
+    from rnnbench.models.rnn import RNNCell
+
+    if cell_class is VariantLSTMCell:
+        return None if options.get("layer_norm") else "lstm"
+    return {RNNCell: "rnn", GRUCell: "gru", LSTMCell: "lstm"}.get(cell_class)
+
+
+def run(cell: torch.nn.Module, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+    """`Recurrent`'s runner for impl=compiled: (B, T, I) → (B, T, H), final state (the cell's own
+    format: h, or (h, c) for the LSTM)."""
+    xp = cell.project_input(x)
+    if state is None:
+        state = cell.initial_state(x.shape[0], x)
+    if isinstance(state, tuple):  # LSTM: (h, c)
+        h0, c0 = state
+        peephole = getattr(cell, "peephole", None)
+        flags = {"cifg": getattr(cell, "cifg", False), "no_forget": getattr(cell, "no_forget", False)}
+        hs, c = recurrent_loop("lstm", xp, h0, c0, cell.weight_hh, cell.bias_hh, peephole, **flags)
+        return hs, (hs[:, -1], c)
+    relu = getattr(cell, "nonlinearity", "tanh") == "relu"
+    kind = "rnn" if cell.num_gates == 1 else "gru"
+    hs, _ = recurrent_loop(kind, xp, state, None, cell.weight_hh, cell.bias_hh, None, relu=relu)
+    return hs, hs[:, -1]
+
+
+def recurrent_loop(
+    kind: str,
+    xp: Tensor,
+    h0: Tensor,
+    c0: Tensor | None,
+    w_hh: Tensor,
+    b_hh: Tensor,
+    peephole: Tensor | None,
+    relu: bool = False,
+    cifg: bool = False,
+    no_forget: bool = False,
+) -> tuple[Tensor, Tensor | None]:
+    """One layer's loop: xp (B, T, G·H), h0 (and c0) (B, H) → every h_t (B, T, H) and the last c.
+    Batched members (training/stacked.py) meet it with each weight stacked over K members and the
+    members' batches folded into B: `members_loop` then runs all K in one call."""
+    tensors = tuple(t for t in (xp, h0, c0, w_hh, b_hh, peephole) if t is not None)
+    if has_torch_function(tensors):
+        return handle_torch_function(
+            recurrent_loop, tensors, kind, xp, h0, c0, w_hh, b_hh, peephole, relu=relu, cifg=cifg, no_forget=no_forget
+        )
+    one = [None if t is None else t.unsqueeze(0) for t in (w_hh, b_hh, peephole)]
+    return members_loop(kind, xp, h0, c0, *one, relu=relu, cifg=cifg, no_forget=no_forget)
+
+
+def members_loop(kind, xp, h0, c0, w_hh, b_hh, peephole, relu=False, cifg=False, no_forget=False):
+    """K members at once: xp (K·B, T, G·H), h0, c0 (K·B, H), member-major; w_hh (K, G·H, H), b_hh
+    (K, G·H), peephole (K, P, H) → h_t (K·B, T, H), last c (K·B, H) or None."""
+    K = w_hh.shape[0]
+    T, H = xp.shape[1], w_hh.shape[-1]
+    steps = xp.reshape(K, -1, T, xp.shape[-1]).permute(2, 0, 1, 3)  # (T, K, B, G·H)
+    h0 = h0.reshape(K, -1, H)
+    if kind == "lstm":
+        no_peephole = xp.new_zeros(0)
+        hs, c = LSTMLoop.apply(
+            steps, h0, c0.reshape(K, -1, H), w_hh, b_hh, no_peephole if peephole is None else peephole, cifg, no_forget
+        )
+        c = c.reshape(-1, H)
+    elif kind == "gru":
+        hs, c = GRULoop.apply(steps, h0, w_hh, b_hh), None
+    else:
+        hs, c = RNNLoop.apply(steps, h0, w_hh, b_hh, relu), None
+    return hs[1:].permute(1, 2, 0, 3).reshape(-1, T, H), c  # (K·B, T, H)
+
+
+class RNNLoop(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xp: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor, relu: bool) -> Tensor:
+        (hs,) = extension().rnn_forward(*_members(xp, h0, w_hh, b_hh), relu)
+        ctx.save_for_backward(hs, w_hh)
+        ctx.relu = relu
+        return hs
+
+    @staticmethod
+    def backward(ctx, dhs: Tensor):
+        hs, w_hh = ctx.saved_tensors
+        dxp, dh0, dw, db = extension().rnn_backward(
+            dhs[1:].contiguous(), dhs[0].new_zeros(dhs.shape[1:]), hs, w_hh, ctx.relu
+        )
+        return dxp, dh0 + dhs[0], dw, db, None
+
+
+class GRULoop(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xp: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
+        hs, saved = extension().gru_forward(*_members(xp, h0, w_hh, b_hh))
+        ctx.save_for_backward(hs, saved, w_hh)
+        return hs
+
+    @staticmethod
+    def backward(ctx, dhs: Tensor):
+        hs, saved, w_hh = ctx.saved_tensors
+        dxp, dh0, dw, db = extension().gru_backward(
+            dhs[1:].contiguous(), dhs[0].new_zeros(dhs.shape[1:]), hs, saved, w_hh
+        )
+        return dxp, dh0 + dhs[0], dw, db
+
+
+class LSTMLoop(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xp, h0, c0, w_hh, b_hh, peephole, cifg: bool, no_forget: bool):
+        hs, cs, saved = extension().lstm_forward(*_members(xp, h0, c0, w_hh, b_hh, peephole), cifg, no_forget)
+        ctx.save_for_backward(hs, cs, saved, w_hh, peephole)
+        ctx.flags = (cifg, no_forget)
+        return hs, cs[-1].clone()  # every h_t (h_0 first), and the last c
+
+    @staticmethod
+    def backward(ctx, dhs: Tensor, dc_last: Tensor):
+        hs, cs, saved, w_hh, peephole = ctx.saved_tensors
+        dxp, dh0, dc0, dw, db, dpeep = extension().lstm_backward(
+            dhs[1:].contiguous(),
+            dhs[0].new_zeros(dhs.shape[1:]),
+            dc_last.contiguous(),
+            hs,
+            cs,
+            saved,
+            w_hh,
+            peephole,
+            *ctx.flags,
+        )
+        return dxp, dh0 + dhs[0], dc0, dw, db, dpeep if peephole.numel() else None, None, None

@@ -1,0 +1,159 @@
+"""The compiled loop of the built-in cells (rnnbench/models/compiled/): equal to the cells' Python
+loop in float64 — outputs, final states and every gradient, with and without a carried state, up
+to T = 1,000 — for one run and for K members at once; and what happens where it cannot be built."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import pytest
+import torch
+
+from rnnbench.errors import ConfigError
+from rnnbench.models import Recurrent, compiled
+from rnnbench.models.gru import GRUCell
+from rnnbench.models.lstm import LSTMCell
+from rnnbench.models.lstm_variants import VariantLSTMCell
+from rnnbench.models.rnn import RNNCell
+
+pytestmark = pytest.mark.skipif(not compiled.available(), reason="no C++ compiler on this machine")
+
+CELLS = {
+    "rnn": RNNCell,
+    "rnn_relu": functools.partial(RNNCell, nonlinearity="relu"),
+    "gru": GRUCell,
+    "lstm": LSTMCell,
+    "peephole": functools.partial(VariantLSTMCell, peephole=True),
+    "cifg": functools.partial(VariantLSTMCell, cifg=True),
+    "no_forget": functools.partial(VariantLSTMCell, no_forget=True),
+    "peephole_cifg": functools.partial(VariantLSTMCell, peephole=True, cifg=True),
+    "peephole_no_forget": functools.partial(VariantLSTMCell, peephole=True, no_forget=True),
+}
+
+
+def twins(cell, bidirectional: bool = False):
+    torch.manual_seed(0)
+    loop = Recurrent(3, cell, 8, num_layers=2, impl="reference", bidirectional=bidirectional).double()
+    fast = Recurrent(3, cell, 8, num_layers=2, impl="compiled", bidirectional=bidirectional).double()
+    fast.load_state_dict(loop.state_dict())
+    return loop, fast
+
+
+def random_state(model: Recurrent, batch: int):
+    """A non-zero initial state for every layer, requiring grad (its gradient is checked too)."""
+
+    def one(cell):
+        state = cell.initial_state(batch, torch.empty(1, dtype=torch.float64))
+        if isinstance(state, tuple):
+            return tuple(torch.randn_like(s).requires_grad_() for s in state)
+        return torch.randn_like(state).requires_grad_()
+
+    return [one(cell) for cell in model.layers]
+
+
+def flat(state) -> list[torch.Tensor]:
+    return [t for s in state for t in (s if isinstance(s, tuple) else (s,))]
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+@pytest.mark.parametrize("T", [1, 17, pytest.param(1000, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("carried", [False, True])
+def test_the_compiled_loop_equals_the_python_loop(name, T, carried):
+    loop, fast = twins(CELLS[name])
+    assert fast.impl == "compiled"
+    x = torch.randn(4, T, 3, dtype=torch.float64, requires_grad=True)
+    states = random_state(loop, 4) if carried else None
+    outputs = []
+    for model in (loop, fast):
+        state = (
+            [
+                tuple(t.detach().clone().requires_grad_() for t in s)
+                if isinstance(s, tuple)
+                else s.detach().clone().requires_grad_()
+                for s in states
+            ]
+            if carried
+            else None
+        )
+        y, final = model(x, state)
+        loss = (y**2).sum() + sum((s**3).sum() for s in flat(final))  # every output and the last state
+        inputs = [x, *model.parameters(), *(flat(state) if carried else [])]
+        outputs.append((y, flat(final), torch.autograd.grad(loss, inputs)))
+    (y_loop, s_loop, g_loop), (y_fast, s_fast, g_fast) = outputs
+    torch.testing.assert_close(y_fast, y_loop, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(s_fast, s_loop, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(g_fast, g_loop, rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["gru", "lstm", "peephole"])
+def test_bidirectional_stacks_run_compiled_and_equal(name):
+    loop, fast = twins(CELLS[name], bidirectional=True)
+    x = torch.randn(3, 11, 3, dtype=torch.float64)
+    torch.testing.assert_close(fast(x)[0], loop(x)[0], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind, cell", [("gru", GRUCell), ("lstm", CELLS["peephole_cifg"]), ("rnn", RNNCell)])
+def test_members_in_one_call_equal_each_member_alone(kind, cell):
+    """K = 3 members, each its own weights and batch, in one call of the kernel."""
+    torch.manual_seed(0)
+    cells = [cell(3, 6).double() for _ in range(3)]
+    B, T = 4, 13
+    xs = [c.project_input(torch.randn(B, T, 3, dtype=torch.float64)) for c in cells]
+    states = [c.initial_state(B, xs[0]) for c in cells]
+    states = [tuple(torch.randn_like(t) for t in s) if isinstance(s, tuple) else torch.randn_like(s) for s in states]
+    singles = []
+    for c, xp, s in zip(cells, xs, states):
+        h0, c0 = s if isinstance(s, tuple) else (s, None)
+        peephole = getattr(c, "peephole", None)
+        flags = (
+            {"cifg": getattr(c, "cifg", False), "no_forget": getattr(c, "no_forget", False)} if c0 is not None else {}
+        )
+        singles.append(compiled.recurrent_loop(kind, xp, h0, c0, c.weight_hh, c.bias_hh, peephole, **flags))
+    stack = lambda name: (
+        None if getattr(cells[0], name, None) is None else torch.stack([getattr(c, name) for c in cells])
+    )
+    h0 = torch.cat([s[0] if isinstance(s, tuple) else s for s in states])
+    c0 = torch.cat([s[1] for s in states]) if kind == "lstm" else None
+    flags = {"cifg": True} if kind == "lstm" else {}
+    hs, c_last = compiled.members_loop(
+        kind, torch.cat(xs), h0, c0, stack("weight_hh"), stack("bias_hh"), stack("peephole"), **flags
+    )
+    torch.testing.assert_close(hs, torch.cat([s[0] for s in singles]), rtol=1e-12, atol=1e-12)
+    if kind == "lstm":
+        torch.testing.assert_close(c_last, torch.cat([s[1] for s in singles]), rtol=1e-12, atol=1e-12)
+
+
+def test_auto_takes_the_compiled_loop_only_where_it_is_the_fastest():
+    impl = lambda cell: Recurrent(3, cell, 8, impl="auto").impl
+    assert impl(GRUCell) == "compiled"  # torch's ATen GRU is slower (benchmarks/README.md)
+    assert impl(CELLS["peephole"]) == "compiled"  # no torch.nn kernel at all
+    assert impl(LSTMCell) == "fused" and impl(RNNCell) == "fused"  # oneDNN's LSTM, ATen's RNN: faster
+    assert impl(functools.partial(VariantLSTMCell, layer_norm=True)) == "reference"  # no compiled loop
+
+
+def test_without_a_compiler_auto_falls_back_and_compiled_is_refused(monkeypatch, caplog):
+    compiled.extension.cache_clear()
+    monkeypatch.setattr("torch.utils.cpp_extension.load", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no g++")))
+    try:
+        with caplog.at_level(logging.WARNING, logger="rnnbench"):
+            assert Recurrent(3, GRUCell, 8).impl == "fused"
+            assert Recurrent(3, CELLS["peephole"], 8).impl == "reference"
+        assert [r.message for r in caplog.records] == [
+            "the compiled recurrent loop is unavailable (no g++); the cells run their Python loop"
+        ]  # said once
+        with pytest.raises(ConfigError, match="impl is 'compiled' but the compiled loop could not be built"):
+            Recurrent(3, GRUCell, 8, impl="compiled")
+    finally:
+        compiled.extension.cache_clear()
+
+
+def test_a_cell_without_a_compiled_loop_says_so():
+    with pytest.raises(ConfigError, match="impl is 'compiled' but VariantLSTMCell has no compiled loop"):
+        Recurrent(3, functools.partial(VariantLSTMCell, layer_norm=True), 8, impl="compiled")
+
+    class MyGRU(GRUCell):  # a subclass may change the forward: it keeps its own loop
+        pass
+
+    with pytest.raises(ConfigError, match="MyGRU has no compiled loop"):
+        Recurrent(3, MyGRU, 8, impl="compiled")
