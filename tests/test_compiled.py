@@ -99,7 +99,7 @@ def test_members_in_one_call_equal_each_member_alone(kind, cell):
     torch.manual_seed(0)
     cells = [cell(3, 6).double() for _ in range(3)]
     B, T = 4, 13
-    xs = [c.project_input(torch.randn(B, T, 3, dtype=torch.float64)) for c in cells]
+    xs = [torch.randn(B, T, 3, dtype=torch.float64) for c in cells]
     states = [c.initial_state(B, xs[0]) for c in cells]
     states = [tuple(torch.randn_like(t) for t in s) if isinstance(s, tuple) else torch.randn_like(s) for s in states]
     singles = []
@@ -109,16 +109,16 @@ def test_members_in_one_call_equal_each_member_alone(kind, cell):
         flags = (
             {"cifg": getattr(c, "cifg", False), "no_forget": getattr(c, "no_forget", False)} if c0 is not None else {}
         )
-        singles.append(compiled.recurrent_loop(kind, xp, h0, c0, c.weight_hh, c.bias_hh, peephole, **flags))
+        weights = (c.weight_ih, c.bias_ih, c.weight_hh, c.bias_hh)
+        singles.append(compiled.recurrent_loop(kind, xp, h0, c0, *weights, peephole, **flags))
     stack = lambda name: (
         None if getattr(cells[0], name, None) is None else torch.stack([getattr(c, name) for c in cells])
     )
     h0 = torch.cat([s[0] if isinstance(s, tuple) else s for s in states])
     c0 = torch.cat([s[1] for s in states]) if kind == "lstm" else None
     flags = {"cifg": True} if kind == "lstm" else {}
-    hs, c_last = compiled.members_loop(
-        kind, torch.cat(xs), h0, c0, stack("weight_hh"), stack("bias_hh"), stack("peephole"), **flags
-    )
+    weights = [stack(name) for name in ("weight_ih", "bias_ih", "weight_hh", "bias_hh", "peephole")]
+    hs, c_last = compiled.members_loop(kind, torch.cat(xs), h0, c0, *weights, **flags)
     torch.testing.assert_close(hs, torch.cat([s[0] for s in singles]), rtol=1e-12, atol=1e-12)
     if kind == "lstm":
         torch.testing.assert_close(c_last, torch.cat([s[1] for s in singles]), rtol=1e-12, atol=1e-12)

@@ -234,20 +234,12 @@ def convolution(conv: Callable) -> Callable:
     return apply
 
 
-def compiled_loop(
-    kind: str,
-    xp: Tensor,
-    h0: Tensor,
-    c0: Tensor | None,
-    w_hh: Tensor,
-    b_hh: Tensor,
-    peephole: Tensor | None,
-    **flags: Any,
-) -> tuple[Tensor, Tensor | None]:
-    """The compiled loop of a built-in cell (models/compiled/): all K members in one call, each its own weights."""
-    if any(isinstance(t, Stacked) for t in (xp, h0, c0)) or not isinstance(w_hh, Stacked):
+def compiled_loop(kind: str, x: Tensor, h0: Tensor, c0: Tensor | None, *weights: Tensor | None, **flags: Any):
+    """The compiled loop of a built-in cell (models/compiled/): all K members in one call, each its
+    own weights (w_ih, b_ih, w_hh, b_hh, peephole)."""
+    if any(isinstance(t, Stacked) for t in (x, h0, c0)) or not isinstance(weights[2], Stacked):
         raise NotMemberAware("the compiled loop with a state or input that is a parameter, or shared weights")
-    return compiled.members_loop(kind, xp, h0, c0, _plain(w_hh), _plain(b_hh), _plain(peephole), **flags)
+    return compiled.members_loop(kind, x, h0, c0, *map(_plain, weights), **flags)
 
 
 def weight_norm(v: Tensor, g: Tensor, dim: int = 0) -> Stacked:

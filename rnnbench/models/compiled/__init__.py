@@ -73,27 +73,29 @@ def kind_of(cell_class: type, options: dict) -> str | None:
 
 def run(cell: torch.nn.Module, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
     """`Recurrent`'s runner for impl=compiled: (B, T, I) → (B, T, H), final state (the cell's own
-    format: h, or (h, c) for the LSTM)."""
-    xp = cell.project_input(x)
+    format: h, or (h, c) for the LSTM). The cell's `project_input` is W_ih x + b_ih (kind_of
+    admits only such cells); `Projection` computes it with a backward suited to narrow inputs."""
     if state is None:
         state = cell.initial_state(x.shape[0], x)
+    weights = (cell.weight_ih, cell.bias_ih, cell.weight_hh, cell.bias_hh)
     if isinstance(state, tuple):  # LSTM: (h, c)
         h0, c0 = state
-        peephole = getattr(cell, "peephole", None)
         flags = {"cifg": getattr(cell, "cifg", False), "no_forget": getattr(cell, "no_forget", False)}
-        hs, c = recurrent_loop("lstm", xp, h0, c0, cell.weight_hh, cell.bias_hh, peephole, **flags)
+        hs, c = recurrent_loop("lstm", x, h0, c0, *weights, getattr(cell, "peephole", None), **flags)
         return hs, (hs[:, -1], c)
-    relu = getattr(cell, "nonlinearity", "tanh") == "relu"
     kind = "rnn" if cell.num_gates == 1 else "gru"
-    hs, _ = recurrent_loop(kind, xp, state, None, cell.weight_hh, cell.bias_hh, None, relu=relu)
+    relu = getattr(cell, "nonlinearity", "tanh") == "relu"
+    hs, _ = recurrent_loop(kind, x, state, None, *weights, None, relu=relu)
     return hs, hs[:, -1]
 
 
 def recurrent_loop(
     kind: str,
-    xp: Tensor,
+    x: Tensor,
     h0: Tensor,
     c0: Tensor | None,
+    w_ih: Tensor,
+    b_ih: Tensor,
     w_hh: Tensor,
     b_hh: Tensor,
     peephole: Tensor | None,
@@ -101,23 +103,24 @@ def recurrent_loop(
     cifg: bool = False,
     no_forget: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
-    """One layer's loop: xp (B, T, G·H), h0 (and c0) (B, H) → every h_t (B, T, H) and the last c.
-    Batched members (training/stacked.py) meet it with each weight stacked over K members and the
-    members' batches folded into B: `members_loop` then runs all K in one call."""
-    tensors = tuple(t for t in (xp, h0, c0, w_hh, b_hh, peephole) if t is not None)
+    """One layer: x (B, T, I), h0 (and c0) (B, H) → every h_t (B, T, H) and the last c. Batched
+    members (training/stacked.py) meet it with each weight stacked over K members and the members'
+    batches folded into B: `members_loop` then runs all K in one call."""
+    tensors = tuple(t for t in (x, h0, c0, w_ih, b_ih, w_hh, b_hh, peephole) if t is not None)
+    flags = {"relu": relu, "cifg": cifg, "no_forget": no_forget}
     if has_torch_function(tensors):
         return handle_torch_function(
-            recurrent_loop, tensors, kind, xp, h0, c0, w_hh, b_hh, peephole, relu=relu, cifg=cifg, no_forget=no_forget
+            recurrent_loop, tensors, kind, x, h0, c0, w_ih, b_ih, w_hh, b_hh, peephole, **flags
         )
-    one = [None if t is None else t.unsqueeze(0) for t in (w_hh, b_hh, peephole)]
-    return members_loop(kind, xp, h0, c0, *one, relu=relu, cifg=cifg, no_forget=no_forget)
+    one = [None if t is None else t.unsqueeze(0) for t in (w_ih, b_ih, w_hh, b_hh, peephole)]
+    return members_loop(kind, x, h0, c0, *one, **flags)
 
 
-def members_loop(kind, xp, h0, c0, w_hh, b_hh, peephole, relu=False, cifg=False, no_forget=False):
-    """K members at once: xp (K·B, T, G·H), h0, c0 (K·B, H), member-major; w_hh (K, G·H, H), b_hh
-    (K, G·H), peephole (K, P, H) → h_t (K·B, T, H), last c (K·B, H) or None."""
-    K = w_hh.shape[0]
-    T, H = xp.shape[1], w_hh.shape[-1]
+def members_loop(kind, x, h0, c0, w_ih, b_ih, w_hh, b_hh, peephole, relu=False, cifg=False, no_forget=False):
+    """K members at once: x (K·B, T, I), h0, c0 (K·B, H), member-major; weights stacked over K
+    (w_ih (K, G·H, I), …, peephole (K, P, H)) → h_t (K·B, T, H), last c (K·B, H) or None."""
+    K, (_, T, I), H = w_hh.shape[0], x.shape, w_hh.shape[-1]
+    xp = Projection.apply(x.reshape(K, -1, I), w_ih, b_ih)  # (K, B·T, G·H)
     steps = xp.reshape(K, -1, T, xp.shape[-1]).permute(2, 0, 1, 3)  # (T, K, B, G·H)
     h0 = h0.reshape(K, -1, H)
     if kind == "lstm":
@@ -131,6 +134,24 @@ def members_loop(kind, xp, h0, c0, w_hh, b_hh, peephole, relu=False, cifg=False,
     else:
         hs, c = RNNLoop.apply(steps, h0, w_hh, b_hh, relu), None
     return hs[1:].permute(1, 2, 0, 3).reshape(-1, T, H), c  # (K·B, T, H)
+
+
+class Projection(torch.autograd.Function):
+    """W_ih x + b_ih for K members: x (K, N, I), w (K, G·H, I), b (K, G·H) → (K, N, G·H). Its
+    backward orders each GEMM with the narrow dimension first: BLAS computes xᵀ g (I × G·H, inner
+    N) ten times faster than gᵀ x (G·H × I) at I = 2, N = 6,400 on this CPU (2.1 ms against 0.18)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, w: Tensor, b: Tensor) -> Tensor:
+        ctx.save_for_backward(x, w)
+        return torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        x, w = ctx.saved_tensors
+        dx = torch.bmm(w.transpose(1, 2), g.transpose(1, 2)).transpose(1, 2) if ctx.needs_input_grad[0] else None
+        dw = torch.bmm(x.transpose(1, 2), g).transpose(1, 2)
+        return dx, dw, g.sum(1)
 
 
 class RNNLoop(torch.autograd.Function):

@@ -5,17 +5,16 @@
 //   xp    (T, K, B, G·H)  W_ih x_t + b_ih for every step, computed before the loop (one GEMM)
 //   h0    (K, B, H)       c0 likewise for the LSTM
 //   w_hh  (K, G·H, H)     b_hh (K, G·H); peephole (K, P, H) with P rows p_i, (p_f,) p_o
-// Per step: one batched GEMM hp = h W_hhᵀ + b_hh, then one pass over (K, B, H) computing every
-// gate of a unit together. The backward walks the steps in reverse with one GEMM per step for
-// ∂L/∂h_{t−1}; the weights' gradients are one GEMM over all steps at the end. The equations are
-// the cells' Python forwards (rnnbench/models/{rnn,gru,lstm,lstm_variants}.py), which stay the
-// definition: tests/test_kernels.py holds this file equal to them in float64.
+// Per step: one batched GEMM W_hh h (into a buffer, no allocation), then one pass over (K, B, H)
+// adding b_hh and computing every gate of a unit together. The backward walks the steps in reverse
+// with one GEMM per step for ∂L/∂h_{t−1}; the weights' gradients are one GEMM over all steps at the
+// end. The equations are the cells' Python forwards (rnnbench/models/{rnn,gru,lstm,lstm_variants}.py),
+// which stay the definition: tests/test_compiled.py holds this file equal to them in float64.
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 
-#include <cmath>
 #include <vector>
 
 namespace {
@@ -23,8 +22,8 @@ namespace {
 using at::Tensor;
 template <typename T> using Vec = at::vec::Vectorized<T>;
 
-// The forward passes run their transcendental functions on vectors of units (ATen's SLEEF-backed
-// Vectorized, AVX2 where the build enables it): per unit they cost more than everything else of a
+// The passes run on vectors of units (ATen's Vectorized: SLEEF's exp and tanh, AVX2 where the
+// build enables it); per unit, the transcendental functions cost more than everything else of a
 // small step. `each(H, f)` calls f(j, n) on chunks of n ≤ Vec::size() units.
 template <typename T, typename F> inline void each(int64_t H, F f) {
   constexpr int64_t V = Vec<T>::size();
@@ -39,38 +38,48 @@ template <typename T> inline Vec<T> load(const T* p, int64_t n) {
 
 template <typename T> inline Vec<T> sigmoid(Vec<T> x) { return (Vec<T>(1) + x.neg().exp()).reciprocal(); }
 
-// rows = K·B; each row is one sample of one member, H units
-constexpr int64_t GRAIN = 16;
-
-Tensor hidden_gemm(const Tensor& h, const Tensor& w_hh, const Tensor& b_hh) {
-  // (K, B, H) @ (K, H, G·H) + b_hh → (K, B, G·H)
-  return at::baddbmm(b_hh.unsqueeze(1), h, w_hh.transpose(1, 2));
+template <typename F> inline void rows(int64_t n, F f) {  // f(row) for each of the K·B rows
+  at::parallel_for(0, n, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) f(row);
+  });
 }
 
-Tensor weight_grads(const Tensor& dhp, const Tensor& hs_prev) {
-  // Σ_t dhp_tᵀ h_{t−1}: dhp (T, K, B, G·H), hs_prev (T, K, B, H) → (K, G·H, H)
-  auto K = dhp.size(1);
+// The recurrent GEMMs of a loop: W_hh h_t (forward) and dgates W_hh (backward), into buffers.
+struct Hidden {
+  Tensor w_t, w;  // (K, H, G·H) contiguous, and (K, G·H, H)
+  explicit Hidden(const Tensor& w_hh) : w_t(w_hh.transpose(1, 2).contiguous()), w(w_hh) {}
+  void forward(const Tensor& h, Tensor& out) const { at::bmm_out(out, h, w_t); }   // (K, B, H) → (K, B, G·H)
+  void backward(const Tensor& d, Tensor& out) const { at::bmm_out(out, d, w); }    // (K, B, G·H) → (K, B, H)
+};
+
+Tensor weight_grads(const Tensor& dhp, const Tensor& hs) {
+  // Σ_t dhp_tᵀ h_{t−1}: dhp (T, K, B, G·H), hs (T + 1, K, B, H) → (K, G·H, H)
+  auto T = dhp.size(0), K = dhp.size(1);
   auto a = dhp.permute({1, 3, 0, 2}).reshape({K, dhp.size(3), -1});
-  auto b = hs_prev.permute({1, 0, 2, 3}).reshape({K, -1, hs_prev.size(3)});
+  auto b = hs.narrow(0, 0, T).permute({1, 0, 2, 3}).reshape({K, -1, hs.size(3)});
   return at::bmm(a, b);
 }
 
-// ---------------------------------------------------------------- RNN: h = act(xp + hp)
+// ---------------------------------------------------------------- RNN: h = act(xp + W_hh h + b_hh)
 std::vector<Tensor> rnn_forward(Tensor xp, Tensor h0, Tensor w_hh, Tensor b_hh, bool relu) {
   auto T = xp.size(0), K = xp.size(1), B = xp.size(2), H = h0.size(2);
   auto hs = at::empty({T + 1, K, B, H}, h0.options());
+  auto hp = at::empty({K, B, H}, h0.options());
   hs[0].copy_(h0);
+  Hidden hidden(w_hh);
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnn_forward", [&] {
+    using V = Vec<scalar_t>;
+    auto x0 = xp.data_ptr<scalar_t>(), h_all = hs.data_ptr<scalar_t>(), p = hp.data_ptr<scalar_t>();
+    auto bias = b_hh.data_ptr<scalar_t>();
     for (int64_t t = 0; t < T; ++t) {
-      auto hp = hidden_gemm(hs[t], w_hh, b_hh);
-      auto x = xp[t].data_ptr<scalar_t>(), p = hp.data_ptr<scalar_t>(), out = hs[t + 1].data_ptr<scalar_t>();
-      at::parallel_for(0, K * B, GRAIN, [&](int64_t begin, int64_t end) {
-        for (int64_t row = begin; row < end; ++row) {
-          each<scalar_t>(H, [&](int64_t j, int64_t n) {
-            auto a = load(x + row * H + j, n) + load(p + row * H + j, n);
-            (relu ? at::vec::maximum(a, Vec<scalar_t>(0)) : a.tanh()).store(out + row * H + j, n);
-          });
-        }
+      hidden.forward(hs[t], hp);
+      auto x = x0 + t * K * B * H, out = h_all + (t + 1) * K * B * H;
+      rows(K * B, [&](int64_t row) {
+        auto b = bias + (row / B) * H;
+        each<scalar_t>(H, [&](int64_t j, int64_t n) {
+          auto a = load(x + row * H + j, n) + load(p + row * H + j, n) + load(b + j, n);
+          (relu ? at::vec::maximum(a, V(0)) : a.tanh()).store(out + row * H + j, n);
+        });
       });
     }
   });
@@ -80,48 +89,53 @@ std::vector<Tensor> rnn_forward(Tensor xp, Tensor h0, Tensor w_hh, Tensor b_hh, 
 std::vector<Tensor> rnn_backward(Tensor dhs, Tensor dh_last, Tensor hs, Tensor w_hh, bool relu) {
   auto T = dhs.size(0), K = dhs.size(1), B = dhs.size(2), H = dhs.size(3);
   auto da = at::empty({T, K, B, H}, dhs.options());
-  auto dh = dh_last.clone();
+  auto dh = dh_last.clone();  // ∂L/∂h_t through the later steps
+  Hidden hidden(w_hh);
   AT_DISPATCH_FLOATING_TYPES(dhs.scalar_type(), "rnn_backward", [&] {
+    auto g0 = dhs.data_ptr<scalar_t>(), h_all = hs.data_ptr<scalar_t>(), da0 = da.data_ptr<scalar_t>();
+    auto d = dh.data_ptr<scalar_t>();
     for (int64_t t = T - 1; t >= 0; --t) {
-      auto g = dhs[t].data_ptr<scalar_t>(), y = hs[t + 1].data_ptr<scalar_t>();
-      auto d = dh.data_ptr<scalar_t>(), out = da[t].data_ptr<scalar_t>();
-      at::parallel_for(0, K * B * H, GRAIN * H, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) {
+      auto g = g0 + t * K * B * H, y = h_all + (t + 1) * K * B * H, out = da0 + t * K * B * H;
+      rows(K * B, [&](int64_t i0) {
+        for (int64_t i = i0 * H; i < (i0 + 1) * H; ++i) {
           scalar_t total = d[i] + g[i];
           out[i] = relu ? (y[i] > 0 ? total : scalar_t(0)) : total * (scalar_t(1) - y[i] * y[i]);
         }
       });
-      dh = at::bmm(da[t], w_hh);
+      auto da_t = da[t];
+      hidden.backward(da_t, dh);
     }
   });
-  auto hs_prev = hs.narrow(0, 0, T);
-  return {da, dh, weight_grads(da, hs_prev), da.sum({0, 2})};
+  return {da, dh, weight_grads(da, hs), da.sum({0, 2})};
 }
 
 // ---------------------------------------------------------------- GRU (torch's form, gates r, z, n)
 //   r = σ(x_r + h_r), z = σ(x_z + h_z), n = tanh(x_n + r ⊙ h_n), h' = (1 − z) ⊙ n + z ⊙ h
+//   with h_· = W_h· h + b_h·
 std::vector<Tensor> gru_forward(Tensor xp, Tensor h0, Tensor w_hh, Tensor b_hh) {
   auto T = xp.size(0), K = xp.size(1), B = xp.size(2), H = h0.size(2);
   auto hs = at::empty({T + 1, K, B, H}, h0.options());
   auto saved = at::empty({T, K, B, 4 * H}, h0.options());  // r, z, n, h_n
+  auto hp = at::empty({K, B, 3 * H}, h0.options());
   hs[0].copy_(h0);
+  Hidden hidden(w_hh);
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "gru_forward", [&] {
+    auto x0 = xp.data_ptr<scalar_t>(), h_all = hs.data_ptr<scalar_t>(), s0 = saved.data_ptr<scalar_t>();
+    auto p = hp.data_ptr<scalar_t>(), bias = b_hh.data_ptr<scalar_t>();
     for (int64_t t = 0; t < T; ++t) {
-      auto hp = hidden_gemm(hs[t], w_hh, b_hh);
-      auto x = xp[t].data_ptr<scalar_t>(), p = hp.data_ptr<scalar_t>();
-      auto h = hs[t].data_ptr<scalar_t>(), out = hs[t + 1].data_ptr<scalar_t>(), s = saved[t].data_ptr<scalar_t>();
-      at::parallel_for(0, K * B, GRAIN, [&](int64_t begin, int64_t end) {
-        for (int64_t row = begin; row < end; ++row) {
-          auto xr = x + row * 3 * H, pr = p + row * 3 * H, sr = s + row * 4 * H;
-          each<scalar_t>(H, [&](int64_t j, int64_t m) {
-            auto r = sigmoid(load(xr + j, m) + load(pr + j, m));
-            auto z = sigmoid(load(xr + H + j, m) + load(pr + H + j, m));
-            auto hn = load(pr + 2 * H + j, m);
-            auto n = (load(xr + 2 * H + j, m) + r * hn).tanh();
-            (n + z * (load(h + row * H + j, m) - n)).store(out + row * H + j, m);
-            r.store(sr + j, m), z.store(sr + H + j, m), n.store(sr + 2 * H + j, m), hn.store(sr + 3 * H + j, m);
-          });
-        }
+      hidden.forward(hs[t], hp);
+      auto x = x0 + t * K * B * 3 * H, h = h_all + t * K * B * H, out = h + K * B * H, s = s0 + t * K * B * 4 * H;
+      rows(K * B, [&](int64_t row) {
+        auto xr = x + row * 3 * H, pr = p + row * 3 * H, sr = s + row * 4 * H, b = bias + (row / B) * 3 * H;
+        each<scalar_t>(H, [&](int64_t j, int64_t m) {
+          auto hidden_gate = [&](int64_t k) { return load(pr + k * H + j, m) + load(b + k * H + j, m); };
+          auto r = sigmoid(load(xr + j, m) + hidden_gate(0));
+          auto z = sigmoid(load(xr + H + j, m) + hidden_gate(1));
+          auto hn = hidden_gate(2);
+          auto n = (load(xr + 2 * H + j, m) + r * hn).tanh();
+          (n + z * (load(h + row * H + j, m) - n)).store(out + row * H + j, m);
+          r.store(sr + j, m), z.store(sr + H + j, m), n.store(sr + 2 * H + j, m), hn.store(sr + 3 * H + j, m);
+        });
       });
     }
   });
@@ -132,33 +146,35 @@ std::vector<Tensor> gru_backward(Tensor dhs, Tensor dh_last, Tensor hs, Tensor s
   auto T = dhs.size(0), K = dhs.size(1), B = dhs.size(2), H = dhs.size(3);
   auto dxp = at::empty({T, K, B, 3 * H}, dhs.options());
   auto dhp = at::empty({T, K, B, 3 * H}, dhs.options());
-  auto dh = dh_last.clone();
-  auto direct = at::empty({K, B, H}, dhs.options());
+  auto dh = dh_last.clone();                        // ∂L/∂h_t through W_hh of step t + 1
+  auto direct = at::zeros({K, B, H}, dhs.options());  // … and through z ⊙ h of step t + 1
+  Hidden hidden(w_hh);
   AT_DISPATCH_FLOATING_TYPES(dhs.scalar_type(), "gru_backward", [&] {
+    auto g0 = dhs.data_ptr<scalar_t>(), h_all = hs.data_ptr<scalar_t>(), s0 = saved.data_ptr<scalar_t>();
+    auto dx0 = dxp.data_ptr<scalar_t>(), dp0 = dhp.data_ptr<scalar_t>();
+    auto d = dh.data_ptr<scalar_t>(), dd = direct.data_ptr<scalar_t>();
     for (int64_t t = T - 1; t >= 0; --t) {
-      auto g = dhs[t].data_ptr<scalar_t>(), h = hs[t].data_ptr<scalar_t>(), s = saved[t].data_ptr<scalar_t>();
-      auto d = dh.data_ptr<scalar_t>(), dx = dxp[t].data_ptr<scalar_t>(), dp = dhp[t].data_ptr<scalar_t>();
-      auto dd = direct.data_ptr<scalar_t>();
-      at::parallel_for(0, K * B, GRAIN, [&](int64_t begin, int64_t end) {
-        for (int64_t row = begin; row < end; ++row) {
-          auto sr = s + row * 4 * H, dxr = dx + row * 3 * H, dpr = dp + row * 3 * H;
-          for (int64_t j = 0; j < H; ++j) {
-            scalar_t r = sr[j], z = sr[H + j], n = sr[2 * H + j], hn = sr[3 * H + j];
-            scalar_t total = d[row * H + j] + g[row * H + j];
-            scalar_t da_n = total * (scalar_t(1) - z) * (scalar_t(1) - n * n);
-            scalar_t da_z = total * (h[row * H + j] - n) * z * (scalar_t(1) - z);
-            scalar_t da_r = da_n * hn * r * (scalar_t(1) - r);
-            dxr[j] = da_r, dxr[H + j] = da_z, dxr[2 * H + j] = da_n;
-            dpr[j] = da_r, dpr[H + j] = da_z, dpr[2 * H + j] = da_n * r;
-            dd[row * H + j] = total * z;
-          }
+      auto g = g0 + t * K * B * H, h = h_all + t * K * B * H, s = s0 + t * K * B * 4 * H;
+      auto dx = dx0 + t * K * B * 3 * H, dp = dp0 + t * K * B * 3 * H;
+      rows(K * B, [&](int64_t row) {
+        auto sr = s + row * 4 * H, dxr = dx + row * 3 * H, dpr = dp + row * 3 * H;
+        for (int64_t j = 0; j < H; ++j) {
+          int64_t i = row * H + j;
+          scalar_t r = sr[j], z = sr[H + j], n = sr[2 * H + j], hn = sr[3 * H + j];
+          scalar_t total = d[i] + dd[i] + g[i];
+          scalar_t da_n = total * (scalar_t(1) - z) * (scalar_t(1) - n * n);
+          scalar_t da_z = total * (h[i] - n) * z * (scalar_t(1) - z);
+          scalar_t da_r = da_n * hn * r * (scalar_t(1) - r);
+          dxr[j] = da_r, dxr[H + j] = da_z, dxr[2 * H + j] = da_n;
+          dpr[j] = da_r, dpr[H + j] = da_z, dpr[2 * H + j] = da_n * r;
+          dd[i] = total * z;
         }
       });
-      dh = at::baddbmm(direct, dhp[t], w_hh);
+      auto dhp_t = dhp[t];
+      hidden.backward(dhp_t, dh);
     }
   });
-  auto hs_prev = hs.narrow(0, 0, T);
-  return {dxp, dh, weight_grads(dhp, hs_prev), dhp.sum({0, 2})};
+  return {dxp, dh + direct, weight_grads(dhp, hs), dhp.sum({0, 2})};
 }
 
 // ---------------------------------------------------------------- LSTM and its variants
@@ -166,58 +182,63 @@ std::vector<Tensor> gru_backward(Tensor dhs, Tensor dh_last, Tensor hs, Tensor s
 //   f = σ(a_f), or 1 − i (cifg), or 1 (no forget gate);  c' = f c + i tanh(g);  h' = σ(a_o) tanh(c')
 struct LstmFlags {
   bool forget, cifg, peephole;
+  int64_t gates() const { return forget ? 4 : 3; }
+  int64_t g() const { return forget ? 2 : 1; }  // the blocks of g and o
+  int64_t o() const { return forget ? 3 : 2; }
 };
 
 std::vector<Tensor> lstm_forward(Tensor xp, Tensor h0, Tensor c0, Tensor w_hh, Tensor b_hh, Tensor peephole,
                                  bool cifg, bool no_forget) {
   LstmFlags flags{!(cifg || no_forget), cifg, peephole.numel() > 0};
-  int64_t G = flags.forget ? 4 : 3;
+  int64_t G = flags.gates();
   auto T = xp.size(0), K = xp.size(1), B = xp.size(2), H = h0.size(2);
   auto hs = at::empty({T + 1, K, B, H}, h0.options());
   auto cs = at::empty({T + 1, K, B, H}, h0.options());
   auto saved = at::empty({T, K, B, 5 * H}, h0.options());  // i, f, tanh g, o, tanh c_t
+  auto hp = at::empty({K, B, G * H}, h0.options());
   hs[0].copy_(h0);
   cs[0].copy_(c0);
+  Hidden hidden(w_hh);
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "lstm_forward", [&] {
+    using V = Vec<scalar_t>;
     const scalar_t* pp = flags.peephole ? peephole.data_ptr<scalar_t>() : nullptr;
     int64_t P = flags.peephole ? peephole.size(1) : 0;
+    auto x0 = xp.data_ptr<scalar_t>(), h_all = hs.data_ptr<scalar_t>(), c_all = cs.data_ptr<scalar_t>();
+    auto s0 = saved.data_ptr<scalar_t>(), p = hp.data_ptr<scalar_t>(), bias = b_hh.data_ptr<scalar_t>();
     for (int64_t t = 0; t < T; ++t) {
-      auto hp = hidden_gemm(hs[t], w_hh, b_hh);
-      auto x = xp[t].data_ptr<scalar_t>(), p = hp.data_ptr<scalar_t>();
-      auto c = cs[t].data_ptr<scalar_t>(), c_out = cs[t + 1].data_ptr<scalar_t>();
-      auto out = hs[t + 1].data_ptr<scalar_t>(), s = saved[t].data_ptr<scalar_t>();
-      at::parallel_for(0, K * B, GRAIN, [&](int64_t begin, int64_t end) {
-        for (int64_t row = begin; row < end; ++row) {
-          using V = Vec<scalar_t>;
-          auto xr = x + row * G * H, pr = p + row * G * H, sr = s + row * 5 * H;
-          const scalar_t* peep = pp ? pp + (row / B) * P * H : nullptr;
-          int64_t go = flags.forget ? 3 : 2, gg = flags.forget ? 2 : 1;
-          each<scalar_t>(H, [&](int64_t j, int64_t m) {
-            auto gate = [&](int64_t k) { return load(xr + k * H + j, m) + load(pr + k * H + j, m); };
-            auto c_prev = load(c + row * H + j, m);
-            auto a_i = gate(0);
-            if (peep) a_i = a_i + load(peep + j, m) * c_prev;
-            auto i = sigmoid(a_i);
-            V f(1);
-            if (flags.forget) {
-              auto a_f = gate(1);
-              if (peep) a_f = a_f + load(peep + H + j, m) * c_prev;
-              f = sigmoid(a_f);
-            } else if (flags.cifg) {
-              f = V(1) - i;
-            }
-            auto g = gate(gg).tanh();
-            auto c_new = f * c_prev + i * g;
-            auto a_o = gate(go);
-            if (peep) a_o = a_o + load(peep + (P - 1) * H + j, m) * c_new;
-            auto o = sigmoid(a_o);
-            auto tc = c_new.tanh();
-            c_new.store(c_out + row * H + j, m);
-            (o * tc).store(out + row * H + j, m);
-            i.store(sr + j, m), f.store(sr + H + j, m), g.store(sr + 2 * H + j, m), o.store(sr + 3 * H + j, m);
-            tc.store(sr + 4 * H + j, m);
-          });
-        }
+      hidden.forward(hs[t], hp);
+      auto x = x0 + t * K * B * G * H, c = c_all + t * K * B * H, c_out = c + K * B * H;
+      auto out = h_all + (t + 1) * K * B * H, s = s0 + t * K * B * 5 * H;
+      rows(K * B, [&](int64_t row) {
+        auto xr = x + row * G * H, pr = p + row * G * H, sr = s + row * 5 * H, b = bias + (row / B) * G * H;
+        const scalar_t* peep = pp ? pp + (row / B) * P * H : nullptr;
+        each<scalar_t>(H, [&](int64_t j, int64_t m) {
+          auto gate = [&](int64_t k) {
+            return load(xr + k * H + j, m) + load(pr + k * H + j, m) + load(b + k * H + j, m);
+          };
+          auto c_prev = load(c + row * H + j, m);
+          auto a_i = gate(0);
+          if (peep) a_i = a_i + load(peep + j, m) * c_prev;
+          auto i = sigmoid(a_i);
+          V f(1);
+          if (flags.forget) {
+            auto a_f = gate(1);
+            if (peep) a_f = a_f + load(peep + H + j, m) * c_prev;
+            f = sigmoid(a_f);
+          } else if (flags.cifg) {
+            f = V(1) - i;
+          }
+          auto g = gate(flags.g()).tanh();
+          auto c_new = f * c_prev + i * g;
+          auto a_o = gate(flags.o());
+          if (peep) a_o = a_o + load(peep + (P - 1) * H + j, m) * c_new;
+          auto o = sigmoid(a_o);
+          auto tc = c_new.tanh();
+          c_new.store(c_out + row * H + j, m);
+          (o * tc).store(out + row * H + j, m);
+          i.store(sr + j, m), f.store(sr + H + j, m), g.store(sr + 2 * H + j, m), o.store(sr + 3 * H + j, m);
+          tc.store(sr + 4 * H + j, m);
+        });
       });
     }
   });
@@ -227,63 +248,62 @@ std::vector<Tensor> lstm_forward(Tensor xp, Tensor h0, Tensor c0, Tensor w_hh, T
 std::vector<Tensor> lstm_backward(Tensor dhs, Tensor dh_last, Tensor dc_last, Tensor hs, Tensor cs, Tensor saved,
                                   Tensor w_hh, Tensor peephole, bool cifg, bool no_forget) {
   LstmFlags flags{!(cifg || no_forget), cifg, peephole.numel() > 0};
-  int64_t G = flags.forget ? 4 : 3;
+  int64_t G = flags.gates();
   auto T = dhs.size(0), K = dhs.size(1), B = dhs.size(2), H = dhs.size(3);
+  int64_t P = flags.peephole ? peephole.size(1) : 0;
   auto da = at::empty({T, K, B, G * H}, dhs.options());
-  auto dpeep_rows = at::zeros({K, B, flags.peephole ? peephole.size(1) : 0, H}, dhs.options());
+  auto dpeep_rows = at::zeros({K, B, P, H}, dhs.options());  // summed over the batch at the end
   auto dh = dh_last.clone();
   auto dc = dc_last.clone();
+  Hidden hidden(w_hh);
   AT_DISPATCH_FLOATING_TYPES(dhs.scalar_type(), "lstm_backward", [&] {
     const scalar_t* pp = flags.peephole ? peephole.data_ptr<scalar_t>() : nullptr;
-    int64_t P = flags.peephole ? peephole.size(1) : 0;
+    auto g0 = dhs.data_ptr<scalar_t>(), s0 = saved.data_ptr<scalar_t>(), c_all = cs.data_ptr<scalar_t>();
+    auto da0 = da.data_ptr<scalar_t>(), d = dh.data_ptr<scalar_t>(), dcp = dc.data_ptr<scalar_t>();
+    auto dpeep = dpeep_rows.data_ptr<scalar_t>();
+    int64_t gg = flags.g(), go = flags.o();
     for (int64_t t = T - 1; t >= 0; --t) {
-      auto g_out = dhs[t].data_ptr<scalar_t>(), s = saved[t].data_ptr<scalar_t>();
-      auto c_prev_p = cs[t].data_ptr<scalar_t>(), c_new_p = cs[t + 1].data_ptr<scalar_t>();
-      auto d = dh.data_ptr<scalar_t>(), dcp = dc.data_ptr<scalar_t>(), out = da[t].data_ptr<scalar_t>();
-      auto dpeep = flags.peephole ? dpeep_rows.data_ptr<scalar_t>() : nullptr;
-      at::parallel_for(0, K * B, GRAIN, [&](int64_t begin, int64_t end) {
-        for (int64_t row = begin; row < end; ++row) {
-          auto sr = s + row * 5 * H, dr = out + row * G * H;
-          const scalar_t* peep = pp ? pp + (row / B) * P * H : nullptr;
-          scalar_t* dpr = dpeep ? dpeep + row * P * H : nullptr;
-          int64_t go = flags.forget ? 3 : 2, gg = flags.forget ? 2 : 1;
-          for (int64_t j = 0; j < H; ++j) {
-            scalar_t i = sr[j], f = sr[H + j], g = sr[2 * H + j], o = sr[3 * H + j];
-            scalar_t c_prev = c_prev_p[row * H + j], c_new = c_new_p[row * H + j], tc = sr[4 * H + j];
-            scalar_t dh_t = d[row * H + j] + g_out[row * H + j];
-            scalar_t da_o = dh_t * tc * o * (scalar_t(1) - o);
-            scalar_t dc_t = dcp[row * H + j] + dh_t * o * (scalar_t(1) - tc * tc);
-            if (peep) {
-              dc_t += da_o * peep[(P - 1) * H + j];
-              dpr[(P - 1) * H + j] += da_o * c_new;
-            }
-            scalar_t di = dc_t * g, df = dc_t * c_prev;
-            scalar_t dc_prev = dc_t * f;
-            scalar_t da_g = dc_t * i * (scalar_t(1) - g * g);
-            if (flags.cifg) di -= df;  // f = 1 − i
-            scalar_t da_i = di * i * (scalar_t(1) - i);
-            dr[j] = da_i, dr[gg * H + j] = da_g, dr[go * H + j] = da_o;
-            if (flags.forget) {
-              scalar_t da_f = df * f * (scalar_t(1) - f);
-              dr[H + j] = da_f;
-              if (peep) {
-                dc_prev += da_f * peep[H + j];
-                dpr[H + j] += da_f * c_prev;
-              }
-            }
-            if (peep) {
-              dc_prev += da_i * peep[j];
-              dpr[j] += da_i * c_prev;
-            }
-            dcp[row * H + j] = dc_prev;
+      auto g_out = g0 + t * K * B * H, s = s0 + t * K * B * 5 * H, out = da0 + t * K * B * G * H;
+      auto c_prev_p = c_all + t * K * B * H, c_new_p = c_prev_p + K * B * H;
+      rows(K * B, [&](int64_t row) {
+        auto sr = s + row * 5 * H, dr = out + row * G * H;
+        const scalar_t* peep = pp ? pp + (row / B) * P * H : nullptr;
+        scalar_t* dpr = dpeep + row * P * H;
+        for (int64_t j = 0; j < H; ++j) {
+          int64_t k = row * H + j;
+          scalar_t i = sr[j], f = sr[H + j], g = sr[2 * H + j], o = sr[3 * H + j], tc = sr[4 * H + j];
+          scalar_t c_prev = c_prev_p[k];
+          scalar_t dh_t = d[k] + g_out[k];
+          scalar_t da_o = dh_t * tc * o * (scalar_t(1) - o);
+          scalar_t dc_t = dcp[k] + dh_t * o * (scalar_t(1) - tc * tc);
+          if (peep) {
+            dc_t += da_o * peep[(P - 1) * H + j];
+            dpr[(P - 1) * H + j] += da_o * c_new_p[k];
           }
+          scalar_t di = dc_t * g, df = dc_t * c_prev, dc_prev = dc_t * f;
+          if (flags.cifg) di -= df;  // f = 1 − i
+          scalar_t da_i = di * i * (scalar_t(1) - i);
+          dr[j] = da_i, dr[gg * H + j] = dc_t * i * (scalar_t(1) - g * g), dr[go * H + j] = da_o;
+          if (flags.forget) {
+            scalar_t da_f = df * f * (scalar_t(1) - f);
+            dr[H + j] = da_f;
+            if (peep) {
+              dc_prev += da_f * peep[H + j];
+              dpr[H + j] += da_f * c_prev;
+            }
+          }
+          if (peep) {
+            dc_prev += da_i * peep[j];
+            dpr[j] += da_i * c_prev;
+          }
+          dcp[k] = dc_prev;
         }
       });
-      dh = at::bmm(da[t], w_hh);
+      auto da_t = da[t];
+      hidden.backward(da_t, dh);
     }
   });
-  auto hs_prev = hs.narrow(0, 0, T);
-  return {da, dh, dc, weight_grads(da, hs_prev), da.sum({0, 2}), dpeep_rows.sum(1)};
+  return {da, dh, dc, weight_grads(da, hs), da.sum({0, 2}), dpeep_rows.sum(1)};
 }
 
 }  // namespace
