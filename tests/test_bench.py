@@ -62,6 +62,22 @@ def test_a_train_step_is_three_forwards_when_the_input_gradient_is_counted(model
     assert counted(step) == 3 * forward_only - 2 * GATES.get(model, 0) * H * H * 2
 
 
+def test_every_cell_is_measured_against_onednns_lstm_flop_for_flop():
+    """issue 36's target: a cell's train GFLOP/s at least 1/1.5 of the fused LSTM's, same case."""
+    case = {"T": 100, "batch": 64, "hidden": 32, "fwd_tokens_per_s": 1.0, "train_tokens_per_s": 1.0}
+    rows = [
+        {"model": "lstm", "impl": "fused", "train_gflops": 30.0, "fwd_gflops": 20.0, **case},
+        {"model": "gru", "impl": "compiled", "train_gflops": 21.0, "fwd_gflops": 20.0, **case},
+        {"model": "gru", "impl": "fused", "train_gflops": 9.0, "fwd_gflops": 10.0, **case},
+        {"model": "gru", "impl": "reference", "train_gflops": 8.0, "fwd_gflops": 8.0, **case},
+    ]
+    table = report_bench.ratios(pd.DataFrame(rows)).set_index(["ratio", "model"])
+    assert table.loc[("compiled GFLOP/s / oneDNN LSTM's", "gru"), "train"] == pytest.approx(0.7)
+    assert table.loc[("compiled GFLOP/s / oneDNN LSTM's", "gru"), "met"]  # 0.7 ≥ 1/1.5
+    assert not table.loc[("fused GFLOP/s / oneDNN LSTM's", "gru"), "met"]  # ATen's GRU: 0.3
+    assert ("fused GFLOP/s / oneDNN LSTM's", "lstm") not in table.index  # not against itself
+
+
 def test_ratios_pair_implementations_and_apply_targets_where_they_belong():
     rows = []
     for T in (10, 1000):
@@ -196,9 +212,9 @@ def test_bench_writes_its_table_and_the_report_reads_it(tmp_path, capsys):
         (["--models", "nope"], "unknown model 'nope'; choose from: "),
         (
             ["--models", "lstm", "--impls", "scan"],
-            "model lstm has none of the impls scan; it has: torch, fused, reference",
+            "model lstm has none of the impls scan; it has: torch, fused, compiled, reference",
         ),
-        (["--impls", "fast"], "unknown impl fast; choose from: torch, fused, scan, reference, auto"),
+        (["--impls", "fast"], "unknown impl fast; choose from: torch, fused, compiled, scan, reference, auto"),
         (["--min-time", "0"], "--min-time must be in (0, 60] seconds, got 0.0"),
         (["--threads", "0"], "--threads must be between 1 and 1024, got 0"),
         (["--device", "tpu"], "--device tpu is not available here; use cpu or cuda[:N]"),

@@ -74,7 +74,7 @@ FULL = [
     }
 ]
 MIN_TIME = {"default": 0.2, "full": 0.5}
-IMPLS = ("torch", "fused", "scan", "reference", "auto")
+IMPLS = ("torch", "fused", "compiled", "scan", "reference", "auto")
 
 
 @dataclass(frozen=True)
@@ -140,17 +140,23 @@ class TorchCore(nn.Module):
 
 
 def impls_of(model: str) -> list[str]:
-    """The implementations worth timing for a model: raw torch.nn, fused and reference for the
-    cells with a kernel; scan (the parallel form) and reference for cells with a parallel form;
-    auto otherwise."""
+    """The implementations worth timing for a model: raw torch.nn, fused, compiled and reference
+    for the cells with a kernel; compiled and reference for a cell with only the compiled loop; scan
+    (the parallel form) and reference for cells with a parallel form; auto otherwise."""
     from hydra.utils import get_class
+
+    from rnnbench.models import compiled
 
     node = model_config(model, "auto", 8)
     if "impl" not in node:
         return ["auto"]
+    has_compiled = ["compiled"] if compiled.available() else []
     if model in TORCH_MODULES:
-        return ["torch", "fused", "reference"]
+        return ["torch", "fused", *has_compiled, "reference"]
     cell = node.get("cell", {}).get("_target_")
+    options = {k: v for k, v in node.get("cell", {}).items() if not k.startswith("_")}
+    if cell and has_compiled and compiled.kind_of(get_class(cell), options):
+        return ["compiled", "reference"]
     if cell and callable(getattr(get_class(cell), "forward_sequence", None)):
         return ["scan", "reference"]
     return ["auto"]
