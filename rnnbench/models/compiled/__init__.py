@@ -5,8 +5,8 @@ loop issues ~10 PyTorch operations per step and as many in the backward, each a 
 of overhead around a few hundred FLOPs. recurrent_loop.cpp runs the whole sequence in one call —
 per step one batched GEMM for W_hh h and one pass over the units computing every gate together —
 and its backward likewise, for K members at once (each with its own weights; K = 1 for a single
-run). The input projection W_ih x + b_ih stays outside, one GEMM over all steps, so autograd
-handles it and everything before it.
+run). The input projection W_ih x + b_ih is one GEMM over all steps before the loop (`Projection`);
+autograd joins the two and everything around them.
 
 The extension is compiled on first use with torch's C++ extension loader (g++ and ninja; cached
 under TORCH_EXTENSIONS_DIR, ~40 s once per machine and torch version). Where it cannot be built,
