@@ -142,10 +142,17 @@ def test_without_a_compiler_auto_falls_back_and_compiled_is_refused(monkeypatch,
         assert [r.message for r in caplog.records] == [
             "the compiled recurrent loop is unavailable (no g++); the cells run their Python loop"
         ]  # said once
-        with pytest.raises(ConfigError, match="impl is 'compiled' but the compiled loop could not be built"):
+        with pytest.raises(ConfigError, match="impl is 'compiled' but the compiled loop is unavailable here"):
             Recurrent(3, GRUCell, 8, impl="compiled")
     finally:
         compiled.extension.cache_clear()
+
+
+def test_a_model_built_for_a_gpu_takes_torchs_kernel_not_the_compiled_loop():
+    with compiled.off_cpu():
+        assert Recurrent(3, GRUCell, 8).impl == "fused"  # cuDNN's GRU
+        assert Recurrent(3, CELLS["peephole"], 8).impl == "reference"
+    assert Recurrent(3, GRUCell, 8).impl == "compiled"
 
 
 def test_a_cell_without_a_compiled_loop_says_so():

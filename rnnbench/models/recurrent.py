@@ -10,7 +10,8 @@
 ``impl=auto`` takes the fastest the cell has, as measured on the CPU (benchmarks/README.md): the
 compiled loop where torch.nn's kernel is slower than it (the GRU) or absent (the LSTM variants),
 else torch.nn's kernel, else the parallel form, else the loop. Where the compiled loop cannot be
-built (no compiler), auto passes it by, after one log line.
+built (no compiler), auto passes it by, after one log line; on a GPU a compiled cell runs its loop
+(the C++ loop is CPU code; impl=fused takes cuDNN's kernel there).
 
 `state_size` counts the numbers one sample's state holds between steps (real numbers; a complex
 one counts twice), summed over layers and directions: what a recurrent model compresses its past
@@ -68,7 +69,8 @@ class Recurrent(nn.Module):
         if impl == "compiled" and not compiled.available():
             raise ConfigError(
                 "impl",
-                "is 'compiled' but the compiled loop could not be built (the log says why); use impl=auto",
+                "is 'compiled' but the compiled loop is unavailable here (it is CPU code, built with g++ on "
+                "first use; the log says why when it cannot be); use impl=auto",
                 show_value=False,
             )
         fused = None
@@ -121,6 +123,7 @@ class Recurrent(nn.Module):
     def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         if self.impl == "fused":
             return self.fused(x, state)
+        run = self.run if self.impl != "compiled" or x.device.type == "cpu" else run_cell  # the C++ loop is CPU code
         states = state if state is not None else [None] * len(self.layers)
         new_states = []
         for k, cell in enumerate(self.layers):
@@ -128,13 +131,13 @@ class Recurrent(nn.Module):
                 x = self.dropout(x)
             if self.bidirectional:
                 forward_state, reverse_state = states[k] or (None, None)
-                y, forward_state = self.run(cell, x, forward_state)
-                y_reverse, reverse_state = self.run(self.layers_reverse[k], x.flip(1), reverse_state)
+                y, forward_state = run(cell, x, forward_state)
+                y_reverse, reverse_state = run(self.layers_reverse[k], x.flip(1), reverse_state)
                 x = torch.cat([y, y_reverse.flip(1)], dim=-1)
                 new_states.append((forward_state, reverse_state))
             else:
-                top = k == len(self.layers) - 1 and self.step_outputs is not None and self.run is run_cell
-                x, layer_state = self.run(cell, x, states[k], *([self.step_outputs] if top else []))
+                top = k == len(self.layers) - 1 and self.step_outputs is not None and run is run_cell
+                x, layer_state = run(cell, x, states[k], *([self.step_outputs] if top else []))
                 new_states.append(layer_state)
         return x, new_states
 

@@ -8,6 +8,7 @@ larger than the training set says how large it may be.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from rnnbench.config import compose, group_options, instantiate
 from rnnbench.data.task import TASK_KINDS, SequenceTask
 from rnnbench.errors import MAX_SEED, ConfigError, UserError, check_choice, check_float, check_int
+from rnnbench.models import compiled
 from rnnbench.models.sizing import sized
 from rnnbench.training import diagnostics
 from rnnbench.training.loggers import Loggers, build_loggers
@@ -111,7 +113,8 @@ def build(cfg: DictConfig) -> Built:
         )
     check_model_fits(cfg.model, task)
     torch.manual_seed(seed)
-    model = build_model(cfg.model, task).to(settings.device)
+    with contextlib.nullcontext() if settings.device == "cpu" else compiled.off_cpu():
+        model = build_model(cfg.model, task).to(settings.device)
     optimizer = instantiate("optimizer", cfg.optimizer)(model.parameters())
     grad_probe = None
     if diagnostics.enabled(cfg):

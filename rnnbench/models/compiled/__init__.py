@@ -15,6 +15,8 @@ under TORCH_EXTENSIONS_DIR, ~40 s once per machine and torch version). Where it 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import logging
 from pathlib import Path
@@ -50,8 +52,22 @@ def extension() -> Any:
         return None
 
 
+_ON_CPU = contextvars.ContextVar("on_cpu", default=True)
+
+
+@contextlib.contextmanager
+def off_cpu():
+    """Models built inside run on another device: `impl=auto` passes the compiled loop (CPU code) by
+    and takes torch.nn's kernel (cuDNN) where the cell has one."""
+    token = _ON_CPU.set(False)
+    try:
+        yield
+    finally:
+        _ON_CPU.reset(token)
+
+
 def available() -> bool:
-    return extension() is not None
+    return _ON_CPU.get() and extension() is not None
 
 
 def _members(*tensors: Tensor) -> list[Tensor]:
