@@ -517,7 +517,7 @@ def test_state_size_of_hybrids_bidirectional_and_baselines():
     assert build_model(cfg.model, task).describe()["state_size"] == 2 * 2 * 2 * H  # two directions, two layers
 
 
-@pytest.mark.parametrize("model", ["gru", "lstm", "mamba", "lru", "s4d", "deltanet"])
+@pytest.mark.parametrize("model", ["gru", "lstm", "mamba", "lru", "s4d", "deltanet", "slstm", "mlstm"])
 def test_a_state_budget_sizes_the_model_to_the_nearest_state(model):
     task = cached_task("adding")
     built = build_model(compose_config(f"model={model}", "model.state_budget=1000").model, task)
@@ -550,6 +550,11 @@ def test_a_wrong_state_budget_is_one_clear_error(overrides, message):
         (lambda: MambaCell(3, 8, expand=0), "expand must be an integer"),
         (lambda: GLACell(3, 8, num_heads=3), "num_heads must divide hidden_size=8"),
         (lambda: DeltaNetCell(3, 8, negative_eigenvalues="yes"), "negative_eigenvalues must be one of"),
+        (lambda: DeltaNetCell(3, 8, gated="yes"), "gated must be one of"),
+        (lambda: GLACell(3, 8, conv_size=-1), "conv_size must be an integer"),
+        (lambda: SLSTMCell(3, 8, num_heads=3), "num_heads must divide hidden_size=8"),
+        (lambda: MLSTMCell(3, 6, proj_factor=1), "proj_factor times hidden_size must be a multiple of 4"),
+        (lambda: MLSTMCell(3, 8, num_heads=3), "num_heads must divide the inner width"),
     ],
 )
 def test_bad_options_name_the_option(make, message):
