@@ -15,6 +15,7 @@ from rnnbench.models import Recurrent, compiled
 from rnnbench.models.gru import GRUCell
 from rnnbench.models.lstm import LSTMCell
 from rnnbench.models.lstm_variants import VariantLSTMCell
+from rnnbench.models.recurrent import run_cell
 from rnnbench.models.rnn import RNNCell
 
 pytestmark = pytest.mark.skipif(not compiled.available(), reason="no C++ compiler on this machine")
@@ -93,35 +94,39 @@ def test_bidirectional_stacks_run_compiled_and_equal(name):
     torch.testing.assert_close(fast(x)[0], loop(x)[0], rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("T", [13, pytest.param(1000, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("kind, cell", [("gru", GRUCell), ("lstm", CELLS["peephole_cifg"]), ("rnn", RNNCell)])
-def test_members_in_one_call_equal_each_member_alone(kind, cell):
-    """K = 3 members, each its own weights and batch, in one call of the kernel."""
+def test_members_in_one_call_equal_each_members_python_loop(kind, cell, T):
+    """K = 3 members, each its own weights, batch and initial state, in one call of the kernel,
+    against each member's own Python loop: outputs, last states and the gradients of every
+    member's weights (the trainer's batched members: tests/test_members.py)."""
     torch.manual_seed(0)
     cells = [cell(3, 6).double() for _ in range(3)]
-    B, T = 4, 13
-    xs = [torch.randn(B, T, 3, dtype=torch.float64) for c in cells]
-    states = [c.initial_state(B, xs[0]) for c in cells]
-    states = [tuple(torch.randn_like(t) for t in s) if isinstance(s, tuple) else torch.randn_like(s) for s in states]
-    singles = []
-    for c, xp, s in zip(cells, xs, states):
-        h0, c0 = s if isinstance(s, tuple) else (s, None)
-        peephole = getattr(c, "peephole", None)
-        flags = (
-            {"cifg": getattr(c, "cifg", False), "no_forget": getattr(c, "no_forget", False)} if c0 is not None else {}
-        )
-        weights = (c.weight_ih, c.bias_ih, c.weight_hh, c.bias_hh)
-        singles.append(compiled.recurrent_loop(kind, xp, h0, c0, *weights, peephole, **flags))
-    stack = lambda name: (
-        None if getattr(cells[0], name, None) is None else torch.stack([getattr(c, name) for c in cells])
-    )
-    h0 = torch.cat([s[0] if isinstance(s, tuple) else s for s in states])
-    c0 = torch.cat([s[1] for s in states]) if kind == "lstm" else None
-    flags = {"cifg": True} if kind == "lstm" else {}
+    xs = [torch.randn(4, T, 3, dtype=torch.float64) for _ in cells]
+    states = [c.initial_state(4, xs[0]) for c in cells]
+    states = [tuple(map(torch.randn_like, s)) if isinstance(s, tuple) else torch.randn_like(s) for s in states]
+    lstm = kind == "lstm"
+
+    def loss(hs, c_last):
+        return (hs**2).sum() + ((c_last**3).sum() if lstm else 0)
+
+    looped = [run_cell(c, x, s) for c, x, s in zip(cells, xs, states)]
+    hs_loop = torch.cat([h for h, _ in looped])
+    c_loop = torch.cat([s[1] for _, s in looped]) if lstm else None
+    params = [p for c in cells for p in c.parameters()]
+    grads_loop = torch.autograd.grad(loss(hs_loop, c_loop), params)
+
+    def stack(name):
+        return None if getattr(cells[0], name, None) is None else torch.stack([getattr(c, name) for c in cells])
+
+    h0 = torch.cat([s[0] if lstm else s for s in states])
+    c0 = torch.cat([s[1] for s in states]) if lstm else None
     weights = [stack(name) for name in ("weight_ih", "bias_ih", "weight_hh", "bias_hh", "peephole")]
-    hs, c_last = compiled.members_loop(kind, torch.cat(xs), h0, c0, *weights, **flags)
-    torch.testing.assert_close(hs, torch.cat([s[0] for s in singles]), rtol=1e-12, atol=1e-12)
-    if kind == "lstm":
-        torch.testing.assert_close(c_last, torch.cat([s[1] for s in singles]), rtol=1e-12, atol=1e-12)
+    hs, c_last = compiled.members_loop(kind, torch.cat(xs), h0, c0, *weights, **({"cifg": True} if lstm else {}))
+    torch.testing.assert_close(hs, hs_loop, rtol=1e-10, atol=1e-12)
+    if lstm:
+        torch.testing.assert_close(c_last, c_loop, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(torch.autograd.grad(loss(hs, c_last), params), grads_loop, rtol=1e-7, atol=1e-10)
 
 
 def test_auto_takes_the_compiled_loop_only_where_it_is_the_fastest():
