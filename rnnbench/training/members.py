@@ -349,13 +349,17 @@ def template_of(run: Run) -> nn.Module:
     torch's RNG."""
     model_cfg = OmegaConf.create(run.config["model"])
     fused = any(isinstance(m, Recurrent) and m.impl == "fused" for m in run.model.modules())
+
+    def build(impl: str | None) -> nn.Module:
+        cfg = OmegaConf.merge(model_cfg, {"impl": impl}) if impl else model_cfg
+        return build_model(cfg, run.task).to(run.settings.device)
+
     with torch.random.fork_rng(devices=[]):
-        template = None
-        for impl in ("compiled", "reference") if fused else (None,):
+        if not fused:
+            template = build(None)
+        else:
             try:
-                cfg = OmegaConf.merge(model_cfg, {"impl": impl}) if impl else model_cfg
-                template = build_model(cfg, run.task).to(run.settings.device)
-                break
-            except ConfigError:  # a cell without a compiled loop (an RNN with layer norm): the loop
-                continue
+                template = build("compiled")
+            except ConfigError:  # no compiled loop here (no compiler; a cell without one)
+                template = build("reference")
     return template.to(next(run.model.parameters()).dtype)
