@@ -18,6 +18,7 @@ from rnnbench.data import IGNORE
 from rnnbench.data.associative_recall import AssociativeRecallTask
 from rnnbench.data.counting import END, CountingTask, sequence_correct
 from rnnbench.data.images import SequentialImageTask, read_idx
+from rnnbench.data.parity import BLANK, ParityTask
 from rnnbench.data.selective_copy import SelectiveCopyTask
 from rnnbench.data.stock import StockTask
 from rnnbench.data.text import TextTask
@@ -31,6 +32,23 @@ def same_splits(a, b) -> bool:
 
 
 # --- synthetic long-dependency tasks ---------------------------------------------------------------
+@pytest.mark.parametrize("min_len", [None, 1, 5])
+def test_parity_of_mixed_lengths_is_left_padded_with_a_blank_that_does_not_count(min_len):
+    task = ParityTask(seq_len=12, n_train=500, n_val=50, n_test=50, seed=0, min_len=min_len)
+    train = task.splits()["train"]
+    x, y = train.x, train.y
+    real = x != BLANK
+    lengths = real.sum(1)
+    assert task.input.size == (2 if min_len is None else 3)
+    assert lengths.min() >= (min_len or 12) and lengths.max() == 12
+    if min_len is not None:
+        assert set(lengths.tolist()) == set(range(min_len, 13))  # every length of the range appears
+    assert (real.int().diff(dim=1) >= 0).all()  # blanks, then bits: left-padded
+    assert torch.equal(y, (x == 1).sum(1) % 2)
+    by_hand = torch.tensor([[BLANK, BLANK, 1, 0, 1, 1]])  # three ones: odd
+    assert ((by_hand == 1).sum(1) % 2).item() == 1
+
+
 def test_selective_copy_layout_and_baseline():
     task = SelectiveCopyTask(seq_len=30, n_tokens=4, vocab_size=6, n_train=200, n_val=50, n_test=50, seed=3)
     data = task.splits()["train"]
