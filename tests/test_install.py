@@ -23,6 +23,7 @@ def test_wheel_ships_the_configs(tmp_path):
     (wheel,) = wheels.glob("rnnbench-*.whl")
     subprocess.run([*pip, "install", "--no-deps", "--target", site, wheel], check=True)
     assert (site / "rnnbench" / "conf" / "train.yaml").is_file()
+    assert (site / "rnnbench" / "models" / "compiled" / "recurrent_loop.cpp").is_file()  # built on first use
     env = {**os.environ, "PYTHONPATH": str(site)}  # the wheel's copy shadows the editable checkout
     code = (
         "import rnnbench.config as c, sys; print(c.config_dir()); "
