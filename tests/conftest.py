@@ -30,6 +30,15 @@ from rnnbench.config import compose  # noqa: E402
 from rnnbench.training.build import build_task  # noqa: E402
 
 TINY = ["debug=tiny"]
+
+
+def pytest_configure(config):
+    """Build the compiled recurrent loop (rnnbench/models/compiled/) before any test: once per
+    machine, ~40–70 s on 2 cores; xdist's workers wait for the one that builds it, so no test (nor
+    a subprocess one starts, with its timeout) pays for it midway."""
+    from rnnbench.models import compiled
+
+    compiled.available()
 # The reason of a run that diverged for real: which non-finite value its loss or gradient norm
 # reached first depends on the CPU's kernels (nan here, inf on AVX-512), so tests assert the kind.
 DIVERGED = re.compile(r"diverged: (loss|gradient norm) became (nan|inf|-inf) at step \d+")
