@@ -185,17 +185,18 @@ def test_bench_writes_its_table_and_the_report_reads_it(tmp_path, capsys):
         "train_mb",
     } <= set(table.columns)
     assert sorted(set(zip(table.model, table.impl))) == [
+        ("lstm", "compiled"),
         ("lstm", "fused"),
         ("lstm", "reference"),
         ("lstm", "torch"),
         ("mingru", "reference"),
         ("mingru", "scan"),
     ]
-    assert len(table) == 10 and (table.train_tokens_per_s > 0).all() and (table.train_peak_frac > 0).all()
+    assert len(table) == 12 and (table.train_tokens_per_s > 0).all() and (table.train_peak_frac > 0).all()
     expected = table["T"] * table.batch / (table.train_ms / 1e3)  # train_ms is rounded in the CSV
     assert ((table.train_tokens_per_s - expected).abs() <= 1e-6 * expected).all()
     meta = json.loads((out / report_bench.META).read_text())
-    assert meta["matmul_peak_gflops"] > 0 and meta["threads"] == torch.get_num_threads() and meta["cases"] == 10
+    assert meta["matmul_peak_gflops"] > 0 and meta["threads"] == torch.get_num_threads() and meta["cases"] == 12
     assert (out / bench.PLOT).stat().st_size > 0
 
     markdown = write_report([tmp_path], tmp_path / "report")

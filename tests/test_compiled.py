@@ -169,3 +169,33 @@ def test_a_cell_without_a_compiled_loop_says_so():
 
     with pytest.raises(ConfigError, match="MyGRU has no compiled loop"):
         Recurrent(3, MyGRU, 8, impl="compiled")
+
+
+@pytest.mark.parametrize("kind, cell", [("gru", GRUCell), ("lstm", CELLS["peephole"]), ("rnn", RNNCell)])
+def test_a_member_computes_bit_for_bit_alike_with_or_without_the_others(kind, cell):
+    """A killed batched run resumes its members from different steps, some of them alone: a
+    member's outputs and gradients must not depend on how many others share its call (float32,
+    the trainer's precision; reductions are per member, never across the member dimension)."""
+    torch.manual_seed(0)
+    cells = [cell(2, 16) for _ in range(3)]
+    x, lstm = torch.randn(3 * 8, 30, 2, requires_grad=True), kind == "lstm"
+    h0 = torch.zeros(3 * 8, 16)
+    names = ("weight_ih", "bias_ih", "weight_hh", "bias_hh", "peephole")
+
+    def run(members: list):
+        weights = [
+            None if getattr(cells[0], n, None) is None else torch.stack([getattr(cells[k], n) for k in members])
+            for n in names
+        ]
+        rows = torch.cat([torch.arange(8) + 8 * k for k in members])
+        hs, c = compiled.members_loop(kind, x[rows], h0[rows], h0[rows] if lstm else None, *weights)
+        params = [x, *(p for k in members for p in cells[k].parameters())]  # x: a lower layer's gradient too
+        grads = torch.autograd.grad((hs**2).sum() + ((c**2).sum() if lstm else 0), params)
+        return hs, [grads[0][rows], *grads[1:]]
+
+    hs_all, grads_all = run([0, 1, 2])
+    hs_one, grads_one = run([2])
+    assert torch.equal(hs_all[16:], hs_one)
+    assert torch.equal(grads_all[0][16:], grads_one[0])  # ∂L/∂x of member 2's samples
+    last = len(grads_one) - 1
+    assert all(torch.equal(a, b) for a, b in zip(grads_all[-last:], grads_one[1:]))

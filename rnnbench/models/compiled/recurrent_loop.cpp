@@ -52,12 +52,16 @@ struct Hidden {
   void backward(const Tensor& d, Tensor& out) const { at::bmm_out(out, d, w); }    // (K, B, G·H) → (K, B, H)
 };
 
-Tensor weight_grads(const Tensor& dhp, const Tensor& hs) {
-  // Σ_t dhp_tᵀ h_{t−1}: dhp (T, K, B, G·H), hs (T + 1, K, B, H) → (K, G·H, H)
+std::vector<Tensor> weight_grads(const Tensor& dhp, const Tensor& hs) {
+  // W_hh's and b_hh's: Σ_t dhp_tᵀ h_{t−1} (K, G·H, H) and Σ_t dhp_t (K, G·H), from dhp (T, K, B, G·H)
+  // and hs (T + 1, K, B, H). Each member's sums read only its own contiguous block, so a member
+  // gets the same bits whatever the number of members beside it (a resumed batched run).
   auto T = dhp.size(0), K = dhp.size(1);
-  auto a = dhp.permute({1, 3, 0, 2}).reshape({K, dhp.size(3), -1});
-  auto b = hs.narrow(0, 0, T).permute({1, 0, 2, 3}).reshape({K, -1, hs.size(3)});
-  return at::bmm(a, b);
+  auto a = dhp.permute({1, 3, 0, 2}).reshape({K, dhp.size(3), -1}).contiguous();  // (K, G·H, T·B)
+  auto b = hs.narrow(0, 0, T).permute({1, 0, 2, 3}).reshape({K, -1, hs.size(3)}).contiguous();
+  std::vector<Tensor> grads;
+  for (int64_t k = 0; k < K; ++k) grads.push_back(at::mm(a[k], b[k]));
+  return {at::stack(grads), a.sum(-1)};
 }
 
 // ---------------------------------------------------------------- RNN: h = act(xp + W_hh h + b_hh)
@@ -106,7 +110,8 @@ std::vector<Tensor> rnn_backward(Tensor dhs, Tensor dh_last, Tensor hs, Tensor w
       hidden.backward(da_t, dh);
     }
   });
-  return {da, dh, weight_grads(da, hs), da.sum({0, 2})};
+  auto w = weight_grads(da, hs);
+  return {da, dh, w[0], w[1]};
 }
 
 // ---------------------------------------------------------------- GRU (torch's form, gates r, z, n)
@@ -174,7 +179,8 @@ std::vector<Tensor> gru_backward(Tensor dhs, Tensor dh_last, Tensor hs, Tensor s
       hidden.backward(dhp_t, dh);
     }
   });
-  return {dxp, dh + direct, weight_grads(dhp, hs), dhp.sum({0, 2})};
+  auto w = weight_grads(dhp, hs);
+  return {dxp, dh + direct, w[0], w[1]};
 }
 
 // ---------------------------------------------------------------- LSTM and its variants
@@ -303,7 +309,8 @@ std::vector<Tensor> lstm_backward(Tensor dhs, Tensor dh_last, Tensor dc_last, Te
       hidden.backward(da_t, dh);
     }
   });
-  return {da, dh, dc, weight_grads(da, hs), da.sum({0, 2}), dpeep_rows.sum(1)};
+  auto w = weight_grads(da, hs);
+  return {da, dh, dc, w[0], w[1], dpeep_rows.sum(1)};
 }
 
 }  // namespace
