@@ -39,6 +39,8 @@ def pytest_configure(config):
     from rnnbench.models import compiled
 
     compiled.available()
+
+
 # The reason of a run that diverged for real: which non-finite value its loss or gradient norm
 # reached first depends on the CPU's kernels (nan here, inf on AVX-512), so tests assert the kind.
 DIVERGED = re.compile(r"diverged: (loss|gradient norm) became (nan|inf|-inf) at step \d+")

@@ -591,3 +591,21 @@ def test_a_cell_outside_the_cell_class_trains_without_a_state_size():
 
     core = Recurrent(3, Leaky, 4, impl="reference")
     assert core.state_size is None and core(torch.randn(2, 5, 3))[0].shape == (2, 5, 4)
+
+
+@pytest.mark.parametrize("capped", [True, False])
+def test_mlstm_gradients_stay_finite_when_its_gates_close(capped, monkeypatch):
+    """Closed forget and input gates drive the stabiliser m to about ĩ ≈ −100 within 64 steps:
+    exp(−m) overflows float32 and its gradient (−inf × 0) turns NaN — the parity study's diverged
+    mLSTM seeds — unless the floor is capped, as it is."""
+    if not capped:
+        monkeypatch.setattr("rnnbench.models.mlstm.floor", lambda m: torch.exp(-m))
+    torch.manual_seed(0)
+    cell = MLSTMCell(3, 8)
+    with torch.no_grad():
+        cell.igate.bias.fill_(-100.0)
+        cell.fgate.bias.fill_(-6.0)
+    y, _ = cell.forward_sequence(torch.randn(4, 64, 3))
+    y.sum().backward()
+    finite = all(p.grad.isfinite().all() for p in cell.parameters() if p.grad is not None)
+    assert y.isfinite().all() and finite == capped
