@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from rnnbench.errors import check_choice
 from rnnbench.models.linear_attention import LinearAttentionCell
+from rnnbench.models.mamba import dt_bias
 
 
 class DeltaNetCell(LinearAttentionCell):
@@ -55,8 +56,7 @@ class DeltaNetCell(LinearAttentionCell):
         if gated:
             self.decay = nn.Linear(input_size, self.heads, bias=False)
             self.A_log = nn.Parameter(torch.log(torch.empty(self.heads).uniform_(0, 16)))
-            dt = torch.exp(torch.rand(self.heads) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
-            self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))  # softplus⁻¹(dt)
+            self.dt_bias = nn.Parameter(dt_bias(self.heads))
 
     def prepare(self, x: Tensor, q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, ...]:
         if self.conv is None:  # the convolution's SiLU otherwise

@@ -36,6 +36,13 @@ from rnnbench.models.scan import LinearRecurrenceBlock, linear_recurrence
 from rnnbench.models.short_conv import ShortConv
 
 
+def dt_bias(n: int, dt_min: float = 1e-3, dt_max: float = 1e-1) -> Tensor:
+    """softplus⁻¹(Δ) for n step sizes Δ log-uniform in [dt_min, dt_max] (floor 1e-4): the bias that
+    starts softplus(W_Δ δ + b_Δ) at those step sizes (mamba_simple.py; Mamba-2's decay too)."""
+    dt = torch.exp(torch.rand(n) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)).clamp(min=1e-4)
+    return dt + torch.log(-torch.expm1(-dt))
+
+
 class MambaCell(LinearRecurrenceBlock):
     def __init__(
         self,
@@ -59,9 +66,8 @@ class MambaCell(LinearRecurrenceBlock):
         self.x_proj = nn.Linear(E, R + 2 * N, bias=False)
         self.dt_proj = nn.Linear(R, E)
         nn.init.uniform_(self.dt_proj.weight, -(R**-0.5), R**-0.5)
-        dt = torch.exp(torch.rand(E) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)).clamp(min=1e-4)
         with torch.no_grad():
-            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # softplus⁻¹(dt)
+            self.dt_proj.bias.copy_(dt_bias(E, dt_min, dt_max))
         self.A_log = nn.Parameter(torch.log(torch.arange(1, N + 1, dtype=torch.float32)).repeat(E, 1))  # (E, N)
         self.D = nn.Parameter(torch.ones(E))
         self.out_proj = nn.Linear(E, hidden_size, bias=False)
