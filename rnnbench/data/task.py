@@ -258,7 +258,7 @@ class SyntheticTask(SequenceTask):
         splits = {}
         for index, split in enumerate(SPLITS):
             x, y = self.generate(sizes[split], split_generator(self.seed, index))
-            keys = _row_keys(x)
+            keys = row_keys(x)
             keep = [k not in seen for k in keys]
             if not all(keep):
                 mask = torch.tensor(keep)
@@ -270,13 +270,15 @@ class SyntheticTask(SequenceTask):
 
 def split_generator(seed: int, split_index: int) -> torch.Generator:
     """An independent torch RNG stream for split `split_index` of a task seeded with `seed`."""
-    return torch.Generator().manual_seed(_split_seed(seed, split_index))
+    return torch.Generator().manual_seed(split_seed(seed, split_index))
 
 
-def _split_seed(seed: int, split_index: int) -> int:
+def split_seed(seed: int, split_index: int) -> int:
+    """The seed of split `split_index`'s RNG stream (for tasks that draw with numpy or `random`)."""
     return int(np.random.SeedSequence([seed, split_index]).generate_state(1)[0])
 
 
-def _row_keys(x: Tensor) -> list[bytes]:
+def row_keys(x: Tensor) -> list[bytes]:
+    """Each row's bytes: equal rows, equal keys (to drop evaluation rows that occur in training)."""
     rows = np.ascontiguousarray(x.numpy().reshape(len(x), -1))
     return [row.tobytes() for row in rows]

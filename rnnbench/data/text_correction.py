@@ -31,7 +31,7 @@ import string
 import numpy as np
 
 from rnnbench.data.files import bundled, read_text, user_file
-from rnnbench.data.task import MAX_SAMPLES, SPLITS, InputSpec, Split, _split_seed
+from rnnbench.data.task import MAX_SAMPLES, SPLITS, InputSpec, Split, split_seed
 from rnnbench.data.text import TINYSHAKESPEARE_SHA256
 from rnnbench.data.transduction import SPECIALS, TransductionTask, pad_left, target_tensor
 from rnnbench.errors import ConfigError, UserError, check_choice, check_float, check_fractions, check_int
@@ -175,7 +175,7 @@ class TextCorrectionTask(TransductionTask):
     def make_splits(self) -> dict[str, Split]:
         sources, cleans, self.edits = {}, {}, {}
         for index, split in enumerate(SPLITS):
-            rng = np.random.default_rng(_split_seed(self.seed, index))
+            rng = np.random.default_rng(split_seed(self.seed, index))
             part = self.parts[split]
             starts = rng.integers(0, len(part) - self.window + 1, size=self.sizes[split])
             cleans[split] = [part[s : s + self.window] for s in starts]
