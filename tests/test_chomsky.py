@@ -29,11 +29,11 @@ from rnnbench.data.chomsky.modular_arithmetic_brackets import (
 )
 from rnnbench.data.chomsky.odds_first import OddsFirstTask
 from rnnbench.data.chomsky.parity_check import ParityCheckTask
-from rnnbench.data.chomsky.protocol import BY_LENGTH, EMPTY, FIRST_SYMBOL, PAD, longest_all_right
+from rnnbench.data.chomsky.protocol import EMPTY, FIRST_SYMBOL, PAD, longest_all_right
 from rnnbench.data.chomsky.reverse_string import ReverseStringTask
 from rnnbench.data.chomsky.solve_equation import EQUALS, SolveEquationTask, X
 from rnnbench.data.chomsky.stack_manipulation import POP, PUSH_0, PUSH_1, StackManipulationTask
-from rnnbench.data.task import IGNORE
+from rnnbench.data.task import BY_LENGTH, IGNORE
 from rnnbench.errors import ConfigError
 from tests.conftest import compose_config
 

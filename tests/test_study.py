@@ -18,6 +18,7 @@ from rnnbench.config import compose
 from rnnbench.errors import UserError
 from rnnbench.report.collect import as_typed
 from rnnbench.study import plan as study
+from rnnbench.training.build import build_task
 
 
 @pytest.mark.parametrize("scale", ["quick", "full"])
@@ -31,6 +32,48 @@ def test_the_recurrences_study_composes_at_equal_state_with_its_own_claims(scale
     negative = compose(*next(u for u in plan.parts["parity"].units if u.name == "deltanet_negative").overrides)
     assert negative.model.cell.negative_eigenvalues is True
     assert [c["claim"].split()[0] for c in plan.claims] == ["DeltaNet", "DeltaNet", "DeltaNet", "sLSTM", "selective"]
+
+
+@pytest.mark.parametrize("scale", ["quick", "full"])
+def test_the_chomsky_study_takes_a_task_a_level_quick_and_all_fifteen_full(scale):
+    from rnnbench.data.chomsky.protocol import LengthGeneralisationTask
+
+    plan = study.study_plan("chomsky", scale)
+    assert plan.parts.keys() == {"regular", "context_free", "context_sensitive"}
+    assert plan.seeds == (5 if scale == "quick" else 10)  # the paper: 10 seeds, their maximum reported
+    tasks = {}
+    for part, spec in plan.parts.items():
+        for unit in spec.units:
+            cfg = compose(*unit.overrides)
+            task = build_task(cfg)
+            assert isinstance(task, LengthGeneralisationTask) and cfg.model.param_budget == 10000, unit.name
+            assert task.level == part.replace("_", "-")
+            assert task.test_stride == (10 if scale == "quick" else 1) and task.max_train_len == 40
+            tasks.setdefault(part, set()).add(cfg.dataset.name)
+    counts = {part: len(names) for part, names in tasks.items()}
+    assert counts == (
+        {p: 1 for p in tasks} if scale == "quick" else {"regular": 4, "context_free": 4, "context_sensitive": 7}
+    )
+    assert [c["where"]["dataset.name"] for c in plan.claims] == ["parity_check", "parity_check", "bucket_sort"]
+
+
+@pytest.mark.slow
+def test_the_chomsky_studys_quick_scale_runs_end_to_end_at_tiny_sizes(tmp_path, monkeypatch, capsys, own_logging):
+    quick = study.study_plan("chomsky")
+    quick.seeds, quick.tune = 3, {**quick.tune, "n_trials": 1}
+    monkeypatch.setattr("rnnbench.study.protocol.study_plan", lambda name, scale: quick)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["study", "chomsky", "study.dir=s", "debug=tiny", "trainer.max_steps=4", "trainer.eval_every=2"])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-3000:]
+    tested = [p.parent for p in (tmp_path / "s").rglob("summary.json") if "tuning" not in str(p)]
+    assert len(tested) == 11 * 3 and all((d / "by_length.json").is_file() for d in tested)
+    report = tmp_path / "s" / "report"
+    assert {f"by_length_{t}.png" for t in ("parity_check", "reverse_string", "bucket_sort")} <= {
+        p.name for p in report.iterdir()
+    }
+    claims = (report / "claims.csv").read_text()
+    assert "generalises parity to longer strings" in claims and "sorts longer strings" in claims
 
 
 @pytest.mark.parametrize("scale", ["quick", "full"])

@@ -27,9 +27,11 @@ from rnnbench.errors import MAX_SEED, ConfigError, check_float, check_int, check
 SPLITS = ("train", "val", "test")
 # Generated splits: at most this many samples, and samples × time steps (8 GiB of float32), each.
 MAX_SAMPLES, MAX_STEPS_PER_SPLIT = 10**7, 2**31
-# What tasks' `examine` writes into the run folder: a text sample, counting's accuracy by n, stock
-# predictions (table and plot), transduction examples, video frames.
-SAMPLE, ACCURACY_BY_N, EXAMPLES, FRAMES = "sample.txt", "accuracy_by_n.json", "examples.txt", "frames.png"
+# What tasks' `examine` writes into the run folder: a text sample, counting's accuracy by n, the
+# Chomsky tasks' accuracy by length, stock predictions (table and plot), transduction examples,
+# video frames.
+SAMPLE, ACCURACY_BY_N, BY_LENGTH = "sample.txt", "accuracy_by_n.json", "by_length.json"
+EXAMPLES, FRAMES = "examples.txt", "frames.png"
 PREDICTIONS, PREDICTIONS_PLOT = "test_predictions.csv", "test_predictions.png"
 
 

@@ -28,6 +28,7 @@ from rnnbench.report.claims import display_claims, judge_claims, load_claims
 from rnnbench.report.collect import Runs, filter_runs, find_benches, load_runs, searches, set_trials_aside
 from rnnbench.report.plots import (
     FORMATS,
+    plot_accuracy_by_length,
     plot_eval_lengths,
     plot_grad_per_time_step,
     plot_learning_curves,
@@ -194,6 +195,7 @@ def _dataset_sections(runs: Runs, group_by, metrics, folder: Path):
                     ),
                     plot_pareto(table, keys, primary, direction, unit, title, folder / f"pareto_{stem}.png"),
                     plot_grad_per_time_step(members, runs.grads, keys, title, folder / f"grads_{stem}.png"),
+                    plot_accuracy_by_length(members, runs.by_length, keys, title, folder / f"by_length_{stem}.png"),
                 )
                 if image
             ]

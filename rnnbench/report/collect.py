@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from rnnbench.config import incidental
+from rnnbench.data.task import BY_LENGTH
 from rnnbench.errors import UserError
 from rnnbench.training.record import (
     AS_BUILT,
@@ -50,8 +51,22 @@ class Runs:
     runs: pd.DataFrame  # one row per run: identity, sizes, speed, final.*, best.*, baseline(_val).*, hp.*
     curves: pd.DataFrame  # one row per evaluation: dir, step, train_loss, val_<metric>, …
     grads: dict[str, list[dict]] = field(default_factory=dict)  # dir → ‖∂L/∂h_t‖ rows (the first and the last)
+    by_length: dict[str, dict[int, float]] = field(default_factory=dict)  # dir → length → accuracy (Chomsky tasks)
     skipped: list[str] = field(default_factory=list)  # records not loaded: "<dir>: <reason>"
     warnings: list[str] = field(default_factory=list)  # records loaded with a defect
+
+    def keeping(self, frame: pd.DataFrame) -> Runs:
+        """These runs narrowed to the rows of `frame` (a selection of `runs`), their curves too."""
+        keep = set(frame["dir"]) if len(frame) else set()
+        curves = self.curves[self.curves["dir"].isin(keep)] if len(self.curves) else self.curves
+        return Runs(
+            frame,
+            curves,
+            {d: g for d, g in self.grads.items() if d in keep},
+            {d: a for d, a in self.by_length.items() if d in keep},
+            self.skipped,
+            self.warnings,
+        )
 
 
 BENCH_CSV = "bench.csv"
@@ -85,15 +100,7 @@ def set_trials_aside(runs: Runs) -> tuple[Runs, int]:
     trial = runs.runs["trial"].notna()
     if trial.all() or not trial.any():
         return runs, 0
-    kept = runs.runs[~trial]
-    curves = runs.curves[runs.curves["dir"].isin(kept["dir"])] if len(runs.curves) else runs.curves
-    return Runs(
-        kept.reset_index(drop=True),
-        curves,
-        {d: g for d, g in runs.grads.items() if d in set(kept["dir"])},
-        runs.skipped,
-        runs.warnings,
-    ), int(trial.sum())
+    return runs.keeping(runs.runs[~trial].reset_index(drop=True)), int(trial.sum())
 
 
 def searches(paths: list[Path]) -> pd.DataFrame:
@@ -156,7 +163,7 @@ def searched_range(space, folder: str) -> str | None:
 def load_runs(paths: list[Path], include_running: bool = False) -> Runs:
     """The records under `paths`; runs still training (or killed) only with `include_running`:
     their curves so far, no test numbers."""
-    rows, curves, grads, skipped, warnings = [], [], {}, [], []
+    rows, curves, grads, by_length, skipped, warnings = [], [], {}, {}, [], []
     for run_dir in find_records(paths):
         summary = _read_summary(run_dir, include_running)
         if isinstance(summary, str):
@@ -170,17 +177,15 @@ def load_runs(paths: list[Path], include_running: bool = False) -> Runs:
         if bad_lines:
             warnings.append(f"{run_dir}/{METRICS}: {bad_lines} unreadable line(s) ignored")
         curves.extend({"dir": str(run_dir), **row} for row in evals)
+        accuracy = _read_by_length(run_dir)
+        if accuracy:
+            by_length[str(run_dir)] = accuracy
         measured = _read_grads(run_dir)
         if measured:
             grads[str(run_dir)] = measured
             rows[-1]["grad_reach"] = gradient_reach(measured[-1]["norms"])
     frame, repeated = _once_each(pd.DataFrame(rows))
-    warnings += repeated
-    if repeated and curves:
-        curves = [row for row in curves if row["dir"] in set(frame["dir"])]
-    return Runs(
-        frame, pd.DataFrame(curves), {d: g for d, g in grads.items() if d in set(frame["dir"])}, skipped, warnings
-    )
+    return Runs(pd.DataFrame(rows), pd.DataFrame(curves), grads, by_length, skipped, warnings + repeated).keeping(frame)
 
 
 def _once_each(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -215,9 +220,7 @@ def filter_runs(runs: Runs, where: list[str]) -> Runs:
         frame = frame[frame[column].map(lambda v, wanted=wanted: as_typed(v) in wanted)]
     if frame.empty:
         raise UserError(f"no runs match --where {' '.join(where)}")
-    keep = set(frame["dir"])
-    curves = runs.curves[runs.curves["dir"].isin(keep)] if len(runs.curves) else runs.curves
-    return Runs(frame, curves, {d: g for d, g in runs.grads.items() if d in keep}, runs.skipped, runs.warnings)
+    return runs.keeping(frame)
 
 
 def hashable(value):
@@ -337,6 +340,17 @@ def _read_grads(run_dir: Path) -> list[dict]:
         [r for r in rows if isinstance(r, dict) and isinstance(r.get("norms"), list)] if isinstance(rows, list) else []
     )
     return [rows[0], rows[-1]] if len(rows) > 1 else rows
+
+
+def _read_by_length(run_dir: Path) -> dict[int, float]:
+    """Accuracy at each input length (data.task.BY_LENGTH, written by the Chomsky tasks), if any."""
+    try:
+        found = read_json(run_dir / BY_LENGTH) if (run_dir / BY_LENGTH).is_file() else {}
+    except UNREADABLE:
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {int(k): float(v) for k, v in found.items() if str(k).isdigit() and isinstance(v, (int, float))}
 
 
 def _read_metrics(run_dir: Path) -> tuple[list[dict] | str, int]:

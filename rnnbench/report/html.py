@@ -35,6 +35,7 @@ PLOT_TITLES = {
     "eval_lengths": "At other lengths than trained (rnnbench eval)",
     "pareto": "Test metric against size and training speed, with the Pareto front",
     "grads": "Gradient norm ‖∂L/∂h_t‖ against t",
+    "by_length": "Accuracy against input length (mean over seeds, band from the worst seed to the best)",
     "bench": "Throughput against sequence length",
     "league_cd": "The league across settings: average ranks and the Nemenyi critical difference",
 }

@@ -332,6 +332,35 @@ def plot_grad_per_time_step(
     return _save(fig, path)
 
 
+def plot_accuracy_by_length(
+    runs: pd.DataFrame, by_length: dict[str, dict[int, float]], keys: list[str], title: str, path: Path
+) -> Path | None:
+    """Length generalisation (the Chomsky tasks' by_length.json): accuracy against input length,
+    one line per group — the mean over seeds, the band from the worst seed to the best (the best is
+    what Delétang et al. report) — a dotted line at the longest training length, the baseline dashed."""
+    measured = runs[runs["dir"].isin(by_length.keys()) & (runs["status"] == "completed")]
+    if measured.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    groups = list(measured.groupby(measured.apply(lambda r: _label(r, keys), axis=1), sort=True))
+    for (label, group), (color, ls) in zip(groups, _styles_by_model([g["model"].iloc[0] for _, g in groups])):
+        table = pd.DataFrame([by_length[d] for d in group["dir"]]).sort_index(axis=1)
+        lengths = table.columns.to_numpy()
+        ax.plot(lengths, table.mean(), color=color, ls=ls, label=f"{label} (n={len(table)})")
+        if len(table) > 1:
+            ax.fill_between(lengths, table.min(), table.max(), color=color, alpha=0.15, lw=0)
+    trained = measured.get(HPARAM + "dataset.max_train_len", pd.Series(dtype=float)).dropna()
+    for longest in sorted(set(trained)):
+        ax.axvline(longest, color="0.6", ls=":", lw=1)
+    if "baseline.acc" in measured:
+        ax.axhline(measured["baseline.acc"].mean(), color="0.4", ls="--", lw=1, zorder=1)
+        ax.plot([], [], color="0.4", ls="--", lw=1, label="baseline (test lengths)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set(xlabel="input length (dotted: the longest trained on)", ylabel="accuracy", title=title)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def plot_bench(table: pd.DataFrame, path: Path) -> Path | None:
     """Two log-log panels from a bench table: train-step tokens/s against T and time per train
     step against T, one line per model/impl (and batch × hidden, when several). A sequential

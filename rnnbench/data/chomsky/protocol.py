@@ -41,11 +41,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnbench.data.task import IGNORE, MAX_SAMPLES, InputSpec, SequenceTask, Split, row_keys, split_seed
+from rnnbench.data.task import BY_LENGTH, IGNORE, MAX_SAMPLES, InputSpec, SequenceTask, Split, row_keys, split_seed
 from rnnbench.errors import ConfigError, check_int
 
 PAD, EMPTY, FIRST_SYMBOL = 0, 1, 2
-BY_LENGTH = "by_length.json"
 LEVELS = ("regular", "context-free", "context-sensitive")
 
 
