@@ -229,6 +229,22 @@ def yaml_error_message(exc: BaseException) -> str:
 PLUGINS = ("joblib", "submitit_local", "submitit_slurm")
 
 
+# What other tools call some of our keys (PyTorch, Lightning, Keras habits) → ours.
+KEY_ALIASES = {
+    "learning_rate": "lr",
+    "epochs": "max_steps",
+    "steps": "max_steps",
+    "max_epochs": "max_steps",
+    "hidden": "hidden_size",
+    "hidden_dim": "hidden_size",
+    "n_layers": "num_layers",
+    "layers": "num_layers",
+    "wd": "weight_decay",
+    "clip": "grad_clip",
+    "gradient_clip_val": "grad_clip",
+}
+
+
 def unknown_key_message(exc: BaseException, overrides: list[str]) -> str | None:
     """For an override of a key the config does not have (`trainer.lrr=0.1`), one line with the
     nearest keys it does have, instead of Hydra's hint to add it with +, which the group's class
@@ -253,7 +269,8 @@ def unknown_key_message(exc: BaseException, overrides: list[str]) -> str | None:
     if not OmegaConf.is_dict(node):
         return f"{key} is not a key of this config ({parent} has no keys); rnnbench train --cfg job shows the config"
     siblings = sorted(str(k) for k in node if not str(k).startswith("_"))
-    near = difflib.get_close_matches(name, siblings, n=3, cutoff=0.6)
+    alias = KEY_ALIASES.get(name)
+    near = [alias] if alias in siblings else difflib.get_close_matches(name, siblings, n=3, cutoff=0.6)
     where = parent or "the config"
     hint = f"did you mean {' or '.join(f'{parent}.{n}' if parent else n for n in near)}?" if near else ""
     has = f"{where} has: {', '.join(siblings)}" if siblings else f"{where} takes no keys here"

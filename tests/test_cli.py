@@ -303,7 +303,8 @@ BAD_FILES = [
                 ["train", "model.hiden_size=8"],
                 "model.hiden_size is not a key of this config; did you mean model.hidden",
             ),
-            (["train", "trainer.learning_rate=0.01"], "trainer has: batch_size, checkpoint, device"),
+            (["train", "trainer.learning_rate=0.01"], "did you mean trainer.lr? trainer has: batch_size, checkpoint"),
+            (["train", "trainer.epochs=3"], "did you mean trainer.max_steps?"),
             (["train", "model=lstm", "model.cell.nonlin=relu"], "model.cell takes no keys here"),
             (["train", "--model", "gru"], "unrecognized arguments: --model; rnnbench train takes Hydra overrides"),
             (
@@ -320,11 +321,11 @@ BAD_FILES = [
             (
                 ["study"],
                 "'rnnbench study' needs a study name or file: rnnbench study NAME|FILE.yaml [study.scale=full] "
-                "[study.seed_offset=K] [OVERRIDES...]; choose from: claims",
+                "[study.seed_offset=K] [OVERRIDES...]; choose from: chomsky, claims",
             ),
             (
                 ["study", "claimz"],
-                "unknown study 'claimz'; choose from: claims, recurrences, or a study file (PATH.yaml)",
+                "unknown study 'claimz'; choose from: chomsky, claims, recurrences, or a study file (PATH.yaml)",
             ),
             (["study", "no/such/study.yaml"], "cannot read the study file no/such/study.yaml: [Errno 2]"),
             (["study", "claims", "study.scale=huge"], "study.scale must be one of quick, full, got 'huge'"),

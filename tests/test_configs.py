@@ -67,6 +67,7 @@ def test_groups_are_populated():
         "deltanet",
         "slstm",
         "mlstm",
+        "gated_deltanet",
     } <= set(MODELS)
     assert {
         "adding",
@@ -84,6 +85,10 @@ def test_groups_are_populated():
         "reverse",
         "text_correction",
         "moving_shapes",
+        *("even_pairs", "modular_arithmetic", "parity_check", "cycle_navigation"),  # the Chomsky hierarchy
+        *("stack_manipulation", "reverse_string", "modular_arithmetic_brackets", "solve_equation"),
+        *("duplicate_string", "missing_duplicate", "odds_first", "binary_addition", "binary_multiplication"),
+        *("compute_sqrt", "bucket_sort"),
     } <= set(DATASETS)
 
 

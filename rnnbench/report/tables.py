@@ -128,6 +128,7 @@ def summarize(
             row[f"{metric}_mean"] = values.mean()
             row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
             _, row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = mean_ci(values)
+            row[f"{metric}_best_seed"] = values.max() if directions[metric] == "max" else values.min()
             best = done.get(f"best.{metric}", pd.Series(dtype=float)).astype(float)
             row[f"best_{metric}_mean"] = best.mean()
             row[f"best_{metric}_std"] = best.std(ddof=1) if len(best) > 1 else math.nan
@@ -173,6 +174,7 @@ def display_table(
             out[f"test {metric} 95% CI"] = [
                 _interval(lo, hi) for lo, hi in zip(table[f"{metric}_ci_low"], table[f"{metric}_ci_high"])
             ]
+            out[f"test {metric}, best seed"] = table[f"{metric}_best_seed"].map(_number)  # what many papers report
             out[f"best val {metric}"] = [
                 _mean_std(m, s) for m, s in zip(table[f"best_{metric}_mean"], table[f"best_{metric}_std"])
             ]
