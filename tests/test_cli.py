@@ -321,11 +321,12 @@ BAD_FILES = [
             (
                 ["study"],
                 "'rnnbench study' needs a study name or file: rnnbench study NAME|FILE.yaml [study.scale=full] "
-                "[study.seed_offset=K] [OVERRIDES...]; choose from: chomsky, claims",
+                "[study.seed_offset=K] [OVERRIDES...]; choose from: chomsky, claims, counting, mqar",
             ),
             (
                 ["study", "claimz"],
-                "unknown study 'claimz'; choose from: chomsky, claims, recurrences, or a study file (PATH.yaml)",
+                "unknown study 'claimz'; choose from: chomsky, claims, counting, mqar, recurrences, tcn_table1, "
+                "or a study file (PATH.yaml)",
             ),
             (["study", "no/such/study.yaml"], "cannot read the study file no/such/study.yaml: [Errno 2]"),
             (["study", "claims", "study.scale=huge"], "study.scale must be one of quick, full, got 'huge'"),
@@ -374,7 +375,7 @@ BAD_FILES = [
             (
                 ["train", "model=seq2seq", "dataset=adding"],
                 "model=seq2seq cannot run dataset=adding, which needs a model for a "
-                "sequence → one output or an output per step; choose one of: deltanet, gla, gru,",
+                "sequence → one output or an output per step; choose one of: deltanet, gated_deltanet, gla, gru,",
             ),
             (
                 ["train", "model=seq2seq", "model/cell=lstmm", "dataset=reverse"],

@@ -57,6 +57,50 @@ def test_the_chomsky_study_takes_a_task_a_level_quick_and_all_fifteen_full(scale
     assert [c["where"]["dataset.name"] for c in plan.claims] == ["parity_check", "parity_check", "bucket_sort"]
 
 
+@pytest.mark.parametrize("scale", ["quick", "full"])
+def test_the_counting_study_tests_counting_past_training_at_equal_size(scale):
+    plan = study.study_plan("counting", scale)
+    assert plan.parts.keys() == {"anbn", "anbncn"} and plan.seeds == (10 if scale == "quick" else 20)
+    for spec in plan.parts.values():
+        assert {u.name for u in spec.units} == {"rnn", "lstm", "gru"}
+        for unit in spec.units:
+            cfg = compose(*unit.overrides)
+            assert cfg.model.param_budget == (1500 if scale == "quick" else 3000)
+            assert cfg.dataset.test_max_n > cfg.dataset.max_n
+    assert {c["measure"] for c in plan.claims} == {"analysis.max_n_generalised"}
+
+
+@pytest.mark.parametrize("scale", ["quick", "full"])
+def test_the_tcn_table1_study_is_the_papers_at_full_scale(scale):
+    plan = study.study_plan("tcn_table1", scale)
+    assert plan.parts.keys() == {"adding", "copy", "digits"}
+    sizes = {}
+    for part, spec in plan.parts.items():
+        assert {u.name for u in spec.units} == {"rnn", "lstm", "gru", "tcn"}
+        cfg = compose(*spec.units[0].overrides)
+        sizes[part] = (cfg.dataset.name, cfg.dataset.get("seq_len"), cfg.model.param_budget)
+    if scale == "full":  # Table 1: adding T = 600 at 70K parameters, copy T = 1000 at 16K, sequential MNIST
+        assert sizes == {
+            "adding": ("adding", 600, 70000),
+            "copy": ("copy", 1000, 16000),
+            "digits": ("seq_mnist", None, 70000),
+        }
+    assert len(plan.claims) == 3 and all(c.get("where") for c in plan.claims)
+
+
+@pytest.mark.parametrize("scale", ["quick", "full"])
+def test_the_mqar_study_tunes_lr_and_weight_decay_at_each_width(scale):
+    plan = study.study_plan("mqar", scale)
+    assert set(plan.tune["params"]) == {"trainer.lr", "trainer.weight_decay"}  # MAD-Lab's grid
+    units = plan.parts["width"].units
+    widths = (32, 64) if scale == "quick" else (64, 128, 256)
+    assert {u.name for u in units} == {
+        f"{m}_hidden_size{h}" for m in ("transformer", "lstm", "gru", "mamba", "gla", "deltanet") for h in widths
+    }
+    cfg = compose(*units[0].overrides)
+    assert (cfg.dataset.seq_len, cfg.dataset.n_pairs) == ((64, 4) if scale == "quick" else (128, 8))
+
+
 @pytest.mark.slow
 def test_the_chomsky_studys_quick_scale_runs_end_to_end_at_tiny_sizes(tmp_path, monkeypatch, capsys, own_logging):
     quick = study.study_plan("chomsky")
