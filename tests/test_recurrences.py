@@ -609,3 +609,27 @@ def test_mlstm_gradients_stay_finite_when_its_gates_close(capped, monkeypatch):
     y.sum().backward()
     finite = all(p.grad.isfinite().all() for p in cell.parameters() if p.grad is not None)
     assert y.isfinite().all() and finite == capped
+
+
+@pytest.mark.parametrize("cell", [MambaCell, GLACell])
+def test_auto_runs_the_loop_past_the_measured_crossover(cell, monkeypatch):
+    """impl=auto: the parallel form up to the cell's `parallel_tokens_up_to` (batch × steps), the loop
+    beyond (the crossover measured in benchmarks/README.md)."""
+    import rnnbench.models.recurrent as recurrent
+
+    loops = []
+
+    def counted(*args, **kwargs):
+        loops.append(args[1].shape[1])
+        return recurrent_run_cell(*args, **kwargs)
+
+    recurrent_run_cell = recurrent.run_cell
+    monkeypatch.setattr(recurrent, "run_cell", counted)
+    torch.manual_seed(0)
+    auto = Recurrent(4, functools.partial(cell), hidden_size=8, impl="auto").double()
+    scan = Recurrent(4, functools.partial(cell), hidden_size=8, impl="scan").double()
+    scan.load_state_dict(auto.state_dict())
+    steps = cell.parallel_tokens_up_to // 1000
+    short, long = torch.randn(1000, steps, 4, dtype=torch.double), torch.randn(1000, steps + 1, 4, dtype=torch.double)
+    assert torch.allclose(auto(short)[0], scan(short)[0]) and loops == []  # the parallel form
+    assert torch.allclose(auto(long)[0], scan(long)[0], atol=1e-10) and loops == [steps + 1]  # the loop

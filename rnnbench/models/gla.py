@@ -27,6 +27,8 @@ GATE_RANK, TAU = 16, 16.0
 
 
 class GLACell(LinearAttentionCell):
+    parallel_tokens_up_to = 55_000  # impl=auto: the loop beyond this B·T on the CPU (measured, benchmarks/README.md)
+
     def __init__(self, input_size: int, hidden_size: int, num_heads: int = 2, chunk_size: int = 16, conv_size: int = 0):
         super().__init__(input_size, hidden_size, num_heads, chunk_size, conv_size)
         self.gate_down = nn.Linear(input_size, GATE_RANK, bias=False)

@@ -44,6 +44,8 @@ def dt_bias(n: int, dt_min: float = 1e-3, dt_max: float = 1e-1) -> Tensor:
 
 
 class MambaCell(LinearRecurrenceBlock):
+    parallel_tokens_up_to = 18_000  # impl=auto: the loop beyond this B·T on the CPU (measured, benchmarks/README.md)
+
     def __init__(
         self,
         input_size: int,

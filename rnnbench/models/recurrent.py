@@ -9,9 +9,11 @@
     reference  the readable cell looped over time in Python
 ``impl=auto`` takes the fastest the cell has, as measured on the CPU (benchmarks/README.md): the
 compiled loop where torch.nn's kernel is slower than it (RNN, GRU) or absent (the LSTM variants),
-else torch.nn's kernel, else the parallel form, else the loop. Where the compiled loop cannot be
-built (no compiler), auto passes it by, after one log line; on a GPU a compiled cell runs its loop
-(the C++ loop is CPU code; impl=fused takes cuDNN's kernel there).
+else torch.nn's kernel, else the parallel form — up to the batch × length beyond which the cell's
+loop is faster on the CPU, where the cell says so (`parallel_tokens_up_to`: Mamba's scan moves
+B·T·E·N numbers, memory-bound; the crossover sits at one B·T across batch sizes) — else the loop.
+Where the compiled loop cannot be built (no compiler), auto passes it by, after one log line; on a
+GPU a compiled cell runs its loop (the C++ loop is CPU code; impl=fused takes cuDNN's kernel there).
 
 `state_size` counts the numbers one sample's state holds between steps (real numbers; a complex
 one counts twice), summed over layers and directions: what a recurrent model compresses its past
@@ -104,6 +106,8 @@ class Recurrent(nn.Module):
         else:
             self.impl = "fused" if fused is not None else ("scan" if can_scan and impl != "reference" else "reference")
         self.run = {"scan": run_parallel, "compiled": compiled.run}.get(self.impl, run_cell)
+        # impl=auto: calls of more batch × time steps than this run the loop on the CPU (measured crossover)
+        self.parallel_tokens_up_to = getattr(cell_class, "parallel_tokens_up_to", None) if impl == "auto" else None
         directions = 2 if bidirectional else 1
         self.output_size = directions * hidden_size
         sizes = [input_size] + [self.output_size] * (num_layers - 1)
@@ -124,6 +128,9 @@ class Recurrent(nn.Module):
         if self.impl == "fused":
             return self.fused(x, state)
         run = self.run if self.impl != "compiled" or x.device.type == "cpu" else run_cell  # the C++ loop is CPU code
+        limit = self.parallel_tokens_up_to
+        if limit is not None and x.shape[0] * x.shape[1] > limit and x.device.type == "cpu":
+            run = run_cell  # measured on the CPU
         states = state if state is not None else [None] * len(self.layers)
         new_states = []
         for k, cell in enumerate(self.layers):

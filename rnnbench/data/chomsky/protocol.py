@@ -122,6 +122,13 @@ class LengthGeneralisationTask(SequenceTask):
         val = self.tape([self.sample(val_rng, self.train_length(val_rng)) for _ in range(self.n_val)], width)
         seen = set(row_keys(train.x))
         fresh = torch.tensor([key not in seen for key in row_keys(val.x)])
+        if not fresh.any():
+            raise ConfigError(
+                "max_train_len",
+                f"leaves no validation string unseen in training ({self.n_val} drawn, all among the "
+                f"{self.n_train} training strings): raise it or dataset.n_val",
+                self.max_train_len,
+            )
         test = [self.sample(test_rng, n) for n in self.test_lengths for _ in range(self.test_per_length)]
         return {
             "train": train,
