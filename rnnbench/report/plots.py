@@ -136,8 +136,13 @@ def _baselines(runs: pd.DataFrame, keys: list[str], metric: str) -> list[float]:
 
 
 def _label(run: pd.Series, keys: list[str]) -> str:
-    parts = [str(run["model"])] + [f"{k.split('.')[-1]}={run.get(HPARAM + k)}" for k in keys]
+    parts = [str(run["model"])] + [f"{k.split('.')[-1]}={_short(run.get(HPARAM + k))}" for k in keys]
     return " ".join(parts)
+
+
+def _short(value) -> str:
+    """A legend's value: a float to 3 significant digits (a tuned lr is 0.0284, not 0.028435999158568)."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def plot_metric_vs_length(
