@@ -20,6 +20,8 @@ from rnnbench.report.collect import as_typed
 from rnnbench.study import plan as study
 from rnnbench.training.build import build_task
 
+FULL = pytest.param("full", marks=pytest.mark.slow)  # every unit of a full scale composed: slow (CI runs it)
+
 
 @pytest.mark.parametrize("scale", ["quick", "full"])
 def test_the_recurrences_study_composes_at_equal_state_with_its_own_claims(scale):
@@ -34,7 +36,7 @@ def test_the_recurrences_study_composes_at_equal_state_with_its_own_claims(scale
     assert [c["claim"].split()[0] for c in plan.claims] == ["DeltaNet", "DeltaNet", "DeltaNet", "sLSTM", "selective"]
 
 
-@pytest.mark.parametrize("scale", ["quick", "full"])
+@pytest.mark.parametrize("scale", ["quick", FULL])
 def test_the_chomsky_study_takes_a_task_a_level_quick_and_all_fifteen_full(scale):
     from rnnbench.data.chomsky.protocol import LengthGeneralisationTask
 
@@ -57,7 +59,7 @@ def test_the_chomsky_study_takes_a_task_a_level_quick_and_all_fifteen_full(scale
     assert [c["where"]["dataset.name"] for c in plan.claims] == ["parity_check", "parity_check", "bucket_sort"]
 
 
-@pytest.mark.parametrize("scale", ["quick", "full"])
+@pytest.mark.parametrize("scale", ["quick", FULL])
 def test_the_counting_study_tests_counting_past_training_at_equal_size(scale):
     plan = study.study_plan("counting", scale)
     assert plan.parts.keys() == {"anbn", "anbncn"} and plan.seeds == (10 if scale == "quick" else 20)
@@ -70,7 +72,7 @@ def test_the_counting_study_tests_counting_past_training_at_equal_size(scale):
     assert {c["measure"] for c in plan.claims} == {"analysis.max_n_generalised"}
 
 
-@pytest.mark.parametrize("scale", ["quick", "full"])
+@pytest.mark.parametrize("scale", ["quick", FULL])
 def test_the_tcn_table1_study_is_the_papers_at_full_scale(scale):
     plan = study.study_plan("tcn_table1", scale)
     assert plan.parts.keys() == {"adding", "copy", "digits"}
@@ -88,7 +90,7 @@ def test_the_tcn_table1_study_is_the_papers_at_full_scale(scale):
     assert len(plan.claims) == 3 and all(c.get("where") for c in plan.claims)
 
 
-@pytest.mark.parametrize("scale", ["quick", "full"])
+@pytest.mark.parametrize("scale", ["quick", FULL])
 def test_the_mqar_study_tunes_lr_and_weight_decay_at_each_width(scale):
     plan = study.study_plan("mqar", scale)
     assert set(plan.tune["params"]) == {"trainer.lr", "trainer.weight_decay"}  # MAD-Lab's grid
@@ -120,7 +122,7 @@ def test_the_chomsky_studys_quick_scale_runs_end_to_end_at_tiny_sizes(tmp_path, 
     assert "generalises parity to longer strings" in claims and "sorts longer strings" in claims
 
 
-@pytest.mark.parametrize("scale", ["quick", "full"])
+@pytest.mark.parametrize("scale", ["quick", FULL])
 def test_every_unit_of_the_claims_study_composes(scale):
     plan = study.study_plan("claims", scale)
     assert {"width", "video", "adding", "copy", "counting", "stock", "correction"} <= plan.parts.keys()
