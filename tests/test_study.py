@@ -104,6 +104,23 @@ def test_the_mqar_study_tunes_lr_and_weight_decay_at_each_width(scale):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", ["counting", "tcn_table1", "mqar"])
+def test_a_papers_study_runs_its_quick_scale_end_to_end_at_tiny_sizes(name, tmp_path, monkeypatch, capsys, own_logging):
+    quick = study.study_plan(name)
+    quick.seeds, quick.tune = 3, {**quick.tune, "n_trials": 1}
+    monkeypatch.setattr("rnnbench.study.protocol.study_plan", lambda name, scale: quick)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["study", name, "study.dir=s", "debug=tiny", "trainer.max_steps=4", "trainer.eval_every=2"])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-3000:]
+    units = sum(len(spec.units) for spec in quick.parts.values())
+    tested = [p for p in (tmp_path / "s").rglob("summary.json") if "tuning" not in str(p)]
+    assert len(tested) == 3 * units
+    claims = (tmp_path / "s" / "report" / "claims.csv").read_text()
+    assert all(c["claim"].split(" (")[0] in claims for c in quick.claims)
+
+
+@pytest.mark.slow
 def test_the_chomsky_studys_quick_scale_runs_end_to_end_at_tiny_sizes(tmp_path, monkeypatch, capsys, own_logging):
     quick = study.study_plan("chomsky")
     quick.seeds, quick.tune = 3, {**quick.tune, "n_trials": 1}
