@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from rnnbench.report.collect import AT_LENGTH, AT_LENGTH_BASELINE, HPARAM, as_typed  # noqa: E402
+from rnnbench.report.tables import eval_lengths, value_text  # noqa: E402
 
 FORMATS = ("svg", "pdf")  # besides PNG, on request (rnnbench report --format)
 PALETTE = [matplotlib.colormaps["tab10"](i) for i in range(10)] + [matplotlib.colormaps["Dark2"](i) for i in range(8)]
@@ -135,14 +136,20 @@ def _baselines(runs: pd.DataFrame, keys: list[str], metric: str) -> list[float]:
     return [v for v in values if pd.notna(v)]
 
 
+def _completed_groups(runs: pd.DataFrame, dirs, keys: list[str]) -> list[tuple[str, pd.DataFrame, str, str]]:
+    """The completed runs among `dirs` (those with a measurement) by group — model and varied keys —
+    each as (label, runs, colour, line style)."""
+    measured = runs[runs["dir"].isin(dirs) & (runs["status"] == "completed")]
+    if measured.empty:
+        return []
+    groups = list(measured.groupby(measured.apply(lambda r: _label(r, keys), axis=1), sort=True))
+    styles = _styles_by_model([group["model"].iloc[0] for _, group in groups])
+    return [(label, group, color, ls) for (label, group), (color, ls) in zip(groups, styles)]
+
+
 def _label(run: pd.Series, keys: list[str]) -> str:
-    parts = [str(run["model"])] + [f"{k.split('.')[-1]}={_short(run.get(HPARAM + k))}" for k in keys]
+    parts = [str(run["model"])] + [f"{k.split('.')[-1]}={value_text(run.get(HPARAM + k))}" for k in keys]
     return " ".join(parts)
-
-
-def _short(value) -> str:
-    """A legend's value: a float to 3 significant digits (a tuned lr is 0.0284, not 0.028435999158568)."""
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def plot_metric_vs_length(
@@ -186,8 +193,6 @@ def plot_eval_lengths(
     """Length generalisation: test metric against the evaluation length T′ (`rnnbench eval`), one
     line per group from its training length on (± std over seeds), a dotted line at each training
     length, the baseline on the same data dashed."""
-    from rnnbench.report.tables import eval_lengths
-
     lengths = eval_lengths(table, metric)
     if not lengths:
         return None
@@ -316,12 +321,11 @@ def plot_grad_per_time_step(
     """‖∂L/∂h_t‖ against t (diagnostics.grad_per_time_step), one line per group (geometric mean
     over seeds): at the first measurement (before training, unless diagnostics were switched on
     when a run resumed) and at the last, on a log axis."""
-    measured = runs[runs["dir"].isin(grads.keys()) & (runs["status"] == "completed")]
-    if measured.empty:
+    groups = _completed_groups(runs, grads.keys(), keys)
+    if not groups:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    groups = list(measured.groupby(measured.apply(lambda r: _label(r, keys), axis=1), sort=True))
-    for (label, group), (color, ls) in zip(groups, _styles_by_model([g["model"].iloc[0] for _, g in groups])):
+    for label, group, color, ls in groups:
         for ax, which in ((axes[0], 0), (axes[1], -1)):
             rows = [grads[d][which] for d in group["dir"]]
             length = min(len(r["norms"]) for r in rows)
@@ -343,12 +347,12 @@ def plot_accuracy_by_length(
     """Length generalisation (the Chomsky tasks' by_length.json): accuracy against input length,
     one line per group — the mean over seeds, the band from the worst seed to the best (the best is
     what Delétang et al. report) — a dotted line at the longest training length, the baseline dashed."""
-    measured = runs[runs["dir"].isin(by_length.keys()) & (runs["status"] == "completed")]
-    if measured.empty:
+    groups = _completed_groups(runs, by_length.keys(), keys)
+    if not groups:
         return None
+    measured = pd.concat(group for _, group, _, _ in groups)
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    groups = list(measured.groupby(measured.apply(lambda r: _label(r, keys), axis=1), sort=True))
-    for (label, group), (color, ls) in zip(groups, _styles_by_model([g["model"].iloc[0] for _, g in groups])):
+    for label, group, color, ls in groups:
         table = pd.DataFrame([by_length[d] for d in group["dir"]]).sort_index(axis=1)
         lengths = table.columns.to_numpy()
         ax.plot(lengths, table.mean(), color=color, ls=ls, label=f"{label} (n={len(table)})")

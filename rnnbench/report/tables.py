@@ -155,7 +155,7 @@ def display_table(
     `unit`s (time steps: tokens, or frames for video) per second."""
     out = pd.DataFrame({"model": table["model"]})
     for key in keys:
-        out[key] = table[key].map(_text)
+        out[key] = table[key].map(value_text)
     out["params"] = table["params"].map(_count)
     out["core params"] = table["core_params"].map(_count)
     if table["state_size"].notna().any():
@@ -280,7 +280,8 @@ def _is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _text(value) -> str:
+def value_text(value) -> str:
+    """A config value for a table cell or a plot legend (a tuned learning rate to 4 digits)."""
     if _is_missing(value):
         return "—"
     if isinstance(value, float):  # a tuned learning rate has 16 digits; report.csv keeps them

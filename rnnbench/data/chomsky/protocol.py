@@ -179,7 +179,7 @@ class LengthGeneralisationTask(SequenceTask):
     ) -> dict[int, dict[str, float]]:
         """Input length → {acc, ce} over that length's rows, each read on its own tape width."""
         lengths = (data.x >= FIRST_SYMBOL).sum(1)
-        rows = rows or len(data)
+        rows = min(rows or len(data), self.rows_per_chunk(data))
         out = {}
         for length in lengths.unique().tolist():
             index = (lengths == length).nonzero().squeeze(1)
