@@ -24,6 +24,7 @@ def test_help_and_list_need_no_heavy_imports(tmp_path):
     assert out.returncode == 0
     for name in ("rnn", "lstm", "gru", "adding", "copy", "adam", "seq_len=100", "hidden_size=128"):
         assert name in out.stdout
+    assert "+ base/recurrent" in out.stdout and "+ base/chomsky" in out.stdout  # shared bases, model and dataset
     probe = (
         "import sys, rnnbench.cli as c; c.main(['list']); "
         "print(sorted({'torch','pandas','matplotlib'} & set(sys.modules)))"

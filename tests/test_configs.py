@@ -163,8 +163,18 @@ def test_debug_tiny_shrinks_the_run_and_the_data_where_the_dataset_says_how(data
     )
     tiny = config_dir() / "debug" / "dataset" / f"tiny_{dataset}.yaml"
     if tiny.is_file():
-        for key, value in OmegaConf.load(tiny).items():
+        for key, value in values_set_by(tiny).items():
             assert cfg.dataset[key] == (value if key != "source" else cfg.dataset[key]), key
+
+
+def values_set_by(path):
+    """A config file's own values over those of the bases in its defaults list (base/x@_here_)."""
+    node = OmegaConf.load(path)
+    values = OmegaConf.create()
+    for entry in node.pop("defaults", []):
+        if entry != "_self_":
+            values = OmegaConf.merge(values, values_set_by(path.parent / f"{entry.removesuffix('@_here_')}.yaml"))
+    return OmegaConf.merge(values, node)
 
 
 def test_names_are_the_configs_own():

@@ -103,34 +103,32 @@ def test_the_mqar_study_tunes_lr_and_weight_decay_at_each_width(scale):
     assert (cfg.dataset.seq_len, cfg.dataset.n_pairs) == ((64, 4) if scale == "quick" else (128, 8))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["counting", "tcn_table1", "mqar"])
-def test_a_papers_study_runs_its_quick_scale_end_to_end_at_tiny_sizes(name, tmp_path, monkeypatch, capsys, own_logging):
+def quick_scale_at_tiny_sizes(name: str, tmp_path, monkeypatch, capsys) -> tuple[study.Plan, list[Path]]:
+    """A shipped study's quick plan at 3 seeds and 1 trial, run at debug=tiny in tmp_path/s: (the
+    plan, the summary.json of each fresh-seed run)."""
     quick = study.study_plan(name)
     quick.seeds, quick.tune = 3, {**quick.tune, "n_trials": 1}
     monkeypatch.setattr("rnnbench.study.protocol.study_plan", lambda name, scale: quick)
     monkeypatch.chdir(tmp_path)
     code = cli.main(["study", name, "study.dir=s", "debug=tiny", "trainer.max_steps=4", "trainer.eval_every=2"])
-    out, err = capsys.readouterr()
+    _, err = capsys.readouterr()
     assert code == 0, err[-3000:]
-    units = sum(len(spec.units) for spec in quick.parts.values())
-    tested = [p for p in (tmp_path / "s").rglob("summary.json") if "tuning" not in str(p)]
-    assert len(tested) == 3 * units
+    return quick, [p for p in (tmp_path / "s").rglob("summary.json") if "tuning" not in str(p)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["counting", "tcn_table1", "mqar"])
+def test_a_papers_study_runs_its_quick_scale_end_to_end_at_tiny_sizes(name, tmp_path, monkeypatch, capsys, own_logging):
+    quick, tested = quick_scale_at_tiny_sizes(name, tmp_path, monkeypatch, capsys)
+    assert len(tested) == 3 * sum(len(spec.units) for spec in quick.parts.values())
     claims = (tmp_path / "s" / "report" / "claims.csv").read_text()
     assert all(c["claim"].split(" (")[0] in claims for c in quick.claims)
 
 
 @pytest.mark.slow
 def test_the_chomsky_studys_quick_scale_runs_end_to_end_at_tiny_sizes(tmp_path, monkeypatch, capsys, own_logging):
-    quick = study.study_plan("chomsky")
-    quick.seeds, quick.tune = 3, {**quick.tune, "n_trials": 1}
-    monkeypatch.setattr("rnnbench.study.protocol.study_plan", lambda name, scale: quick)
-    monkeypatch.chdir(tmp_path)
-    code = cli.main(["study", "chomsky", "study.dir=s", "debug=tiny", "trainer.max_steps=4", "trainer.eval_every=2"])
-    out, err = capsys.readouterr()
-    assert code == 0, err[-3000:]
-    tested = [p.parent for p in (tmp_path / "s").rglob("summary.json") if "tuning" not in str(p)]
-    assert len(tested) == 11 * 3 and all((d / "by_length.json").is_file() for d in tested)
+    _, tested = quick_scale_at_tiny_sizes("chomsky", tmp_path, monkeypatch, capsys)
+    assert len(tested) == 11 * 3 and all((d.parent / "by_length.json").is_file() for d in tested)
     report = tmp_path / "s" / "report"
     assert {f"by_length_{t}.png" for t in ("parity_check", "reverse_string", "bucket_sort")} <= {
         p.name for p in report.iterdir()

@@ -51,14 +51,14 @@ def describe_options() -> str:
 
 
 def _bases(node: DictConfig, group: str) -> list[str]:
-    """ "+ base/recurrent" for each shared base (model/base/…) a config builds on that adds options."""
+    """ "+ base/recurrent" for each shared base (model/base/…, dataset/base/…) a config builds on that adds options."""
     out = []
     for entry in node.get("defaults") or []:
         if not isinstance(entry, str) or not entry.endswith("@_here_"):
             continue
         path = config_dir() / group / f"{entry[: -len('@_here_')]}.yaml"  # relative to the config's group
         if path.is_file() and _scalar_options(OmegaConf.load(path)):
-            out.append("+ " + str(path.relative_to(config_dir() / "model").with_suffix("")))
+            out.append("+ " + str(path.relative_to(config_dir() / group).with_suffix("")))
     return out
 
 
