@@ -1,20 +1,28 @@
-"""Do a study's verdicts survive other seeds? Compare the claims.csv of two runs of one study.
+"""Do a study's verdicts and tuned learning rates survive other seeds? Compare two runs of one study.
 
-    rnnbench study claims study.seed_offset=0      # → <folder A>/report/claims.csv
-    rnnbench study claims study.seed_offset=1      # → <folder B>/report/claims.csv
-    python benchmarks/stability.py <folder A>/report/claims.csv <folder B>/report/claims.csv
+    rnnbench study claims study.seed_offset=0      # → <folder A>/report/
+    rnnbench study claims study.seed_offset=1      # → <folder B>/report/
+    python benchmarks/stability.py <folder A>/report <folder B>/report
 
-Prints every (claim, setting) with its verdict in each run, then the counts: verdicts that agree,
-decisive verdicts (holds / does not hold) that the other run contradicts (a flip: a defect of
-the protocol or the budget, to be found and fixed), and those that only lost or gained
-decisiveness (holds ↔ inconclusive: a power question). A claim judged in one run only is listed
-as such.
+Verdicts (claims.csv): every (claim, setting) with its verdict in each run, then the counts:
+verdicts that agree, decisive verdicts (holds / does not hold) that the other run contradicts (a
+flip: a defect of the protocol or the budget, to be found and fixed), and those that only lost or
+gained decisiveness (holds ↔ inconclusive: a power question). A claim judged in one run only is
+listed as such.
+
+Learning rates (runs.csv): a seed offset also moves the tuning seed and the sampler's, so the two
+runs are two independent searches per unit. For every unit the lr its fresh seeds ran with in
+each run and the ratio of the larger to the smaller; a search that converged finds the same lr
+to within the flatness of the validation curve around it (a factor 2–3 on a log range of 100×
+is the resolution of 6–10 trials).
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 DECISIVE = {"holds", "does not hold"}
@@ -37,12 +45,27 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     return both.assign(outcome=both.apply(kind, axis=1))
 
 
+def chosen_lrs(runs: pd.DataFrame) -> pd.Series:
+    """unit (part/unit, from `<study>/<part>/test/<unit>/<run>`) → the lr its fresh seeds ran with,
+    for the tuned units (a part with `tune: false` runs at a set lr and is left out)."""
+    tested = runs[(runs["tested"] == True) & runs["hp.tuned"].str.contains("trainer.lr", regex=False, na=False)]  # noqa: E712
+    parts = tested["dir"].str.split("/")
+    unit = parts.str[-4] + "/" + parts.str[-2]
+    return tested.groupby(unit)["hp.trainer.lr"].first().rename("lr")
+
+
+def compare_lrs(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    both = pd.concat([chosen_lrs(a).rename("lr A"), chosen_lrs(b).rename("lr B")], axis=1).dropna()
+    ratio = np.maximum(both["lr A"], both["lr B"]) / np.minimum(both["lr A"], both["lr B"])
+    return both.assign(ratio=ratio.round(2)).rename_axis("unit").reset_index()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("a")
-    parser.add_argument("b")
+    parser.add_argument("a", type=Path, help="the report folder of one run of the study")
+    parser.add_argument("b", type=Path, help="the report folder of the same study at another seed offset")
     options = parser.parse_args()
-    table = compare(pd.read_csv(options.a), pd.read_csv(options.b))
+    table = compare(pd.read_csv(options.a / "claims.csv"), pd.read_csv(options.b / "claims.csv"))
     print(table.to_markdown(index=False))
     counts = table["outcome"].value_counts()
     judged = int((table["outcome"] != "in one run only").sum())
@@ -50,7 +73,16 @@ def main() -> None:
         f"\n{counts.get('agree', 0)} of {judged} verdicts judged in both runs agree; "
         f"{counts.get('FLIP', 0)} flip between holds and does not hold; "
         f"{counts.get('decisive in one run', 0)} are decisive in one run only; "
-        f"{counts.get('in one run only', 0)} claims are judged in one run only."
+        f"{counts.get('in one run only', 0)} claims are judged in one run only.\n"
+    )
+    lrs = compare_lrs(pd.read_csv(options.a / "runs.csv"), pd.read_csv(options.b / "runs.csv"))
+    if lrs.empty:
+        return
+    print(lrs.to_markdown(index=False, floatfmt=".3g"))
+    print(
+        f"\nThe two searches' learning rates: median ratio {lrs['ratio'].median():.2f}; within 2× in "
+        f"{int((lrs['ratio'] <= 2).sum())} of {len(lrs)} units, within 3× in {int((lrs['ratio'] <= 3).sum())}, "
+        f"largest {lrs['ratio'].max():.1f}× ({lrs.loc[lrs['ratio'].idxmax(), 'unit']})."
     )
 
 

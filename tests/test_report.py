@@ -626,3 +626,49 @@ def test_a_claims_file_of_ones_own_is_decided_over_a_folder(in_process, tmp_path
     claims = pd.read_csv(tmp_path / "runs" / "report" / "claims.csv")
     assert list(claims["claim"]) == ["MGU beats GRU (mse)"] and claims["verdict"][0] == "holds"
     assert "MGU beats GRU (mse)" in out
+
+
+def test_published_numbers_are_set_beside_the_runs_that_measured_the_same(tmp_path):
+    """A study's published.yaml (report/published.py): the paper's number per model beside the
+    measured mean [95% CI], best seed, n and the setting the runs were at."""
+    import yaml
+
+    root = tmp_path / "study"
+    for seed, (gru, lstm) in enumerate([(0.010, 0.20), (0.012, 0.16), (0.014, 0.18)]):
+        fake_run(root, f"gru{seed}", "gru", seed, gru, seq_len=200)
+        fake_run(root, f"lstm{seed}", "lstm", seed, lstm, seq_len=200)
+    entry = {
+        "source": "Bai, Kolter & Koltun 2018, Table 1",
+        "setting": "adding, T = 600",
+        "convention": "one run per model",
+        "where": {"dataset.seq_len": 200},
+        "metric": "mse",
+        "values": {"gru": 5.3e-5, "lstm": 0.164, "tcn": 5.8e-5},
+    }
+    (root / "published.yaml").write_text(yaml.safe_dump({"published": [entry]}))
+    markdown = write_report([root], tmp_path / "out")
+    table = pd.read_csv(tmp_path / "out" / "published.csv").set_index("model")
+    assert table.loc["gru", "published"] == 5.3e-5 and table.loc["gru", "n"] == 3
+    assert table.loc["gru", "mean"] == pytest.approx(0.012) and table.loc["gru", "best seed"] == 0.010  # mse: min
+    assert table.loc["lstm", "ci_low"] == pytest.approx(mean_ci([0.20, 0.16, 0.18])[1])
+    assert table.loc["gru", "measured at"] == "adding, T = 200, 1,128 params"
+    assert table.loc["tcn", "n"] == 0 and table.loc["tcn", "measured at"] == "not run"  # listed, not hidden
+    assert "## Beside the published numbers" in markdown and "0.012 [" in markdown
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"source": "x", "setting": "y", "metric": "mse"}, "values"),
+        ({"source": "x", "setting": "y", "metric": "mse", "values": {"gru": "small"}}, "values maps each model"),
+        ({"source": "x", "setting": "y", "metric": "mse", "values": {"gru": 1}, "page": 3}, "page"),
+    ],
+)
+def test_a_wrong_published_entry_is_one_line_naming_it(in_process, tmp_path, entry, message):
+    import yaml
+
+    (tmp_path / "mine.yaml").write_text(
+        yaml.safe_dump({"parts": {"p": {"models": ["gru"], "overrides": ["dataset=adding"]}}, "published": [entry]})
+    )
+    code, _, err = in_process("study", "mine.yaml")
+    assert code == 2 and message in err and "published entry 1" in err and len(err.strip().splitlines()) == 1

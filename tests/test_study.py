@@ -88,6 +88,12 @@ def test_the_tcn_table1_study_is_the_papers_at_full_scale(scale):
             "digits": ("seq_mnist", None, 70000),
         }
     assert len(plan.claims) == 3 and all(c.get("where") for c in plan.claims)
+    # Table 1's numbers beside each part's runs: every part's dataset and the models it trains
+    datasets = {name for name, _, _ in sizes.values()}
+    for entry in plan.published:
+        wanted = entry["where"]["dataset.name"]
+        assert set(wanted if isinstance(wanted, list) else [wanted]) & datasets, entry["setting"]
+        assert set(entry["values"]) == {"rnn", "lstm", "gru", "tcn"}
 
 
 @pytest.mark.parametrize("scale", ["quick", FULL])
@@ -123,6 +129,9 @@ def test_a_papers_study_runs_its_quick_scale_end_to_end_at_tiny_sizes(name, tmp_
     assert len(tested) == 3 * sum(len(spec.units) for spec in quick.parts.values())
     claims = (tmp_path / "s" / "report" / "claims.csv").read_text()
     assert all(c["claim"].split(" (")[0] in claims for c in quick.claims)
+    if quick.published:  # the paper's numbers beside the runs, one row per entry and model
+        published = pd.read_csv(tmp_path / "s" / "report" / "published.csv")
+        assert len(published) == sum(len(e["values"]) for e in quick.published) and (published["n"] == 3).all()
 
 
 @pytest.mark.slow
@@ -154,7 +163,7 @@ def test_every_unit_of_the_claims_study_composes(scale):
             if tuned:
                 assert cfg.model.param_budget is not None, (part, unit.name)  # equal size
     units = {u.name for u in plan.parts["adding"].units}  # each model at each length of the part's T sweep
-    lengths = (30, 80) if scale == "quick" else (50, 120)
+    lengths = (30, 80)  # the cite scale buys seeds and trials at the quick lengths (1.5 h on 2 cores)
     assert units == {
         f"{m}_seq_len{T}" for m in ("rnn", "lstm", "gru", "hybrid_stacked", "hybrid_parallel") for T in lengths
     }

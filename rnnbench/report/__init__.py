@@ -5,6 +5,7 @@
     stats.py    intervals and Welch's t-test over seeds
     plots.py    learning curves, metric vs T, Pareto fronts, ‖∂L/∂h_t‖ vs t (matplotlib)
     claims.py   the folk claims, each with a verdict computed from the runs that bear on it
+    published.py  a study's published numbers (paper and table) beside the measured ones
     league.py   each setting's models ranked, and ranked across settings (Friedman, Nemenyi, CD diagram)
 Results of `rnnbench bench` (bench.csv) found under the paths get their own sections.
 """
@@ -36,6 +37,7 @@ from rnnbench.report.plots import (
     plot_pareto,
     style,
 )
+from rnnbench.report.published import beside_published, display_published, read_published
 from rnnbench.report.tables import display_table, key_columns, summarize
 from rnnbench.training.record import atomic_write_text
 
@@ -83,6 +85,10 @@ def write_report(
         benches = [_bench_section(folder, stage / f"bench_{i}.png") for i, folder in enumerate(find_benches(paths))]
         images += [plot for _, plot in benches if plot]
         sections += [(title, "", table, 5) for tables, _ in benches for title, table in tables]
+        published = beside_published(runs.runs, read_published(paths))
+        if len(published):
+            atomic_write_text(stage / "published.csv", published.to_csv(index=False))
+            sections.append(("Beside the published numbers", "", display_published(published), 5))
         if len(tuning):
             atomic_write_text(stage / "tuning.csv", tuning.to_csv(index=False))
             what = (

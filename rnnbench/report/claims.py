@@ -367,7 +367,7 @@ def _judgements(done: pd.DataFrame, claims: list[Claim]) -> list[Judgement]:
 def _judge(claim: Claim, setting: str, frame: pd.DataFrame, longest: str = "") -> list[Judgement]:
     """The claim in one setting, or nothing when the setting does not hold both its sides with
     the measure recorded."""
-    frame = _where(frame, claim.where)
+    frame = matching(frame, claim.where)
     direction = primary_direction(frame)
     if frame.empty or (_skill(claim.measure) and direction is None):
         return []
@@ -479,7 +479,7 @@ def _side_runs(frame, side: Side, column: str, expect: str) -> tuple[pd.DataFram
     return found[0][0], side.name()
 
 
-def _where(frame: pd.DataFrame, conditions: dict) -> pd.DataFrame:
+def matching(frame: pd.DataFrame, conditions: dict) -> pd.DataFrame:
     """The runs whose config matches each {key: value} (null: not set; a list: any of it)."""
     for key, wanted in conditions.items():
         column = HPARAM + key

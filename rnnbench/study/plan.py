@@ -86,6 +86,7 @@ class Plan:
     timing: dict = field(default_factory=lambda: dict(TIMING))
     name: str = "claims"  # the study's folder name: the shipped study's, or a study file's stem
     claims: list | None = None  # a study file's `claims:` entries (report/claims.py); None: the folk claims
+    published: list | None = None  # a study file's `published:` numbers, set beside its runs (report/published.py)
     searchpath: list[Path] = field(default_factory=list)  # config folders of a study file, for every run
     pythonpath: list[Path] = field(default_factory=list)  # folders of its Python code (cells, tasks)
 
@@ -142,7 +143,7 @@ def study_plan(name: str, scale: str = "quick") -> Plan:
     return plan
 
 
-STUDY_FILE_KEYS = {"protocol", "parts", "claims", "searchpath", "pythonpath"}
+STUDY_FILE_KEYS = {"protocol", "parts", "claims", "published", "searchpath", "pythonpath"}
 
 
 def is_study_file(name: str) -> bool:
@@ -153,12 +154,14 @@ def study_file(path: Path) -> tuple[dict, dict]:
     """A study of one's own, outside the package: `parts` (as in conf/study/claims.yaml), an
     optional `protocol` (what it sets replaces the shipped study's protocol, key by key: the same
     tuning, seeds and launcher unless said otherwise), `claims` (decided instead of the folk
-    claims; report/claims.py), `searchpath` (folders of configs — model/, dataset/ — and
+    claims; report/claims.py), `published` (a paper's numbers, set beside the runs that measured
+    the same; report/published.py), `searchpath` (folders of configs — model/, dataset/ — and
     `pythonpath` (folders of Python code, e.g. the cells the configs name), relative to the file.
     (the spec, the Plan fields it sets); a wrong file is one line."""
     import yaml
 
     from rnnbench.report.claims import load_claims
+    from rnnbench.report.published import load_published
 
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -187,7 +190,10 @@ def study_file(path: Path) -> tuple[dict, dict]:
         if not isinstance(claims, list) or not claims:
             raise UserError(f"{path}: `claims:` is a non-empty list of claims (see conf/claims/folk.yaml)")
         load_claims(path, entries=claims)  # checked now, not after the study's runs
-    return spec, {"name": path.stem, "claims": claims, **folders}
+    published = spec.get("published")
+    if published is not None:
+        load_published(path, published)
+    return spec, {"name": path.stem, "claims": claims, "published": published, **folders}
 
 
 def _units(part: str, variants: dict[str, list[str]], overrides: list[str]) -> list[Unit]:

@@ -16,6 +16,7 @@ from rnnbench.config import fresh_dir
 from rnnbench.errors import UserError
 from rnnbench.launch import app
 from rnnbench.launch.sweep import describe_failures
+from rnnbench.report.published import PUBLISHED_FILE
 from rnnbench.study.plan import (
     MAX_EXTENSIONS,
     Plan,
@@ -38,7 +39,8 @@ def run_study(name: str, args: list[str], now: str) -> tuple[int, Path]:
     """conf/study/NAME.yaml or a study file (NAME.yaml) with `args` (study.scale=…,
     study.seed_offset=…, study.dir=…, overrides), into <output_root>/studies/NAME/`now` unless
     study.dir says where; (1 if anything failed else 0, the study's folder). A study file's claims
-    are written to <folder>/claims.yaml, which `rnnbench report <folder>` decides."""
+    are written to <folder>/claims.yaml, which `rnnbench report <folder>` decides, and its published
+    numbers to <folder>/published.yaml, which the report sets beside the runs."""
     scale, folder, offset, overrides = study_options(args)
     plan = study_plan(name, scale)
     tuning_seed, fresh = seeds_for(offset, plan.seeds)
@@ -55,6 +57,9 @@ def run_study(name: str, args: list[str], now: str) -> tuple[int, Path]:
     if plan.claims is not None:
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(folder / CLAIMS_FILE, yaml.safe_dump({"claims": plan.claims}, sort_keys=False))
+    if plan.published is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(folder / PUBLISHED_FILE, yaml.safe_dump({"published": plan.published}, sort_keys=False))
     if any(override_key(o) == "hydra/launcher" for o in overrides):  # the plan's launcher settings are its launcher's
         plan.launcher = []
     failed = 0
