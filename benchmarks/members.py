@@ -97,7 +97,7 @@ def measure(cell: str, width: int, count: int, steps: int, folder: Path) -> dict
         with saved.counting():
             batches = [runs[i].next_batch() for i in active]
             batch.forward(active, torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches]))
-        auto = "one after another" if slower_batched(single) else "batched"
+        auto = "one after another" if slower_batched(single, count) else "batched"
         return {
             "cell": cell,
             "H": width,

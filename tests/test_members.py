@@ -191,6 +191,8 @@ def test_completed_members_are_left_alone_and_the_rest_batched(tmp_path):
         ("lstm", [], "auto", "fused LSTM kernel on the CPU"),
         ("tcn", [], "auto", "without a recurrence"),
         ("gru", ["model.hidden_size=300"], "auto", "batch × width 4800 is above 4096"),
+        # one run scans 100 × 100 steps; 3 members would be 30,000, past Mamba's 18,000: its loop
+        ("mamba", ["dataset.seq_len=100", "trainer.batch_size=100"], "auto", "3 members of batch × steps 10000"),
     ],
 )
 def test_what_is_not_batched_says_why(model, overrides, batching, why, tmp_path):

@@ -142,7 +142,7 @@ def why_not_batched(runs: list[Run], batching: str = "auto") -> str | None:
                 "their single runs' masks"
             )
     if batching == "auto":
-        return slower_batched(first)
+        return slower_batched(first, len(runs))
     return None
 
 
@@ -152,14 +152,17 @@ def why_not_batched(runs: list[Run], batching: str = "auto") -> str | None:
 AUTO_CPU_LIMIT = {"scan": 64 * 32, "loop": 64 * 64}
 
 
-def slower_batched(run: Run) -> str | None:
-    """The measured rule of batching=auto (benchmarks/README.md, "Batched members"), or None where
-    batching wins. On the CPU: never torch's fused LSTM (oneDNN's kernel for one small LSTM is so
-    fast that K of them one after another beat one batched reference LSTM at every K and width
-    measured), not the convolutional cells (not measured), never a model without a recurrence (TCN:
-    grouped convolutions gained nothing); otherwise batch × width up to AUTO_CPU_LIMIT (scan cells,
-    minGRU/minLSTM, gain least: one scan is already a few large operations). On CUDA, where a small
-    model leaves the device idle whatever its kernel, always (not measured here: no GPU)."""
+def slower_batched(run: Run, members: int = 2) -> str | None:
+    """The measured rule of batching=auto (benchmarks/README.md, "Batched members") for `members`
+    runs like `run`, or None where batching wins. On the CPU: never torch's fused LSTM (oneDNN's
+    kernel for one small LSTM is so fast that K of them one after another beat one batched
+    reference LSTM at every K and width measured), not the convolutional cells (not measured), never
+    a model without a recurrence (TCN: grouped convolutions gained nothing), never where the
+    members' batch together would push a cell past the size up to which its parallel form is the
+    faster (`parallel_tokens_up_to`, Mamba, GLA: each run alone scans, the batch would take the
+    loop); otherwise batch × width up to AUTO_CPU_LIMIT (scan cells, minGRU/minLSTM, gain least:
+    one scan is already a few large operations). On CUDA, where a small model leaves the device idle
+    whatever its kernel, always (not measured here: no GPU)."""
     if run.settings.device != "cpu":
         return None
     if any(isinstance(m, nn.LSTM) for m in run.model.modules()):
@@ -173,6 +176,13 @@ def slower_batched(run: Run) -> str | None:
         return (
             "a model without a recurrence is a few large operations already (the TCN's convolutions gained "
             "nothing batched on the CPU, measured)"
+        )
+    limits = [m.parallel_tokens_up_to for m in run.model.modules() if getattr(m, "parallel_tokens_up_to", None)]
+    tokens = run.settings.batch_size * run.task.splits()["train"].x.shape[1]  # batch × time steps of one run
+    if limits and tokens <= min(limits) < members * tokens:
+        return (
+            f"{members} members of batch × steps {tokens} would take the cell past {min(limits)}, beyond which "
+            "it runs its loop instead of its faster parallel form (measured; each run alone scans)"
         )
     width = run.model.sizing.get("hidden_size") or run.config["model"].get("hidden_size")
     kind = "scan" if any(getattr(m, "impl", None) == "scan" for m in run.model.modules()) else "loop"
