@@ -672,3 +672,12 @@ def test_a_wrong_published_entry_is_one_line_naming_it(in_process, tmp_path, ent
     )
     code, _, err = in_process("study", "mine.yaml")
     assert code == 2 and message in err and "published entry 1" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_interval_is_cut_to_its_metrics_range():
+    """Three seeds at 1.0 and two at 0.5: the t-interval passes 1; an accuracy cannot."""
+    accuracies = [1.0, 1.0, 1.0, 0.5, 0.5]
+    mean, low, high = mean_ci(accuracies)
+    assert high > 1 and mean_ci(accuracies, "acc") == (mean, low, 1.0)
+    assert mean_ci([0.001, 0.2, 0.002], "mse")[1] == 0.0 and mean_ci([0.001, 0.2, 0.002])[1] < 0
+    assert mean_ci(accuracies, "my_own_metric") == (mean, low, high)  # a metric of unknown range is not cut

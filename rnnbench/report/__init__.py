@@ -307,7 +307,8 @@ def _counts(runs: Runs) -> str:
 
 
 LEGEND = (
-    "Test metrics are mean ± sample std over seeds, with the 95% t-interval of the mean; the "
+    "Test metrics are mean ± sample std over seeds, with the 95% t-interval of the mean (cut to the "
+    "metric's range: an accuracy's at 1); the "
     "baseline is measured on the same test data. Speeds are means over seeds, measured while "
     "training: compare runs made on one machine at one time. Train step MiB: weights, gradients, "
     "optimizer state and saved activations of one training step (rnnbench/training/memory.py)."

@@ -82,7 +82,7 @@ def beside_published(runs: pd.DataFrame, entries: list[dict]) -> pd.DataFrame:
         for model, published in entry["values"].items():
             side = matched[matched["model"] == model] if len(matched) else matched
             values = side[column].dropna().astype(float) if column in side else pd.Series(dtype=float)
-            mean, low, high = mean_ci(values) if len(values) else (math.nan,) * 3
+            mean, low, high = mean_ci(values, metric) if len(values) else (math.nan,) * 3
             rows.append(
                 {
                     "source": entry["source"],

@@ -1,6 +1,7 @@
 """Statistics over seeds: the numbers behind "± spread", intervals and claim verdicts.
 
-    mean_ci(x)        mean and the 95% Student-t interval  x̄ ± t_{0.975, n−1} · s/√n  (n ≥ 2)
+    mean_ci(x, metric)  mean and the 95% Student-t interval  x̄ ± t_{0.975, n−1} · s/√n  (n ≥ 2),
+                      cut to the metric's range (METRIC_RANGES)
     compare(a, b)     the two-sample test that fits the data (below), with its name
     welch(a, b)       Welch's t-test for a difference of means without assuming equal variances:
                       t = (ā − b̄) / √(s_a²/n_a + s_b²/n_b), Welch–Satterthwaite degrees of freedom,
@@ -51,8 +52,20 @@ RESAMPLES = 20_000
 DIGITS = 12  # significant digits at which values are compared for ties and spread
 
 
-def mean_ci(values) -> tuple[float, float, float]:
-    """(mean, low, high) of the 95% t-interval; low = high = nan below 2 values."""
+# The values each task metric can take (rnnbench/data): a mean's interval is cut to them, so an
+# accuracy's never passes 1 nor an error's 0 (three seeds at 1.0 and two at 0.5 give a t-interval
+# of [0.47, 1.14]; it says [0.47, 1]). A metric not named here is not cut.
+METRIC_RANGES = {
+    **dict.fromkeys(("acc", "recall_acc", "exact_match", "seq_acc", "step_acc", "dir_acc"), (0.0, 1.0)),
+    **dict.fromkeys(("mse", "mae", "mape", "mase", "ce", "cer", "bpc", "ppl"), (0.0, math.inf)),
+    "ssim": (-1.0, 1.0),
+    "skill": (-math.inf, 1.0),
+}
+
+
+def mean_ci(values, metric: str | None = None) -> tuple[float, float, float]:
+    """(mean, low, high) of the 95% t-interval, cut to the range of `metric` where it has one
+    (METRIC_RANGES); low = high = nan below 2 values."""
     x = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
     if len(x) == 0:
         return math.nan, math.nan, math.nan
@@ -62,7 +75,8 @@ def mean_ci(values) -> tuple[float, float, float]:
     from scipy import stats
 
     half = float(stats.t.ppf(1 - ALPHA / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return mean, mean - half, mean + half
+    lowest, highest = METRIC_RANGES.get(metric, (-math.inf, math.inf))
+    return mean, max(mean - half, lowest), min(mean + half, highest)
 
 
 @dataclass

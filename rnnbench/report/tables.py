@@ -127,7 +127,7 @@ def summarize(
             values = done.get(f"final.{metric}", pd.Series(dtype=float)).astype(float)
             row[f"{metric}_mean"] = values.mean()
             row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
-            _, row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = mean_ci(values)
+            _, row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = mean_ci(values, metric)
             row[f"{metric}_best_seed"] = values.max() if directions[metric] == "max" else values.min()
             best = done.get(f"best.{metric}", pd.Series(dtype=float)).astype(float)
             row[f"best_{metric}_mean"] = best.mean()
