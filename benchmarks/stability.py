@@ -45,6 +45,19 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     return both.assign(outcome=both.apply(kind, axis=1))
 
 
+def verdict_counts(claims: pd.DataFrame) -> str:
+    """'12 holds, 3 does not hold, …; inconclusive: 9 of the 30 claims decided by a test (30%)' —
+    the issue's goal is at most a third (holds, does not hold, equivalent and neither learned are
+    answers; the exact claims, parameter counts, need no test and are left out of the share)."""
+    counts = claims["verdict"].value_counts()
+    tested = claims[~claims["test"].astype(str).str.startswith("exact (no test)")]
+    open_ = int((tested["verdict"] == "inconclusive").sum())
+    return (
+        ", ".join(f"{n} {v}" for v, n in counts.items())
+        + f"; inconclusive: {open_} of the {len(tested)} claims decided by a test ({open_ / max(len(tested), 1):.0%})"
+    )
+
+
 def chosen_lrs(runs: pd.DataFrame) -> pd.Series:
     """unit (part/unit, from `<study>/<part>/test/<unit>/<run>`) → the lr its fresh seeds ran with,
     for the tuned units (a part with `tune: false` runs at a set lr and is left out)."""
@@ -65,8 +78,10 @@ def main() -> None:
     parser.add_argument("a", type=Path, help="the report folder of one run of the study")
     parser.add_argument("b", type=Path, help="the report folder of the same study at another seed offset")
     options = parser.parse_args()
-    table = compare(pd.read_csv(options.a / "claims.csv"), pd.read_csv(options.b / "claims.csv"))
+    claims_a, claims_b = pd.read_csv(options.a / "claims.csv"), pd.read_csv(options.b / "claims.csv")
+    table = compare(claims_a, claims_b)
     print(table.to_markdown(index=False))
+    print(f"\nA: {verdict_counts(claims_a)}\nB: {verdict_counts(claims_b)}")
     counts = table["outcome"].value_counts()
     judged = int((table["outcome"] != "in one run only").sum())
     print(
