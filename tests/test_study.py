@@ -383,7 +383,10 @@ def test_a_study_file_is_read_with_its_folders_claims_and_the_shipped_protocol(t
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"colour": 1}, "mgu_study.yaml: unknown key colour; a study file holds claims, parts, protocol, published, pythonpath"),
+        (
+            {"colour": 1},
+            "mgu_study.yaml: unknown key colour; a study file holds claims, parts, protocol, published, pythonpath",
+        ),
         ({"parts": None}, "mgu_study.yaml: a study file holds `parts:`"),
         ({"searchpath": ["nowhere"]}, "mgu_study.yaml: searchpath lists folders relative to the file; not a folder"),
         ({"parts": {"adding": {"overrides": []}}}, "study part 'adding' needs `models: [...]` or `variants:"),
