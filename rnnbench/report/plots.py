@@ -274,7 +274,7 @@ def plot_pareto(
                 capsize=3,
             )  # one call for all points: a call per point costs seconds
             ax.scatter(rows[column], rows[f"{metric}_mean"], c=[colour(m) for m in rows["model"]], zorder=3)
-            span = np.log(rows[column].max() / rows[column].min()) or 1.0
+            span = np.log(rows[column].max() / rows[column].min()) or 1.0  # where to put a label, not the axis
             for _, row in rows.iterrows():
                 name = " ".join(
                     [str(row["model"]), *(f"{k.split('.')[-1]}={as_typed(row[k])}" for k in keys if k not in by)]
@@ -291,7 +291,7 @@ def plot_pareto(
             front = rows.loc[pareto_front(rows[column], rows[f"{metric}_mean"], more_is_better, direction == "max")]
             front = front.sort_values(column)
             ax.plot(front[column], front[f"{metric}_mean"], color="0.3", lw=1, ls=":", label="Pareto front")
-            ax.set_xscale("log")
+            _log_if_wide(ax, rows[column], "x")  # equal budgets put every point near one x: linear there
             _log_if_wide(ax, rows[f"{metric}_mean"], "y")
             ax.set(
                 xlabel=label,
