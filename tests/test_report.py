@@ -298,11 +298,18 @@ def test_claims_over_a_length_sweep_and_gradients(tmp_path):
     assert grads["p"].iloc[0] == pytest.approx(2 / math.comb(10, 5))
     three = tmp_path / "three"
     for seed in range(3):
-        fake_run(three, f"rnn{seed}", "rnn", seed, 0.05, grads=vanishing)
-        fake_run(three, f"lstm{seed}", "lstm", seed, 0.001, grads=kept)
+        fake_run(three, f"rnn{seed}", "rnn", seed, 0.05 + 0.001 * seed, grads=vanishing)
+        fake_run(three, f"lstm{seed}", "lstm", seed, 0.001 + 0.0001 * seed, grads=kept)
     few = judge_claims(load_runs([three]).runs).set_index("claim")
     assert few.loc["plain RNN gradients vanish (gradient reach, RNN < LSTM)", "verdict"] == "inconclusive"
     assert few.loc["plain RNN gradients vanish (gradient reach, RNN < LSTM)", "p"] == pytest.approx(0.1)
+    unlearned = tmp_path / "unlearned"  # both at the baseline: the gradient a failed training left decides nothing
+    for seed in range(5):
+        fake_run(unlearned, f"rnn{seed}", "rnn", seed, 0.1667 + 0.001 * seed, grads=vanishing)
+        fake_run(unlearned, f"lstm{seed}", "lstm", seed, 0.1667 + 0.001 * (seed - 2), grads=kept)
+    gated = judge_claims(load_runs([unlearned]).runs).set_index("claim")
+    row = gated.loc["plain RNN gradients vanish (gradient reach, RNN < LSTM)"]
+    assert row["verdict"] == "neither learned" and "beaten (one-sided test, 5%) by neither" in row["evidence"]
 
 
 def test_counting_claim_reads_how_far_each_model_generalised(tmp_path):
