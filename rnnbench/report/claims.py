@@ -428,8 +428,8 @@ def _judge(claim: Claim, setting: str, frame: pd.DataFrame, longest: str = "") -
         _gate_on_baseline(judgement, frame, baseline, better, {name_a: (runs_a, column), name_b: (runs_b, column)})
     elif claim.measure == "grad_reach" and primary:
         # read after training: a model that never left the baseline carries the gradient its failed
-        # training left (saturated gates, lr-dependent), which says nothing about its cell — the same
-        # gate as the skill measures, on the task's own metric (a flip between seed offsets, before)
+        # training left (saturated gates, set by its learning rate), which says nothing about its
+        # cell — so the same gate as the skill measures, on the task's own metric
         final = f"final.{primary}"
         sides = {name_a: (runs_a, final), name_b: (runs_b, final)}
         _gate_on_baseline(judgement, frame, f"baseline.{primary}", better, sides)
