@@ -36,10 +36,9 @@ def part_minutes(folder: Path) -> float:
 
 
 def work(plan, part: str) -> float:
-    tuned, units = plan.parts[part]
-    runs = plan.seeds + (int(plan.tune.get("n_trials", 0)) if tuned else 0)
+    runs = plan.seeds + (int(plan.tune.get("n_trials", 0)) if plan.parts[part].tuned else 0)
     total = 0.0
-    for unit in units:
+    for unit in plan.parts[part].units:
         cfg = compose(*unit.overrides)
         total += runs * cfg.trainer.max_steps * cfg.dataset.get("seq_len", 1)
     return total
