@@ -87,7 +87,7 @@ def test_the_tcn_table1_study_is_the_papers_at_full_scale(scale):
             "copy": ("copy", 1000, 16000),
             "digits": ("seq_mnist", None, 70000),
         }
-    else:  # its shape at lengths a CPU trains in the quick scale's 30 minutes
+    else:  # its shape at lengths a CPU trains in minutes
         assert sizes == {
             "adding": ("adding", 200, 17000),
             "copy": ("copy", 50, 16000),
