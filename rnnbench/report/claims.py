@@ -373,7 +373,7 @@ def _judge(claim: Claim, setting: str, frame: pd.DataFrame, longest: str = "") -
         return []
     primary, lower_better = (direction[0], direction[1] == "<") if direction else (None, False)
     metric = claim.measure.split(".", 1)[1] if claim.measure.startswith("test.") else primary
-    column, baseline, unit = _column(claim.measure, metric, frame)
+    column, gate, unit = _column(claim.measure, metric, frame)
     if column == "tokens_per_s":  # not timed alone: a batched member's speed is its share of K runs' steps
         frame = frame[frame["members"].isna()] if "members" in frame else frame
     better = "<" if lower_better else ">"
@@ -424,25 +424,21 @@ def _judge(claim: Claim, setting: str, frame: pd.DataFrame, longest: str = "") -
         judgement.evidence += f"; margin ±{margin:.3g} ({claim.margin:.0%} of {name_b}'s mean)"
     if math.isnan(comparison.p):
         judgement.fixed = TOO_FEW
-    elif baseline is not None:
-        _gate_on_baseline(judgement, frame, baseline, better, {name_a: (runs_a, column), name_b: (runs_b, column)})
-    elif claim.measure == "grad_reach" and primary:
-        # read after training: a model that never left the baseline carries the gradient its failed
-        # training left (saturated gates, set by its learning rate), which says nothing about its
-        # cell — so the same gate as the skill measures, on the task's own metric
-        final = f"final.{primary}"
-        sides = {name_a: (runs_a, final), name_b: (runs_b, final)}
-        _gate_on_baseline(judgement, frame, f"baseline.{primary}", better, sides)
+    elif gate is not None:
+        gated, baseline = gate
+        _gate_on_baseline(judgement, frame, baseline, better, {name_a: (runs_a, gated), name_b: (runs_b, gated)})
     return [judgement]
 
 
-def _column(measure: str, metric: str | None, frame: pd.DataFrame) -> tuple[str, str | None, str]:
-    """(runs column, its baseline column for a skill measure or None, unit)."""
+def _column(measure: str, metric: str | None, frame: pd.DataFrame) -> tuple[str, tuple[str, str] | None, str]:
+    """(runs column, gate, unit). The gate — (a runs column, its baseline column) or None — is what
+    each side must beat the task's trivial baseline on for the claim to be judged (else NEITHER)."""
     if measure == "test" or measure.startswith("test."):
-        return f"final.{metric}", f"baseline.{metric}", ""
+        return f"final.{metric}", (f"final.{metric}", f"baseline.{metric}"), ""
     if measure.startswith(AT_LENGTH):
         length = measure[len(AT_LENGTH) :]
-        return f"{AT_LENGTH}{length}.{metric}", f"{AT_LENGTH_BASELINE}{length}.{metric}", ""
+        column = f"{AT_LENGTH}{length}.{metric}"
+        return column, (column, f"{AT_LENGTH_BASELINE}{length}.{metric}"), ""
     if measure in SPEED:
         frames = "kind" in frame and (frame["kind"] == "frames").any()
         timed = SPEED[measure] + "tokens_per_s"
@@ -450,7 +446,10 @@ def _column(measure: str, metric: str | None, frame: pd.DataFrame) -> tuple[str,
         column = timed if timed_alone or measure != "tokens_per_s" else measure
         return column, None, " frames/s" if frames else " tok/s"
     if measure == "grad_reach":
-        return measure, None, " steps"
+        # read after training: a model that never left the baseline carries the gradient its failed
+        # training left (saturated gates, set by its learning rate), which says nothing about its
+        # cell — so the same gate as the skill measures, on the task's own metric
+        return measure, ((f"final.{metric}", f"baseline.{metric}") if metric else None), " steps"
     return measure, None, ""
 
 
