@@ -136,7 +136,11 @@ def study_plan(name: str, scale: str = "quick") -> Plan:
         overrides = {override_key(o): o for o in body.get("overrides", [])}
         if scale == "full":
             overrides.update({override_key(o): o for o in body.get("full", [])})
-        variants = body.get("variants") or {m: [f"model={m}"] for m in body.get("models", [])}
+        variants = body.get("variants")
+        if not variants:  # `model=a,b` in a part of `models:` (say under `full:`) names its models
+            chosen = overrides.pop("model", None)
+            models = chosen.split("=", 1)[1].split(",") if chosen else body["models"]
+            variants = {m: [f"model={m}"] for m in models}
         plan.parts[part] = Part(
             body.get("tune", True), _units(part, variants, list(overrides.values())), bool(body.get("timing", False))
         )
