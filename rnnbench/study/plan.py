@@ -139,7 +139,7 @@ def study_plan(name: str, scale: str = "quick") -> Plan:
         variants = body.get("variants")
         if not variants:  # `model=a,b` in a part of `models:` (say under `full:`) names its models
             chosen = overrides.pop("model", None)
-            models = chosen.split("=", 1)[1].split(",") if chosen else body["models"]
+            models = [m.strip() for m in chosen.split("=", 1)[1].split(",")] if chosen else body["models"]
             variants = {m: [f"model={m}"] for m in models}
         plan.parts[part] = Part(
             body.get("tune", True), _units(part, variants, list(overrides.values())), bool(body.get("timing", False))
