@@ -46,8 +46,8 @@ class GLACell(LinearAttentionCell):
         b = log_alpha.cumsum(dim=2)  # (B, n, C, d)
         C = q.shape[2]
         past = torch.ones(C, C, dtype=torch.bool, device=q.device).tril()  # s ≤ t
-        decay = (b.unsqueeze(3) - b.unsqueeze(2)).masked_fill(~past[..., None], float("-inf")).exp()  # (B,n,C,C,d)
-        weights = torch.einsum("bntj,bnsj,bntsj->bnts", q, k, decay)
+        decay = (b.unsqueeze(3) - b.unsqueeze(2)).clamp(max=0).exp()  # (B, n, C, C, d); s > t masked below
+        weights = (q.unsqueeze(3) * k.unsqueeze(2) * decay).sum(-1).masked_fill(~past, 0)  # (B, n, C, C)
         o = (q * b.exp()) @ S + weights @ v
         last = b[:, :, -1:]  # b_C
         S = last.exp().transpose(-1, -2) * S + (k * (last - b).exp()).transpose(-1, -2) @ v
