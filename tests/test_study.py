@@ -217,6 +217,15 @@ def test_the_tuner_settings_become_one_search_per_unit():
         ("a_seq_len6", ["dataset=adding", "x=[1,2]", "model=gru", "dataset.seq_len=6"]),
         ("a_seq_len12", ["dataset=adding", "x=[1,2]", "model=gru", "dataset.seq_len=12"]),
     ]
+    # a part of `models:`: a model=… among its overrides names the models (any sweep syntax), not crossed
+    for models in ("model=choice(rnn, gru)", "model=rnn, gru"):
+        units = study._units("p", ["lstm", "tcn"], ["dataset=adding", models])
+        assert [(u.name, u.overrides) for u in units] == [
+            ("rnn", ["dataset=adding", "model=rnn"]),
+            ("gru", ["dataset=adding", "model=gru"]),
+        ]
+    assert [u.name for u in study._units("p", ["lstm", "tcn"], ["model=gru"])] == ["gru"]
+    assert [u.name for u in study._units("p", ["lstm", "tcn"], ["dataset=adding"])] == ["lstm", "tcn"]
 
 
 @pytest.mark.slow

@@ -136,14 +136,8 @@ def study_plan(name: str, scale: str = "quick") -> Plan:
         overrides = {override_key(o): o for o in body.get("overrides", [])}
         if scale == "full":
             overrides.update({override_key(o): o for o in body.get("full", [])})
-        variants = body.get("variants")
-        if not variants:  # `model=a,b` in a part of `models:` (say under `full:`) names its models
-            chosen = overrides.pop("model", None)
-            models = [m.strip() for m in chosen.split("=", 1)[1].split(",")] if chosen else body["models"]
-            variants = {m: [f"model={m}"] for m in models}
-        plan.parts[part] = Part(
-            body.get("tune", True), _units(part, variants, list(overrides.values())), bool(body.get("timing", False))
-        )
+        units = _units(part, body.get("variants") or body["models"], list(overrides.values()))
+        plan.parts[part] = Part(body.get("tune", True), units, bool(body.get("timing", False)))
     return plan
 
 
@@ -200,9 +194,11 @@ def study_file(path: Path) -> tuple[dict, dict]:
     return spec, {"name": path.stem, "claims": claims, "published": published, **folders}
 
 
-def _units(part: str, variants: dict[str, list[str]], overrides: list[str]) -> list[Unit]:
+def _units(part: str, variants: dict[str, list[str]] | list[str], overrides: list[str]) -> list[Unit]:
     """Each variant at each combination of the part's sweeps (a,b,c values, read by Hydra's
-    override parser; seeds are the study's)."""
+    override parser; seeds are the study's). `variants` names each variant's overrides, or lists
+    models (a part of `models:`: one variant a model); then a `model=…` among the overrides (say
+    `model=a,b` under `full:`) names the models instead of being crossed with them."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     fixed, sweeps = [], []
@@ -210,11 +206,16 @@ def _units(part: str, variants: dict[str, list[str]], overrides: list[str]) -> l
         key = override.get_key_element()
         if override.key_or_group == "seed":
             raise UserError(f"study part '{part}' sets seed; the study chooses seeds (study.seed_offset)")
-        if override.is_sweep_override():
+        if key == "model" and isinstance(variants, list):
+            sweep = override.is_sweep_override()  # the values as the other sweeps' below: Hydra's strings
+            variants = list(override.sweep_string_iterator()) if sweep else [override.get_value_element_as_str()]
+        elif override.is_sweep_override():
             sweeps.append([(key, v) for v in override.sweep_string_iterator()])
         else:
             fixed.append(override.input_line)
     units = []
+    if isinstance(variants, list):
+        variants = {model: [f"model={model}"] for model in variants}
     for variant, variant_overrides in variants.items():
         for combo in itertools.product(*sweeps):
             label = "_".join(f"{k.split('.')[-1]}{v}" for k, v in combo)
