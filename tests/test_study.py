@@ -26,13 +26,17 @@ FULL = pytest.param("full", marks=pytest.mark.slow)  # every unit of a full scal
 @pytest.mark.parametrize("scale", ["quick", "full"])
 def test_the_recurrences_study_composes_at_equal_state_with_its_own_claims(scale):
     plan = study.study_plan("recurrences", scale)
-    assert plan.parts.keys() == {"parity", "recall"} and plan.seeds == (10 if scale == "quick" else 20)
+    assert plan.parts.keys() == {"parity", "parity_longer", "recall"} and plan.seeds == (10 if scale == "quick" else 20)
+    assert plan.tune["pruner_args"]["n_warmup_steps"] == (600 if scale == "quick" else 1500)  # past the plateau
     for spec in plan.parts.values():
         for unit in spec.units:
             cfg = compose(*unit.overrides)
             assert cfg.model.state_budget is not None and cfg.model.param_budget is None, unit.name
-    negative = compose(*next(u for u in plan.parts["parity"].units if u.name == "deltanet_negative").overrides)
-    assert negative.model.cell.negative_eigenvalues is True
+    for part in ("parity", "parity_longer"):
+        negative = compose(*next(u for u in plan.parts[part].units if u.name == "deltanet_negative").overrides)
+        assert negative.model.cell.negative_eigenvalues is True
+    longer = compose(*plan.parts["parity_longer"].units[0].overrides)
+    assert longer.trainer.max_steps >= 2 * compose(*plan.parts["parity"].units[0].overrides).trainer.max_steps
     assert [c["claim"].split()[0] for c in plan.claims] == ["DeltaNet", "DeltaNet", "DeltaNet", "sLSTM", "selective"]
 
 
