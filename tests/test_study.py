@@ -333,6 +333,34 @@ def test_a_study_of_fewer_than_three_seeds_is_refused_in_one_line(monkeypatch, c
     )
 
 
+@pytest.mark.parametrize("learned", [True, False])
+def test_a_search_continues_past_its_edge_only_if_it_learned(tmp_path, monkeypatch, learned):
+    """A search whose best beat the trivial baseline and lies at an edge is continued; one where no
+    trial beat it (ties at the majority-class accuracy, say) is not: its edge is noise."""
+    from rnnbench.study import protocol
+
+    searched = []
+
+    def sweep(what, folder, overrides):  # a search whose best is lr 0.099, at the top of [1e-3, 1e-1]
+        searched.append(folder)
+        folder.mkdir(parents=True)
+        best = {
+            "best_params": {"trainer.lr": 0.099},
+            "best_value": 0.5 if not learned else 0.9,
+            "at_edge": ["trainer.lr"],
+        }
+        (folder / "best.yaml").write_text(yaml.safe_dump({**best, "higher_is_better": True, "beats_baseline": learned}))
+        return 0
+
+    monkeypatch.setattr(protocol, "sweep", sweep)
+    plan = study.Plan(seeds=3, tune={"params": {"trainer.lr": "tag(log, interval(1e-3, 1e-1))"}}, launcher=[])
+    unit = study._units("p", ["gru"], ["dataset=adding"])[0]
+    best, failed = protocol.tune(plan, unit, tmp_path / "gru", 7, [])
+    assert failed == 0 and best["best_params"] == {"trainer.lr": 0.099}
+    expected = ["gru", "gru/extended_1", "gru/extended_2"] if learned else ["gru"]
+    assert [str(f.relative_to(tmp_path)) for f in searched] == expected
+
+
 @pytest.mark.slow
 def test_fresh_seeds_train_as_members_the_edge_is_extended_and_speed_is_timed_alone(
     tmp_path, monkeypatch, capsys, own_logging

@@ -17,7 +17,8 @@ The protocol (Collins et al. 2017; Melis et al. 2018), for each part of conf/stu
   5. Searches that converge. A search whose best value of a log-scale range lies at its edge
      (tune.at_edge: the outer 5%) is continued on the range shifted half its width past that edge,
      in <search>/extended_k/, up to MAX_EXTENSIONS times; the best of the unit's searches is
-     chosen (`extended_space`).
+     chosen (`extended_space`). Not a search none of whose trials beat the trivial baseline: its
+     "best" is a tie or noise among runs that did not learn, and the report says so.
   6. Speed measured alone. The parts with `timing: true` (the speed claims' parts) have their
      fresh-seed runs' training step timed after training, alone and interleaved, on the kernels a
      user gets and on reference loops (training/timing.py; `timing` settings of the protocol).

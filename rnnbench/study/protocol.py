@@ -93,8 +93,9 @@ def run_study(name: str, args: list[str], now: str) -> tuple[int, Path]:
 
 def tune(plan: Plan, unit: Unit, where: Path, seed: int, overrides: list[str]) -> tuple[dict | None, int]:
     """The unit's search into `where`, continued on a shifted range while its best value lies at an
-    edge (plan.extended_space; <where>/extended_k/, at most MAX_EXTENSIONS); (the best.yaml of the
-    best of these searches or None, the number of searches that failed)."""
+    edge and beat the task's trivial baseline (plan.extended_space; <where>/extended_k/, at most
+    MAX_EXTENSIONS); (the best.yaml of the best of these searches or None, the number of searches
+    that failed)."""
     space, best, failed = dict(plan.tune.get("params") or {}), None, 0
     for extension in range(MAX_EXTENSIONS + 1):
         folder = where if extension == 0 else where / f"extended_{extension}"
@@ -115,7 +116,9 @@ def tune(plan: Plan, unit: Unit, where: Path, seed: int, overrides: list[str]) -
         )
         found = read_best(folder / "best.yaml")
         best = better(best, found)
-        space = extended_space(space, found) if found else None
+        # a search that learned nothing has no edge: its best ties with or is noise among runs at the
+        # baseline (chomsky: every Transformer and TCN trial on parity at the majority-class accuracy)
+        space = extended_space(space, found) if found and found.get("beats_baseline") is not False else None
         if space is None:
             break
     return best, failed
