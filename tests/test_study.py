@@ -387,6 +387,14 @@ def test_fresh_seeds_train_as_members_the_edge_is_extended_and_speed_is_timed_al
         ),
     }
     monkeypatch.setattr("rnnbench.study.protocol.study_plan", lambda name, scale: tiny)
+
+    # 4 steps learn nothing, and a search that learned nothing is not continued (tested above): the
+    # search is taken as learned here, to run the continued one end to end
+    def learned(path):
+        best = study.read_best(path)
+        return best and {**best, "beats_baseline": True}
+
+    monkeypatch.setattr("rnnbench.study.protocol.read_best", learned)
     monkeypatch.chdir(tmp_path)
     code = cli.main(["study", "claims", "study.dir=s", "debug=tiny", "trainer.max_steps=4", "trainer.eval_every=2"])
     out, err = capsys.readouterr()
