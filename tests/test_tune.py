@@ -315,7 +315,7 @@ def test_a_search_where_no_trial_learns_says_so(in_process, tmp_path, caplog):
     assert code == 0, err
     best = OmegaConf.load(tmp_path / "search" / "best.yaml")
     assert best.beats_baseline is False and best.best_value >= best.baseline_val
-    assert "no trial of search beat the task's trivial baseline on validation" in caplog.text
+    assert "no trial of search left the task's trivial baseline on validation" in caplog.text
     code, out, _ = in_process("report", "search")
     assert code == 0 and "no: no trial learned" in out
 
@@ -348,3 +348,52 @@ def test_the_best_configuration_is_printed_as_a_command_for_fresh_seeds(in_proce
     trial = records(tmp_path / "search")[f"trial_{best.best_trial:03d}"]["hparams"]
     differs = {k for s in fresh for k, v in s["hparams"].items() if trial.get(k) != v and not incidental(k)}
     assert differs == {"seed", "dataset.seed", "trainer.test"}  # the same run, on test, on other seeds
+
+
+def plateau_search(tmp_path, values_of_first_trial):
+    """A median-pruned search in a journal whose trial 0 finished with `values_of_first_trial` (step
+    → validation accuracy, higher is better) and a TrialReport of trial 1, still running."""
+    import optuna
+
+    from rnnbench.training.trial import TrialReport, journal, make_pruner
+
+    tmp_path.mkdir()
+    storage = journal(tmp_path / "tuning.journal")
+    study = optuna.create_study(study_name="s", storage=storage, pruner=make_pruner("median", {"n_startup_trials": 1}))
+    study.set_user_attr("pruner", "median")
+    study.set_user_attr("pruner_args", {"n_startup_trials": 1})
+    first = study.ask()
+    for step, value in values_of_first_trial.items():
+        first.report(-value, step)
+    study.tell(first, -max(values_of_first_trial.values()))
+    study.ask()
+    tuning = OmegaConf.create({"storage": str(tmp_path / "tuning.journal"), "study": "s", "trial": 1})
+    return TrialReport(tuning, lower_is_better=False)
+
+
+def test_a_trial_at_the_baseline_is_not_pruned_while_every_trial_is_there(tmp_path):
+    """Parity at chance (baseline 0.5): 0.510 against another trial's 0.521 is noise, not a worse
+    learning rate; once the other trial has left the baseline (0.9), the same value is pruned."""
+    report = plateau_search(tmp_path / "a", {200: 0.521, 400: 0.53})
+    assert not report.prune(0.510, 200, baseline=0.5)  # the median pruner alone would stop it
+    assert not report.prune(0.505, 400, baseline=0.5)
+    report = plateau_search(tmp_path / "b", {200: 0.9})
+    assert report.prune(0.510, 200, baseline=0.5)
+
+
+def test_a_trial_that_moved_from_the_baseline_is_the_pruners(tmp_path):
+    report = plateau_search(tmp_path / "a", {200: 0.521})
+    assert report.prune(0.2, 200, baseline=0.5)  # far worse than chance: diverging, pruned
+    report = plateau_search(tmp_path / "b", {200: 0.95})
+    assert report.prune(0.7, 200, baseline=0.5)  # learning, but slower than the median
+    report = plateau_search(tmp_path / "c", {200: 0.521})
+    assert report.prune(0.51, 200, baseline=None)  # no baseline: the pruner alone
+
+
+def test_progress_is_the_fraction_of_the_gap_to_a_perfect_score():
+    from rnnbench.training.trial import progress
+
+    assert progress(0.75, 0.5, lower_is_better=False) == 0.5
+    assert progress(0.05, 0.2, lower_is_better=True) == pytest.approx(0.75)
+    assert progress(0.4, 0.2, lower_is_better=True) == -1.0
+    assert progress(1.0, 1.0, lower_is_better=False) == 0.0

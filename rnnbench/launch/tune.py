@@ -50,7 +50,7 @@ from omegaconf import OmegaConf
 from rnnbench.config import SEED_KEYS, compose, incidental, quoted
 from rnnbench.errors import ConfigError, UserError, check_int
 from rnnbench.launch.sweep import run_folder
-from rnnbench.training.trial import PRUNERS, journal, make_pruner
+from rnnbench.training.trial import ON_PLATEAU, PRUNERS, journal, make_pruner, progress
 
 log = logging.getLogger("rnnbench")
 
@@ -216,7 +216,7 @@ class TunerImpl:
         log.info("best of %s: %s (value %s)", name, best["best_params"], best["best_value"])
         if best["beats_baseline"] is False:
             log.warning(
-                "no trial of %s beat the task's trivial baseline on validation (%s): the best parameters "
+                "no trial of %s left the task's trivial baseline on validation (%s): the best parameters "
                 "are the best of runs that did not learn; widen the search or train longer",
                 name,
                 best["baseline_val"],
@@ -414,9 +414,9 @@ def summarize(study, folder: Path, n_trials: int, space: dict) -> dict:
     higher = next((s["task"]["metrics"][metric] == "max" for s in summaries if s.get("task")), False)
     best_value = (-best.value if higher else best.value) if best else None
     baseline = next((s["baseline_val"].get(metric) for s in summaries if isinstance(s.get("baseline_val"), dict)), None)
-    beats = None
+    beats = None  # left the baseline: closed ON_PLATEAU of the gap to a perfect score (less is noise at chance)
     if best_value is not None and baseline is not None:
-        beats = bool(best_value > baseline if higher else best_value < baseline)
+        beats = bool(progress(best_value, baseline, lower_is_better=not higher) >= ON_PLATEAU)
     return {
         "study": study.study_name,
         "objective": f"best validation {metric or 'value of the primary metric'}"

@@ -473,7 +473,9 @@ class Run:
             op = "≤" if task.metrics[task.primary_metric] == "min" else "≥"
             self.log.info("solved (val %s %s %g): stopping early", task.primary_metric, op, task.solved_at)
             return "solved"
-        if self.built.trial is not None and self.built.trial.prune(value, loop.step):
+        if self.built.trial is not None and self.built.trial.prune(
+            value, loop.step, self.summary.baseline_val[task.primary_metric]
+        ):
             self.log.info("pruned by the tuner at step %d", loop.step)
             return "pruned"
         reference = loop.plateau_best
