@@ -119,13 +119,12 @@ def test_the_tcn_table1_study_is_the_papers_at_full_scale(scale):
 def test_the_mqar_study_tunes_lr_and_weight_decay_at_each_width(scale):
     plan = study.study_plan("mqar", scale)
     assert set(plan.tune["params"]) == {"trainer.lr", "trainer.weight_decay"}  # MAD-Lab's grid
-    units = plan.parts["attention"].units + plan.parts["width"].units
+    units = plan.parts["width"].units
     models = ("transformer", "lstm", "gru", "mamba", "gla", "deltanet")
     if scale == "quick":  # one width: its axis is the state size; Mamba's scan and GLA are the full scale's
         assert {u.name for u in units} == set(models) - {"mamba", "gla"}
     else:
         assert {u.name for u in units} == {f"{m}_hidden_size{h}" for m in models for h in (64, 128, 256)}
-    assert compose(*units[0].overrides).model.num_heads == 1  # zoology's attention
     cfg = compose(*units[-1].overrides)
     assert cfg.optimizer._target_ == "torch.optim.AdamW"  # decoupled decay: Adam's L2 of 0.1 stopped every run
     assert (cfg.dataset.seq_len, cfg.dataset.n_pairs) == ((64, 4) if scale == "quick" else (128, 8))
