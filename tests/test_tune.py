@@ -388,6 +388,8 @@ def test_a_trial_that_moved_from_the_baseline_is_the_pruners(tmp_path):
     assert report.prune(0.7, 200, baseline=0.5)  # learning, but slower than the median
     report = plateau_search(tmp_path / "c", {200: 0.521})
     assert report.prune(0.51, 200, baseline=None)  # no baseline: the pruner alone
+    report = plateau_search(tmp_path / "d", {200: 0.521})
+    assert report.prune(float("nan"), 200, baseline=0.5)  # a value that is no number: the pruner's
 
 
 def test_progress_is_the_fraction_of_the_gap_to_a_perfect_score():

@@ -89,6 +89,7 @@ class TrialReport:
         if (
             baseline is None
             or not math.isfinite(baseline)
+            or not math.isfinite(value)
             or abs(progress(value, baseline, self.lower_is_better)) >= ON_PLATEAU
         ):
             return True
