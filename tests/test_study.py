@@ -60,10 +60,8 @@ def test_the_chomsky_study_takes_a_task_a_level_quick_and_all_fifteen_full(scale
     assert counts == (
         {p: 1 for p in tasks} if scale == "quick" else {"regular": 4, "context_free": 4, "context_sensitive": 7}
     )
-    for (
-        part,
-        spec,
-    ) in plan.parts.items():  # full: the five models on each task; quick: the paper's three, where its claims are
+    # full: the five models on each task; quick: the paper's three, where its claims are
+    for part, spec in plan.parts.items():
         models = sorted(u.name.split("_")[0] for u in spec.units)
         if scale == "full":
             assert models == sorted(["gru", "lstm", "rnn", "tcn", "transformer"] * counts[part]), part

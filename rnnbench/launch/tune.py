@@ -50,7 +50,7 @@ from omegaconf import OmegaConf
 from rnnbench.config import SEED_KEYS, compose, incidental, quoted
 from rnnbench.errors import ConfigError, UserError, check_int
 from rnnbench.launch.sweep import run_folder
-from rnnbench.training.trial import ON_PLATEAU, PRUNERS, journal, make_pruner, progress
+from rnnbench.training.trial import PRUNERS, journal, left_baseline, make_pruner
 
 log = logging.getLogger("rnnbench")
 
@@ -414,9 +414,9 @@ def summarize(study, folder: Path, n_trials: int, space: dict) -> dict:
     higher = next((s["task"]["metrics"][metric] == "max" for s in summaries if s.get("task")), False)
     best_value = (-best.value if higher else best.value) if best else None
     baseline = next((s["baseline_val"].get(metric) for s in summaries if isinstance(s.get("baseline_val"), dict)), None)
-    beats = None  # left the baseline: closed ON_PLATEAU of the gap to a perfect score (less is noise at chance)
+    beats = None
     if best_value is not None and baseline is not None:
-        beats = bool(progress(best_value, baseline, lower_is_better=not higher) >= ON_PLATEAU)
+        beats = left_baseline(best_value, baseline, lower_is_better=not higher)
     return {
         "study": study.study_name,
         "objective": f"best validation {metric or 'value of the primary metric'}"

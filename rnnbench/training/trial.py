@@ -38,6 +38,11 @@ def progress(value: float, baseline: float, lower_is_better: bool) -> float:
     return (value - baseline) / gap if gap else 0.0
 
 
+def left_baseline(value: float, baseline: float, lower_is_better: bool) -> bool:
+    """Whether `value` has closed ON_PLATEAU of the gap to a perfect score: learned, not noise at chance."""
+    return progress(value, baseline, lower_is_better) >= ON_PLATEAU
+
+
 def journal(path: str | Path):
     """The Optuna storage of a study: a journal file (file-locked appends; no database needed)."""
     from optuna.storages import JournalStorage
@@ -98,9 +103,7 @@ class TrialReport:
             for t in self.study.get_trials(deepcopy=False)
             if t.number != self.trial.number
         ]
-        return any(
-            v is not None and progress(self.sign * v, baseline, self.lower_is_better) >= ON_PLATEAU for v in others
-        )
+        return any(v is not None and left_baseline(self.sign * v, baseline, self.lower_is_better) for v in others)
 
 
 def trial_report(cfg: DictConfig, lower_is_better: bool) -> TrialReport | None:
